@@ -1,0 +1,14 @@
+// What every lifecycle step receives: typed dependencies, never process.env.
+import type { Logger } from 'pino';
+import type { Repo } from '../server/db/repo.ts';
+import type { Storage } from '../server/storage/types.ts';
+
+export interface HookDeps {
+  repo: Repo;
+  storage: Storage;
+  quotaBytes: number;
+  maxUploadBytes: number;
+  uploadExpirySeconds: number;
+  now: () => number;
+  log: Logger;
+}

@@ -1,0 +1,41 @@
+// Expiry step: unfinished uploads idle for UPLOAD_EXPIRY_SECONDS are removed with their
+// reservations, at start-up and periodically. An upload that is being written to right now holds
+// the tus lock; expiry does not wait for it or ask it to stop, it skips it until the next round.
+import type { Locker } from '@tus/utils';
+import type { HookDeps } from './deps.ts';
+import { discardUpload } from './finalize.ts';
+import type { Digests } from './sha256.ts';
+
+const BATCH = 100;
+const LOCK_WAIT_MS = 100;
+
+export async function expireIdleUploads(deps: HookDeps, digests: Digests, locker: Locker): Promise<number> {
+  const cutoff = deps.now() - deps.uploadExpirySeconds * 1000;
+  let expired = 0;
+  const skipped = new Set<string>();
+  for (;;) {
+    const rows = deps.repo.idleUploads(cutoff, BATCH + skipped.size).filter((r) => !skipped.has(r.id));
+    if (rows.length === 0) return expired;
+    for (const row of rows) {
+      const lock = locker.newLock(row.id);
+      const signal = AbortSignal.timeout(LOCK_WAIT_MS);
+      try {
+        await lock.lock(signal, () => {});
+      } catch {
+        skipped.add(row.id);
+        continue;
+      }
+      try {
+        // Re-read under the lock: a PATCH may have touched it since the query.
+        const current = deps.repo.getUpload(row.id);
+        if (current && current.touched_at < cutoff) {
+          await discardUpload(deps, digests, row.id);
+          deps.log.info({ event: 'upload.expired', upload_id: row.id, user_id: row.user_id }, 'upload expired');
+          expired++;
+        } else skipped.add(row.id);
+      } finally {
+        await lock.unlock();
+      }
+    }
+  }
+}

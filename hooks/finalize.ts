@@ -1,0 +1,110 @@
+// Finish step: verify the SHA-256, move the bytes to their key and record the file.
+//
+// Crash safety. The database row is an intent written *before* bytes move, and the move is
+// idempotent, so every instant of a crash leaves a state that start-up (repairInterrupted) settles:
+//   1. one transaction: delete the upload row, insert the file row as 'committing'
+//      (crash before it: still an unfinished upload; the client resumes and the finish runs again)
+//   2. move the bytes (rename on disk) and drop the tus sidecar
+//      (crash around it: a 'committing' row; repair runs the idempotent move again, or, if the
+//      bytes are gone from both places, deletes the row)
+//   3. mark the row 'ready' (only now does the API show it)
+// Deletion mirrors it: mark 'deleting', remove bytes, delete the row. Nothing is ever visible
+// without its bytes, and bytes never outlive their record past the next start-up.
+import { AppError } from '../server/errors.ts';
+import type { FileRow, UploadRow } from '../server/db/repo.ts';
+import { fileKey } from '../server/storage/keys.ts';
+import type { HookDeps } from './deps.ts';
+import type { Digests } from './sha256.ts';
+
+export async function finalizeUpload(
+  deps: HookDeps,
+  digests: Digests,
+  upload: { id: string; size: number },
+): Promise<FileRow> {
+  const row = deps.repo.getUpload(upload.id);
+  if (!row) throw new AppError('not_found', 'this upload no longer exists');
+  const sha256 = await digests.finish(upload.id, upload.size);
+  if (row.sha256_declared !== null && row.sha256_declared !== sha256) {
+    await discardUpload(deps, digests, row.id);
+    throw new AppError(
+      'checksum_mismatch',
+      `the declared sha256 ${row.sha256_declared} does not match the received bytes (${sha256}); the upload was discarded`,
+    );
+  }
+  const completedAt = deps.now();
+  const file: FileRow = {
+    key: fileKey(row.user_id, new Date(completedAt), row.id, row.filename),
+    user_id: row.user_id,
+    upload_id: row.id,
+    folder: row.folder,
+    filename: row.filename,
+    content_type: row.content_type,
+    size: upload.size,
+    sha256,
+    created_at: completedAt,
+    state: 'committing',
+  };
+  deps.repo.beginCommit(file);
+  try {
+    await deps.storage.promote(row.id, file.key);
+  } catch (error) {
+    restoreUpload(deps, file, row);
+    throw error;
+  }
+  deps.repo.setFileState(file.key, 'ready');
+  deps.log.info({ event: 'upload.finished', key: file.key, user_id: file.user_id, size: file.size }, 'upload finished');
+  return { ...file, state: 'ready' };
+}
+
+function restoreUpload(deps: HookDeps, file: FileRow, row: UploadRow): void {
+  deps.repo.abortCommit(file, { ...row, touched_at: deps.now() });
+}
+
+/** Bytes first, then the row: a crash in between leaves a row that expiry removes, never stray bytes. */
+export async function discardUpload(deps: HookDeps, digests: Digests, uploadId: string): Promise<void> {
+  digests.discard(uploadId);
+  await deps.storage.removeUpload(uploadId);
+  deps.repo.deleteUpload(uploadId);
+}
+
+export async function deleteFile(deps: HookDeps, file: FileRow): Promise<void> {
+  deps.repo.setFileState(file.key, 'deleting');
+  await deps.storage.removeFile(file.key);
+  deps.repo.deleteFile(file.key);
+  deps.log.info({ event: 'file.deleted', key: file.key, user_id: file.user_id }, 'file deleted');
+}
+
+/** Start-up: finish every commit or deletion that a crash interrupted, then sweep orphaned upload bytes. */
+export async function repairInterrupted(deps: HookDeps): Promise<{ committed: number; deleted: number; lost: number; orphans: number }> {
+  const result = { committed: 0, deleted: 0, lost: 0, orphans: 0 };
+  for (const file of deps.repo.filesInTransition()) {
+    if (file.state === 'deleting') {
+      await deps.storage.removeFile(file.key);
+      deps.repo.deleteFile(file.key);
+      result.deleted++;
+      continue;
+    }
+    try {
+      await deps.storage.promote(file.upload_id, file.key);
+    } catch (error) {
+      deps.log.warn({ err: error, key: file.key }, 'interrupted commit: bytes not found in upload storage');
+    }
+    if (await deps.storage.statFile(file.key)) {
+      deps.repo.setFileState(file.key, 'ready');
+      result.committed++;
+    } else {
+      deps.log.error({ key: file.key }, 'interrupted commit: bytes are gone; removing the record');
+      deps.repo.deleteFile(file.key);
+      result.lost++;
+    }
+  }
+  // Listed before the database is read: an upload created meanwhile already has its row.
+  const present = await deps.storage.listUploadIds();
+  const known = deps.repo.knownUploadIds();
+  for (const id of present) {
+    if (known.has(id)) continue;
+    await deps.storage.removeUpload(id);
+    result.orphans++;
+  }
+  return result;
+}

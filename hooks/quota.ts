@@ -1,0 +1,77 @@
+// Creation step 2 and the PATCH guard: every byte an upload may still write is reserved in SQLite
+// before it is accepted, so parallel uploads of one user can never overshoot the quota together.
+//  - Known length: the whole Upload-Length is reserved at creation.
+//  - Deferred length (creation-defer-length): each request first claims what it may write
+//    (its Content-Length, the declared Upload-Length, or, for a chunked body, the room left), and
+//    afterwards the reservation settles to the bytes actually stored.
+import { AppError } from '../server/errors.ts';
+import type { UploadRow } from '../server/db/repo.ts';
+import type { HookDeps } from './deps.ts';
+import type { UploadMetadata } from './metadata.ts';
+
+export interface CreationRequest {
+  uploadId: string;
+  length: number | null;
+  /** Bytes sent with the creation request itself (creation-with-upload), when known. */
+  bodyLength: number | null;
+  hasBody: boolean;
+}
+
+export function reserveAtCreation(deps: HookDeps, meta: UploadMetadata, req: CreationRequest): UploadRow {
+  const now = deps.now();
+  let reserve: number;
+  if (req.length !== null) reserve = req.length;
+  else if (!req.hasBody) reserve = 0;
+  else reserve = req.bodyLength ?? deps.repo.roomFor(meta.userId, req.uploadId, deps.quotaBytes);
+  const row: UploadRow = {
+    id: req.uploadId,
+    user_id: meta.userId,
+    length: req.length,
+    reserved_bytes: reserve,
+    filename: meta.filename,
+    folder: meta.folder,
+    content_type: meta.contentType,
+    sha256_declared: meta.sha256,
+    created_at: now,
+    touched_at: now,
+  };
+  if (!deps.repo.reserveUpload(row, deps.quotaBytes)) throw quotaExceeded(deps, meta.userId);
+  return row;
+}
+
+export interface PatchRequest {
+  declaredLength: number | null;
+  contentLength: number | null;
+}
+
+/** Before a PATCH of a deferred-length upload: claim what it may write. Returns the new bound. */
+export function claimForPatch(deps: HookDeps, row: UploadRow, req: PatchRequest): number {
+  if (row.length !== null) return row.length;
+  let want: number;
+  if (req.declaredLength !== null) want = req.declaredLength;
+  else if (req.contentLength !== null) want = row.reserved_bytes + req.contentLength;
+  else {
+    const room = deps.repo.roomFor(row.user_id, row.id, deps.quotaBytes);
+    if (room <= row.reserved_bytes) throw quotaExceeded(deps, row.user_id);
+    want = room;
+  }
+  want = Math.min(want, deps.maxUploadBytes);
+  if (!deps.repo.setReservation(row.id, Math.max(want, row.reserved_bytes), null, deps.quotaBytes, deps.now())) {
+    throw quotaExceeded(deps, row.user_id);
+  }
+  return Math.max(want, row.reserved_bytes);
+}
+
+/** After any PATCH or creation: the reservation becomes the declared length, or the bytes stored. */
+export function settleReservation(deps: HookDeps, id: string, stored: { offset: number; size: number | undefined }): void {
+  const reserved = stored.size ?? stored.offset;
+  deps.repo.setReservation(id, reserved, stored.size ?? null, Number.MAX_SAFE_INTEGER, deps.now());
+}
+
+function quotaExceeded(deps: HookDeps, userId: string): AppError {
+  const { used_bytes, reserved_bytes } = deps.repo.usage(userId);
+  return new AppError(
+    'quota_exceeded',
+    `quota ${deps.quotaBytes} bytes: ${used_bytes} stored and ${reserved_bytes} reserved by unfinished uploads`,
+  );
+}

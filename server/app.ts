@@ -1,0 +1,60 @@
+// createApp: middleware, routes, the tus mount and error handling. No I/O of its own: everything
+// it touches arrives in `services` (server/services.ts).
+import { Hono } from 'hono';
+import { cors } from 'hono/cors';
+import { HEADERS as TUS_HEADERS } from '@tus/utils';
+import { requireCaller, type AuthEnv } from './auth/caller.ts';
+import { AppError, problemResponse } from './errors.ts';
+import { fileRoutes } from './routes/files.ts';
+import { healthRoute } from './routes/health.ts';
+import { jwksRoute, tokenRoutes } from './routes/tokens.ts';
+import { uploadRoutes } from './routes/uploads.ts';
+import type { Services } from './services.ts';
+import { TUS_PATH } from './tus.ts';
+
+export function createApp(services: Services): Hono {
+  const { config, log } = services;
+  const app = new Hono();
+
+  if (config.corsOrigins.length > 0) {
+    const any = config.corsOrigins.includes('*');
+    app.use(
+      '*',
+      cors({
+        origin: any ? (origin) => origin : config.corsOrigins,
+        allowMethods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
+        allowHeaders: [...TUS_HEADERS, 'X-Service-Token', 'If-None-Match', 'If-Range', 'Range'],
+        // Browsers only let a page read the headers listed here: every tus header, ours, and Range's.
+        exposeHeaders: [...TUS_HEADERS, 'Upload-Expires', 'X-File-Key', 'Retry-After', 'Content-Range', 'Content-Disposition', 'ETag'],
+        credentials: true,
+        maxAge: 86400,
+      }),
+    );
+  }
+
+  app.route(TUS_PATH, uploadRoutes({
+    tus: services.tus,
+    lifecycle: services.lifecycle,
+    repo: services.repo,
+    auth: services.auth,
+    uploadExpirySeconds: config.uploadExpirySeconds,
+    now: services.now,
+  }));
+
+  const api = new Hono<AuthEnv>();
+  api.use('*', requireCaller(services.auth));
+  api.route('/', tokenRoutes(services.signUserToken));
+  api.route('/', fileRoutes(services.hookDeps));
+  app.route('/v1', api);
+
+  app.route('/.well-known', jwksRoute(services.ownKey));
+  app.route('/healthz', healthRoute({ dataDir: config.dataDir, repo: services.repo, storage: services.storage, log }));
+
+  app.notFound(() => problemResponse(new AppError('not_found', 'no such route')));
+  app.onError((error, c) => {
+    if (error instanceof AppError) return problemResponse(error, c.res.headers);
+    log.error({ err: error, method: c.req.method, path: c.req.path }, 'request failed');
+    return problemResponse(new AppError('internal'), c.res.headers);
+  });
+  return app;
+}

@@ -1,0 +1,68 @@
+// Who is calling: a token becomes a typed Caller before any route acts on it.
+import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { AppError } from '../errors.ts';
+import { isValidUserId } from '../storage/keys.ts';
+import type { VerifyUserToken } from './jwt.ts';
+import type { ServiceTokenCheck } from './service-token.ts';
+
+export type Caller = { kind: 'user'; userId: string } | { kind: 'service' };
+
+export interface AuthDeps {
+  verifyUserToken: VerifyUserToken;
+  checkServiceToken: ServiceTokenCheck;
+  cookieName: string;
+}
+
+export type AuthEnv = { Variables: { caller: Caller } };
+
+export async function identify(c: Context, deps: AuthDeps): Promise<Caller> {
+  const serviceToken = c.req.header('x-service-token');
+  if (serviceToken !== undefined) {
+    if (!deps.checkServiceToken(serviceToken)) throw new AppError('invalid_token', 'the service token is not valid');
+    return { kind: 'service' };
+  }
+  const authorization = c.req.header('authorization');
+  let token: string | undefined;
+  if (authorization !== undefined) {
+    const match = /^Bearer[ ]+([^ ]+)[ ]*$/i.exec(authorization);
+    if (!match) throw new AppError('invalid_token', 'the Authorization header must be "Bearer <token>"');
+    token = match[1];
+  } else {
+    token = getCookie(c, deps.cookieName);
+  }
+  if (!token) throw new AppError('unauthenticated', 'send a Bearer token, the session cookie or X-Service-Token');
+  return { kind: 'user', userId: await deps.verifyUserToken(token) };
+}
+
+export function requireCaller(deps: AuthDeps): MiddlewareHandler<AuthEnv> {
+  return async (c, next) => {
+    c.set('caller', await identify(c, deps));
+    await next();
+  };
+}
+
+export function requireService(c: Context<AuthEnv>): void {
+  if (c.get('caller').kind !== 'service') throw new AppError('forbidden', 'this route needs the service token');
+}
+
+/**
+ * The user a request acts for: a user acts for themselves; the service token names the user in
+ * `user_id`. A user naming someone else is refused rather than silently ignored.
+ */
+export function actingUser(caller: Caller, requested: string | undefined): string {
+  if (caller.kind === 'user') {
+    if (requested !== undefined && requested !== caller.userId) {
+      throw new AppError('forbidden', 'user_id may only be set with the service token');
+    }
+    return caller.userId;
+  }
+  if (requested === undefined) throw new AppError('invalid_user_id', 'user_id is required with the service token');
+  if (!isValidUserId(requested)) throw new AppError('invalid_user_id', 'user_id must match [A-Za-z0-9._-]{1,128}');
+  return requested;
+}
+
+/** Whether the caller may see a record owned by `ownerId` (otherwise it answers 404, never 403). */
+export function mayAccess(caller: Caller, ownerId: string): boolean {
+  return caller.kind === 'service' || caller.userId === ownerId;
+}

@@ -1,0 +1,127 @@
+// User tokens (JWT) verified with jose against: the server's own ES256 key, an operator-supplied
+// public key (AUTH_JWT_PUBLIC_KEY_BASE64) and/or an identity provider's JWKS (AUTH_JWKS_URL).
+// Each key is bound to the algorithms of its own type, so `alg: none` and algorithm confusion
+// (e.g. HS256 signed with a public key) are refused; `exp` is required.
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  importJWK,
+  jwtVerify,
+  SignJWT,
+  type JWK,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+} from 'jose';
+import { AppError } from '../errors.ts';
+import { isValidUserId } from '../storage/keys.ts';
+
+export const OWN_ISSUER = 'stream-line-upload';
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
+
+export interface JwtOptions {
+  ownKey: JWK;
+  publicKeyPem: string | undefined;
+  jwksUrl: string | undefined;
+  issuer: string | undefined;
+  audience: string | undefined;
+}
+
+export type VerifyUserToken = (token: string) => Promise<string>;
+
+export function publicJwk(privateJwk: JWK): JWK {
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...pub } = privateJwk;
+  return pub;
+}
+
+export function createUserTokenVerifier(options: JwtOptions): VerifyUserToken {
+  type Verifier = { key: KeyObject | JWTVerifyGetKey; options: JWTVerifyOptions };
+  const ownKid = options.ownKey.kid;
+  const own: Verifier = {
+    key: createLocalJWKSet({ keys: [publicJwk(options.ownKey)] }),
+    options: { algorithms: ['ES256'], issuer: OWN_ISSUER, requiredClaims: ['exp', 'sub'] },
+  };
+  const external: Verifier[] = [];
+  const externalClaims: JWTVerifyOptions = { requiredClaims: ['exp', 'sub'] };
+  if (options.issuer) externalClaims.issuer = options.issuer;
+  if (options.audience) externalClaims.audience = options.audience;
+  if (options.publicKeyPem) {
+    const key = createPublicKey(options.publicKeyPem);
+    external.push({ key, options: { ...externalClaims, algorithms: algorithmsFor(key) } });
+  }
+  if (options.jwksUrl) {
+    external.push({
+      key: createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 }),
+      options: { ...externalClaims, algorithms: ASYMMETRIC },
+    });
+  }
+
+  return async (token) => {
+    let kid: string | undefined;
+    try {
+      kid = decodeProtectedHeader(token).kid;
+    } catch {
+      throw new AppError('invalid_token', 'the token is not a well-formed JWT');
+    }
+    const candidates = kid !== undefined && kid === ownKid ? [own] : external;
+    if (candidates.length === 0) throw new AppError('invalid_token', 'the token is signed by an unknown key');
+    let failure: unknown;
+    for (const verifier of candidates) {
+      try {
+        const { payload } = await jwtVerify(token, verifier.key as JWTVerifyGetKey, verifier.options);
+        const sub = payload.sub;
+        if (typeof sub !== 'string' || !isValidUserId(sub)) {
+          throw new AppError('invalid_token', 'the token subject is not a valid user id');
+        }
+        return sub;
+      } catch (error) {
+        failure = error;
+      }
+    }
+    if (failure instanceof AppError) throw failure;
+    if (failure instanceof joseErrors.JWTExpired) throw new AppError('token_expired', 'the token has expired');
+    if (failure instanceof joseErrors.JOSEError && failure.code === 'ERR_JWKS_TIMEOUT') {
+      throw new AppError('unavailable', 'the identity provider did not answer');
+    }
+    throw new AppError('invalid_token', 'the token could not be verified');
+  };
+}
+
+function algorithmsFor(key: KeyObject): string[] {
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return ['RS256', 'RS384', 'RS512'];
+    case 'rsa-pss':
+      return ['PS256', 'PS384', 'PS512'];
+    case 'ec': {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      if (curve === 'prime256v1') return ['ES256'];
+      if (curve === 'secp384r1') return ['ES384'];
+      if (curve === 'secp521r1') return ['ES512'];
+      break;
+    }
+    case 'ed25519':
+      return ['EdDSA', 'Ed25519'];
+  }
+  throw new Error(`AUTH_JWT_PUBLIC_KEY_BASE64: unsupported key type ${key.asymmetricKeyType}`);
+}
+
+export type SignUserToken = (userId: string, lifetimeSeconds: number) => Promise<{ token: string; expiresAt: Date }>;
+
+export function createUserTokenSigner(ownKey: JWK, now: () => number = Date.now): SignUserToken {
+  const keyPromise = importJWK(ownKey, 'ES256');
+  return async (userId, lifetimeSeconds) => {
+    const issuedAt = Math.floor(now() / 1000);
+    const expiresAt = issuedAt + lifetimeSeconds;
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'ES256', kid: ownKey.kid!, typ: 'JWT' })
+      .setSubject(userId)
+      .setIssuer(OWN_ISSUER)
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(expiresAt)
+      .sign(await keyPromise);
+    return { token, expiresAt: new Date(expiresAt * 1000) };
+  };
+}

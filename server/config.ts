@@ -1,0 +1,196 @@
+// Configuration: the SPEC's environment variables, parsed and validated in one place.
+// loadConfig reports every bad variable at once (one line each) so an operator fixes them in one go.
+import path from 'node:path';
+
+export const GiB = 1024 ** 3;
+
+export type StorageKind = 'file' | 's3';
+
+export interface S3Config {
+  bucket: string;
+  endpoint: string | undefined;
+  region: string;
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  forcePathStyle: boolean;
+}
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** Origin used in links the server hands out; undefined means "http://HOST:<bound port>". */
+  publicUrl: string | undefined;
+  serviceTokens: string[] | undefined;
+  jwtPublicKeyBase64: string | undefined;
+  jwksUrl: string | undefined;
+  jwtIssuer: string | undefined;
+  jwtAudience: string | undefined;
+  cookieName: string;
+  signingKeys: string[] | undefined;
+  quotaBytes: number;
+  maxUploadBytes: number;
+  signedUrlTtlSeconds: number;
+  uploadExpirySeconds: number;
+  corsOrigins: string[];
+  storage: StorageKind;
+  s3: S3Config | undefined;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
+  const problems: string[] = [];
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+
+  function integer(name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)) || Number(raw) < min || Number(raw) > max) {
+      problems.push(`${name}: expected a whole number from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+      return fallback;
+    }
+    return Number(raw);
+  }
+
+  function list(name: string): string[] | undefined {
+    const raw = read(name);
+    if (raw === undefined) return undefined;
+    const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+    if (items.length === 0) problems.push(`${name}: expected a comma-separated list, got an empty one`);
+    return items;
+  }
+
+  function url(name: string, { originOnly = false } = {}): string | undefined {
+    const raw = read(name);
+    if (raw === undefined) return undefined;
+    try {
+      const parsed = new URL(raw);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('scheme');
+      if (originOnly && parsed.pathname !== '/' ) {
+        problems.push(`${name}: expected an origin such as https://files.example.com (no path), got ${JSON.stringify(raw)}`);
+      }
+      return originOnly ? parsed.origin : parsed.href;
+    } catch {
+      problems.push(`${name}: expected an http(s) URL, got ${JSON.stringify(raw)}`);
+      return undefined;
+    }
+  }
+
+  function bool(name: string, fallback: boolean): boolean {
+    const raw = read(name);
+    if (raw === undefined) return fallback;
+    if (/^(1|true|yes)$/i.test(raw)) return true;
+    if (/^(0|false|no)$/i.test(raw)) return false;
+    problems.push(`${name}: expected true or false, got ${JSON.stringify(raw)}`);
+    return fallback;
+  }
+
+  const port = integer('PORT', 8080, 0, 65535);
+  const host = read('HOST') ?? '127.0.0.1';
+  const dataDir = path.resolve(cwd, read('DATA_DIR') ?? './data');
+  const publicUrl = url('PUBLIC_URL', { originOnly: true });
+
+  const serviceTokens = list('AUTH_SERVICE_TOKEN');
+  for (const token of serviceTokens ?? []) {
+    if (token.length < 16) {
+      problems.push('AUTH_SERVICE_TOKEN: every token must be at least 16 characters long');
+      break;
+    }
+  }
+  const signingKeys = list('UPLOAD_SIGNING_KEY');
+  for (const key of signingKeys ?? []) {
+    if (key.length < 32) {
+      problems.push('UPLOAD_SIGNING_KEY: every key must be at least 32 characters long');
+      break;
+    }
+  }
+
+  const jwtPublicKeyBase64 = read('AUTH_JWT_PUBLIC_KEY_BASE64');
+  if (jwtPublicKeyBase64 !== undefined) {
+    const pem = Buffer.from(jwtPublicKeyBase64, 'base64').toString('utf8');
+    if (!pem.includes('-----BEGIN PUBLIC KEY-----')) {
+      problems.push('AUTH_JWT_PUBLIC_KEY_BASE64: expected the base64 of a PEM "BEGIN PUBLIC KEY" block');
+    }
+  }
+
+  const cookieName = read('AUTH_COOKIE_NAME') ?? 'sl_token';
+  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(cookieName)) {
+    problems.push(`AUTH_COOKIE_NAME: not a valid cookie name: ${JSON.stringify(cookieName)}`);
+  }
+
+  const quotaBytes = integer('QUOTA_DEFAULT_BYTES', 10 * GiB, 0);
+  const maxUploadBytes = integer('MAX_UPLOAD_BYTES', quotaBytes, 1);
+
+  const corsOrigins = (list('CORS_ORIGINS') ?? []).map((origin) => {
+    if (origin === '*') return origin;
+    try {
+      const parsed = new URL(origin);
+      if (parsed.origin !== origin.replace(/\/$/, '')) throw new Error('not an origin');
+      return parsed.origin;
+    } catch {
+      problems.push(`CORS_ORIGINS: ${JSON.stringify(origin)} is not an origin such as https://app.example.com`);
+      return origin;
+    }
+  });
+
+  const storageRaw = read('STORAGE') ?? 'file';
+  let storage: StorageKind = 'file';
+  if (storageRaw === 'file' || storageRaw === 's3') storage = storageRaw;
+  else problems.push(`STORAGE: expected "file" or "s3", got ${JSON.stringify(storageRaw)}`);
+
+  let s3: S3Config | undefined;
+  if (storage === 's3') {
+    const bucket = read('S3_BUCKET');
+    if (bucket === undefined) problems.push('S3_BUCKET: required when STORAGE=s3');
+    s3 = {
+      bucket: bucket ?? '',
+      endpoint: url('S3_ENDPOINT'),
+      region: read('S3_REGION') ?? 'us-east-1',
+      accessKeyId: read('S3_ACCESS_KEY_ID'),
+      secretAccessKey: read('S3_SECRET_ACCESS_KEY'),
+      forcePathStyle: bool('S3_FORCE_PATH_STYLE', false),
+    };
+    if ((s3.accessKeyId === undefined) !== (s3.secretAccessKey === undefined)) {
+      problems.push('S3_ACCESS_KEY_ID: S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together');
+    }
+  }
+
+  const config: Config = {
+    port,
+    host,
+    dataDir,
+    publicUrl,
+    serviceTokens,
+    jwtPublicKeyBase64,
+    jwksUrl: url('AUTH_JWKS_URL'),
+    jwtIssuer: read('AUTH_JWT_ISSUER'),
+    jwtAudience: read('AUTH_JWT_AUDIENCE'),
+    cookieName,
+    signingKeys,
+    quotaBytes,
+    maxUploadBytes,
+    signedUrlTtlSeconds: integer('SIGNED_URL_TTL_SECONDS', 3600, 1, 7 * 24 * 3600),
+    uploadExpirySeconds: integer('UPLOAD_EXPIRY_SECONDS', 86400, 1),
+    corsOrigins,
+    storage,
+    s3,
+    logLevel: read('LOG_LEVEL') ?? 'info',
+  };
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
+    problems.push(`LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}

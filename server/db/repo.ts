@@ -1,0 +1,222 @@
+// The only module that speaks SQL: prepared statements behind named methods.
+// Quota decisions run inside IMMEDIATE transactions: SQLite takes the write lock before reading the
+// totals, so parallel creations (even from several processes on one database) can never overshoot.
+import type { Db } from './open.ts';
+
+export interface UploadRow {
+  id: string;
+  user_id: string;
+  length: number | null;
+  reserved_bytes: number;
+  filename: string;
+  folder: string;
+  content_type: string;
+  sha256_declared: string | null;
+  created_at: number;
+  touched_at: number;
+}
+
+export type FileState = 'committing' | 'ready' | 'deleting';
+
+export interface FileRow {
+  key: string;
+  user_id: string;
+  upload_id: string;
+  folder: string;
+  filename: string;
+  content_type: string;
+  size: number;
+  sha256: string;
+  created_at: number;
+  state: FileState;
+}
+
+export interface Usage {
+  used_bytes: number;
+  reserved_bytes: number;
+}
+
+export interface ListQuery {
+  userId: string;
+  folder?: string | undefined;
+  /** Exclusive position: rows strictly after (created_at, key) in newest-first order. */
+  after?: { createdAt: number; key: string } | undefined;
+  limit: number;
+}
+
+export class Repo {
+  readonly #db: Db;
+  readonly #s;
+
+  constructor(db: Db) {
+    this.#db = db;
+    this.#s = {
+      used: db.prepare<[string], { n: number }>(
+        'SELECT coalesce(sum(size), 0) AS n FROM files WHERE user_id = ?',
+      ),
+      reserved: db.prepare<[string], { n: number }>(
+        'SELECT coalesce(sum(reserved_bytes), 0) AS n FROM uploads WHERE user_id = ?',
+      ),
+      reservedByOthers: db.prepare<[string, string], { n: number }>(
+        'SELECT coalesce(sum(reserved_bytes), 0) AS n FROM uploads WHERE user_id = ? AND id <> ?',
+      ),
+      insertUpload: db.prepare<UploadRow>(
+        `INSERT INTO uploads (id, user_id, length, reserved_bytes, filename, folder, content_type,
+           sha256_declared, created_at, touched_at)
+         VALUES (@id, @user_id, @length, @reserved_bytes, @filename, @folder, @content_type,
+           @sha256_declared, @created_at, @touched_at)`,
+      ),
+      getUpload: db.prepare<[string], UploadRow>('SELECT * FROM uploads WHERE id = ?'),
+      deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
+      setReservation: db.prepare<[number, number | null, number, string]>(
+        'UPDATE uploads SET reserved_bytes = ?, length = coalesce(?, length), touched_at = ? WHERE id = ?',
+      ),
+      touchUpload: db.prepare<[number, string]>('UPDATE uploads SET touched_at = ? WHERE id = ?'),
+      idleUploads: db.prepare<[number, number], UploadRow>(
+        'SELECT * FROM uploads WHERE touched_at < ? ORDER BY touched_at LIMIT ?',
+      ),
+      allUploadIds: db.prepare<[], { id: string }>('SELECT id FROM uploads'),
+      insertFile: db.prepare<FileRow>(
+        `INSERT INTO files (key, user_id, upload_id, folder, filename, content_type, size, sha256,
+           created_at, state)
+         VALUES (@key, @user_id, @upload_id, @folder, @filename, @content_type, @size, @sha256,
+           @created_at, @state)`,
+      ),
+      getFile: db.prepare<[string], FileRow>('SELECT * FROM files WHERE key = ?'),
+      setFileState: db.prepare<[FileState, string]>('UPDATE files SET state = ? WHERE key = ?'),
+      deleteFile: db.prepare<[string]>('DELETE FROM files WHERE key = ?'),
+      filesInTransition: db.prepare<[], FileRow>("SELECT * FROM files WHERE state <> 'ready'"),
+      committingUploadIds: db.prepare<[], { upload_id: string }>(
+        "SELECT upload_id FROM files WHERE state = 'committing'",
+      ),
+      list: db.prepare<
+        { user_id: string; folder: string | null; created_at: number | null; key: string; limit: number },
+        FileRow
+      >(
+        `SELECT * FROM files
+          WHERE user_id = @user_id AND state = 'ready'
+            AND (@folder IS NULL OR folder = @folder)
+            AND (@created_at IS NULL OR created_at < @created_at
+                 OR (created_at = @created_at AND key < @key))
+          ORDER BY created_at DESC, key DESC
+          LIMIT @limit`,
+      ),
+      ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
+    };
+  }
+
+  usage(userId: string): Usage {
+    return {
+      used_bytes: this.#s.used.get(userId)!.n,
+      reserved_bytes: this.#s.reserved.get(userId)!.n,
+    };
+  }
+
+  /** Inserts the upload if its reservation fits the quota; returns false (and writes nothing) if not. */
+  reserveUpload(row: UploadRow, quotaBytes: number): boolean {
+    return this.#db
+      .transaction(() => {
+        const { used_bytes, reserved_bytes } = this.usage(row.user_id);
+        if (used_bytes + reserved_bytes + row.reserved_bytes > quotaBytes) return false;
+        this.#s.insertUpload.run(row);
+        return true;
+      })
+      .immediate();
+  }
+
+  /**
+   * Sets an upload's reservation (and its length once declared) if everything the user holds still
+   * fits. Shrinking always succeeds. Returns false when it would not fit.
+   */
+  setReservation(id: string, reservedBytes: number, length: number | null, quotaBytes: number, now: number): boolean {
+    return this.#db
+      .transaction(() => {
+        const upload = this.#s.getUpload.get(id);
+        if (!upload) return false;
+        if (reservedBytes > upload.reserved_bytes) {
+          const used = this.#s.used.get(upload.user_id)!.n;
+          const others = this.#s.reservedByOthers.get(upload.user_id, id)!.n;
+          if (used + others + reservedBytes > quotaBytes) return false;
+        }
+        this.#s.setReservation.run(reservedBytes, length, now, id);
+        return true;
+      })
+      .immediate();
+  }
+
+  /** Room left for one upload of this user: quota minus stored bytes and other uploads' reservations. */
+  roomFor(userId: string, uploadId: string, quotaBytes: number): number {
+    const used = this.#s.used.get(userId)!.n;
+    const others = this.#s.reservedByOthers.get(userId, uploadId)!.n;
+    return Math.max(0, quotaBytes - used - others);
+  }
+
+  getUpload(id: string): UploadRow | undefined {
+    return this.#s.getUpload.get(id);
+  }
+
+  touchUpload(id: string, now: number): void {
+    this.#s.touchUpload.run(now, id);
+  }
+
+  deleteUpload(id: string): void {
+    this.#s.deleteUpload.run(id);
+  }
+
+  idleUploads(touchedBefore: number, limit: number): UploadRow[] {
+    return this.#s.idleUploads.all(touchedBefore, limit);
+  }
+
+  /** Ids the database knows as unfinished or being committed; anything else in upload storage is an orphan. */
+  knownUploadIds(): Set<string> {
+    const ids = new Set(this.#s.allUploadIds.all().map((r) => r.id));
+    for (const r of this.#s.committingUploadIds.all()) ids.add(r.upload_id);
+    return ids;
+  }
+
+  /** The upload's reservation becomes the file's size, in one transaction: quota never double counts. */
+  beginCommit(file: FileRow): void {
+    this.#db.transaction(() => {
+      this.#s.deleteUpload.run(file.upload_id);
+      this.#s.insertFile.run(file);
+    })();
+  }
+
+  /** Undoes beginCommit when the bytes could not be moved: the upload becomes resumable again. */
+  abortCommit(file: FileRow, upload: UploadRow): void {
+    this.#db.transaction(() => {
+      this.#s.deleteFile.run(file.key);
+      this.#s.insertUpload.run(upload);
+    })();
+  }
+
+  setFileState(key: string, state: FileState): void {
+    this.#s.setFileState.run(state, key);
+  }
+
+  deleteFile(key: string): void {
+    this.#s.deleteFile.run(key);
+  }
+
+  getFile(key: string): FileRow | undefined {
+    return this.#s.getFile.get(key);
+  }
+
+  filesInTransition(): FileRow[] {
+    return this.#s.filesInTransition.all();
+  }
+
+  listFiles(q: ListQuery): FileRow[] {
+    return this.#s.list.all({
+      user_id: q.userId,
+      folder: q.folder ?? null,
+      created_at: q.after?.createdAt ?? null,
+      key: q.after?.key ?? '',
+      limit: q.limit,
+    });
+  }
+
+  ping(): boolean {
+    return this.#s.ping.get()?.ok === 1;
+  }
+}

@@ -1,0 +1,41 @@
+// GET /healthz: {status, disk, db, storage}; 503 when any check fails, so a load balancer stops
+// sending uploads to an instance whose disk is full or whose database is unreachable.
+import { statfs } from 'node:fs/promises';
+import { Hono } from 'hono';
+import type { Logger } from 'pino';
+import type { Repo } from '../db/repo.ts';
+import type { Storage } from '../storage/types.ts';
+
+/** Below this much free space the disk check fails: uploads would start failing with ENOSPC. */
+export const MIN_FREE_BYTES = 256 * 1024 * 1024;
+
+export function healthRoute(deps: { dataDir: string; repo: Repo; storage: Storage; log: Logger }): Hono {
+  const app = new Hono();
+  app.get('/', async (c) => {
+    const [disk, db, storage] = await Promise.all([
+      statfs(deps.dataDir).then(
+        (s) => {
+          const free_bytes = s.bavail * s.bsize;
+          return { ok: free_bytes >= MIN_FREE_BYTES, free_bytes, total_bytes: s.blocks * s.bsize };
+        },
+        (error: unknown) => failed(deps.log, 'disk', error),
+      ),
+      Promise.resolve()
+        .then(() => ({ ok: deps.repo.ping() }))
+        .catch((error: unknown) => failed(deps.log, 'db', error)),
+      deps.storage.health().then(
+        () => ({ ok: true, kind: deps.storage.kind }),
+        (error: unknown) => ({ ...failed(deps.log, 'storage', error), kind: deps.storage.kind }),
+      ),
+    ]);
+    const ok = disk.ok && db.ok && storage.ok;
+    c.header('Cache-Control', 'no-store');
+    return c.json({ status: ok ? 'ok' : 'fail', disk, db, storage }, ok ? 200 : 503);
+  });
+  return app;
+}
+
+function failed(log: Logger, check: string, error: unknown): { ok: false } {
+  log.warn({ err: error, check }, 'health check failed');
+  return { ok: false };
+}

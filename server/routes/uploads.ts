@@ -1,0 +1,124 @@
+// The tus endpoint inside Hono: who may touch which upload, then @tus/server, then the answer
+// made uniform (problem+json errors, Upload-Expires, reservations settled).
+import { Hono, type Context } from 'hono';
+import { ERRORS as TUS_ERRORS } from '@tus/utils';
+import type { Lifecycle } from '../../hooks/index.ts';
+import { identify, mayAccess, type AuthDeps } from '../auth/caller.ts';
+import type { Repo } from '../db/repo.ts';
+import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, tusErrorToAppError } from '../errors.ts';
+import { isValidUploadId } from '../storage/keys.ts';
+import type { Tus, TusRequestContext } from '../tus.ts';
+
+export interface UploadRouteDeps {
+  tus: Tus;
+  lifecycle: Lifecycle;
+  repo: Repo;
+  auth: AuthDeps;
+  uploadExpirySeconds: number;
+  now: () => number;
+}
+
+const OVERRIDABLE = new Set(['PATCH', 'DELETE', 'HEAD']);
+
+export function uploadRoutes(deps: UploadRouteDeps): Hono {
+  const app = new Hono();
+  // Every tus response carries Tus-Resumable, errors raised before tus runs included (tus 1.0 §3.2).
+  app.use('*', async (c, next) => {
+    c.header('Tus-Resumable', '1.0.0');
+    await next();
+  });
+  app.all('/', (c) => handle(c, deps, undefined));
+  app.all('/:id', (c) => handle(c, deps, c.req.param('id')));
+  return app;
+}
+
+async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined): Promise<Response> {
+  let request = c.req.raw;
+  const method = effectiveMethod(request);
+  if (method === 'OPTIONS') return deps.tus.server.handleWeb(request);
+  if (method === 'GET') {
+    // @tus/server would serve raw upload bytes to anyone; finished files are shared through signed links.
+    throw new AppError('method_not_allowed', 'uploads are read through signed links', { Allow: 'OPTIONS, POST, HEAD, PATCH, DELETE' });
+  }
+  const caller = await identify(c, deps.auth);
+  const ctx: TusRequestContext = { caller };
+
+  if (id === undefined) {
+    if (method !== 'POST') throw new AppError('method_not_allowed', 'create uploads with POST', { Allow: 'OPTIONS, POST' });
+  } else {
+    if (method === 'POST') throw new AppError('method_not_allowed', 'POST creates uploads at /v1/uploads', { Allow: 'HEAD, PATCH, DELETE' });
+    const row = isValidUploadId(id) ? deps.repo.getUpload(id) : undefined;
+    // Someone else's upload is indistinguishable from one that does not exist.
+    if (!row || !mayAccess(caller, row.user_id)) throw new AppError('not_found', 'no such upload');
+    ctx.upload = row;
+    if (method === 'PATCH') {
+      ctx.bound = deps.lifecycle.beforePatch(row, {
+        declaredLength: headerInteger(request, 'upload-length'),
+        contentLength: headerInteger(request, 'content-length'),
+      });
+    }
+  }
+
+  if (method !== request.method) {
+    // X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where PATCH is refused;
+    // @tus/server 2.x no longer honours it, so the request is rebuilt with the intended method.
+    const body = method === 'PATCH' ? request.body : null;
+    request = new Request(request, { method, body, duplex: 'half' } as RequestInit);
+  }
+  deps.tus.contexts.set(request, ctx);
+  let response = await deps.tus.server.handleWeb(request);
+  await settle(deps, method, ctx, response);
+  response = await uniformErrors(response);
+  if ((method === 'POST' || method === 'PATCH') && response.ok && !response.headers.has('X-File-Key')) {
+    // Expiry counts from the last activity (hooks/expiry.ts), so each write moves it forward.
+    response.headers.set('Upload-Expires', new Date(deps.now() + deps.uploadExpirySeconds * 1000).toUTCString());
+  }
+  return response;
+}
+
+function effectiveMethod(request: Request): string {
+  const override = request.headers.get('x-http-method-override')?.toUpperCase();
+  if (request.method === 'POST' && override && OVERRIDABLE.has(override)) return override;
+  return request.method;
+}
+
+/** A non-negative decimal header, null when absent; anything else is left for tus to refuse. */
+function headerInteger(request: Request, name: string): number | null {
+  const raw = request.headers.get(name);
+  if (raw === null || !/^\d{1,16}$/.test(raw)) return null;
+  return Number(raw);
+}
+
+/** After tus answered: keep the database in step with what is stored. */
+async function settle(deps: UploadRouteDeps, method: string, ctx: TusRequestContext, response: Response): Promise<void> {
+  const upload = ctx.upload;
+  if (!upload) return;
+  const finished = response.headers.has('X-File-Key');
+  if (method === 'DELETE' && response.status === 204) {
+    await deps.lifecycle.discard(upload.id);
+    return;
+  }
+  if (method === 'POST' && !response.ok) {
+    // The client never learnt this upload's URL: nothing may stay behind.
+    await deps.lifecycle.discard(upload.id);
+    return;
+  }
+  if ((method === 'POST' || method === 'PATCH') && !finished && deps.repo.getUpload(upload.id)) {
+    const stored = await deps.tus.server.datastore.getUpload(upload.id).catch(() => undefined);
+    if (stored) deps.lifecycle.afterWrite(upload.id, { offset: stored.offset, size: stored.size });
+  }
+}
+
+/** tus reports its own refusals as plain text; clients get the same problem+json as everywhere else. */
+async function uniformErrors(response: Response): Promise<Response> {
+  if (response.status < 400) return response;
+  const headers = new Headers(response.headers);
+  headers.delete('Content-Length');
+  const text = await response.text();
+  if (text.startsWith('{')) {
+    headers.set('Content-Type', PROBLEM_CONTENT_TYPE);
+    return new Response(text, { status: response.status, headers });
+  }
+  const error = text === TUS_ERRORS.UNKNOWN_ERROR.body ? new AppError('internal') : tusErrorToAppError(response.status, text);
+  return problemResponse(error, headers);
+}

@@ -1,0 +1,93 @@
+// Everything the app needs, built once from a Config: database, storage, secrets, auth, hooks, tus.
+// This is where I/O happens at start-up; createApp itself does none.
+import { MemoryLocker } from '@tus/server';
+import type { JWK } from 'jose';
+import type { Logger } from 'pino';
+import { createLifecycle, type HookDeps, type Lifecycle } from '../hooks/index.ts';
+import type { AuthDeps } from './auth/caller.ts';
+import { createUserTokenSigner, createUserTokenVerifier, type SignUserToken } from './auth/jwt.ts';
+import { loadSecrets, type Secrets } from './auth/secrets.ts';
+import { createServiceTokenCheck } from './auth/service-token.ts';
+import type { Config } from './config.ts';
+import { openDb, type Db } from './db/open.ts';
+import { Repo } from './db/repo.ts';
+import { createLocalStorage } from './storage/local.ts';
+import type { Storage } from './storage/types.ts';
+import { createTus, type Tus } from './tus.ts';
+
+export interface Services {
+  config: Readonly<Config>;
+  log: Logger;
+  now: () => number;
+  db: Db;
+  repo: Repo;
+  storage: Storage;
+  secrets: Secrets;
+  ownKey: JWK;
+  auth: AuthDeps;
+  signUserToken: SignUserToken;
+  hookDeps: HookDeps;
+  lifecycle: Lifecycle;
+  tus: Tus;
+  /** The origin put into links and Location headers; settled once the port is known. */
+  publicUrl: { value: string };
+}
+
+export async function createServices(config: Readonly<Config>, log: Logger, now: () => number = Date.now): Promise<Services> {
+  const db = openDb(config.dataDir);
+  const repo = new Repo(db);
+  const storage = createStorage(config);
+  const secrets = await loadSecrets(config.dataDir, config);
+  const auth: AuthDeps = {
+    verifyUserToken: createUserTokenVerifier({
+      ownKey: secrets.userTokenKey,
+      publicKeyPem: config.jwtPublicKeyBase64 ? Buffer.from(config.jwtPublicKeyBase64, 'base64').toString('utf8') : undefined,
+      jwksUrl: config.jwksUrl,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+    }),
+    checkServiceToken: createServiceTokenCheck(secrets.serviceTokens),
+    cookieName: config.cookieName,
+  };
+  const hookDeps: HookDeps = {
+    repo,
+    storage,
+    quotaBytes: config.quotaBytes,
+    maxUploadBytes: config.maxUploadBytes,
+    uploadExpirySeconds: config.uploadExpirySeconds,
+    now,
+    log,
+  };
+  const locker = new MemoryLocker();
+  const lifecycle = createLifecycle(hookDeps, locker);
+  const publicUrl = { value: config.publicUrl ?? `http://${config.host}:${config.port}` };
+  const tus = createTus({
+    store: storage.tusStore,
+    locker,
+    lifecycle,
+    maxUploadBytes: config.maxUploadBytes,
+    publicUrl: () => publicUrl.value,
+    log,
+  });
+  return {
+    config,
+    log,
+    now,
+    db,
+    repo,
+    storage,
+    secrets,
+    ownKey: secrets.userTokenKey,
+    auth,
+    signUserToken: createUserTokenSigner(secrets.userTokenKey, now),
+    hookDeps,
+    lifecycle,
+    tus,
+    publicUrl,
+  };
+}
+
+function createStorage(config: Readonly<Config>): Storage {
+  if (config.storage === 'file') return createLocalStorage(config.dataDir);
+  throw new Error('STORAGE=s3 is not available in this build yet');
+}

@@ -1,0 +1,44 @@
+// File keys: `users/<user_id>/<yyyy>/<mm>/<dd>/<upload_id><.ext>` (SPEC "Resumable uploads").
+// Every key the server accepts from outside is parsed here first; anything that does not have
+// exactly this shape is "not found", so a key can never name a path outside its root.
+
+const USER_ID = /^[A-Za-z0-9._-]{1,128}$/;
+const UPLOAD_ID = /^[0-9a-f]{32}$/;
+const EXTENSION = /^\.[a-z0-9]{1,16}$/;
+const KEY = /^users\/([A-Za-z0-9._-]{1,128})\/(\d{4})\/(\d{2})\/(\d{2})\/([0-9a-f]{32})(\.[a-z0-9]{1,16})?$/;
+
+export function isValidUserId(value: string): boolean {
+  return USER_ID.test(value) && value !== '.' && value !== '..';
+}
+
+export function isValidUploadId(value: string): boolean {
+  return UPLOAD_ID.test(value);
+}
+
+/** Lower-cased extension of a (sanitized) filename, with its dot, or '' when it has none we keep. */
+export function extensionOf(filename: string): string {
+  const dot = filename.lastIndexOf('.');
+  if (dot <= 0) return '';
+  const ext = filename.slice(dot).toLowerCase();
+  return EXTENSION.test(ext) ? ext : '';
+}
+
+export function fileKey(userId: string, completedAt: Date, uploadId: string, filename: string): string {
+  const yyyy = String(completedAt.getUTCFullYear()).padStart(4, '0');
+  const mm = String(completedAt.getUTCMonth() + 1).padStart(2, '0');
+  const dd = String(completedAt.getUTCDate()).padStart(2, '0');
+  return `users/${userId}/${yyyy}/${mm}/${dd}/${uploadId}${extensionOf(filename)}`;
+}
+
+export interface ParsedKey {
+  userId: string;
+  uploadId: string;
+}
+
+export function parseKey(key: string): ParsedKey | null {
+  const match = KEY.exec(key);
+  if (!match) return null;
+  const userId = match[1]!;
+  if (userId === '.' || userId === '..') return null;
+  return { userId, uploadId: match[5]! };
+}

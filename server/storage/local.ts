@@ -1,0 +1,109 @@
+// Local disk storage: tus uploads under DATA_DIR/uploads (data file + .json sidecar), finished files
+// under DATA_DIR/<key>. A rename moves a finished upload into place: one syscall, no copy, atomic.
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { FileStore } from '@tus/file-store';
+import { isValidUploadId, parseKey } from './keys.ts';
+import type { ByteRange, Storage, StoredFile } from './types.ts';
+
+// 1 MiB reads: Node's default 64 KiB chunks cap a download near 0.55 GB/s here (STYLE.md).
+const READ_CHUNK = 1024 * 1024;
+
+export function createLocalStorage(dataDir: string): Storage {
+  const uploadsDir = path.join(dataDir, 'uploads');
+  // expirationPeriodInMilliseconds stays 0: @tus/file-store counts expiry from creation, while this
+  // server expires uploads by idleness (hooks/expiry.ts) and sets Upload-Expires itself.
+  const tusStore = new FileStore({ directory: uploadsDir });
+
+  function uploadPath(uploadId: string): string {
+    if (!isValidUploadId(uploadId)) throw new Error(`invalid upload id ${JSON.stringify(uploadId)}`);
+    return path.join(uploadsDir, uploadId);
+  }
+
+  function filePath(key: string): string {
+    // parseKey admits only users/<id>/<yyyy>/<mm>/<dd>/<hex>[.ext]: no '..', no absolute paths.
+    if (!parseKey(key)) throw new Error(`invalid file key ${JSON.stringify(key)}`);
+    return path.join(dataDir, key);
+  }
+
+  async function unlinkIfPresent(file: string): Promise<void> {
+    await fs.rm(file, { force: true });
+  }
+
+  return {
+    kind: 'file',
+    tusStore,
+
+    async readUpload(uploadId, length) {
+      if (length === 0) return Readable.from([]);
+      return createReadStream(uploadPath(uploadId), { start: 0, end: length - 1, highWaterMark: READ_CHUNK });
+    },
+
+    async listUploadIds() {
+      const names = await fs.readdir(uploadsDir).catch(() => [] as string[]);
+      const ids = new Set<string>();
+      for (const name of names) {
+        const id = name.endsWith('.json') ? name.slice(0, -5) : name;
+        if (isValidUploadId(id)) ids.add(id);
+      }
+      return [...ids];
+    },
+
+    async removeUpload(uploadId) {
+      const data = uploadPath(uploadId);
+      await unlinkIfPresent(data);
+      await unlinkIfPresent(`${data}.json`);
+    },
+
+    async promote(uploadId, key) {
+      const from = uploadPath(uploadId);
+      const to = filePath(key);
+      await fs.mkdir(path.dirname(to), { recursive: true });
+      try {
+        await fs.rename(from, to);
+      } catch (error) {
+        // Already moved by an earlier, interrupted commit: finishing the cleanup is all that is left.
+        const moved = (error as NodeJS.ErrnoException).code === 'ENOENT' && (await exists(to));
+        if (!moved) throw error;
+      }
+      await unlinkIfPresent(`${from}.json`);
+    },
+
+    async statFile(key) {
+      try {
+        const stat = await fs.stat(filePath(key));
+        return stat.isFile() ? ({ size: stat.size, modifiedAt: stat.mtime } satisfies StoredFile) : null;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+        throw error;
+      }
+    },
+
+    async openFile(key: string, range?: ByteRange): Promise<Readable> {
+      const options = range ? { start: range.start, end: range.end } : {};
+      const stream = createReadStream(filePath(key), { ...options, highWaterMark: READ_CHUNK });
+      // Surface ENOENT/EACCES before the caller commits to a status line.
+      await new Promise<void>((resolve, reject) => {
+        stream.once('open', () => resolve());
+        stream.once('error', reject);
+      });
+      return stream;
+    },
+
+    async removeFile(key) {
+      await unlinkIfPresent(filePath(key));
+    },
+
+    async health() {
+      await fs.mkdir(uploadsDir, { recursive: true });
+      await fs.access(uploadsDir, fs.constants.R_OK | fs.constants.W_OK);
+      await fs.access(dataDir, fs.constants.R_OK | fs.constants.W_OK);
+    },
+  };
+}
+
+async function exists(file: string): Promise<boolean> {
+  return fs.stat(file).then(() => true, () => false);
+}

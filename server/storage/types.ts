@@ -1,0 +1,37 @@
+// Where bytes live. Hooks and routes see only this interface; local disk and S3 implement it.
+import type { Readable } from 'node:stream';
+import type { DataStore } from '@tus/utils';
+
+export interface ByteRange {
+  start: number;
+  /** Inclusive. */
+  end: number;
+}
+
+export interface StoredFile {
+  size: number;
+  modifiedAt: Date;
+}
+
+export interface Storage {
+  readonly kind: 'file' | 's3';
+  /** The tus DataStore that receives upload bytes. */
+  readonly tusStore: DataStore;
+  /** Streams the first `length` bytes of an unfinished upload (to rebuild its digest after a restart). */
+  readUpload(uploadId: string, length: number): Promise<Readable>;
+  /** Ids of every unfinished upload present in storage (for the start-up orphan sweep). */
+  listUploadIds(): Promise<string[]>;
+  /** Removes an unfinished upload's bytes and tus bookkeeping. Idempotent. */
+  removeUpload(uploadId: string): Promise<void>;
+  /**
+   * Moves a finished upload's bytes to `key` and removes its tus bookkeeping. Idempotent: when the
+   * bytes are already at `key` it only cleans up, so a crashed commit can simply be run again.
+   */
+  promote(uploadId: string, key: string): Promise<void>;
+  statFile(key: string): Promise<StoredFile | null>;
+  openFile(key: string, range?: ByteRange): Promise<Readable>;
+  /** Removes a finished file. Idempotent. */
+  removeFile(key: string): Promise<void>;
+  /** Throws when the backend cannot serve. */
+  health(): Promise<void>;
+}

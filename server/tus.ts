@@ -1,0 +1,110 @@
+// Builds the @tus/server instance: store, naming, size limits, locker, and the wiring to hooks/.
+// Per-request facts that tus does not carry (the caller, the upload row, the quota bound) travel
+// in a WeakMap keyed by the Request object that routes/uploads.ts hands to tus.
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { Server, type DataStore } from '@tus/server';
+import type { Locker } from '@tus/utils';
+import type { Logger } from 'pino';
+import type { Lifecycle } from '../hooks/index.ts';
+import type { Caller } from './auth/caller.ts';
+import type { UploadRow } from './db/repo.ts';
+import { AppError } from './errors.ts';
+import { toFileRecord } from './routes/file-record.ts';
+
+export const TUS_PATH = '/v1/uploads';
+
+export interface TusRequestContext {
+  caller: Caller;
+  /** The upload this request addresses (HEAD/PATCH/DELETE), or the one it created (POST). */
+  upload?: UploadRow;
+  /** Upper bound on the upload's total size for this request (deferred length). */
+  bound?: number;
+}
+
+export interface TusDeps {
+  store: DataStore;
+  locker: Locker;
+  lifecycle: Lifecycle;
+  maxUploadBytes: number;
+  publicUrl: () => string;
+  log: Logger;
+}
+
+export interface Tus {
+  server: Server;
+  contexts: WeakMap<Request, TusRequestContext>;
+}
+
+export function createTus(deps: TusDeps): Tus {
+  const contexts = new WeakMap<Request, TusRequestContext>();
+  const contextOf = (req: Request): TusRequestContext => {
+    const ctx = contexts.get(req);
+    if (!ctx) throw new Error('tus request without a context: requests must come through routes/uploads.ts');
+    return ctx;
+  };
+  hashWhileWriting(deps.store, deps.lifecycle);
+
+  const server = new Server({
+    path: TUS_PATH,
+    datastore: deps.store,
+    locker: deps.locker,
+    // CORS is answered by Hono for every route alike (app.ts); tus would otherwise send `*`.
+    allowedOrigins: () => false,
+    namingFunction: () => randomBytes(16).toString('hex'),
+    generateUrl: (_req, { path, id }) => `${deps.publicUrl()}${path}/${id}`,
+    maxSize: (req) => {
+      const bound = contextOf(req as unknown as Request).bound;
+      // 0 would mean "unlimited" to tus, so a bound is never allowed to reach it.
+      return bound === undefined ? deps.maxUploadBytes : Math.max(1, Math.min(bound, deps.maxUploadBytes));
+    },
+    async onUploadCreate(req, upload) {
+      const ctx = contextOf(req as unknown as Request);
+      const contentLength = req.headers.get('content-length');
+      ctx.upload = deps.lifecycle.create(ctx.caller, upload.metadata, {
+        uploadId: upload.id,
+        length: upload.size ?? null,
+        bodyLength: contentLength !== null ? Number(contentLength) : null,
+        hasBody: req.headers.get('content-type') === 'application/offset+octet-stream',
+      });
+      return {};
+    },
+    async onUploadFinish(req, upload) {
+      const file = await deps.lifecycle.finish({ id: upload.id, size: upload.size ?? upload.offset });
+      return {
+        // A POST that finished the upload (creation-with-upload) must stay 201: clients need Location.
+        status_code: req.method === 'POST' ? 201 : 200,
+        headers: { 'Content-Type': 'application/json', 'X-File-Key': file.key },
+        body: JSON.stringify(toFileRecord(file)),
+      };
+    },
+    onResponseError(_req, error) {
+      if (error instanceof AppError) return { status_code: error.status, body: JSON.stringify(error.toProblem()) };
+      if (error instanceof Error) {
+        deps.log.error({ err: error }, 'upload request failed');
+        return { status_code: 500, body: JSON.stringify(new AppError('internal').toProblem()) };
+      }
+      return undefined;
+    },
+  });
+  return { server, contexts };
+}
+
+/**
+ * Every byte tus writes passes through the upload's SHA-256 on its way to the store, so the digest
+ * is ready the moment the last byte lands (hooks/sha256.ts). Wrapping the store's write is the one
+ * place that sees exactly the bytes that are stored, for every backend.
+ */
+function hashWhileWriting(store: DataStore, lifecycle: Lifecycle): void {
+  const write = store.write.bind(store);
+  store.write = async (readable: Readable, id: string, offset: number) => {
+    const observed = await lifecycle.digests.observe(id, offset, readable);
+    let newOffset: number | null = null;
+    try {
+      newOffset = await write(observed.stream, id, offset);
+      return newOffset;
+    } finally {
+      observed.settle(newOffset);
+    }
+  };
+}
