@@ -63,7 +63,7 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
     // X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where PATCH is refused;
     // @tus/server 2.x no longer honours it, so the request is rebuilt with the intended method.
     const body = method === 'PATCH' ? request.body : null;
-    request = new Request(request, { method, body, duplex: 'half' } as RequestInit);
+    request = new Request(request.url, { method, headers: request.headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
   }
   deps.tus.contexts.set(request, ctx);
   let response = await deps.tus.server.handleWeb(request);

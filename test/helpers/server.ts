@@ -1,0 +1,98 @@
+// Real servers for tests: in-process on port 0 (startTestServer) or a child process running
+// server/main.ts (spawnServer) for kill/restart tests. Each gets its own temp DATA_DIR.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { loadConfig } from '../../server/config.ts';
+import { startServer, type RunningServer } from '../../server/start.ts';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const SERVICE_TOKEN = 'test-service-token-0123456789abcdef';
+
+export function tempDir(prefix = 'sl-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface TestServer extends RunningServer {
+  dataDir: string;
+  serviceToken: string;
+  token(userId: string, lifetimeSeconds?: number): Promise<string>;
+  /** Closes the server; the data dir is kept when `keepData` (for a restart on the same dir). */
+  stop(options?: { keepData?: boolean }): Promise<void>;
+}
+
+export interface TestServerOptions {
+  env?: Record<string, string>;
+  dataDir?: string;
+  now?: () => number;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? tempDir();
+  const config = loadConfig({
+    AUTH_SERVICE_TOKEN: SERVICE_TOKEN,
+    ...options.env,
+    DATA_DIR: dataDir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+  });
+  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const server = await startServer(config, { log, ...(options.now ? { now: options.now } : {}) });
+  return {
+    ...server,
+    dataDir,
+    serviceToken: SERVICE_TOKEN,
+    async token(userId, lifetimeSeconds = 3600) {
+      return (await server.services.signUserToken(userId, lifetimeSeconds)).token;
+    },
+    async stop({ keepData = false } = {}) {
+      await server.close(1000);
+      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface SpawnedServer {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  output(): string;
+  /** Sends the signal and waits for the process to exit. */
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<SpawnedServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, AUTH_SERVICE_TOKEN: SERVICE_TOKEN, ...env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = () => {
+      const match = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"listening"/.exec(out);
+      if (match) {
+        child.stdout!.off('data', onData);
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    exited.then((code) => reject(new Error(`server exited with ${code} before listening:\n${out}`)));
+  });
+  return {
+    url,
+    pid: child.pid!,
+    child,
+    output: () => out,
+    async kill(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
