@@ -1,0 +1,131 @@
+// Starts the servers under test as child processes on port 0 and stops them by PID.
+// Every target prints a JSON line {"msg":"listening","url":...} on stdout when ready
+// (the real server through pino; the baseline and discard server by hand).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+
+export type TargetName = 'baseline' | 'real';
+
+export type Running = {
+  name: string;
+  pid: number;
+  url: string;
+  /** headers every tus request to this target needs (auth) */
+  headers: Readonly<Record<string, string>>;
+  stop: () => Promise<void>;
+};
+
+type Spec = { entry: string; env: Record<string, string>; headers: Record<string, string> };
+
+const START_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 5_000;
+const live = new Set<ChildProcess>();
+
+export const REAL_ENTRY = 'server/main.ts';
+
+/** Why the real server cannot be measured, or null when its entry point exists. */
+export function realUnavailable(root: string): string | null {
+  return existsSync(join(root, REAL_ENTRY)) ? null : `${REAL_ENTRY} does not exist yet`;
+}
+
+/** Starts `name` with a fresh DATA_DIR (removed again by stop()). */
+export async function startTarget(root: string, name: TargetName | 'discard'): Promise<Running> {
+  const dataDir = await mkdtemp(join(tmpdir(), `bench-${name}-`));
+  const token = randomBytes(24).toString('base64url');
+  const spec: Spec =
+    name === 'real'
+      ? {
+          entry: REAL_ENTRY,
+          env: { AUTH_SERVICE_TOKEN: token, QUOTA_DEFAULT_BYTES: String(1024 ** 4) },
+          headers: { 'X-Service-Token': token },
+        }
+      : { entry: name === 'baseline' ? 'bench/baseline-bare-tus.ts' : 'bench/discard-server.ts', env: {}, headers: {} };
+  try {
+    return await spawnAndWait(root, name, spec, dataDir);
+  } catch (error) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function spawnAndWait(root: string, name: string, spec: Spec, dataDir: string): Promise<Running> {
+  const child = spawn(process.execPath, ['--import', 'tsx', spec.entry], {
+    cwd: root,
+    env: { ...process.env, ...spec.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  exited.then(() => live.delete(child));
+  const stderr: string[] = [];
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => stderr.push(s));
+  const stop = async (): Promise<void> => {
+    await stopChild(child, exited);
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const url = await waitForListening(child, exited, () => stderr.join('').slice(-2000));
+    return { name, pid: child.pid!, url, headers: spec.headers, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function waitForListening(child: ChildProcess, exited: Promise<void>, stderrTail: () => string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "listening" line within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      const url = listeningUrl(line);
+      if (url === null) return;
+      clearTimeout(timer);
+      resolve(url);
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`exited with code ${child.exitCode} before listening: ${stderrTail().trim() || '(no stderr)'}`));
+    });
+  });
+}
+
+function listeningUrl(line: string): string | null {
+  try {
+    const parsed: unknown = JSON.parse(line);
+    if (typeof parsed !== 'object' || parsed === null) return null;
+    const { msg, url } = parsed as { msg?: unknown; url?: unknown };
+    return msg === 'listening' && typeof url === 'string' ? url : null;
+  } catch {
+    return null;
+  }
+}
+
+async function stopChild(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  process.kill(child.pid, 'SIGTERM');
+  const timedOut = await Promise.race([exited.then(() => false), delay(STOP_TIMEOUT_MS).then(() => true)]);
+  if (timedOut && child.exitCode === null && child.signalCode === null) {
+    process.kill(child.pid, 'SIGKILL');
+    await exited;
+  }
+}
+
+/** Last resort on Ctrl-C or a crash of the bench itself: kill what is still running, by PID. */
+export function killAllSync(): void {
+  for (const child of live) {
+    if (child.pid !== undefined && child.exitCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());

@@ -1,0 +1,179 @@
+// `npm run bench`: measures the upload path of the real server against bare @tus/server +
+// @tus/file-store (bench/baseline-bare-tus.ts) in the same run, next to the machine's own limits,
+// and prints one table (also written to bench/results/latest.md). See bench/README.md.
+//   npm run bench -- --size 256MiB --only upload,chunked --repeat 1
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { describeMachine, diskLimit, loopbackLimit, nodeSha256Limit, sha256Limit } from './lib/machine.ts';
+import { payloadSha256 } from './lib/payload.ts';
+import { figureRow, figures, growthRow, limitsRow, renderMarkdown, renderText, targets, throughputRow } from './lib/table.ts';
+import type { Limits, Row, Runs } from './lib/table.ts';
+import { killAllSync, realUnavailable, type TargetName } from './lib/targets.ts';
+import { formatSize, parseSize } from './lib/units.ts';
+import { parallel, sequential, type Sample } from './lib/workloads.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const PARTS = ['limits', 'upload', 'chunked', 'parallel'] as const;
+type Part = (typeof PARTS)[number];
+
+const { values } = parseArgs({
+  options: {
+    size: { type: 'string', default: '1GiB' },
+    chunk: { type: 'string', default: '8MiB' },
+    parallel: { type: 'string', default: '8' },
+    'parallel-size': { type: 'string', default: '256MiB' },
+    'small-size': { type: 'string', default: '64MiB' },
+    repeat: { type: 'string', default: '3' },
+    only: { type: 'string', default: PARTS.join(',') },
+    targets: { type: 'string', default: 'baseline,real' },
+    out: { type: 'string', default: join(ROOT, 'bench/results/latest.md') },
+  },
+});
+
+const size = parseSize(values.size);
+const chunk = parseSize(values.chunk);
+const parallelCount = boundedInt('parallel', values.parallel, 1, 64);
+const parallelSize = parseSize(values['parallel-size']);
+const smallSize = parseSize(values['small-size']);
+const repeat = boundedInt('repeat', values.repeat, 1, 10);
+const only = new Set(values.only.split(',').map((s) => s.trim()));
+for (const p of only) if (!PARTS.includes(p as Part)) fail(`--only: unknown part "${p}" (known: ${PARTS.join(', ')})`);
+const wanted = new Set(values.targets.split(',').map((s) => s.trim()));
+if (!wanted.has('baseline')) fail('--targets must include baseline: every ratio is against it');
+
+process.on('SIGINT', () => {
+  killAllSync();
+  process.exit(130);
+});
+
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+const notes: string[] = [];
+
+async function main(): Promise<void> {
+  const machine = describeMachine();
+  log(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
+  for (const n of new Set([size, parallelSize, smallSize])) payloadSha256(n); // outside any timing
+
+  const realReason = wanted.has('real') ? realUnavailable(ROOT) ?? (await smokeTest()) : 'not in --targets';
+  if (realReason) notes.push(`real server skipped: ${realReason}`);
+  const targetsToRun: TargetName[] = realReason ? ['baseline'] : ['baseline', 'real'];
+
+  const limits: Limits = {};
+  if (only.has('limits')) {
+    log('limits: loopback, dd, sha256sum, node sha256');
+    limits.loopback = await loopbackLimit(ROOT, size);
+    limits.disk = await diskLimit(size);
+    limits.sha256 = await sha256Limit(size);
+    limits.nodeSha256 = nodeSha256Limit(size);
+    for (const l of Object.values(limits)) notes.push(`limit: ${l.detail}: ${l.mbps.toFixed(0)} MB/s`);
+  }
+
+  const runs: Partial<Record<'upload' | 'chunked' | 'small' | 'big', Runs>> = {};
+  if (only.has('upload')) runs.upload = await series(`${formatSize(size)} one PATCH`, repeat, targetsToRun, (t) => sequential(ROOT, t, size, size));
+  if (only.has('chunked')) runs.chunked = await series(`${formatSize(size)} in ${formatSize(chunk)} PATCHes`, repeat, targetsToRun, (t) => sequential(ROOT, t, size, chunk));
+  if (only.has('parallel')) {
+    runs.small = await series(`${parallelCount} × ${formatSize(smallSize)} parallel`, 1, targetsToRun, (t) => parallel(ROOT, t, parallelCount, smallSize));
+    runs.big = await series(`${parallelCount} × ${formatSize(parallelSize)} parallel`, 1, targetsToRun, (t) => parallel(ROOT, t, parallelCount, parallelSize));
+  }
+
+  const rows = buildRows(runs, limits);
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  const text = renderText(rows);
+  console.log(`\n${text}\n`);
+  for (const n of notes) console.log(`note: ${n}`);
+
+  const md = [
+    '# Upload benchmark: latest run',
+    '',
+    `- machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB.toFixed(1)} GiB RAM, ${machine.kernel}`,
+    `- Node ${machine.node}, ${machine.date}`,
+    `- command: \`${command}\``,
+    '',
+    renderMarkdown(rows),
+    '',
+    ...notes.map((n) => `- ${n}`),
+    '',
+  ].join('\n');
+  mkdirSync(dirname(values.out), { recursive: true });
+  writeFileSync(values.out, md);
+  log(`written: ${values.out}`);
+}
+
+function buildRows(runs: Partial<Record<string, Runs>>, limits: Limits): Row[] {
+  const a = `${formatSize(size)} one PATCH`;
+  const b = `${formatSize(size)} in ${formatSize(chunk)} PATCHes`;
+  const small = `${parallelCount} × ${formatSize(smallSize)} parallel`;
+  const big = `${parallelCount} × ${formatSize(parallelSize)} parallel`;
+  const rows: (Row | null)[] = [
+    throughputRow(a, runs.upload, limits, targets.throughput),
+    throughputRow(b, runs.chunked, limits, targets.throughput),
+    throughputRow(big, runs.big, limits),
+    throughputRow(small, runs.small, limits),
+    only.has('limits') ? limitsRow(limits) : null,
+    figureRow(`${a}: last byte → response, ms`, runs.upload, figures.finishLatency, targets.latency),
+    figureRow(`${b}: last byte → last response, ms`, runs.chunked, figures.finishLatency),
+    figureRow(`${a}: server CPU, % of one core`, runs.upload, figures.serverCpu),
+    figureRow(`${a}: client CPU, % of one core`, runs.upload, figures.clientCpu),
+    figureRow(`${b}: server CPU, % of one core`, runs.chunked, figures.serverCpu),
+    figureRow(`${big}: server CPU, % of one core`, runs.big, figures.serverCpu),
+    figureRow(`${a}: rchar / size`, runs.upload, figures.rcharPerByte, targets.reads),
+    figureRow(`${a}: read_bytes / size`, runs.upload, figures.readBytesPerByte),
+    figureRow(`${b}: rchar / size`, runs.chunked, figures.rcharPerByte, targets.reads),
+    figureRow(`${big}: rchar / size`, runs.big, figures.rcharPerByte, targets.reads),
+    figureRow(`${big}: peak RSS, MiB`, runs.big, figures.peakRss, targets.memory),
+    figureRow(`${small}: peak RSS, MiB`, runs.small, figures.peakRss),
+    growthRow(`peak RSS ${formatSize(parallelSize)} / ${formatSize(smallSize)} parallel`, runs.small, runs.big),
+    figureRow(`${a}: peak RSS, MiB`, runs.upload, figures.peakRss),
+    figureRow(`${a}: RSS at start, MiB`, runs.upload, figures.idleRss),
+  ];
+  return rows.filter((r): r is Row => r !== null);
+}
+
+/** Runs `once` `n` times per target, alternating which target goes first to spread any drift. */
+async function series(name: string, n: number, who: TargetName[], once: (t: TargetName) => Promise<Sample>): Promise<Runs> {
+  const runs: Runs = { baseline: [], real: who.includes('real') ? [] : undefined };
+  for (let i = 0; i < n; i++) {
+    const order = i % 2 === 0 ? who : [...who].reverse();
+    for (const t of order) {
+      log(`${name}: ${t} (${i + 1}/${n})`);
+      try {
+        const s = await once(t);
+        runs[t]!.push(s);
+        if (s.problem) notes.push(`${name}, ${t}: ${s.problem}`);
+      } catch (error) {
+        if (t === 'baseline') throw error;
+        notes.push(`${name}, real: failed: ${(error as Error).message}`);
+      }
+    }
+  }
+  return runs;
+}
+
+/** Null when the real server starts and takes a small upload; otherwise why not. */
+async function smokeTest(): Promise<string | null> {
+  try {
+    const s = await sequential(ROOT, 'real', 1024 * 1024, 1024 * 1024);
+    return s.problem ? `smoke upload of 1 MiB: ${s.problem}` : null;
+  } catch (error) {
+    return `smoke upload of 1 MiB failed: ${(error as Error).message}`;
+  }
+}
+
+function boundedInt(name: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) fail(`--${name} must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+function fail(message: string): never {
+  console.error(`bench: ${message}`);
+  process.exit(2);
+}
+
+main().catch((error: unknown) => {
+  killAllSync();
+  console.error(error);
+  process.exit(1);
+});
