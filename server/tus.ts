@@ -80,6 +80,7 @@ export function createTus(deps: TusDeps): Tus {
     },
     onResponseError(_req, error) {
       if (error instanceof AppError) return { status_code: error.status, body: JSON.stringify(error.toProblem()) };
+      if (isTusError(error)) return undefined; // tus's own refusal; routes/uploads.ts maps its text
       if (error instanceof Error) {
         deps.log.error({ err: error }, 'upload request failed');
         return { status_code: 500, body: JSON.stringify(new AppError('internal').toProblem()) };
@@ -98,13 +99,24 @@ export function createTus(deps: TusDeps): Tus {
 function hashWhileWriting(store: DataStore, lifecycle: Lifecycle): void {
   const write = store.write.bind(store);
   store.write = async (readable: Readable, id: string, offset: number) => {
+    // Stores report every failure as their own write error; a refusal from upstream (tus's size
+    // limiter: 413) must reach the client as what it is.
+    let upstreamError: unknown;
+    readable.once('error', (error) => (upstreamError = error));
     const observed = await lifecycle.digests.observe(id, offset, readable);
     let newOffset: number | null = null;
     try {
       newOffset = await write(observed.stream, id, offset);
       return newOffset;
+    } catch (error) {
+      if (isTusError(upstreamError)) throw upstreamError;
+      throw error;
     } finally {
       observed.settle(newOffset);
     }
   };
+}
+
+function isTusError(error: unknown): error is { status_code: number; body: string } {
+  return typeof error === 'object' && error !== null && 'status_code' in error && 'body' in error;
 }
