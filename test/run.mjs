@@ -6,8 +6,10 @@ import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ensureSystemPackages } from './system-deps.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+ensureSystemPackages(join(root, '.ci/apt-packages'));
 const filters = process.argv.slice(2);
 
 function walk(dir) {
