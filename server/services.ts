@@ -28,6 +28,8 @@ export interface Services {
   signUserToken: SignUserToken;
   hookDeps: HookDeps;
   lifecycle: Lifecycle;
+  /** Per-process upload locks (tus). Several instances need a shared locker instead. */
+  locker: MemoryLocker;
   tus: Tus;
   /** The origin put into links and Location headers; settled once the port is known. */
   publicUrl: { value: string };
@@ -82,6 +84,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     signUserToken: createUserTokenSigner(secrets.userTokenKey, now),
     hookDeps,
     lifecycle,
+    locker,
     tus,
     publicUrl,
   };
