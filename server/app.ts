@@ -34,6 +34,7 @@ export function createApp(services: Services): Hono {
 
   app.route(TUS_PATH, uploadRoutes({
     tus: services.tus,
+    locker: services.locker,
     lifecycle: services.lifecycle,
     repo: services.repo,
     auth: services.auth,

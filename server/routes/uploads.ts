@@ -1,7 +1,7 @@
 // The tus endpoint inside Hono: who may touch which upload, then @tus/server, then the answer
 // made uniform (problem+json errors, Upload-Expires, reservations settled).
 import { Hono, type Context } from 'hono';
-import { ERRORS as TUS_ERRORS } from '@tus/utils';
+import { ERRORS as TUS_ERRORS, type Locker } from '@tus/utils';
 import type { Lifecycle } from '../../hooks/index.ts';
 import { identify, mayAccess, type AuthDeps } from '../auth/caller.ts';
 import type { Repo } from '../db/repo.ts';
@@ -11,6 +11,7 @@ import type { Tus, TusRequestContext } from '../tus.ts';
 
 export interface UploadRouteDeps {
   tus: Tus;
+  locker: Locker;
   lifecycle: Lifecycle;
   repo: Repo;
   auth: AuthDeps;
@@ -19,6 +20,7 @@ export interface UploadRouteDeps {
 }
 
 const OVERRIDABLE = new Set(['PATCH', 'DELETE', 'HEAD']);
+const LOCK_WAIT_MS = 3000;
 
 export function uploadRoutes(deps: UploadRouteDeps): Hono {
   const app = new Hono();
@@ -68,6 +70,9 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
   deps.tus.contexts.set(request, ctx);
   let response = await deps.tus.server.handleWeb(request);
   await settle(deps, method, ctx, response);
+  if (method === 'HEAD' && ctx.upload && isComplete(response)) {
+    response = await finishOnHead(deps, ctx.upload.id, response);
+  }
   response = await uniformErrors(response);
   if ((method === 'POST' || method === 'PATCH') && response.ok && !response.headers.has('X-File-Key')) {
     // Expiry counts from the last activity (hooks/expiry.ts), so each write moves it forward.
@@ -121,4 +126,30 @@ async function uniformErrors(response: Response): Promise<Response> {
   }
   const error = text === TUS_ERRORS.UNKNOWN_ERROR.body ? new AppError('internal') : tusErrorToAppError(response.status, text);
   return problemResponse(error, headers);
+}
+
+function isComplete(response: Response): boolean {
+  const length = response.headers.get('upload-length');
+  return response.status === 200 && length !== null && length === response.headers.get('upload-offset');
+}
+
+/**
+ * Every byte is stored but the upload is still unfinished: the final PATCH's hooks failed (its
+ * client got an error). A HEAD must not report success for a file that was never recorded, so the
+ * finish runs again here; if it fails again the client gets the error and retries later.
+ */
+async function finishOnHead(deps: UploadRouteDeps, uploadId: string, response: Response): Promise<Response> {
+  const lock = deps.locker.newLock(uploadId);
+  await lock.lock(AbortSignal.timeout(LOCK_WAIT_MS), () => {}).catch(() => {
+    throw new AppError('upload_locked', 'the upload is busy; retry shortly', { 'Retry-After': '1' });
+  });
+  try {
+    if (!deps.repo.getUpload(uploadId)) return response; // finished meanwhile by another request
+    const file = await deps.lifecycle.finish({ id: uploadId, size: Number(response.headers.get('upload-length')) });
+    const headers = new Headers(response.headers);
+    headers.set('X-File-Key', file.key);
+    return new Response(null, { status: 200, headers });
+  } finally {
+    await lock.unlock();
+  }
 }
