@@ -68,10 +68,15 @@ export async function patchUpload(url: string, headers: Record<string, string>, 
   return fetch(url, {
     method: 'PATCH',
     headers: { ...TUS, ...headers, 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', ...extra },
-    body,
+    body: bytes(body),
   });
 }
 
 export async function headUpload(url: string, headers: Record<string, string>): Promise<Response> {
   return fetch(url, { method: 'HEAD', headers: { ...TUS, ...headers } });
+}
+
+/** A Buffer as a fetch body (the DOM typings want a Uint8Array over a plain ArrayBuffer). */
+export function bytes(data: Buffer): Uint8Array<ArrayBuffer> {
+  return new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.length);
 }
