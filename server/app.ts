@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { HEADERS as TUS_HEADERS } from '@tus/utils';
 import { requireCaller, type AuthEnv } from './auth/caller.ts';
-import { AppError, problemResponse } from './errors.ts';
+import { AppError, problemResponse, toAppError } from './errors.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoute } from './routes/health.ts';
 import { jwksRoute, tokenRoutes } from './routes/tokens.ts';
@@ -40,6 +40,7 @@ export function createApp(services: Services): Hono {
     auth: services.auth,
     uploadExpirySeconds: config.uploadExpirySeconds,
     now: services.now,
+    log,
   }));
 
   const api = new Hono<AuthEnv>();
@@ -53,9 +54,9 @@ export function createApp(services: Services): Hono {
 
   app.notFound(() => problemResponse(new AppError('not_found', 'no such route')));
   app.onError((error, c) => {
-    if (error instanceof AppError) return problemResponse(error, c.res.headers);
-    log.error({ err: error, method: c.req.method, path: c.req.path }, 'request failed');
-    return problemResponse(new AppError('internal'), c.res.headers);
+    const known = toAppError(error);
+    if (!known || known.status >= 500) log.error({ err: error, method: c.req.method, path: c.req.path }, 'request failed');
+    return problemResponse(known ?? new AppError('internal'), c.res.headers);
   });
   return app;
 }

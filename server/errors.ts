@@ -30,6 +30,13 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+/** Refusals worth retrying as they are, after this many seconds (RFC 9110 §10.2.3). */
+export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
+  upload_locked: 1,
+  unavailable: 1,
+  insufficient_storage: 60,
+};
+
 export interface Problem {
   type: string;
   title: string;
@@ -43,11 +50,13 @@ export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     readonly detail?: string,
-    readonly headers: Record<string, string> = {},
+    public headers: Record<string, string> = {},
   ) {
     super(detail ?? ERROR_CODES[code].title);
     this.name = 'AppError';
     this.status = ERROR_CODES[code].status;
+    const retry = RETRY_AFTER_SECONDS[code];
+    if (retry !== undefined && !('Retry-After' in headers)) this.headers = { ...headers, 'Retry-After': String(retry) };
   }
 
   toProblem(): Problem {
@@ -83,7 +92,6 @@ const TUS_MESSAGES: Array<[number, string, ErrorCode]> = [
   [400, 'Cannot terminate an already completed upload', 'conflict'],
   [400, 'Upload-Length or Upload-Defer-Length', 'invalid_header'],
   [400, 'Upload-Metadata is invalid', 'invalid_metadata'],
-  [400, 'Invalid ', 'invalid_header'],
   [404, '', 'not_found'],
   [409, '', 'offset_mismatch'],
   [410, '', 'not_found'],
@@ -93,9 +101,48 @@ const TUS_MESSAGES: Array<[number, string, ErrorCode]> = [
   [501, '', 'not_implemented'],
 ];
 
+/** tus 1.0 §2.4: a 412 "MUST include the Tus-Version header". */
+const TUS_VERSION_HEADER = { 'Tus-Version': '1.0.0' };
+
 export function tusErrorToAppError(status: number, body: string): AppError {
+  if (status === 400 && body.startsWith('Invalid ')) return invalidHeaders(body);
   for (const [s, prefix, code] of TUS_MESSAGES) {
-    if (s === status && body.startsWith(prefix)) return new AppError(code, body.trim() || undefined);
+    if (s === status && body.startsWith(prefix)) {
+      return new AppError(code, body.trim() || undefined, code === 'precondition_failed' ? TUS_VERSION_HEADER : {});
+    }
   }
   return new AppError('internal');
+}
+
+/**
+ * @tus/server checks every tus header before any handler runs and answers `Invalid <names…>` (400).
+ * The protocol asks for more precise answers for some of them, so the names decide the code, the
+ * most fundamental first: an unsupported Tus-Resumable is 412 and the request "MUST NOT" be
+ * processed (tus 1.0 §2.4); a PATCH whose Content-Type is not application/offset+octet-stream is
+ * 415 (tus 1.0 §3.2 PATCH); a malformed Upload-Metadata is a metadata problem, not a header one.
+ */
+function invalidHeaders(body: string): AppError {
+  const names = new Set(body.slice('Invalid '.length).trim().toLowerCase().split(/\s+/));
+  const detail = body.trim();
+  if (names.has('tus-resumable')) return new AppError('precondition_failed', 'Tus-Resumable must be 1.0.0', TUS_VERSION_HEADER);
+  if (names.has('content-type')) return new AppError('unsupported_media_type', 'PATCH bodies must be application/offset+octet-stream');
+  if (names.has('upload-metadata')) return new AppError('invalid_metadata', 'Upload-Metadata must be comma-separated "key base64value" pairs with unique keys');
+  return new AppError('invalid_header', detail);
+}
+
+/**
+ * Failures of the machine rather than of the request, which a client should see as what they are:
+ * a full disk (file system or SQLite) is 507 and worth retrying later; a locked database is 503.
+ * Anything else unknown stays an internal error.
+ */
+export function toAppError(error: unknown): AppError | null {
+  if (error instanceof AppError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') {
+    return new AppError('insufficient_storage', 'the server ran out of disk space; retry later');
+  }
+  if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+    return new AppError('unavailable', 'the database is busy; retry shortly');
+  }
+  return null;
 }

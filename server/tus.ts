@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Lifecycle } from '../hooks/index.ts';
 import type { Caller } from './auth/caller.ts';
 import type { UploadRow } from './db/repo.ts';
-import { AppError } from './errors.ts';
+import { AppError, toAppError } from './errors.ts';
 import { toFileRecord } from './routes/file-record.ts';
 
 export const TUS_PATH = '/v1/uploads';
@@ -79,13 +79,11 @@ export function createTus(deps: TusDeps): Tus {
       };
     },
     onResponseError(_req, error) {
-      if (error instanceof AppError) return { status_code: error.status, body: JSON.stringify(error.toProblem()) };
-      if (isTusError(error)) return undefined; // tus's own refusal; routes/uploads.ts maps its text
-      if (error instanceof Error) {
-        deps.log.error({ err: error }, 'upload request failed');
-        return { status_code: 500, body: JSON.stringify(new AppError('internal').toProblem()) };
-      }
-      return undefined;
+      if (isTusError(error) && !(error instanceof AppError)) return undefined; // routes/uploads.ts maps tus's text
+      const known = toAppError(error);
+      if (!known || known.status >= 500) deps.log.error({ err: error }, 'upload request failed');
+      // tus writes only status and body; headers such as Retry-After travel in the body's problem.
+      return { status_code: (known ?? new AppError('internal')).status, body: JSON.stringify((known ?? new AppError('internal')).toProblem()) };
     },
   });
   return { server, contexts };

@@ -2,10 +2,11 @@
 // made uniform (problem+json errors, Upload-Expires, reservations settled).
 import { Hono, type Context } from 'hono';
 import { ERRORS as TUS_ERRORS, type Locker } from '@tus/utils';
+import type { Logger } from 'pino';
 import type { Lifecycle } from '../../hooks/index.ts';
 import { identify, mayAccess, type AuthDeps } from '../auth/caller.ts';
 import type { Repo } from '../db/repo.ts';
-import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, tusErrorToAppError } from '../errors.ts';
+import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, tusErrorToAppError, type ErrorCode } from '../errors.ts';
 import { isValidUploadId } from '../storage/keys.ts';
 import type { Tus, TusRequestContext } from '../tus.ts';
 
@@ -17,6 +18,7 @@ export interface UploadRouteDeps {
   auth: AuthDeps;
   uploadExpirySeconds: number;
   now: () => number;
+  log: Logger;
 }
 
 const OVERRIDABLE = new Set(['PATCH', 'DELETE', 'HEAD']);
@@ -109,8 +111,14 @@ async function settle(deps: UploadRouteDeps, method: string, ctx: TusRequestCont
     return;
   }
   if ((method === 'POST' || method === 'PATCH') && !finished && deps.repo.getUpload(upload.id)) {
-    const stored = await deps.tus.server.datastore.getUpload(upload.id).catch(() => undefined);
-    if (stored) deps.lifecycle.afterWrite(upload.id, { offset: stored.offset, size: stored.size });
+    // Bookkeeping only: if it fails (e.g. the disk is full) tus's answer stands, and a deferred
+    // upload keeps its larger claim until its next request settles it.
+    try {
+      const stored = await deps.tus.server.datastore.getUpload(upload.id);
+      deps.lifecycle.afterWrite(upload.id, { offset: stored.offset, size: stored.size });
+    } catch (error) {
+      deps.log.warn({ err: error, upload_id: upload.id }, 'could not settle the upload after a write');
+    }
   }
 }
 
@@ -121,7 +129,10 @@ async function uniformErrors(response: Response): Promise<Response> {
   headers.delete('Content-Length');
   const text = await response.text();
   if (text.startsWith('{')) {
+    // A problem raised inside tus (hooks, store): tus carried only its status and body.
     headers.set('Content-Type', PROBLEM_CONTENT_TYPE);
+    const retry = RETRY_AFTER_SECONDS[(JSON.parse(text) as { code: ErrorCode }).code];
+    if (retry !== undefined) headers.set('Retry-After', String(retry));
     return new Response(text, { status: response.status, headers });
   }
   const error = text === TUS_ERRORS.UNKNOWN_ERROR.body ? new AppError('internal') : tusErrorToAppError(response.status, text);
@@ -141,7 +152,7 @@ function isComplete(response: Response): boolean {
 async function finishOnHead(deps: UploadRouteDeps, uploadId: string, response: Response): Promise<Response> {
   const lock = deps.locker.newLock(uploadId);
   await lock.lock(AbortSignal.timeout(LOCK_WAIT_MS), () => {}).catch(() => {
-    throw new AppError('upload_locked', 'the upload is busy; retry shortly', { 'Retry-After': '1' });
+    throw new AppError('upload_locked', 'the upload is busy; retry shortly');
   });
   try {
     if (!deps.repo.getUpload(uploadId)) return response; // finished meanwhile by another request

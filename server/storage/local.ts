@@ -4,8 +4,8 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { FileStore } from '@tus/file-store';
 import { isValidUploadId, parseKey } from './keys.ts';
+import { LocalTusStore } from './local-tus-store.ts';
 import type { ByteRange, Storage, StoredFile } from './types.ts';
 
 // 1 MiB reads: Node's default 64 KiB chunks cap a download near 0.55 GB/s here (STYLE.md).
@@ -15,7 +15,7 @@ export function createLocalStorage(dataDir: string): Storage {
   const uploadsDir = path.join(dataDir, 'uploads');
   // expirationPeriodInMilliseconds stays 0: @tus/file-store counts expiry from creation, while this
   // server expires uploads by idleness (hooks/expiry.ts) and sets Upload-Expires itself.
-  const tusStore = new FileStore({ directory: uploadsDir });
+  const tusStore = new LocalTusStore({ directory: uploadsDir });
 
   function uploadPath(uploadId: string): string {
     if (!isValidUploadId(uploadId)) throw new Error(`invalid upload id ${JSON.stringify(uploadId)}`);

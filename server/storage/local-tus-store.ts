@@ -1,0 +1,30 @@
+// @tus/file-store, with one change: its write() reports every failure as a generic 500, so a full
+// disk looked like a server bug. Here ENOSPC/EDQUOT become 507 insufficient_storage (the client
+// may resume once space returns), and the new offset is what actually reached the file.
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FileStore } from '@tus/file-store';
+import { ERRORS } from '@tus/utils';
+import { AppError } from '../errors.ts';
+import { isValidUploadId } from './keys.ts';
+
+const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
+
+export class LocalTusStore extends FileStore {
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    if (!isValidUploadId(id)) throw ERRORS.FILE_NOT_FOUND;
+    const file = createWriteStream(path.join(this.directory, id), { flags: 'r+', start: offset });
+    try {
+      await pipeline(readable, file);
+    } catch (error) {
+      if (DISK_FULL.has((error as NodeJS.ErrnoException).code ?? '')) {
+        throw new AppError('insufficient_storage', 'the server ran out of disk space; resume the upload later');
+      }
+      if ((error as NodeJS.ErrnoException).code !== undefined) throw ERRORS.FILE_WRITE_ERROR;
+      throw error;
+    }
+    return offset + file.bytesWritten;
+  }
+}
