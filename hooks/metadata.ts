@@ -12,8 +12,14 @@ export interface UploadMetadata {
   sha256: string | null;
 }
 
-// C0, DEL and C1 controls, plus the Unicode line/paragraph separators: never part of a name.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+// C0, DEL and C1 controls, the Unicode line/paragraph separators, and the bidi embeddings,
+// overrides and isolates (U+202A–U+202E, U+2066–U+2069): never part of a name. The bidi controls
+// reorder how a name is displayed ("invoice\u202Efdp.exe" shows as "invoiceexe.pdf"), and names are
+// shown to other people (Content-Disposition, listings); right-to-left text needs none of them.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
+// Upload-Metadata values are base64 of UTF-8 (tus 1.0); @tus/server decodes invalid UTF-8 to U+FFFD,
+// so its presence means the client sent bytes that are not text and the name cannot be kept as sent.
+const NOT_UTF8 = '\ufffd';
 const MAX_FILENAME_BYTES = 255;
 const MAX_FOLDER_LENGTH = 512;
 // RFC 9110 §8.3.1 media type: type "/" subtype, both tokens; parameters are kept if well formed.
@@ -43,6 +49,7 @@ export function parseUploadMetadata(raw: Record<string, string | null> | undefin
 export function sanitizeFilename(name: string | undefined): string {
   if (name === undefined || name === '') return 'file';
   if (CONTROL.test(name)) throw new AppError('invalid_metadata', 'filename must not contain control characters');
+  if (name.includes(NOT_UTF8)) throw new AppError('invalid_metadata', 'filename must be UTF-8 text');
   const last = name.split(/[\\/]/).pop()!.trim();
   if (last === '' || last === '.' || last === '..') {
     throw new AppError('invalid_metadata', 'filename must name a file, not a directory');
@@ -58,8 +65,8 @@ export function sanitizeFolder(folder: string | undefined): string {
   if (folder === undefined) return '';
   const trimmed = folder.trim().replace(/^\/+|\/+$/g, '');
   if (trimmed === '') return '';
-  if (CONTROL.test(trimmed) || trimmed.includes('\\')) {
-    throw new AppError('invalid_metadata', 'folder must not contain control characters or backslashes');
+  if (CONTROL.test(trimmed) || trimmed.includes('\\') || trimmed.includes(NOT_UTF8)) {
+    throw new AppError('invalid_metadata', 'folder must be UTF-8 text without control characters or backslashes');
   }
   if (trimmed.length > MAX_FOLDER_LENGTH) {
     throw new AppError('invalid_metadata', `folder must be at most ${MAX_FOLDER_LENGTH} characters`);
