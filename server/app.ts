@@ -7,6 +7,7 @@ import { requireCaller, type AuthEnv } from './auth/caller.ts';
 import { AppError, problemResponse, toAppError } from './errors.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoute } from './routes/health.ts';
+import { signedGetRoute, signedUrlRoute, type SignedLinkDeps } from './routes/signed-links.ts';
 import { jwksRoute, tokenRoutes } from './routes/tokens.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import type { Services } from './services.ts';
@@ -43,9 +44,20 @@ export function createApp(services: Services): Hono {
     log,
   }));
 
+  const links: SignedLinkDeps = {
+    repo: services.repo,
+    storage: services.storage,
+    signingKeys: services.signingKeys,
+    defaultTtlSeconds: config.signedUrlTtlSeconds,
+    publicUrl: () => services.publicUrl.value,
+    now: services.now,
+  };
+  app.route('/get', signedGetRoute(links));
+
   const api = new Hono<AuthEnv>();
   api.use('*', requireCaller(services.auth));
   api.route('/', tokenRoutes(services.signUserToken));
+  api.route('/', signedUrlRoute(links));
   api.route('/', fileRoutes(services.hookDeps));
   app.route('/v1', api);
 

@@ -31,6 +31,8 @@ export interface Services {
   /** Per-process upload locks (tus). Several instances need a shared locker instead. */
   locker: MemoryLocker;
   tus: Tus;
+  /** HMAC keys for signed links and batch tokens: the first signs, all verify. */
+  signingKeys: Buffer[];
   /** The origin put into links and Location headers; settled once the port is known. */
   publicUrl: { value: string };
 }
@@ -86,6 +88,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     lifecycle,
     locker,
     tus,
+    signingKeys: secrets.signingKeys.map((key) => Buffer.from(key, 'utf8')),
     publicUrl,
   };
 }

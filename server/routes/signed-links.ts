@@ -1,0 +1,104 @@
+// Signed links (SPEC "Signed GET"): owners mint expiring HMAC-signed URLs; anyone holding one gets
+// the bytes with Range, validators and the original filename — and nothing else.
+import { Hono } from 'hono';
+import type { Repo } from '../db/repo.ts';
+import { AppError } from '../errors.ts';
+import { mayAccess, type AuthEnv } from '../auth/caller.ts';
+import { evaluatePreconditions, rangeAllowedByIfRange, strongEtag, type Validators } from '../http/conditional.ts';
+import { contentDisposition } from '../http/content-disposition.ts';
+import { decodeKeyFromPath, encodeKeyForPath, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
+import { contentRange, resolveRange } from '../http/range.ts';
+import { sendStream } from '../http/send-stream.ts';
+import type { Storage } from '../storage/types.ts';
+
+/** Longest lifetime a link may be given: a leaked link must not stay useful for months. */
+export const MAX_LINK_TTL_SECONDS = 7 * 24 * 3600;
+
+export interface SignedLinkDeps {
+  repo: Repo;
+  storage: Storage;
+  signingKeys: Buffer[];
+  defaultTtlSeconds: number;
+  publicUrl: () => string;
+  now: () => number;
+}
+
+export function signUrl(deps: SignedLinkDeps, key: string, ttlSeconds: number, disposition: LinkDisposition): { url: string; expires_at: string } {
+  const exp = Math.floor(deps.now() / 1000) + ttlSeconds;
+  const sig = signLink({ key, exp, disposition }, deps.signingKeys[0]!);
+  const query = new URLSearchParams({ exp: String(exp), disposition, sig });
+  return { url: `${deps.publicUrl()}/get/${encodeKeyForPath(key)}?${query}`, expires_at: new Date(exp * 1000).toISOString() };
+}
+
+/** GET /v1/files/signed-url (behind auth). */
+export function signedUrlRoute(deps: SignedLinkDeps): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>();
+  app.get('/files/signed-url', (c) => {
+    const key = c.req.query('key');
+    const file = key === undefined ? undefined : deps.repo.getFile(key);
+    if (!file || file.state !== 'ready' || !mayAccess(c.get('caller'), file.user_id)) throw new AppError('not_found', 'no such file');
+    const ttl = parseTtl(c.req.query('ttl'), deps.defaultTtlSeconds);
+    const disposition = c.req.query('disposition') ?? 'attachment';
+    if (disposition !== 'inline' && disposition !== 'attachment') {
+      throw new AppError('invalid_parameter', 'disposition must be "inline" or "attachment"');
+    }
+    return c.json(signUrl(deps, file.key, ttl, disposition));
+  });
+  return app;
+}
+
+function parseTtl(raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_LINK_TTL_SECONDS) {
+    throw new AppError('invalid_parameter', `ttl must be a whole number of seconds from 1 to ${MAX_LINK_TTL_SECONDS}`);
+  }
+  return Number(raw);
+}
+
+/** GET and HEAD /get/{base64url(key)}?exp=&disposition=&sig= (no account needed). */
+export function signedGetRoute(deps: SignedLinkDeps): Hono {
+  const app = new Hono();
+  app.on(['GET', 'HEAD'], '/:encoded', async (c) => {
+    const key = decodeKeyFromPath(c.req.param('encoded'));
+    const verdict = key === null
+      ? 'invalid'
+      : verifyLink(
+          { key, exp: c.req.query('exp') ?? '', disposition: c.req.query('disposition') ?? '', sig: c.req.query('sig') ?? '' },
+          deps.signingKeys,
+          Math.floor(deps.now() / 1000),
+        );
+    if (verdict === 'invalid') throw new AppError('invalid_signature', 'this link is not valid');
+    if (verdict === 'expired') throw new AppError('link_expired', 'this link has expired; ask for a new one');
+    const file = deps.repo.getFile(key!);
+    const stat = file?.state === 'ready' ? await deps.storage.statFile(file.key) : null;
+    if (!file || !stat) throw new AppError('not_found', 'this file no longer exists');
+
+    const size = stat.size;
+    const validators: Validators = { etag: strongEtag({ size, mtimeMs: file.created_at, sha256: file.sha256 }), lastModified: new Date(file.created_at) };
+    const headers = new Headers({
+      'Accept-Ranges': 'bytes',
+      ETag: validators.etag,
+      'Last-Modified': validators.lastModified.toUTCString(),
+      'Cache-Control': 'private, no-transform',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    const precondition = evaluatePreconditions(c.req.raw.headers, validators);
+    if (precondition === 'not-modified') return new Response(null, { status: 304, headers });
+    if (precondition === 'precondition-failed') throw new AppError('precondition_failed', 'If-Match or If-Unmodified-Since did not match');
+
+    const range = rangeAllowedByIfRange(c.req.raw.headers, validators) ? resolveRange(c.req.header('range'), size) : { kind: 'full' as const };
+    if (range.kind === 'unsatisfiable') {
+      throw new AppError('range_not_satisfiable', `the file has ${size} bytes`, { 'Content-Range': contentRange(range, size)! });
+    }
+    headers.set('Content-Type', file.content_type);
+    headers.set('Content-Disposition', contentDisposition(file.filename, c.req.query('disposition') as LinkDisposition));
+    const partial = range.kind === 'partial';
+    headers.set('Content-Length', String(partial ? range.end - range.start + 1 : size));
+    if (partial) headers.set('Content-Range', contentRange(range, size)!);
+    const status = partial ? 206 : 200;
+    if (c.req.method === 'HEAD' || size === 0) return new Response(null, { status, headers });
+    const body = await deps.storage.openFile(file.key, partial ? { start: range.start, end: range.end } : undefined);
+    return sendStream(c, status, headers, body);
+  });
+  return app;
+}
