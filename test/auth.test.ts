@@ -457,3 +457,36 @@ describe('auth: AUTH_JWKS_URL with issuer and audience', () => {
     await expectProblem(res, 403, 'forbidden');
   });
 });
+
+describe('auth: an identity provider that is down', () => {
+  let server: TestServer;
+  let idp: http.Server;
+  before(async () => {
+    // Answers 500 to everything: the provider is there but broken.
+    idp = http.createServer((_req, res) => res.writeHead(500).end('oops'));
+    await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
+    const { port } = idp.address() as AddressInfo;
+    server = await startTestServer({ env: { AUTH_JWKS_URL: `http://127.0.0.1:${port}/jwks.json` } });
+  });
+  after(async () => {
+    await server.stop();
+    await new Promise<void>((resolve) => idp.close(() => resolve()));
+  });
+
+  test("a token that only the provider's keys could verify: 503 unavailable, not 401 (the client must not drop its token)", async () => {
+    const key = (await generateKeyPair('ES256')).privateKey;
+    const token = await signed(key, { alg: 'ES256', kid: 'idp-1' }, { sub: 'gina', exp: inAnHour() });
+    const res = await fetch(`${server.url}/v1/usage`, { headers: { Authorization: `Bearer ${token}` } });
+    await expectProblem(res, 503, 'unavailable', 'JWKS answering 500');
+    assert.ok(res.headers.get('retry-after'), 'Retry-After tells the client when to try again');
+    // Closed for good: connection refused.
+    await new Promise<void>((resolve) => idp.close(() => resolve()));
+    const refused = await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: { ...TUS, 'Upload-Length': '1', Authorization: `Bearer ${token}` } });
+    await expectProblem(refused, 503, 'unavailable', 'JWKS refusing connections', 'POST');
+    idp = http.createServer();
+    // The server's own tokens do not depend on the provider.
+    assert.equal((await fetch(`${server.url}/v1/usage`, { headers: { Authorization: `Bearer ${await server.token('gina')}` } })).status, 200);
+    // A malformed token is still the client's fault.
+    await expectProblem(await fetch(`${server.url}/v1/usage`, { headers: { Authorization: 'Bearer x.y.z' } }), 401, 'invalid_token');
+  });
+});

@@ -6,6 +6,7 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   decodeProtectedHeader,
   errors as joseErrors,
   importJWK,
@@ -53,7 +54,11 @@ export function createUserTokenVerifier(options: JwtOptions): VerifyUserToken {
   }
   if (options.jwksUrl) {
     external.push({
-      key: createRemoteJWKSet(new URL(options.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 }),
+      key: createRemoteJWKSet(new URL(options.jwksUrl), {
+        timeoutDuration: 5000,
+        cooldownDuration: 30_000,
+        [customFetch]: fetchKeySet,
+      }),
       options: { ...externalClaims, algorithms: ASYMMETRIC },
     });
   }
@@ -82,12 +87,30 @@ export function createUserTokenVerifier(options: JwtOptions): VerifyUserToken {
     }
     if (failure instanceof AppError) throw failure;
     if (failure instanceof joseErrors.JWTExpired) throw new AppError('token_expired', 'the token has expired');
-    if (failure instanceof joseErrors.JOSEError && failure.code === 'ERR_JWKS_TIMEOUT') {
-      throw new AppError('unavailable', 'the identity provider did not answer');
-    }
     throw new AppError('invalid_token', 'the token could not be verified');
   };
 }
+
+/**
+ * Fetches AUTH_JWKS_URL for jose. When the identity provider cannot be reached or answers with an
+ * error, the token is not at fault: a 401 would make clients throw away a valid token and sign the
+ * user out, so this answers 503 with Retry-After instead.
+ */
+const fetchKeySet: typeof fetch = async (input, init) => {
+  const unavailable = (why: string) =>
+    new AppError('unavailable', `the identity provider's key set ${why}`, { 'Retry-After': '30' });
+  let response: Response;
+  try {
+    response = await fetch(input, init);
+  } catch (error) {
+    throw unavailable((error as Error).name === 'TimeoutError' ? 'did not arrive in time' : 'could not be fetched');
+  }
+  if (response.status !== 200) {
+    await response.body?.cancel();
+    throw unavailable(`answered ${response.status}`);
+  }
+  return response;
+};
 
 function algorithmsFor(key: KeyObject): string[] {
   switch (key.asymmetricKeyType) {
