@@ -6,16 +6,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { describeMachine, diskLimit, loopbackLimit, nodeSha256Limit, sha256Limit } from './lib/machine.ts';
+import { describeMachine, loadAverage, diskLimit, loopbackLimit, nodeSha256Limit, sha256Limit } from './lib/machine.ts';
 import { payloadSha256 } from './lib/payload.ts';
 import { figureRow, figures, growthRow, limitsRow, renderMarkdown, renderText, targets, throughputRow } from './lib/table.ts';
 import type { Limits, Row, Runs } from './lib/table.ts';
 import { killAllSync, realUnavailable, type TargetName } from './lib/targets.ts';
 import { formatSize, parseSize } from './lib/units.ts';
-import { parallel, sequential, type Sample } from './lib/workloads.ts';
+import { finish, parallel, sequential, type Sample } from './lib/workloads.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const PARTS = ['limits', 'upload', 'chunked', 'parallel'] as const;
+const PARTS = ['limits', 'upload', 'chunked', 'finish', 'parallel'] as const;
 type Part = (typeof PARTS)[number];
 
 const { values } = parseArgs({
@@ -53,6 +53,7 @@ const notes: string[] = [];
 
 async function main(): Promise<void> {
   const machine = describeMachine();
+  const loadAtStart = loadAverage();
   log(`bench: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
   for (const n of new Set([size, parallelSize, smallSize])) payloadSha256(n); // outside any timing
 
@@ -70,9 +71,10 @@ async function main(): Promise<void> {
     for (const l of Object.values(limits)) notes.push(`limit: ${l.detail}: ${l.mbps.toFixed(0)} MB/s`);
   }
 
-  const runs: Partial<Record<'upload' | 'chunked' | 'small' | 'big', Runs>> = {};
+  const runs: Partial<Record<'upload' | 'chunked' | 'finish' | 'small' | 'big', Runs>> = {};
   if (only.has('upload')) runs.upload = await series(`${formatSize(size)} one PATCH`, repeat, targetsToRun, (t) => sequential(ROOT, t, size, size));
   if (only.has('chunked')) runs.chunked = await series(`${formatSize(size)} in ${formatSize(chunk)} PATCHes`, repeat, targetsToRun, (t) => sequential(ROOT, t, size, chunk));
+  if (only.has('finish')) runs.finish = await series(`${formatSize(size)} finish`, 1, targetsToRun, (t) => finish(ROOT, t, size, Math.min(repeat, 3)));
   if (only.has('parallel')) {
     runs.small = await series(`${parallelCount} × ${formatSize(smallSize)} parallel`, 1, targetsToRun, (t) => parallel(ROOT, t, parallelCount, smallSize));
     runs.big = await series(`${parallelCount} × ${formatSize(parallelSize)} parallel`, 1, targetsToRun, (t) => parallel(ROOT, t, parallelCount, parallelSize));
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
     '# Upload benchmark: latest run',
     '',
     `- machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB.toFixed(1)} GiB RAM, ${machine.kernel}`,
-    `- Node ${machine.node}, ${machine.date}`,
+    `- Node ${machine.node}, ${machine.date}; load average (1 min) ${loadAtStart} at start, ${loadAverage()} at end`,
     `- command: \`${command}\``,
     '',
     renderMarkdown(rows),
@@ -112,12 +114,14 @@ function buildRows(runs: Partial<Record<string, Runs>>, limits: Limits): Row[] {
     throughputRow(big, runs.big, limits),
     throughputRow(small, runs.small, limits),
     only.has('limits') ? limitsRow(limits) : null,
-    figureRow(`${a}: last byte → response, ms`, runs.upload, figures.finishLatency, targets.latency),
-    figureRow(`${b}: last byte → last response, ms`, runs.chunked, figures.finishLatency),
+    figureRow(`${formatSize(size)} upload: its final 1-byte PATCH, ms`, runs.finish, figures.finishLatency, targets.latency),
+    figureRow(`${a}: last byte sent → response, ms`, runs.upload, figures.finishLatency),
+    figureRow(`${b}: last byte sent → last response, ms`, runs.chunked, figures.finishLatency),
     figureRow(`${a}: server CPU, % of one core`, runs.upload, figures.serverCpu),
     figureRow(`${a}: client CPU, % of one core`, runs.upload, figures.clientCpu),
-    figureRow(`${b}: server CPU, % of one core`, runs.chunked, figures.serverCpu),
-    figureRow(`${big}: server CPU, % of one core`, runs.big, figures.serverCpu),
+    figureRow(`${a}: server CPU, s per GiB`, runs.upload, figures.serverCpuPerGiB),
+    figureRow(`${b}: server CPU, s per GiB`, runs.chunked, figures.serverCpuPerGiB),
+    figureRow(`${big}: server CPU, s per GiB`, runs.big, figures.serverCpuPerGiB),
     figureRow(`${a}: rchar / size`, runs.upload, figures.rcharPerByte, targets.reads),
     figureRow(`${a}: read_bytes / size`, runs.upload, figures.readBytesPerByte),
     figureRow(`${b}: rchar / size`, runs.chunked, figures.rcharPerByte, targets.reads),

@@ -14,6 +14,9 @@ import { formatSize, mbPerSecond } from './units.ts';
 
 export type Machine = { cpu: string; cores: number; ramGiB: number; node: string; kernel: string; date: string };
 
+/** 1-minute load average: other work on the machine during the run shows up here. */
+export const loadAverage = (): string => os.loadavg()[0]!.toFixed(2);
+
 export function describeMachine(): Machine {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const meminfo = readFileSync('/proc/meminfo', 'utf8');
@@ -35,7 +38,7 @@ export async function loopbackLimit(root: string, size: number): Promise<Limit> 
   const agent = new http.Agent({ keepAlive: true });
   try {
     const t0 = performance.now();
-    const { reply } = await request('PUT', `${sink.url}/`, agent, size, {});
+    const { reply } = await request('PUT', `${sink.url}/`, agent, size, 0, {});
     const ms = performance.now() - t0;
     if (reply.status !== 204) throw new Error(`discard server answered ${reply.status}`);
     return { mbps: mbPerSecond(size, ms), detail: `${formatSize(size)} in one request to a draining node:http` };

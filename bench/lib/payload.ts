@@ -8,14 +8,19 @@ import type { Writable } from 'node:stream';
 
 export const BLOCK = randomBytes(1024 * 1024);
 
-/** Writes `length` payload bytes to `sink`, honouring backpressure; stops early if `signal` aborts. */
-export async function writePayload(sink: Writable, length: number, signal?: AbortSignal): Promise<void> {
-  let sent = 0;
-  while (sent < length) {
+/**
+ * Writes payload bytes [`from`, `from + length`) to `sink`, honouring backpressure, so that any
+ * split of an upload into PATCHes sends the same bytes; stops early if `signal` aborts.
+ */
+export async function writePayload(sink: Writable, length: number, signal?: AbortSignal, from = 0): Promise<void> {
+  let position = from;
+  const end = from + length;
+  while (position < end) {
     if (signal?.aborted || sink.destroyed) throw new Error('upload aborted while sending');
-    const piece = Math.min(BLOCK.length, length - sent);
-    const chunk = piece === BLOCK.length ? BLOCK : BLOCK.subarray(0, piece);
-    sent += piece;
+    const inBlock = position % BLOCK.length;
+    const piece = Math.min(BLOCK.length - inBlock, end - position);
+    const chunk = piece === BLOCK.length ? BLOCK : BLOCK.subarray(inBlock, inBlock + piece);
+    position += piece;
     if (!sink.write(chunk)) await drainOrClose(sink);
   }
 }

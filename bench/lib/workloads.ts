@@ -3,6 +3,7 @@
 import http from 'node:http';
 import { spawnSync } from 'node:child_process';
 import { payloadSha256 } from './payload.ts';
+import { median } from './units.ts';
 import { ioDelta, readCpuSeconds, readProcIo, readRss, sampleRss, type ProcIo } from './proc-stats.ts';
 import { startTarget, type Running, type TargetName } from './targets.ts';
 import { createUpload, patch, uploadAll, type PatchTiming } from './tus-client.ts';
@@ -21,17 +22,18 @@ export type Sample = {
   /** CPU seconds used by the server process and by this client process during the workload */
   serverCpuS: number;
   clientCpuS: number;
-  /** last byte flushed to the socket → final PATCH response head (ms); NaN for parallel */
+  /** last byte flushed to the socket → final PATCH response head (ms, median over uploads); NaN for parallel */
   finishLatencyMs: number;
   /** anything wrong with the answers (wrong status, missing or wrong sha256), or '' */
   problem: string;
 };
 
+/** Runs the uploads; returns the timing of each upload's final PATCH. */
 type Body = (server: Running, agent: http.Agent) => Promise<PatchTiming[]>;
 
 /** One upload of `size` bytes in PATCHes of `chunk` bytes (chunk ≥ size: a single PATCH). */
 export function sequential(root: string, target: TargetName, size: number, chunk: number): Promise<Sample> {
-  return measure(root, target, size, size, async (server, agent) => {
+  return measure(root, target, size, size, true, async (server, agent) => {
     const upload = await createUpload(server.url, server.headers, size, 'bench-sequential.bin', agent);
     return [chunk >= size ? await patch(upload, 0, size, agent) : await uploadAll(upload, size, chunk, agent)];
   });
@@ -39,7 +41,7 @@ export function sequential(root: string, target: TargetName, size: number, chunk
 
 /** `count` uploads of `size` bytes at once, each in a single PATCH on its own connection. */
 export function parallel(root: string, target: TargetName, count: number, size: number): Promise<Sample> {
-  return measure(root, target, count * size, size, (server, agent) =>
+  return measure(root, target, count * size, size, false, (server, agent) =>
     Promise.all(
       Array.from({ length: count }, async (_, i) => {
         const upload = await createUpload(server.url, server.headers, size, `bench-parallel-${i}.bin`, agent);
@@ -49,7 +51,32 @@ export function parallel(root: string, target: TargetName, count: number, size: 
   );
 }
 
-async function measure(root: string, target: TargetName, total: number, each: number, body: Body): Promise<Sample> {
+/**
+ * `count` uploads of `size` bytes one after another, each sent as `size − 1` bytes and then a final
+ * PATCH of 1 byte: the final PATCH's time is then only what the server does at the end of an upload
+ * (hash digest, move, record), without the megabytes still in flight in the socket buffers that the
+ * single-PATCH figure includes.
+ */
+export function finish(root: string, target: TargetName, size: number, count: number): Promise<Sample> {
+  return measure(root, target, count * size, size, true, async (server, agent) => {
+    const finals: PatchTiming[] = [];
+    for (let i = 0; i < count; i++) {
+      const upload = await createUpload(server.url, server.headers, size, `bench-finish-${i}.bin`, agent);
+      await patch(upload, 0, size - 1, agent);
+      finals.push(await patch(upload, size - 1, 1, agent));
+    }
+    return finals;
+  });
+}
+
+async function measure(
+  root: string,
+  target: TargetName,
+  total: number,
+  each: number,
+  sequentialFinals: boolean,
+  body: Body,
+): Promise<Sample> {
   const server = await startTarget(root, target);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   try {
@@ -67,8 +94,7 @@ async function measure(root: string, target: TargetName, total: number, each: nu
     const io = ioDelta(ioBefore, readProcIo(server.pid));
     const sampledRss = sampler.stop();
     const peakRss = readRss(server.pid).hwm;
-    const last = finals.length === 1 ? finals[0]! : undefined;
-    const finishLatencyMs = last ? last.responseAt - last.lastByteAt : Number.NaN;
+    const finishLatencyMs = sequentialFinals ? median(finals.map((f) => f.responseAt - f.lastByteAt)) : Number.NaN;
     const problem = finals.map((f) => checkFinal(target, f, each)).find((p) => p !== '') ?? '';
     return { target, bytes: total, ms, peakRss, idleRss, sampledRss, io, serverCpuS, clientCpuS, finishLatencyMs, problem };
   } finally {
