@@ -46,6 +46,14 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
   }
   const caller = await identify(c, deps.auth);
   const ctx: TusRequestContext = { caller };
+  for (const name of ['upload-length', 'upload-offset']) {
+    // tus checks only that String(Number(v)) === v, which 2^54 passes: such a length would be
+    // reported as "too large" and such an offset as a conflict, when the header is simply invalid.
+    const raw = request.headers.get(name);
+    if (raw !== null && headerInteger(request, name) === null) {
+      throw new AppError('invalid_header', `${name} must be a whole number of bytes below 2^53`);
+    }
+  }
 
   if (id === undefined) {
     if (method !== 'POST') throw new AppError('method_not_allowed', 'create uploads with POST', { Allow: 'OPTIONS, POST' });
@@ -92,7 +100,7 @@ function effectiveMethod(request: Request): string {
 /** A non-negative decimal header, null when absent; anything else is left for tus to refuse. */
 function headerInteger(request: Request, name: string): number | null {
   const raw = request.headers.get(name);
-  if (raw === null || !/^\d{1,16}$/.test(raw)) return null;
+  if (raw === null || !/^\d{1,16}$/.test(raw) || !Number.isSafeInteger(Number(raw))) return null;
   return Number(raw);
 }
 
