@@ -30,7 +30,7 @@ function cleanFilename(filename: string): string {
 }
 
 /** Shortens to `maxBytes` of UTF-8 without splitting a code point, keeping a short extension. */
-function truncateUtf8(name: string, maxBytes: number): string {
+export function truncateUtf8(name: string, maxBytes: number): string {
   if (Buffer.byteLength(name) <= maxBytes) return name;
   const dot = name.lastIndexOf('.');
   const ext = dot > 0 && name.length - dot <= 16 ? name.slice(dot) : '';
