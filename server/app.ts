@@ -5,6 +5,7 @@ import { cors } from 'hono/cors';
 import { HEADERS as TUS_HEADERS } from '@tus/utils';
 import { requireCaller, type AuthEnv } from './auth/caller.ts';
 import { AppError, problemResponse, toAppError } from './errors.ts';
+import { batchDownloadRoute, batchTokenRoute, type BatchDeps } from './routes/batch-download.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoute } from './routes/health.ts';
 import { signedGetRoute, signedUrlRoute, type SignedLinkDeps } from './routes/signed-links.ts';
@@ -53,11 +54,15 @@ export function createApp(services: Services): Hono {
     now: services.now,
   };
   app.route('/get', signedGetRoute(links));
+  // Registered before the authenticated /v1 tree: whoever holds the link needs no account.
+  const batch: BatchDeps = { ...links, ttlSeconds: config.signedUrlTtlSeconds };
+  app.route('/v1/files/batch-download', batchDownloadRoute(batch));
 
   const api = new Hono<AuthEnv>();
   api.use('*', requireCaller(services.auth));
   api.route('/', tokenRoutes(services.signUserToken));
   api.route('/', signedUrlRoute(links));
+  api.route('/', batchTokenRoute(batch));
   api.route('/', fileRoutes(services.hookDeps));
   app.route('/v1', api);
 

@@ -8,7 +8,7 @@ import { evaluatePreconditions, rangeAllowedByIfRange, strongEtag, type Validato
 import { contentDisposition } from '../http/content-disposition.ts';
 import { decodeKeyFromPath, encodeKeyForPath, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
 import { contentRange, resolveRange } from '../http/range.ts';
-import { sendStream } from '../http/send-stream.ts';
+import { streamResponse } from '../http/send-stream.ts';
 import type { Storage } from '../storage/types.ts';
 
 /** Longest lifetime a link may be given: a leaked link must not stay useful for months. */
@@ -98,7 +98,7 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono {
     const status = partial ? 206 : 200;
     if (c.req.method === 'HEAD' || size === 0) return new Response(null, { status, headers });
     const body = await deps.storage.openFile(file.key, partial ? { start: range.start, end: range.end } : undefined);
-    return sendStream(c, status, headers, body);
+    return streamResponse(status, headers, body);
   });
   return app;
 }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { crc32 } from 'node:zlib';
-import yauzl from 'yauzl';
+import { openZip, readWithYauzl, unzipTest, type ReadEntry } from '../helpers/zip.ts';
 import {
   createZipStream,
   entryPaths,
@@ -75,37 +75,6 @@ for (const [name, input, expected] of dedupeCases) {
   test(`entryPaths: ${name}`, () => {
     assert.deepEqual(entryPaths(input.map(([folder, filename]) => ({ folder, filename }))), expected);
   });
-}
-
-interface ReadEntry {
-  name: string;
-  data: Buffer;
-  crc32: number;
-  method: number;
-}
-
-function openZip(path: string): Promise<yauzl.ZipFile> {
-  return new Promise((resolve, reject) => {
-    yauzl.open(path, { lazyEntries: true, strictFileNames: true }, (err, zip) => (err ? reject(err) : resolve(zip)));
-  });
-}
-
-/** Every entry through yauzl, which checks sizes and (reading to the end) nothing else; CRCs are compared here. */
-async function readWithYauzl(path: string): Promise<ReadEntry[]> {
-  const zip = await openZip(path);
-  const out: ReadEntry[] = [];
-  for await (const entry of zip.eachEntry()) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of await zip.openReadStreamPromise(entry)) chunks.push(chunk as Buffer);
-    out.push({ name: entry.fileName, data: Buffer.concat(chunks), crc32: entry.crc32, method: entry.compressionMethod });
-  }
-  zip.close();
-  return out;
-}
-
-function unzipTest(path: string): { ok: boolean; output: string } {
-  const result = spawnSync('/usr/bin/unzip', ['-t', path], { encoding: 'utf8' });
-  return { ok: result.status === 0, output: result.stdout + result.stderr };
 }
 
 async function fileEntry(folder: string, filename: string, content: Buffer): Promise<ZipEntryInput> {

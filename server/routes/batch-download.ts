@@ -1,0 +1,125 @@
+// Batch ZIP (SPEC "Batch ZIP"): an owner names up to MAX_BATCH_KEYS of their files and gets an
+// expiring signed link; whoever opens it receives one ZIP streamed as it is built.
+//
+// A file deleted between the link and the download is left out, and the archive gains a
+// `MISSING.txt` note saying how many were; every file is checked before the first byte, so
+// Content-Length stays exact. (One deleted in the split second while the archive streams ends the
+// download early; zip-stream.ts explains why that cannot be a complete-looking archive.)
+import { Hono } from 'hono';
+import { Readable } from 'node:stream';
+import { mayAccess, type AuthEnv } from '../auth/caller.ts';
+import type { FileRow, Repo } from '../db/repo.ts';
+import { AppError } from '../errors.ts';
+import { contentDisposition } from '../http/content-disposition.ts';
+import { signBatchToken, verifyBatchToken } from '../http/link-signing.ts';
+import { streamResponse } from '../http/send-stream.ts';
+import type { Storage } from '../storage/types.ts';
+import { createZipStream, type ZipEntryInput } from '../zip/zip-stream.ts';
+
+/** Keys travel inside the signed token, which must fit in a URL (link-signing.ts). */
+export const MAX_BATCH_KEYS = 200;
+
+export interface BatchDeps {
+  repo: Repo;
+  storage: Storage;
+  signingKeys: Buffer[];
+  ttlSeconds: number;
+  publicUrl: () => string;
+  now: () => number;
+}
+
+/** POST /v1/files/batch-download (behind auth). */
+export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
+  const app = new Hono<AuthEnv>();
+  app.post('/files/batch-download', async (c) => {
+    const body = await c.req.json().catch(() => {
+      throw new AppError('bad_request', 'the body must be JSON: {"keys": [...], "name"?: "..."}');
+    });
+    const { keys, name } = parseBatchRequest(body);
+    const caller = c.get('caller');
+    const files = keys.map((key) => {
+      const file = deps.repo.getFile(key);
+      // Naming no key: a foreign key and a missing one look the same.
+      if (!file || file.state !== 'ready' || !mayAccess(caller, file.user_id)) throw new AppError('not_found', 'one or more keys name no file of yours');
+      return file;
+    });
+    const owner = files[0]!.user_id;
+    if (files.some((f) => f.user_id !== owner)) throw new AppError('invalid_parameter', 'a batch holds the files of one user');
+    const exp = Math.floor(deps.now() / 1000) + deps.ttlSeconds;
+    let token: string;
+    try {
+      token = signBatchToken({ userId: owner, keys, exp, ...(name === undefined ? {} : { name }) }, deps.signingKeys[0]!);
+    } catch (error) {
+      if (error instanceof RangeError) throw new AppError('invalid_parameter', 'too many keys for one link; split the batch');
+      throw error;
+    }
+    return c.json({ token, url: `${deps.publicUrl()}/v1/files/batch-download/${token}`, expires_at: new Date(exp * 1000).toISOString() });
+  });
+  return app;
+}
+
+function parseBatchRequest(body: unknown): { keys: string[]; name: string | undefined } {
+  const { keys, name } = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string')) {
+    throw new AppError('invalid_parameter', 'keys must be a non-empty array of file keys');
+  }
+  const unique = [...new Set(keys as string[])];
+  if (unique.length > MAX_BATCH_KEYS) throw new AppError('invalid_parameter', `at most ${MAX_BATCH_KEYS} keys per batch`);
+  if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 200)) {
+    throw new AppError('invalid_parameter', 'name must be a string of 1 to 200 characters');
+  }
+  return { keys: unique, name: name as string | undefined };
+}
+
+/** GET /v1/files/batch-download/{token} (no account needed). */
+export function batchDownloadRoute(deps: BatchDeps): Hono {
+  const app = new Hono();
+  app.on(['GET', 'HEAD'], '/:token', async (c) => {
+    const verdict = verifyBatchToken(c.req.param('token'), deps.signingKeys, Math.floor(deps.now() / 1000));
+    if (!verdict.ok && verdict.reason === 'expired') throw new AppError('link_expired', 'this download link has expired');
+    if (!verdict.ok) throw new AppError('invalid_signature', 'this download link is not valid');
+    const { payload } = verdict;
+    const present: FileRow[] = [];
+    for (const key of payload.keys) {
+      const file = deps.repo.getFile(key);
+      const stat = file?.state === 'ready' && file.user_id === payload.userId ? await deps.storage.statFile(key) : null;
+      if (file && stat && stat.size === file.size) present.push(file);
+    }
+    if (present.length === 0) throw new AppError('not_found', 'every file of this download has been deleted');
+
+    const entries: ZipEntryInput[] = present.map((file) => ({
+      folder: file.folder,
+      filename: file.filename,
+      mtime: new Date(file.created_at),
+      size: file.size,
+      contentType: file.content_type,
+      open: () => deps.storage.openFile(file.key),
+    }));
+    const missing = payload.keys.length - present.length;
+    if (missing > 0) entries.push(noteEntry(`${missing} of the ${payload.keys.length} files in this download were deleted after its link was made.\n`));
+    const zip = createZipStream(entries);
+    const headers = new Headers({
+      'Content-Type': 'application/zip',
+      'Content-Disposition': contentDisposition(archiveName(payload.name, deps.now()), 'attachment'),
+      'Cache-Control': 'private, no-store',
+      'X-Content-Type-Options': 'nosniff',
+    });
+    if (zip.size !== null) headers.set('Content-Length', String(zip.size));
+    if (c.req.method === 'HEAD') {
+      zip.stream.destroy();
+      return new Response(null, { status: 200, headers });
+    }
+    return streamResponse(200, headers, zip.stream);
+  });
+  return app;
+}
+
+function noteEntry(text: string): ZipEntryInput {
+  const bytes = Buffer.from(text, 'utf8');
+  return { folder: '', filename: 'MISSING.txt', mtime: new Date(), size: bytes.length, contentType: 'text/plain', open: async () => Readable.from([bytes]) };
+}
+
+function archiveName(name: string | undefined, now: number): string {
+  const base = name ?? `files-${new Date(now).toISOString().slice(0, 10)}`;
+  return /\.zip$/i.test(base) ? base : `${base}.zip`;
+}
