@@ -20,9 +20,7 @@ export function createApp(services: Services): Hono {
 
   if (config.corsOrigins.length > 0) {
     const any = config.corsOrigins.includes('*');
-    app.use(
-      '*',
-      cors({
+    const corsMiddleware = cors({
         origin: any ? (origin) => origin : config.corsOrigins,
         allowMethods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
         allowHeaders: [...TUS_HEADERS, 'X-Service-Token', 'If-None-Match', 'If-Range', 'Range'],
@@ -30,7 +28,11 @@ export function createApp(services: Services): Hono {
         exposeHeaders: [...TUS_HEADERS, 'Upload-Expires', 'X-File-Key', 'Retry-After', 'Content-Range', 'Content-Disposition', 'ETag'],
         credentials: true,
         maxAge: 86400,
-      }),
+      });
+    // Hono's cors() answers every OPTIONS as a preflight; a plain OPTIONS is tus discovery
+    // (Tus-Version, Tus-Extension, Tus-Max-Size) and must reach tus.
+    app.use('*', (c, next) =>
+      c.req.method === 'OPTIONS' && !c.req.header('access-control-request-method') ? next() : corsMiddleware(c, next),
     );
   }
 

@@ -54,7 +54,8 @@ export function createTus(deps: TusDeps): Tus {
     namingFunction: () => randomBytes(16).toString('hex'),
     generateUrl: (_req, { path, id }) => `${deps.publicUrl()}${path}/${id}`,
     maxSize: (req) => {
-      const bound = contextOf(req as unknown as Request).bound;
+      // OPTIONS (discovery: Tus-Max-Size) carries no context: it names no upload.
+      const bound = contexts.get(req as unknown as Request)?.bound;
       // 0 would mean "unlimited" to tus, so a bound is never allowed to reach it.
       return bound === undefined ? deps.maxUploadBytes : Math.max(1, Math.min(bound, deps.maxUploadBytes));
     },
