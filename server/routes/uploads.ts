@@ -1,5 +1,6 @@
 // The tus endpoint inside Hono: who may touch which upload, then @tus/server, then the answer
 // made uniform (problem+json errors, Upload-Expires, reservations settled).
+import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { ERRORS as TUS_ERRORS, type Locker } from '@tus/utils';
 import type { Logger } from 'pino';
@@ -7,6 +8,7 @@ import type { Lifecycle } from '../../hooks/index.ts';
 import { identify, mayAccess, type AuthDeps } from '../auth/caller.ts';
 import type { Repo } from '../db/repo.ts';
 import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, tusErrorToAppError, type ErrorCode } from '../errors.ts';
+import { requestBodyFromNode } from '../http/node-body.ts';
 import { isValidUploadId } from '../storage/keys.ts';
 import type { Tus, TusRequestContext } from '../tus.ts';
 
@@ -71,10 +73,13 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
     }
   }
 
-  if (method !== request.method) {
-    // X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where PATCH is refused;
-    // @tus/server 2.x no longer honours it, so the request is rebuilt with the intended method.
-    const body = method === 'PATCH' ? request.body : null;
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const hasBody = method === 'PATCH' || method === 'POST';
+  if (method !== request.method || (hasBody && incoming)) {
+    // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
+    // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
+    // the copy @hono/node-server's own request body makes (server/http/node-body.ts).
+    const body = !hasBody ? null : incoming ? requestBodyFromNode(incoming) : request.body;
     request = new Request(request.url, { method, headers: request.headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
   }
   deps.tus.contexts.set(request, ctx);

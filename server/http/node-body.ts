@@ -1,0 +1,66 @@
+// The request body as a web stream, without copying it. @hono/node-server builds request bodies
+// with Readable.toWeb(), which in Node 20 copies every chunk (`new Uint8Array(chunk)`); profiled
+// on a 1 GiB PATCH that copy and the garbage it makes were ~20% of the server's CPU. tus turns the
+// web stream straight back into a Node stream (Readable.fromWeb, which does not copy), so the
+// bytes now cross from the socket to the file system without an extra pass.
+// Measured (1 GiB PATCH, server CPU): toWeb 4.7–5.0 s, this adapter 2.7–3.2 s.
+//
+// A web stream pulls as soon as it is built to fill its queue, so reading starts at once; when tus
+// refuses a body without reading it (409, 413 on Upload-Length), at most HIGH_WATER_CHUNKS are
+// queued before the socket is paused, and @hono/node-server then drains or closes the connection.
+// A queue of 0 would read strictly on demand but costs ~0.5 s of CPU per GiB in pause/resume.
+import type { IncomingMessage } from 'node:http';
+
+/** Chunks queued before the socket is paused: the same order of buffering as a Node stream's. */
+const HIGH_WATER_CHUNKS = 16;
+
+export function requestBodyFromNode(incoming: IncomingMessage): ReadableStream<Uint8Array> {
+  let attached = false;
+
+  // Listeners are attached on the first pull (right after construction, see above).
+  function attach(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    let finished = false;
+    const fail = (error: Error) => {
+      if (finished) return;
+      finished = true;
+      controller.error(error);
+    };
+    if (incoming.readableEnded) {
+      finished = true;
+      controller.close();
+      return;
+    }
+    if (incoming.destroyed) return fail(disconnected());
+    incoming.on('data', (chunk: Buffer) => {
+      controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      if ((controller.desiredSize ?? 0) <= 0) incoming.pause();
+    });
+    incoming.once('end', () => {
+      finished = true;
+      controller.close();
+    });
+    incoming.once('error', fail);
+    // A client that disconnects mid-body: 'close' without 'end'.
+    incoming.once('close', () => fail(disconnected()));
+  }
+
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (!attached) {
+          attached = true;
+          attach(controller);
+        }
+        incoming.resume();
+      },
+      cancel(reason) {
+        incoming.destroy(reason instanceof Error ? reason : undefined);
+      },
+    },
+    { highWaterMark: HIGH_WATER_CHUNKS },
+  );
+}
+
+function disconnected(): Error {
+  return Object.assign(new Error('the client disconnected'), { code: 'ECONNRESET' });
+}
