@@ -11,6 +11,7 @@ import { healthRoute } from './routes/health.ts';
 import { signedGetRoute, signedUrlRoute, type SignedLinkDeps } from './routes/signed-links.ts';
 import { jwksRoute, tokenRoutes } from './routes/tokens.ts';
 import { uploadRoutes } from './routes/uploads.ts';
+import { webPageRoute } from './routes/web-page.ts';
 import type { Services } from './services.ts';
 import { TUS_PATH } from './tus.ts';
 
@@ -69,6 +70,7 @@ export function createApp(services: Services): Hono {
   app.route('/v1', api);
 
   app.route('/.well-known', jwksRoute(services.ownKey));
+  app.route('/', webPageRoute());
   app.route('/healthz', healthRoute({ dataDir: config.dataDir, repo: services.repo, storage: services.storage, log }));
 
   app.notFound(() => problemResponse(new AppError('not_found', 'no such route')));

@@ -1,0 +1,69 @@
+// The web page at `/` (clients/web): index.html and the bundle esbuild wrote to clients/web/dist
+// (`npm run build:web`, run by prestart/pretest). Bundle files carry a content hash in their
+// names, so they are cached for a year; index.html is revalidated on every visit so a new build
+// is picked up at once.
+import { readFile } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Hono } from 'hono';
+import { AppError } from '../errors.ts';
+
+export const WEB_DIST_DIR = fileURLToPath(new URL('../../clients/web/dist/', import.meta.url));
+
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+};
+
+// hash-wasm compiles its WebAssembly from the bundle ('wasm-unsafe-eval'); Uppy shows thumbnails
+// from blob: URLs and sets inline styles; the page may talk to an API on another origin.
+const CSP = [
+  "default-src 'self'",
+  "script-src 'self' 'wasm-unsafe-eval'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  'connect-src *',
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+export function webPageRoute(distDir = WEB_DIST_DIR): Hono {
+  const app = new Hono();
+
+  app.on(['GET', 'HEAD'], '/', async (c) => {
+    const html = await readDist(distDir, 'index.html');
+    return c.body(html, 200, {
+      'Content-Type': 'text/html; charset=utf-8',
+      'Cache-Control': 'no-cache',
+      'Content-Security-Policy': CSP,
+      'X-Content-Type-Options': 'nosniff',
+      'Referrer-Policy': 'no-referrer',
+    });
+  });
+
+  app.on(['GET', 'HEAD'], '/assets/:name', async (c) => {
+    const name = c.req.param('name');
+    const type = TYPES[extname(name)];
+    // Only names esbuild writes: `<name>-<HASH>.<ext>`, no path separators or dot segments.
+    if (!type || !/^[A-Za-z0-9_-]+\.[a-z]+$/.test(name)) throw new AppError('not_found', 'no such asset');
+    const body = await readDist(distDir, `assets/${name}`, true);
+    return c.body(body, 200, {
+      'Content-Type': type,
+      'Cache-Control': 'public, max-age=31536000, immutable',
+      'X-Content-Type-Options': 'nosniff',
+    });
+  });
+
+  return app;
+}
+
+async function readDist(distDir: string, relative: string, asset = false): Promise<Uint8Array<ArrayBuffer>> {
+  try {
+    return new Uint8Array(await readFile(distDir + relative));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    if (asset) throw new AppError('not_found', 'no such asset');
+    throw new AppError('unavailable', 'the web page is not built: run `npm run build:web`');
+  }
+}
