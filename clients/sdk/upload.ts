@@ -1,0 +1,103 @@
+// One upload over tus 1.0 with tus-js-client, resolving with the file record the final PATCH
+// answers (SPEC "Resumable uploads"). Environment-neutral: what the bytes are (a Blob, a path, a
+// stream) is settled beforehand by a SourcePreparer (source-browser.ts, source-node.ts).
+import * as tus from 'tus-js-client';
+import { errorFromResponse, StreamLineError } from './errors.ts';
+import { keyPath, type Http } from './http.ts';
+import type { FileRecord } from './types.ts';
+
+export interface UploadOptions {
+  /** Logical folder such as `main/pictures`; the root when omitted. */
+  folder?: string;
+  /** The name to record; defaults to the File's or the path's name. */
+  filename?: string;
+  /** Media type to record; defaults to the Blob's type, else the server's default. */
+  filetype?: string;
+  onProgress?: (sentBytes: number, totalBytes: number) => void;
+  /** Aborting keeps the upload on the server, so it can be resumed with `uploadUrl`. */
+  signal?: AbortSignal;
+  /** Resume this upload (as reported by `onUploadUrl`) instead of creating a new one. */
+  uploadUrl?: string;
+  /** Called once the server has created the upload: keep it to resume after a crash. */
+  onUploadUrl?: (url: string) => void;
+  /** Bytes per PATCH (default 16 MiB): smaller loses less on a broken connection. */
+  chunkSize?: number;
+  /** Waits before each retry of a failed request, in ms (tus-js-client's retryDelays). */
+  retryDelays?: number[];
+}
+
+/** Bytes ready for tus-js-client, with the SHA-256 to declare, computed by streaming them once. */
+export interface PreparedSource {
+  input: unknown;
+  size: number;
+  sha256: string;
+  filename: string;
+  filetype?: string;
+  /** Releases what preparing took (an open file, a spooled temp file). */
+  dispose?: () => Promise<void>;
+}
+
+export type SourcePreparer<S> = (source: S, options: UploadOptions) => Promise<PreparedSource>;
+
+const DEFAULT_CHUNK = 16 * 1024 * 1024;
+
+export async function runUpload(http: Http, prepared: PreparedSource, options: UploadOptions): Promise<FileRecord> {
+  options.signal?.throwIfAborted();
+  const metadata: Record<string, string> = { filename: options.filename ?? prepared.filename, sha256: prepared.sha256 };
+  const filetype = options.filetype ?? prepared.filetype;
+  if (filetype) metadata.filetype = filetype;
+  if (options.folder) metadata.folder = options.folder;
+
+  const finalResponse = await new Promise<tus.HttpResponse>((resolve, reject) => {
+    const upload = new tus.Upload(prepared.input as tus.Upload['file'], {
+      endpoint: `${http.baseUrl}/v1/uploads`,
+      uploadUrl: options.uploadUrl ?? null,
+      headers: http.headers,
+      metadata,
+      uploadSize: prepared.size,
+      chunkSize: options.chunkSize ?? DEFAULT_CHUNK,
+      retryDelays: options.retryDelays ?? [0, 1000, 3000, 5000],
+      // Resumption is the caller's choice (uploadUrl/onUploadUrl), not a hidden store.
+      storeFingerprintForResuming: false,
+      removeFingerprintOnSuccess: true,
+      onUploadUrlAvailable: () => {
+        if (upload.url) options.onUploadUrl?.(upload.url);
+      },
+      onProgress: (sent, total) => options.onProgress?.(sent, total),
+      onSuccess: ({ lastResponse }) => resolve(lastResponse),
+      onError: (error) => reject(toUploadError(error)),
+    });
+    const onAbort = () => {
+      void upload.abort(false);
+      reject(options.signal!.reason);
+    };
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    upload.start();
+  });
+  return recordFrom(http, finalResponse);
+}
+
+/**
+ * The final PATCH answers the record as JSON. An upload that was already complete when resumed
+ * ends on a HEAD instead, which carries only X-File-Key: the record is then fetched by key.
+ */
+async function recordFrom(http: Http, res: tus.HttpResponse): Promise<FileRecord> {
+  const body = res.getBody();
+  if (body) {
+    try {
+      const record = JSON.parse(body) as FileRecord;
+      if (typeof record.key === 'string') return record;
+    } catch {
+      // fall through to X-File-Key
+    }
+  }
+  const key = res.getHeader('X-File-Key');
+  if (!key) throw new StreamLineError('unexpected_response', res.getStatus(), 'the upload finished without a file record');
+  return http.json<FileRecord>('GET', `/v1/files/metadata/${keyPath(key)}`);
+}
+
+function toUploadError(error: Error): Error {
+  const res = (error as tus.DetailedError).originalResponse;
+  if (res) return errorFromResponse(res.getStatus(), res.getHeader('Content-Type') ?? null, res.getBody() ?? '');
+  return new StreamLineError('network_error', 0, error.message, { cause: error });
+}
