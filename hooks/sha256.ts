@@ -31,7 +31,9 @@ export function createDigests(storage: Storage): Digests {
     states.delete(uploadId);
     if (state && state.bytes === offset) return state;
     const hash = createHash('sha256');
-    for await (const chunk of await storage.readUpload(uploadId, offset)) hash.update(chunk as Buffer);
+    const bytes = await storage.readUpload(uploadId, 0, offset);
+    if (!bytes) throw new Error(`the first ${offset} bytes of upload ${uploadId} cannot be read back`);
+    for await (const chunk of bytes) hash.update(chunk as Buffer);
     rebuiltBytes += offset;
     return { hash, bytes: offset };
   }

@@ -12,6 +12,7 @@ import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import { Repo } from './db/repo.ts';
 import { createLocalStorage } from './storage/local.ts';
+import { createS3Storage } from './storage/s3.ts';
 import type { Storage } from './storage/types.ts';
 import { createTus, type Tus } from './tus.ts';
 
@@ -95,5 +96,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
 
 function createStorage(config: Readonly<Config>): Storage {
   if (config.storage === 'file') return createLocalStorage(config.dataDir);
-  throw new Error('STORAGE=s3 is not available in this build yet');
+  if (!config.s3) throw new Error('STORAGE=s3 without S3 settings');
+  const { bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle } = config.s3;
+  return createS3Storage({ bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle, maxUploadBytes: config.maxUploadBytes });
 }

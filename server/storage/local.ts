@@ -36,9 +36,11 @@ export function createLocalStorage(dataDir: string): Storage {
     kind: 'file',
     tusStore,
 
-    async readUpload(uploadId, length) {
-      if (length === 0) return Readable.from([]);
-      return createReadStream(uploadPath(uploadId), { start: 0, end: length - 1, highWaterMark: READ_CHUNK });
+    digestCheckpointBytes: null,
+
+    async readUpload(uploadId, start, end) {
+      if (end <= start) return Readable.from([]);
+      return createReadStream(uploadPath(uploadId), { start, end: end - 1, highWaterMark: READ_CHUNK });
     },
 
     async listUploadIds() {

@@ -17,8 +17,17 @@ export interface Storage {
   readonly kind: 'file' | 's3';
   /** The tus DataStore that receives upload bytes. */
   readonly tusStore: DataStore;
-  /** Streams the first `length` bytes of an unfinished upload (to rebuild its digest after a restart). */
-  readUpload(uploadId: string, length: number): Promise<Readable>;
+  /**
+   * Every offset at which this backend can hold an upload durably is a multiple of this many bytes,
+   * or the upload's end; hooks/sha256.ts saves its hash state there. null: every stored byte can be
+   * read back (readUpload), so nothing needs saving.
+   */
+  readonly digestCheckpointBytes: number | null;
+  /**
+   * Streams bytes [start, end) of an upload (to rebuild its digest after a restart), or null when the
+   * backend cannot read them back: S3 cannot read the completed parts of an open multipart upload.
+   */
+  readUpload(uploadId: string, start: number, end: number): Promise<Readable | null>;
   /** Ids of every unfinished upload present in storage (for the start-up orphan sweep). */
   listUploadIds(): Promise<string[]>;
   /** Removes an unfinished upload's bytes and tus bookkeeping. Idempotent. */
