@@ -28,7 +28,7 @@ export interface Lifecycle {
 }
 
 export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
-  const digests = createDigests(deps.storage);
+  const digests = createDigests(deps.storage, deps.repo);
   const lifecycle: Lifecycle = {
     digests,
     create(caller, metadata, req) {

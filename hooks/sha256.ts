@@ -1,16 +1,45 @@
 // The SHA-256 of every upload, computed while its bytes stream in (no second read at the end).
 // The hash state of an upload lives in memory between its PATCH requests, tagged with the number
 // of bytes it covers. Whenever that number differs from the upload's offset (after a restart, a
-// failed write, or a PATCH served by another instance) the state is rebuilt from the bytes already
-// stored, once. Uploads are append-only, so a state covering [0, offset) is always the right one.
-import { createHash, type Hash } from 'node:crypto';
+// failed write, or a PATCH served by another instance) the state is rebuilt. Uploads are
+// append-only, so a state covering [0, offset) is always the right one.
+//
+// Rebuilding needs the bytes already stored, and S3 cannot give them back: the parts of an open
+// multipart upload are unreadable until it completes. So there are two engines, chosen by the
+// storage's `digestCheckpointBytes`:
+//  - local disk (null): node:crypto in memory; after a restart the state is rebuilt by reading the
+//    upload's bytes from disk once.
+//  - S3 (8 MiB): hash-wasm, whose internal state can be saved (116 bytes) and restored. The state
+//    is saved in SQLite (upload_digests) at every multiple of 8 MiB the bytes pass — every part end
+//    lies on that grid, so whatever offset S3 holds after a crash mid-PATCH has a saved state — and
+//    at the end of each PATCH (its tail is readable: `<id>.part`). A rebuild restores the highest
+//    saved state from which the missing bytes are readable, and hashes only those.
+// Why not hash-wasm everywhere, or node:crypto everywhere: measured on this machine (AMD EPYC with
+// SHA-NI, Node 20.20, 512 MiB in 16 KiB–8 MiB chunks), node:crypto hashes 1,430–1,460 MiB/s and
+// hash-wasm 186–212 MiB/s; save() takes ~1–1.7 µs and load() ~0.6–1.6 µs. hash-wasm would cost the
+// local path ~4.3 s more CPU per GiB (it was 2.9 s per GiB in all), and node:crypto's state cannot
+// be exported at all, so S3 pays hash-wasm's price only where it buys correctness. (Measured with
+// a loop of update()/save()/load() over random buffers; one SQLite checkpoint per 8 MiB is noise.)
+import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
+import { createSHA256, type IHasher } from 'hash-wasm';
+import type { Repo } from '../server/db/repo.ts';
+import { AppError } from '../server/errors.ts';
 import type { Storage } from '../server/storage/types.ts';
 
+interface Sha256 {
+  update(chunk: Uint8Array): void;
+  hex(): string;
+  /** The internal state, or null for an engine that cannot export it. */
+  save(): Uint8Array | null;
+}
+
 interface DigestState {
-  hash: Hash;
+  hash: Sha256;
   bytes: number;
 }
+
+type Checkpoints = Pick<Repo, 'saveDigestCheckpoint' | 'digestCheckpoints' | 'pruneDigestCheckpoints'>;
 
 export interface Digests {
   /** Wraps the bytes about to be written at `offset`; call `settle` with the offset the store reports. */
@@ -22,20 +51,55 @@ export interface Digests {
   readonly rebuiltBytes: number;
 }
 
-export function createDigests(storage: Storage): Digests {
+function nodeSha256(): Sha256 {
+  const hash = createHash('sha256');
+  return { update: (chunk) => hash.update(chunk), hex: () => hash.digest('hex'), save: () => null };
+}
+
+async function wasmSha256(state?: Uint8Array): Promise<Sha256> {
+  const hasher: IHasher = await createSHA256();
+  hasher.init();
+  if (state) hasher.load(state);
+  return { update: (chunk) => hasher.update(chunk), hex: () => hasher.digest('hex'), save: () => hasher.save() };
+}
+
+export function createDigests(storage: Storage, checkpoints: Checkpoints): Digests {
   const states = new Map<string, DigestState>();
+  const step = storage.digestCheckpointBytes;
   let rebuiltBytes = 0;
+
+  async function hashFrom(hash: Sha256, bytes: Readable): Promise<void> {
+    for await (const chunk of bytes) {
+      hash.update(chunk as Buffer);
+      rebuiltBytes += (chunk as Buffer).length;
+    }
+  }
 
   async function stateAt(uploadId: string, offset: number): Promise<DigestState> {
     const state = states.get(uploadId);
     states.delete(uploadId);
     if (state && state.bytes === offset) return state;
-    const hash = createHash('sha256');
+    if (step !== null) {
+      for (const saved of checkpoints.digestCheckpoints(uploadId, offset)) {
+        const rest = saved.offset === offset ? null : await storage.readUpload(uploadId, saved.offset, offset);
+        if (saved.offset !== offset && !rest) continue;
+        const hash = await wasmSha256(saved.state);
+        if (rest) await hashFrom(hash, rest);
+        return { hash, bytes: offset };
+      }
+    }
     const bytes = await storage.readUpload(uploadId, 0, offset);
-    if (!bytes) throw new Error(`the first ${offset} bytes of upload ${uploadId} cannot be read back`);
-    for await (const chunk of bytes) hash.update(chunk as Buffer);
-    rebuiltBytes += offset;
+    if (!bytes) {
+      throw new AppError('conflict', 'the server can no longer verify this upload\'s checksum; start the upload again');
+    }
+    const hash = step === null ? nodeSha256() : await wasmSha256();
+    await hashFrom(hash, bytes);
     return { hash, bytes: offset };
+  }
+
+  function checkpoint(uploadId: string, state: DigestState): void {
+    const saved = state.hash.save();
+    if (saved && state.bytes > 0) checkpoints.saveDigestCheckpoint(uploadId, state.bytes, saved);
   }
 
   return {
@@ -43,9 +107,26 @@ export function createDigests(storage: Storage): Digests {
       const state = await stateAt(uploadId, offset);
       const tap = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
-          state.hash.update(chunk);
-          state.bytes += chunk.length;
-          callback(null, chunk);
+          try {
+            if (step === null) {
+              state.hash.update(chunk);
+              state.bytes += chunk.length;
+            } else {
+              // Save the state wherever a multiple of `step` falls inside this chunk.
+              let at = 0;
+              while (at < chunk.length) {
+                const toBoundary = step - (state.bytes % step);
+                const take = Math.min(toBoundary, chunk.length - at);
+                state.hash.update(chunk.subarray(at, at + take));
+                state.bytes += take;
+                at += take;
+                if (state.bytes % step === 0) checkpoint(uploadId, state);
+              }
+            }
+            callback(null, chunk);
+          } catch (error) {
+            callback(error as Error);
+          }
         },
       });
       source.on('error', (error) => tap.destroy(error));
@@ -53,14 +134,20 @@ export function createDigests(storage: Storage): Digests {
         stream: source.pipe(tap),
         // Keep the state only when it covers exactly what reached storage; otherwise rebuild later.
         settle(newOffset) {
-          if (newOffset !== null && newOffset === state.bytes) states.set(uploadId, state);
+          if (newOffset === null || newOffset !== state.bytes) return;
+          states.set(uploadId, state);
+          if (step === null) return;
+          // What a restart needs: the state at this offset, and at the part end below it (the
+          // next PATCH deletes `<id>.part` first; a crash then leaves only the parts).
+          checkpoint(uploadId, state);
+          checkpoints.pruneDigestCheckpoints(uploadId, [newOffset, newOffset - (newOffset % step)]);
         },
       };
     },
 
     async finish(uploadId, size) {
       const state = await stateAt(uploadId, size);
-      return state.hash.digest('hex');
+      return state.hash.hex();
     },
 
     discard(uploadId) {

@@ -94,7 +94,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
   };
 }
 
-function createStorage(config: Readonly<Config>): Storage {
+export function createStorage(config: Readonly<Config>): Storage {
   if (config.storage === 'file') return createLocalStorage(config.dataDir);
   if (!config.s3) throw new Error('STORAGE=s3 without S3 settings');
   const { bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle } = config.s3;

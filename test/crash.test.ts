@@ -1,5 +1,6 @@
-// Crashes: a server killed with SIGKILL mid-upload and restarted on the same DATA_DIR, and the
-// start-up repair of commits and deletions a crash interrupted.
+// Crashes: a server killed with SIGKILL between and in the middle of PATCHes and restarted on the same
+// DATA_DIR (on each storage backend), and the start-up repair of commits and deletions a crash
+// interrupted (local disk; the S3 states are fabricated in test/storage/storage-contract.test.ts).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -7,7 +8,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { spawnServer, startTestServer, tempDir, SERVICE_TOKEN } from './helpers/server.ts';
+import { backendsUnderTest } from './helpers/s3.ts';
+import { openTestStorage, readStored, spawnServer, startTestServer, tempDir, SERVICE_TOKEN } from './helpers/server.ts';
 import { createUpload, headUpload, metadataHeader, patchUpload, tusUpload } from './helpers/tus.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -15,11 +17,11 @@ const MiB = 1024 * 1024;
 const service = { 'X-Service-Token': SERVICE_TOKEN };
 
 /** A PATCH whose body is written slowly, so the server can be killed while it is in flight. */
-function startSlowPatch(url: string, data: Buffer, sentBeforeStall: number): Promise<void> {
+function startSlowPatch(url: string, offset: number, data: Buffer, sentBeforeStall: number): Promise<void> {
   return new Promise((resolve) => {
     const req = http.request(url, {
       method: 'PATCH',
-      headers: { ...service, 'Tus-Resumable': '1.0.0', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(data.length) },
+      headers: { ...service, 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(data.length) },
     });
     req.on('error', () => resolve());
     req.on('response', () => resolve());
@@ -27,58 +29,73 @@ function startSlowPatch(url: string, data: Buffer, sentBeforeStall: number): Pro
   });
 }
 
-describe('crash and restart', () => {
-  test('SIGKILL mid-upload: after a restart the upload resumes to a correct file, earlier records intact', async () => {
-    const dataDir = tempDir();
-    try {
-      let server = await spawnServer(dataDir);
-      const earlier = randomBytes(200_000);
-      const first = await tusUpload({ endpoint: server.url, headers: service, data: earlier, metadata: { user_id: 'carol', filename: 'earlier.bin' } }).done;
-      const earlierKey = first.fileKey!;
+for (const backend of backendsUnderTest()) {
+  describe(`crash and restart (${backend})`, { timeout: 120_000 }, () => {
+    // On S3 only whole parts (8 MiB) are durable mid-PATCH, so the upload must pass one before the kill.
+    const MIB_BEFORE_KILL = backend === 's3' ? 12 : 4;
+    const DURABLE_MIB = backend === 's3' ? 8 : 4;
 
-      const data = randomBytes(8 * MiB);
-      const created = await fetch(`${server.url}/v1/uploads`, {
-        method: 'POST',
-        headers: { ...service, 'Tus-Resumable': '1.0.0', 'Upload-Length': String(data.length), 'Upload-Metadata': metadataHeader({ user_id: 'carol', filename: 'big.bin' }) },
-      });
-      const uploadPath = new URL(created.headers.get('location')!).pathname;
-      await startSlowPatch(`${server.url}${uploadPath}`, data, 3 * MiB);
-      // Wait until bytes reached the disk, then kill without any chance to clean up.
-      const id = uploadPath.split('/').pop()!;
-      for (let i = 0; i < 200; i++) {
-        const stored = existsSync(path.join(dataDir, 'uploads', id)) ? readFileSync(path.join(dataDir, 'uploads', id)).length : 0;
-        if (stored >= MiB) break;
-        await new Promise((r) => setTimeout(r, 25));
-      }
-      await server.kill('SIGKILL');
-
-      server = await spawnServer(dataDir);
+    test('SIGKILL between PATCHes and mid-PATCH: after each restart the upload resumes to a correct file and sha256, earlier records intact', async () => {
+      const dataDir = tempDir();
+      const storage = await openTestStorage(dataDir, backend);
+      const storedOffset = (id: string) => storage.tusStore.getUpload(id).then((u) => u.offset, () => 0);
       try {
-        const url = `${server.url}${uploadPath}`;
-        const head = await headUpload(url, service);
-        assert.equal(head.status, 200);
-        const offset = Number(head.headers.get('upload-offset'));
-        assert.ok(offset > 0 && offset <= 3 * MiB, `offset ${offset}`);
-        assert.ok(readFileSync(path.join(dataDir, 'uploads', id)).equals(data.subarray(0, offset)), 'stored bytes are a prefix of the file');
+        let server = await spawnServer(dataDir, {}, backend);
+        const earlier = randomBytes(200_000);
+        const first = await tusUpload({ endpoint: server.url, headers: service, data: earlier, metadata: { user_id: 'carol', filename: 'earlier.bin' } }).done;
+        const earlierKey = first.fileKey!;
 
-        const result = await tusUpload({ endpoint: server.url, headers: service, data, uploadUrl: url, chunkSize: 2 * MiB }).done;
-        const record = JSON.parse(result.body);
-        assert.equal(record.sha256, sha256(data));
-        assert.ok(readFileSync(path.join(dataDir, record.key)).equals(data));
-
-        const meta = await fetch(`${server.url}/v1/files/metadata/${earlierKey}?user_id=carol`, { headers: service });
-        assert.equal(meta.status, 200);
-        assert.equal((await meta.json()).sha256, sha256(earlier));
-        const usage = await (await fetch(`${server.url}/v1/usage?user_id=carol`, { headers: service })).json();
-        assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [earlier.length + data.length, 0]);
-      } finally {
+        const data = randomBytes(20 * MiB);
+        const created = await fetch(`${server.url}/v1/uploads`, {
+          method: 'POST',
+          headers: { ...service, 'Tus-Resumable': '1.0.0', 'Upload-Length': String(data.length), 'Upload-Metadata': metadataHeader({ user_id: 'carol', filename: 'big.bin' }) },
+        });
+        const uploadPath = new URL(created.headers.get('location')!).pathname;
+        const id = uploadPath.split('/').pop()!;
+        // A whole PATCH of 3 MiB (on S3: the tail object `<id>.part`), then a kill between PATCHes.
+        assert.equal((await patchUpload(`${server.url}${uploadPath}`, service, 0, data.subarray(0, 3 * MiB))).status, 204);
         await server.kill('SIGKILL');
-      }
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
 
+        server = await spawnServer(dataDir, {}, backend);
+        assert.equal(Number((await headUpload(`${server.url}${uploadPath}`, service)).headers.get('upload-offset')), 3 * MiB);
+        await startSlowPatch(`${server.url}${uploadPath}`, 3 * MiB, data.subarray(3 * MiB), (MIB_BEFORE_KILL - 3) * MiB);
+        // Wait until bytes are durable past the first PATCH, then kill without any chance to clean up.
+        for (let i = 0; i < 400 && (await storedOffset(id)) < DURABLE_MIB * MiB; i++) await new Promise((r) => setTimeout(r, 25));
+        await server.kill('SIGKILL');
+
+        server = await spawnServer(dataDir, {}, backend);
+        try {
+          const url = `${server.url}${uploadPath}`;
+          const head = await headUpload(url, service);
+          assert.equal(head.status, 200);
+          const offset = Number(head.headers.get('upload-offset'));
+          assert.ok(offset >= DURABLE_MIB * MiB && offset <= MIB_BEFORE_KILL * MiB, `offset ${offset}`);
+          if (backend === 'file') {
+            assert.ok(readFileSync(path.join(dataDir, 'uploads', id)).equals(data.subarray(0, offset)), 'stored bytes are a prefix of the file');
+          }
+
+          const result = await tusUpload({ endpoint: server.url, headers: service, data, uploadUrl: url, chunkSize: 5 * MiB }).done;
+          const record = JSON.parse(result.body);
+          assert.equal(record.sha256, sha256(data));
+          assert.ok((await readStored(storage, record.key))!.equals(data));
+
+          const meta = await fetch(`${server.url}/v1/files/metadata/${earlierKey}?user_id=carol`, { headers: service });
+          assert.equal(meta.status, 200);
+          assert.equal((await meta.json()).sha256, sha256(earlier));
+          const usage = await (await fetch(`${server.url}/v1/usage?user_id=carol`, { headers: service })).json();
+          assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [earlier.length + data.length, 0]);
+          assert.equal(await storage.listUploadIds().then((ids) => ids.includes(id)), false);
+        } finally {
+          await server.kill('SIGKILL');
+        }
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  });
+}
+
+describe('crash and restart', () => {
   test('start-up repair finishes interrupted commits and deletions and sweeps orphaned bytes', async () => {
     const dataDir = tempDir();
     let server = await startTestServer({ dataDir });

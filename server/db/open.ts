@@ -47,6 +47,18 @@ const MIGRATIONS: string[] = [
   CREATE INDEX files_by_user_folder ON files (user_id, folder, created_at DESC, key DESC);
   CREATE INDEX files_in_transition ON files (state) WHERE state <> 'ready';
   `,
+  `
+  -- Saved SHA-256 states (hash-wasm's save()) of unfinished uploads on storage that cannot read an
+  -- upload's bytes back (S3: parts of an open multipart upload), at the offsets where that storage
+  -- holds bytes durably. Several per upload: after a crash the durable offset may be any part end
+  -- reached since the last PATCH finished. See hooks/sha256.ts.
+  CREATE TABLE upload_digests (
+    upload_id TEXT NOT NULL REFERENCES uploads (id) ON DELETE CASCADE,
+    offset    INTEGER NOT NULL CHECK (offset > 0),
+    state     BLOB NOT NULL,
+    PRIMARY KEY (upload_id, offset)
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];
 
 export function openDb(dataDir: string): Db {

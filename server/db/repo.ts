@@ -31,6 +31,11 @@ export interface FileRow {
   state: FileState;
 }
 
+export interface DigestCheckpoint {
+  offset: number;
+  state: Buffer;
+}
+
 export interface Usage {
   used_bytes: number;
   reserved_bytes: number;
@@ -100,6 +105,16 @@ export class Repo {
                  OR (created_at = @created_at AND key < @key))
           ORDER BY created_at DESC, key DESC
           LIMIT @limit`,
+      ),
+      saveDigest: db.prepare<[string, number, Buffer, string]>(
+        `INSERT OR REPLACE INTO upload_digests (upload_id, offset, state)
+         SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM uploads WHERE id = ?)`,
+      ),
+      digests: db.prepare<[string, number], DigestCheckpoint>(
+        'SELECT offset, state FROM upload_digests WHERE upload_id = ? AND offset <= ? ORDER BY offset DESC',
+      ),
+      pruneDigests: db.prepare<[string, number, number]>(
+        'DELETE FROM upload_digests WHERE upload_id = ? AND offset NOT IN (?, ?)',
       ),
       ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
     };
@@ -214,6 +229,21 @@ export class Repo {
       key: q.after?.key ?? '',
       limit: q.limit,
     });
+  }
+
+  /** Saves an upload's hash state at `offset` (nothing when the upload row is gone). */
+  saveDigestCheckpoint(uploadId: string, offset: number, state: Uint8Array): void {
+    this.#s.saveDigest.run(uploadId, offset, Buffer.from(state.buffer, state.byteOffset, state.byteLength), uploadId);
+  }
+
+  /** Saved hash states at or below `offset`, the highest first. */
+  digestCheckpoints(uploadId: string, atMost: number): DigestCheckpoint[] {
+    return this.#s.digests.all(uploadId, atMost);
+  }
+
+  /** Keeps only the saved states at the two given offsets. */
+  pruneDigestCheckpoints(uploadId: string, keep: [number, number]): void {
+    this.#s.pruneDigests.run(uploadId, keep[0], keep[1]);
   }
 
   ping(): boolean {

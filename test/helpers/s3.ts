@@ -9,7 +9,14 @@ import { startSwift, type SwiftServer } from '../support/swift.ts';
 
 export type TestStorage = 'file' | 's3';
 
-export const TEST_STORAGE: TestStorage = process.env.TEST_STORAGE === 's3' ? 's3' : 'file';
+/**
+ * The backends the parametrized end-to-end files run on: both by default (CI), or the one named by
+ * TEST_STORAGE=file|s3 (a quicker local run).
+ */
+export function backendsUnderTest(): TestStorage[] {
+  const only = process.env.TEST_STORAGE;
+  return only === 'file' || only === 's3' ? [only] : ['file', 's3'];
+}
 
 let swift: Promise<SwiftServer> | undefined;
 // Registered when a test file imports this module: after that file's last test.
@@ -63,7 +70,17 @@ export async function createTestBucket(): Promise<TestBucket> {
   };
 }
 
-/** Environment for a server on TEST_STORAGE: nothing for file, a fresh bucket for s3. */
-export async function storageEnv(kind: TestStorage = TEST_STORAGE): Promise<Record<string, string>> {
-  return kind === 's3' ? (await createTestBucket()).env : {};
+const bucketsByDataDir = new Map<string, Promise<Record<string, string>>>();
+
+/**
+ * Environment for a server on `kind` with this DATA_DIR: nothing for file; for s3 a fresh bucket,
+ * and the same bucket again whenever a server restarts on that DATA_DIR.
+ */
+export function storageEnvFor(dataDir: string, kind: TestStorage): Promise<Record<string, string>> {
+  const known = bucketsByDataDir.get(dataDir);
+  if (known) return known;
+  if (kind === 'file') return Promise.resolve({});
+  const env = createTestBucket().then((bucket) => bucket.env);
+  bucketsByDataDir.set(dataDir, env);
+  return env;
 }

@@ -1,5 +1,7 @@
 // Real servers for tests: in-process on port 0 (startTestServer) or a child process running
-// server/main.ts (spawnServer) for kill/restart tests. Each gets its own temp DATA_DIR.
+// server/main.ts (spawnServer) for kill/restart tests. Each gets its own temp DATA_DIR, and with
+// `storage: 's3'` its own bucket on the test file's Swift (test/helpers/s3.ts), kept across restarts
+// on the same DATA_DIR.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -7,7 +9,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { loadConfig } from '../../server/config.ts';
+import { createStorage } from '../../server/services.ts';
 import { startServer, type RunningServer } from '../../server/start.ts';
+import type { Storage } from '../../server/storage/types.ts';
+import { storageEnvFor, type TestStorage } from './s3.ts';
+
+export type { TestStorage } from './s3.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const SERVICE_TOKEN = 'test-service-token-0123456789abcdef';
@@ -18,6 +25,11 @@ export function tempDir(prefix = 'sl-test-'): string {
 
 export interface TestServer extends RunningServer {
   dataDir: string;
+  storage: TestStorage;
+  /** A finished file's bytes wherever the backend keeps them, or null. */
+  readStored(key: string): Promise<Buffer | null>;
+  /** Whether anything of an unfinished upload (bytes, tus bookkeeping) is left in storage. */
+  hasUpload(uploadId: string): Promise<boolean>;
   serviceToken: string;
   token(userId: string, lifetimeSeconds?: number): Promise<string>;
   /** Closes the server; the data dir is kept when `keepData` (for a restart on the same dir). */
@@ -28,12 +40,16 @@ export interface TestServerOptions {
   env?: Record<string, string>;
   dataDir?: string;
   now?: () => number;
+  /** Default 'file'. A restart on the same dataDir keeps the first start's backend and bucket. */
+  storage?: TestStorage;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
+  const storageEnv = await storageEnvFor(dataDir, options.storage ?? 'file');
   const config = loadConfig({
     AUTH_SERVICE_TOKEN: SERVICE_TOKEN,
+    ...storageEnv,
     ...options.env,
     DATA_DIR: dataDir,
     PORT: '0',
@@ -44,6 +60,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   return {
     ...server,
     dataDir,
+    storage: config.storage,
+    readStored: (key) => readStored(server.services.storage, key),
+    hasUpload: async (uploadId) => (await server.services.storage.listUploadIds()).includes(uploadId),
     serviceToken: SERVICE_TOKEN,
     async token(userId, lifetimeSeconds = 3600) {
       return (await server.services.signUserToken(userId, lifetimeSeconds)).token;
@@ -64,10 +83,23 @@ export interface SpawnedServer {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<SpawnedServer> {
+/** The storage a server on this DATA_DIR uses, opened from outside it (to inspect a spawned server). */
+export async function openTestStorage(dataDir: string, kind: TestStorage = 'file'): Promise<Storage> {
+  return createStorage(loadConfig({ ...(await storageEnvFor(dataDir, kind)), DATA_DIR: dataDir }));
+}
+
+export async function readStored(storage: Storage, key: string): Promise<Buffer | null> {
+  if (!(await storage.statFile(key))) return null;
+  const chunks: Buffer[] = [];
+  for await (const chunk of await storage.openFile(key)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}, storage: TestStorage = 'file'): Promise<SpawnedServer> {
+  const storageEnv = await storageEnvFor(dataDir, storage);
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
     cwd: ROOT,
-    env: { ...process.env, AUTH_SERVICE_TOKEN: SERVICE_TOKEN, ...env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' },
+    env: { ...process.env, AUTH_SERVICE_TOKEN: SERVICE_TOKEN, ...storageEnv, ...env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
