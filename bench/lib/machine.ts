@@ -2,11 +2,11 @@
 // the disk and sha256sum can do on their own. Upload figures are shown as fractions of these.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
+import { runCommand } from './command.ts';
 import { BLOCK, payloadSha256, writePayloadFile } from './payload.ts';
 import { startTarget } from './targets.ts';
 import { request } from './tus-client.ts';
@@ -86,12 +86,9 @@ export function nodeSha256Limit(size: number): Limit {
   return { mbps: mbPerSecond(size, ms), detail: `node:crypto sha256 of ${formatSize(size)} in memory, one thread` };
 }
 
-function timeCommand(cmd: string, args: string[], onStdout?: (s: string) => void): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.setEncoding('utf8').on('data', (s: string) => onStdout?.(s));
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve(performance.now() - t0) : reject(new Error(`${cmd} exited ${code}`))));
-  });
+async function timeCommand(cmd: string, args: string[], onStdout?: (s: string) => void): Promise<number> {
+  const done = await runCommand(cmd, args, { inheritStderr: true });
+  if (done.code !== 0) throw new Error(`${cmd} exited ${done.code}`);
+  onStdout?.(done.stdout);
+  return done.ms;
 }

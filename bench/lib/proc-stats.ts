@@ -2,7 +2,7 @@
 // (/proc/<pid>/status). `rchar` counts every read(2) including sockets, so an upload received
 // once over HTTP and never re-read costs ~1.0× its size; a second read of the file makes it ~2.0×.
 // `read_bytes` counts only what had to come from the block device (0 when served by page cache).
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 
 export type ProcIo = { rchar: number; readBytes: number; wchar: number; writeBytes: number };
 
@@ -43,6 +43,19 @@ export function readRss(pid: number): { rss: number; hwm: number } {
 }
 
 /**
+ * Resets VmHWM to the current RSS (writing 5 to clear_refs, Linux ≥ 4.0), so a long-lived server's
+ * peak can be read per workload. False when the kernel refuses; VmHWM then spans the whole life.
+ */
+export function resetPeakRss(pid: number): boolean {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Samples VmRSS every `everyMs` as a cross-check of VmHWM (which the kernel keeps exactly).
  * `stop()` returns the largest sample; sampling ends by itself if the process goes away.
  */
@@ -73,4 +86,23 @@ function parseFields(text: string, sep: string): Map<string, number> {
     if (at > 0) fields.set(line.slice(0, at).trim(), Number.parseInt(line.slice(at + 1), 10));
   }
   return fields;
+}
+
+export type Watched = { peakRss: number; sampledRss: number; cpuS: number; hwmReset: boolean };
+
+/**
+ * Watches a long-lived process through one workload: resets its VmHWM, samples VmRSS, and on
+ * `stop()` reports the peak (VmHWM, or the sampled peak when the reset was refused) and CPU used.
+ */
+export function watchProcess(pid: number): { stop: () => Watched } {
+  const hwmReset = resetPeakRss(pid);
+  const sampler = sampleRss(pid);
+  const cpuBefore = readCpuSeconds(pid);
+  return {
+    stop: () => {
+      const cpuS = readCpuSeconds(pid) - cpuBefore;
+      const sampledRss = sampler.stop();
+      return { peakRss: hwmReset ? readRss(pid).hwm : sampledRss, sampledRss, cpuS, hwmReset };
+    },
+  };
 }

@@ -3,7 +3,7 @@
 // machine limit. Rendered as aligned text for the terminal and as markdown for results/latest.md.
 import type { Limit } from './machine.ts';
 import type { Sample } from './workloads.ts';
-import { mbPerSecond, median, mib } from './units.ts';
+import { mbPerSecond, median, mib, spread } from './units.ts';
 
 export type Limits = { loopback?: Limit; disk?: Limit; sha256?: Limit; nodeSha256?: Limit };
 /** Samples of one workload per target; `real` is undefined when the real server was skipped. */
@@ -30,12 +30,11 @@ export function throughputRow(name: string, runs: Runs | undefined, limits: Limi
   row[7] = frac(limits.disk);
   row[8] = frac(limits.sha256);
   row[9] = frac(limits.nodeSha256);
-  const spread = (s: Sample[] | undefined): string => {
+  const spreadOf = (s: Sample[] | undefined): string => {
     if (!s || s.length < 2) return '—';
-    const v = s.map((x) => mbPerSecond(x.bytes, x.ms));
-    return `${(((Math.max(...v) - Math.min(...v)) / median(v)) * 100).toFixed(0)}%`;
+    return `${(spread(s.map((x) => mbPerSecond(x.bytes, x.ms))) * 100).toFixed(0)}%`;
   };
-  row[10] = `${spread(runs.baseline)} / ${spread(runs.real)} (n=${runs.baseline.length})`;
+  row[10] = `${spreadOf(runs.baseline)} / ${spreadOf(runs.real)} (n=${runs.baseline.length})`;
   return row;
 }
 
@@ -96,19 +95,20 @@ export function growthRow(name: string, small?: Runs, big?: Runs): Row | null {
   return row;
 }
 
-export function renderText(rows: Row[]): string {
-  const all = [COLUMNS as readonly string[], ...rows];
-  const widths = COLUMNS.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
+/** `columns` defaults to the upload table's; bench/sharing.ts passes its own. */
+export function renderText(rows: Row[], columns: readonly string[] = COLUMNS): string {
+  const all = [columns, ...rows];
+  const widths = columns.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
   const line = (r: readonly string[]): string =>
     r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
   return [line(all[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-export function renderMarkdown(rows: Row[]): string {
+export function renderMarkdown(rows: Row[], columns: readonly string[] = COLUMNS): string {
   const esc = (c: string): string => c.replaceAll('|', '\\|');
   return [
-    `| ${COLUMNS.join(' | ')} |`,
-    `|${COLUMNS.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    `| ${columns.join(' | ')} |`,
+    `|${columns.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
     ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
   ].join('\n');
 }

@@ -15,6 +15,8 @@ export type Running = {
   name: string;
   pid: number;
   url: string;
+  /** the DATA_DIR it was given: finished files live at `<dataDir>/<key>` (server/storage/local.ts) */
+  dataDir: string;
   /** headers every tus request to this target needs (auth) */
   headers: Readonly<Record<string, string>>;
   stop: () => Promise<void>;
@@ -59,22 +61,31 @@ async function spawnAndWait(root: string, name: string, spec: Spec, dataDir: str
     env: { ...process.env, ...spec.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  live.add(child);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  exited.then(() => live.delete(child));
+  const { exited, stop: stopProcess } = supervise(child);
   const stderr: string[] = [];
   child.stderr!.setEncoding('utf8').on('data', (s: string) => stderr.push(s));
   const stop = async (): Promise<void> => {
-    await stopChild(child, exited);
+    await stopProcess();
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
     const url = await waitForListening(child, exited, () => stderr.join('').slice(-2000));
-    return { name, pid: child.pid!, url, headers: spec.headers, stop };
+    return { name, pid: child.pid!, url, dataDir, headers: spec.headers, stop };
   } catch (error) {
     await stop();
     throw error;
   }
+}
+
+/**
+ * Registers a child for killAllSync() and gives the one way to stop it: SIGTERM by PID, then
+ * SIGKILL after STOP_TIMEOUT_MS. Also for servers that are not Node entries (lib/caddy.ts).
+ */
+export function supervise(child: ChildProcess): { exited: Promise<void>; stop: () => Promise<void> } {
+  live.add(child);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  void exited.then(() => live.delete(child));
+  return { exited, stop: () => stopChild(child, exited) };
 }
 
 function waitForListening(child: ChildProcess, exited: Promise<void>, stderrTail: () => string): Promise<string> {

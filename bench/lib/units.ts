@@ -38,3 +38,9 @@ export function median(values: readonly number[]): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
+
+/** (max − min) / median: how far repeats of one figure disagree; NaN with fewer than two. */
+export function spread(values: readonly number[]): number {
+  if (values.length < 2) return Number.NaN;
+  return (Math.max(...values) - Math.min(...values)) / median(values);
+}
