@@ -5,6 +5,13 @@ import { cors } from 'hono/cors';
 import { HEADERS as TUS_HEADERS } from '@tus/utils';
 import { requireCaller, type AuthEnv } from './auth/caller.ts';
 import { AppError, problemResponse, toAppError } from './errors.ts';
+import type { Drain } from './http/drain.ts';
+import type { TokenBuckets } from './http/rate-limit.ts';
+import { authFailureLimit, downloadLimit } from './http/rate-limit-middleware.ts';
+import { requestContext, type RequestEnv } from './http/request-context.ts';
+import { loggablePath } from './logging.ts';
+import type { Metrics } from './metrics.ts';
+import { metricsRoute } from './metrics-route.ts';
 import { batchDownloadRoute, batchTokenRoute, type BatchDeps } from './routes/batch-download.ts';
 import { fileRoutes } from './routes/files.ts';
 import { healthRoute } from './routes/health.ts';
@@ -15,9 +22,17 @@ import { webPageRoute } from './routes/web-page.ts';
 import type { Services } from './services.ts';
 import { TUS_PATH } from './tus.ts';
 
-export function createApp(services: Services): Hono {
+/** What the production edge adds around the routes: observation, shutdown drain, rate limits. */
+export interface EdgeDeps {
+  metrics: Metrics;
+  drain: Drain;
+  limits: { downloadPerClient: TokenBuckets; downloadPerLink: TokenBuckets; authFailure: TokenBuckets };
+}
+
+export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> {
   const { config, log } = services;
-  const app = new Hono();
+  const app = new Hono<RequestEnv>();
+  app.use('*', requestContext({ log, metrics: edge.metrics, drain: edge.drain, edgeSecret: config.edgeSecret }));
 
   if (config.corsOrigins.length > 0) {
     const any = config.corsOrigins.includes('*');
@@ -36,6 +51,11 @@ export function createApp(services: Services): Hono {
       c.req.method === 'OPTIONS' && !c.req.header('access-control-request-method') ? next() : corsMiddleware(c, next),
     );
   }
+
+  const downloads = downloadLimit({ perClient: edge.limits.downloadPerClient, perLink: edge.limits.downloadPerLink, metrics: edge.metrics });
+  app.use('/get/*', downloads);
+  app.use('/v1/files/batch-download/*', downloads);
+  app.use('/v1/*', authFailureLimit({ buckets: edge.limits.authFailure, metrics: edge.metrics }));
 
   app.route(TUS_PATH, uploadRoutes({
     tus: services.tus,
@@ -71,12 +91,13 @@ export function createApp(services: Services): Hono {
 
   app.route('/.well-known', jwksRoute(services.ownKey));
   app.route('/', webPageRoute());
+  app.route('/metrics', metricsRoute(edge.metrics, config.metricsToken));
   app.route('/healthz', healthRoute({ dataDir: config.dataDir, repo: services.repo, storage: services.storage, log }));
 
   app.notFound(() => problemResponse(new AppError('not_found', 'no such route')));
   app.onError((error, c) => {
     const known = toAppError(error);
-    if (!known || known.status >= 500) log.error({ err: error, method: c.req.method, path: c.req.path }, 'request failed');
+    if (!known || known.status >= 500) log.error({ err: error, method: c.req.method, path: loggablePath(c.req.path) }, 'request failed');
     return problemResponse(known ?? new AppError('internal'), c.res.headers);
   });
   return app;

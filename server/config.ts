@@ -36,6 +36,29 @@ export interface Config {
   storage: StorageKind;
   s3: S3Config | undefined;
   logLevel: string;
+  /** Bound on in-flight requests at SIGTERM before connections are cut (uploads stay resumable). */
+  shutdownGraceSeconds: number;
+  /**
+   * Shared with the reverse proxy, which adds it as `X-Edge-Secret` to every request it forwards:
+   * only such requests have their X-Forwarded-For trusted and may be answered with a file for the
+   * proxy to send (README "Deploying"). A client cannot forge it; the proxy overwrites the header.
+   */
+  edgeSecret: string | undefined;
+  /** Let the proxy send signed-link bytes (local storage only); EDGE_OFFLOAD=false keeps Node sending. */
+  edgeOffload: boolean;
+  /** Bearer token that may read /metrics from anywhere (without it: unproxied loopback only). */
+  metricsToken: string | undefined;
+  rateLimits: RateLimitConfig;
+}
+
+/** Token buckets (server/http/rate-limit.ts): sustained rate per second and burst; rate 0 = off. */
+export interface RateLimitConfig {
+  /** Signed GETs and batch ZIP downloads per client address. */
+  download: { ratePerSecond: number; burst: number };
+  /** Requests per signed link or batch token, whoever sends them. */
+  link: { ratePerSecond: number; burst: number };
+  /** Failed authentications (401, and 403 on generate-token) per client address. */
+  authFailure: { ratePerSecond: number; burst: number };
 }
 
 export class ConfigError extends Error {
@@ -167,6 +190,18 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     }
   }
 
+  const secret = (name: string, minLength: number): string | undefined => {
+    const value = read(name);
+    if (value !== undefined && value.length < minLength) problems.push(`${name}: must be at least ${minLength} characters long`);
+    return value;
+  };
+  const authFailuresPerMinute = integer('RATE_LIMIT_AUTH_FAILURES_PER_MINUTE', 30, 0, 1_000_000);
+  const rateLimits: RateLimitConfig = {
+    download: { ratePerSecond: integer('RATE_LIMIT_DOWNLOAD_RPS', 20, 0, 1_000_000), burst: integer('RATE_LIMIT_DOWNLOAD_BURST', 200, 1, 10_000_000) },
+    link: { ratePerSecond: integer('RATE_LIMIT_LINK_RPS', 10, 0, 1_000_000), burst: integer('RATE_LIMIT_LINK_BURST', 100, 1, 10_000_000) },
+    authFailure: { ratePerSecond: authFailuresPerMinute / 60, burst: Math.max(1, authFailuresPerMinute) },
+  };
+
   const config: Config = {
     port,
     host,
@@ -187,6 +222,11 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     storage,
     s3,
     logLevel: read('LOG_LEVEL') ?? 'info',
+    shutdownGraceSeconds: integer('SHUTDOWN_GRACE_SECONDS', 10, 0, 3600),
+    edgeSecret: secret('EDGE_SECRET', 32),
+    edgeOffload: bool('EDGE_OFFLOAD', true),
+    metricsToken: secret('METRICS_TOKEN', 16),
+    rateLimits,
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent`);

@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
   range_not_satisfiable: { status: 416, title: 'Range not satisfiable' },
   upload_locked: { status: 423, title: 'Upload is locked by another request' },
+  rate_limited: { status: 429, title: 'Too many requests' },
   checksum_mismatch: { status: 460, title: 'Checksum mismatch' },
   internal: { status: 500, title: 'Internal server error' },
   not_implemented: { status: 501, title: 'Not implemented' },

@@ -3,15 +3,20 @@
 import type { AddressInfo } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { serve } from '@hono/node-server';
-import pino, { type Logger } from 'pino';
-import { createApp } from './app.ts';
+import type { Logger } from 'pino';
+import { createApp, type EdgeDeps } from './app.ts';
 import type { Config } from './config.ts';
+import { createDrain } from './http/drain.ts';
+import { TokenBuckets } from './http/rate-limit.ts';
+import { createLogger } from './logging.ts';
+import { createMetrics, instrumentLifecycle, type Metrics } from './metrics.ts';
 import { createServices, type Services } from './services.ts';
 
 export interface RunningServer {
   url: string;
   port: number;
   services: Services;
+  metrics: Metrics;
   /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes everything. */
   close(graceMs?: number): Promise<void>;
 }
@@ -22,8 +27,10 @@ export interface StartOptions {
 }
 
 export async function startServer(config: Readonly<Config>, options: StartOptions = {}): Promise<RunningServer> {
-  const log = options.log ?? pino({ level: config.logLevel });
+  const log = options.log ?? createLogger(config.logLevel);
   const services = await createServices(config, log, options.now);
+  const metrics = createMetrics(() => services.repo.knownUploadIds().size);
+  instrumentLifecycle(services.lifecycle, metrics, log);
   const repaired = await services.lifecycle.repair();
   if (repaired.committed + repaired.deleted + repaired.lost + repaired.orphans > 0) {
     log.warn({ ...repaired }, 'finished work interrupted by the last shutdown');
@@ -31,7 +38,18 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   const expired = await services.lifecycle.expire();
   if (expired > 0) log.info({ expired }, 'removed idle uploads');
 
-  const app = createApp(services);
+  const drain = createDrain();
+  const { rateLimits } = config;
+  const edge: EdgeDeps = {
+    metrics,
+    drain,
+    limits: {
+      downloadPerClient: new TokenBuckets(rateLimits.download, services.now),
+      downloadPerLink: new TokenBuckets(rateLimits.link, services.now),
+      authFailure: new TokenBuckets(rateLimits.authFailure, services.now),
+    },
+  };
+  const app = createApp(services, edge);
   const server = await new Promise<HttpServer>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as HttpServer));
     (s as HttpServer).once('error', reject);
@@ -55,17 +73,33 @@ export async function startServer(config: Readonly<Config>, options: StartOption
     url,
     port,
     services,
-    close(graceMs = 10_000) {
+    metrics,
+    close(graceMs = config.shutdownGraceSeconds * 1000) {
       closing ??= (async () => {
+        // 1. Stop accepting; idle keep-alive connections go now, busy ones after their response
+        //    (which says Connection: close from here on).
         stopHousekeeping();
+        drain.startDraining();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        // 2. In-flight requests get `graceMs` to finish. An upload still streaming then is cut: the
+        //    bytes that reached the disk stay, and its client resumes from them (HEAD → offset).
+        const finished = await drain.idle(graceMs);
+        if (!finished) {
+          log.warn({ in_flight: drain.active, grace_ms: graceMs }, 'shutdown: cutting requests still in flight');
+          server.closeAllConnections();
+          // Cut requests still settle their bookkeeping (reservations, offsets) in the database.
+          if (!(await drain.idle(CUT_SETTLE_MS))) log.error({ in_flight: drain.active }, 'shutdown: requests did not settle after being cut');
+        }
         await closed;
-        clearTimeout(timer);
+        // 3. Only now the database: closing it checkpoints the WAL into the main file.
         services.db.close();
+        log.info({ cut: !finished }, 'shutdown complete');
       })();
       return closing;
     },
   };
 }
+
+/** How long cut requests get to record what they stored before the database closes. */
+const CUT_SETTLE_MS = 5000;

@@ -20,7 +20,7 @@ export async function identify(c: Context, deps: AuthDeps): Promise<Caller> {
   const serviceToken = c.req.header('x-service-token');
   if (serviceToken !== undefined) {
     if (!deps.checkServiceToken(serviceToken)) throw new AppError('invalid_token', 'the service token is not valid');
-    return { kind: 'service' };
+    return remember(c, { kind: 'service' });
   }
   const authorization = c.req.header('authorization');
   let token: string | undefined;
@@ -32,7 +32,13 @@ export async function identify(c: Context, deps: AuthDeps): Promise<Caller> {
     token = getCookie(c, deps.cookieName);
   }
   if (!token) throw new AppError('unauthenticated', 'send a Bearer token, the session cookie or X-Service-Token');
-  return { kind: 'user', userId: await deps.verifyUserToken(token) };
+  return remember(c, { kind: 'user', userId: await deps.verifyUserToken(token) });
+}
+
+/** Kept on the context for every route alike (the request log names the user). */
+function remember(c: Context, caller: Caller): Caller {
+  c.set('caller', caller);
+  return caller;
 }
 
 export function requireCaller(deps: AuthDeps): MiddlewareHandler<AuthEnv> {

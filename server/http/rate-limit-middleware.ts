@@ -1,0 +1,57 @@
+// Rate limits on what needs no account (SPEC: signed GET, batch ZIP downloads) and on failed
+// authentication, so a leaked link or a token-guessing script cannot hammer the server:
+// 429 `rate_limited` with Retry-After. Limits and defaults: config.ts (RATE_LIMIT_*), README.
+import type { MiddlewareHandler } from 'hono';
+import { AppError } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import type { TokenBuckets } from './rate-limit.ts';
+import type { RequestEnv } from './request-context.ts';
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
+
+/**
+ * Requests from this machine that did not come through our proxy are not limited: local tools
+ * and health checks, and — more to the point — a proxy that does not identify itself, behind
+ * which every client shares 127.0.0.1: one bucket for all would let one abuser lock everyone out.
+ * Behind Caddy (EDGE_SECRET) each client is limited by its own address.
+ */
+function exempt(fromEdge: boolean, clientIp: string): boolean {
+  return !fromEdge && LOOPBACK.test(clientIp);
+}
+
+function refuse(metrics: Metrics, limit: string, retryAfter: number, what: string): never {
+  metrics.rateLimited.inc({ limit });
+  throw new AppError('rate_limited', `too many ${what}; retry in ${retryAfter} s`, { 'Retry-After': String(retryAfter) });
+}
+
+/**
+ * Downloads through a link: one bucket per client address, one per link (its path and signature),
+ * so neither one client nor a link spread across many clients goes beyond the limit.
+ */
+export function downloadLimit(deps: { perClient: TokenBuckets; perLink: TokenBuckets; metrics: Metrics }): MiddlewareHandler<RequestEnv> {
+  return async (c, next) => {
+    if ((c.req.method !== 'GET' && c.req.method !== 'HEAD') || exempt(c.get('fromEdge'), c.get('clientIp'))) return next();
+    const client = deps.perClient.take(c.get('clientIp'));
+    if (client > 0) refuse(deps.metrics, 'download_client', client, 'downloads from your address');
+    const link = deps.perLink.take(`${c.req.path}?${c.req.query('sig') ?? ''}`);
+    if (link > 0) refuse(deps.metrics, 'download_link', link, 'downloads of this link');
+    return next();
+  };
+}
+
+/**
+ * Failed authentication (401; 403 from generate-token, which only the service token may call)
+ * costs a token of the client's bucket; once it is empty, credentialed requests from that address
+ * are refused before any token is checked, until it refills.
+ */
+export function authFailureLimit(deps: { buckets: TokenBuckets; metrics: Metrics }): MiddlewareHandler<RequestEnv> {
+  return async (c, next) => {
+    const ip = c.get('clientIp');
+    if (exempt(c.get('fromEdge'), ip)) return next();
+    const wait = deps.buckets.peek(ip);
+    if (wait > 0) refuse(deps.metrics, 'auth_failure', wait, 'failed authentications from your address');
+    await next();
+    const status = c.res.status;
+    if (status === 401 || (status === 403 && c.req.path === '/v1/files/generate-token')) deps.buckets.take(ip);
+  };
+}
