@@ -75,6 +75,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
     defaultTtlSeconds: config.signedUrlTtlSeconds,
     publicUrl: () => services.publicUrl.value,
     now: services.now,
+    offload: services.storage.kind === 'file' && config.edgeSecret !== undefined && config.edgeOffload,
   };
   app.route('/get', signedGetRoute(links));
   // Registered before the authenticated /v1 tree: whoever holds the link needs no account.

@@ -1,5 +1,13 @@
 // Signed links (SPEC "Signed GET"): owners mint expiring HMAC-signed URLs; anyone holding one gets
 // the bytes with Range, validators and the original filename — and nothing else.
+//
+// Byte-sending offload. Behind our Caddy (a request carrying EDGE_SECRET) with local storage, this
+// route still makes every decision — signature, expiry, the file's existence, preconditions
+// against the SHA-256 ETag, which range — and then answers with no body but OFFLOAD_PATH_HEADER
+// naming the file (as nginx's X-Accel-Redirect) and OFFLOAD_RANGE_HEADER naming the resolved
+// range. The Caddyfile's `handle_response` sends those bytes with file_server (sendfile) and our
+// headers, and never lets either header reach the client. Any other request gets the bytes from
+// Node as before: a forged X-Edge-Secret only fails the constant-time comparison.
 import { Hono } from 'hono';
 import type { Repo } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
@@ -8,6 +16,7 @@ import { evaluatePreconditions, rangeAllowedByIfRange, strongEtag, type Validato
 import { contentDisposition } from '../http/content-disposition.ts';
 import { decodeKeyFromPath, encodeKeyForPath, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
 import { contentRange, resolveRange } from '../http/range.ts';
+import type { RequestEnv } from '../http/request-context.ts';
 import { streamResponse } from '../http/send-stream.ts';
 import type { Storage } from '../storage/types.ts';
 
@@ -21,7 +30,14 @@ export interface SignedLinkDeps {
   defaultTtlSeconds: number;
   publicUrl: () => string;
   now: () => number;
+  /** Whether requests from the edge may be answered with a file for the proxy to send. */
+  offload?: boolean;
 }
+
+/** Internal to the server ↔ Caddy hop: the file under DATA_DIR/users, and the range to send. */
+export const OFFLOAD_PATH_HEADER = 'X-Sl-Offload-Path';
+export const OFFLOAD_RANGE_HEADER = 'X-Sl-Offload-Range';
+const OFFLOAD_ROOT = 'users/';
 
 export function signUrl(deps: SignedLinkDeps, key: string, ttlSeconds: number, disposition: LinkDisposition): { url: string; expires_at: string } {
   const exp = Math.floor(deps.now() / 1000) + ttlSeconds;
@@ -56,8 +72,8 @@ function parseTtl(raw: string | undefined, fallback: number): number {
 }
 
 /** GET and HEAD /get/{base64url(key)}?exp=&disposition=&sig= (no account needed). */
-export function signedGetRoute(deps: SignedLinkDeps): Hono {
-  const app = new Hono();
+export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
+  const app = new Hono<RequestEnv>();
   app.on(['GET', 'HEAD'], '/:encoded', async (c) => {
     const key = decodeKeyFromPath(c.req.param('encoded'));
     const verdict = key === null
@@ -97,6 +113,15 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono {
     if (partial) headers.set('Content-Range', contentRange(range, size)!);
     const status = partial ? 206 : 200;
     if (c.req.method === 'HEAD' || size === 0) return new Response(null, { status, headers });
+    if (deps.offload && c.get('fromEdge') && file.key.startsWith(OFFLOAD_ROOT)) {
+      // Caddy's file_server recomputes Content-Length/Content-Range from the range it is given.
+      headers.delete('Content-Length');
+      headers.delete('Content-Range');
+      headers.set(OFFLOAD_PATH_HEADER, `/${file.key.slice(OFFLOAD_ROOT.length)}`);
+      // Always present (Caddy leaves a placeholder of an absent header unreplaced): empty = whole file.
+      headers.set(OFFLOAD_RANGE_HEADER, partial ? `bytes=${range.start}-${range.end}` : '');
+      return new Response(null, { status, headers });
+    }
     const body = await deps.storage.openFile(file.key, partial ? { start: range.start, end: range.end } : undefined);
     return streamResponse(status, headers, body);
   });
