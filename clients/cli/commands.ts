@@ -5,7 +5,7 @@ import { rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StreamLineError, type FileRecord, type NodeSource, type ServiceClient, type UserSession } from '../sdk/node.ts';
-import { formatBytes, formatDate } from './format.ts';
+import { formatBytes, formatDate } from '../shared/format.ts';
 
 type Out = (line: string) => void;
 

@@ -5,7 +5,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { errorMessage, type FileRecord, type UserSession, type NodeSource } from '../sdk/node.ts';
-import { formatBytes } from './format.ts';
+import { formatBytes } from '../shared/format.ts';
 import { ResumeState, type FileIdentity } from './resume-state.ts';
 
 export interface UploadCommandDeps {

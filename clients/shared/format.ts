@@ -1,11 +1,12 @@
-// How the CLI writes sizes, dates and durations for people.
+// How the clients (CLI and web page) write sizes, dates and durations for people.
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
 
+/** Powers of 1024 with the familiar labels, as Uppy's Dashboard shows them beside our list. */
 export function formatBytes(bytes: number): string {
   let value = bytes;
   let unit = 0;
-  while (value >= 1000 && unit < UNITS.length - 1) {
-    value /= 1000;
+  while (value >= 1024 && unit < UNITS.length - 1) {
+    value /= 1024;
     unit++;
   }
   return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${UNITS[unit]}`;

@@ -168,7 +168,7 @@ describe('CLI commands', () => {
     assert.deepEqual(entries.map((e) => [e.name, e.data.toString()]).sort(), [['docs/data.csv', 'a,b\n1,2\n'], ['docs/notes.txt', 'hello notes\n']]);
 
     const usage = await runCli(['usage'], user);
-    assert.equal(usage.stdout.trim(), 'used 20 B of 100.0 KB (0.0%)');
+    assert.equal(usage.stdout.trim(), 'used 20 B of 97.7 KB (0.0%)');
     assert.deepEqual(JSON.parse((await runCli(['usage', '--json'], user)).stdout), { used_bytes: 20, reserved_bytes: 0, quota_bytes: 100000 });
 
     const rm = await runCli(['rm', keys[0]!], user);
