@@ -17,15 +17,18 @@ export async function prepareBrowserSource(source: BrowserSource, options: Uploa
   };
 }
 
-export async function sha256OfBlob(blob: Blob, signal?: AbortSignal): Promise<string> {
+export async function sha256OfBlob(blob: Blob, signal?: AbortSignal, onProgress?: (hashedBytes: number) => void): Promise<string> {
   const hasher = await createSHA256();
   hasher.init();
   const reader = blob.stream().getReader();
+  let hashed = 0;
   for (;;) {
     signal?.throwIfAborted();
     const { done, value } = await reader.read();
     if (done) break;
     hasher.update(value);
+    hashed += value.length;
+    onProgress?.(hashed);
   }
   return hasher.digest('hex');
 }

@@ -14,6 +14,7 @@ const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.map': 'application/json; charset=utf-8',
+  '.txt': 'text/plain; charset=utf-8',
 };
 
 // hash-wasm compiles its WebAssembly from the bundle ('wasm-unsafe-eval'); Uppy shows thumbnails
@@ -45,8 +46,8 @@ export function webPageRoute(distDir = WEB_DIST_DIR): Hono {
   app.on(['GET', 'HEAD'], '/assets/:name', async (c) => {
     const name = c.req.param('name');
     const type = TYPES[extname(name)];
-    // Only names esbuild writes: `<name>-<HASH>.<ext>`, no path separators or dot segments.
-    if (!type || !/^[A-Za-z0-9_-]+\.[a-z]+$/.test(name)) throw new AppError('not_found', 'no such asset');
+    // Only names esbuild writes (`app-<HASH>.js`, `.js.map`, `.js.LEGAL.txt`): no separators or dot segments.
+    if (!type || !/^[A-Za-z0-9_-]+(\.[A-Za-z]+){1,2}$/.test(name)) throw new AppError('not_found', 'no such asset');
     const body = await readDist(distDir, `assets/${name}`, true);
     return c.body(body, 200, {
       'Content-Type': type,
