@@ -20,7 +20,7 @@ export interface UploadCommandDeps {
 export async function uploadCommand(files: string[], folder: string | undefined, deps: UploadCommandDeps): Promise<number> {
   const bars = new cliProgress.MultiBar(
     {
-      format: ' {name} |{bar}| {percentage}% | {sent} / {total} | {status}',
+      format: ' {name} |{bar}| {percentage}% | {sent} / {size} | {status}',
       barCompleteChar: '\u2588',
       barIncompleteChar: '\u2591',
       hideCursor: true,
@@ -57,7 +57,7 @@ async function uploadOne(file: string, folder: string | undefined, deps: UploadC
   if (!info.isFile()) throw new Error('not a regular file');
   const id: FileIdentity = { server: deps.session.baseUrl, absolutePath, size: info.size, mtimeMs: info.mtimeMs, folder: folder ?? '' };
   const name = path.basename(file).slice(0, 30);
-  const bar = bars.create(info.size, 0, { name, sent: formatBytes(0), total: formatBytes(info.size), status: 'hashing' });
+  const bar = bars.create(info.size, 0, { name, sent: formatBytes(0), size: formatBytes(info.size), status: 'hashing' });
 
   let uploadUrl = deps.state.get(id)?.uploadUrl;
   if (uploadUrl) {
