@@ -9,6 +9,7 @@ import type { Drain } from './http/drain.ts';
 import type { TokenBuckets } from './http/rate-limit.ts';
 import { authFailureLimit, downloadLimit } from './http/rate-limit-middleware.ts';
 import { requestContext, type RequestEnv } from './http/request-context.ts';
+import { docsRoute } from './api-docs/docs-route.ts';
 import { loggablePath } from './logging.ts';
 import type { Metrics } from './metrics.ts';
 import { metricsRoute } from './metrics-route.ts';
@@ -21,6 +22,9 @@ import { uploadRoutes } from './routes/uploads.ts';
 import { webPageRoute } from './routes/web-page.ts';
 import type { Services } from './services.ts';
 import { TUS_PATH } from './tus.ts';
+
+/** Version of the HTTP API described at /docs/openapi.json. */
+const API_VERSION = '1.0.0';
 
 /** What the production edge adds around the routes: observation, shutdown drain, rate limits. */
 export interface EdgeDeps {
@@ -93,6 +97,8 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   app.route('/.well-known', jwksRoute(services.ownKey));
   app.route('/', webPageRoute());
   app.route('/metrics', metricsRoute(edge.metrics, config.metricsToken));
+  // The OpenAPI document is generated from this app's own routes (their describeRoute/validator).
+  app.route('/docs', docsRoute(() => app, API_VERSION));
   app.route('/healthz', healthRoute({ dataDir: config.dataDir, repo: services.repo, storage: services.storage, log }));
 
   app.notFound(() => problemResponse(new AppError('not_found', 'no such route')));

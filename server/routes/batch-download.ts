@@ -6,6 +6,8 @@
 // Content-Length stays exact. (One deleted in the split second while the archive streams ends the
 // download early; zip-stream.ts explains why that cannot be a complete-looking archive.)
 import { Hono } from 'hono';
+import { describeRoute, resolver } from 'hono-openapi';
+import { z } from 'zod';
 import { Readable } from 'node:stream';
 import { mayAccess, type AuthEnv } from '../auth/caller.ts';
 import type { FileRow, Repo } from '../db/repo.ts';
@@ -15,6 +17,7 @@ import { signBatchToken, verifyBatchToken } from '../http/link-signing.ts';
 import { streamResponse } from '../http/send-stream.ts';
 import type { Storage } from '../storage/types.ts';
 import { createZipStream, type ZipEntryInput } from '../zip/zip-stream.ts';
+import { commonProblems, jsonResponse, problemResponse } from './files.ts';
 
 /** Keys travel inside the signed token, which must fit in a URL (link-signing.ts). */
 export const MAX_BATCH_KEYS = 200;
@@ -28,10 +31,26 @@ export interface BatchDeps {
   now: () => number;
 }
 
+/** The request body: validated with this schema, and described by it in the OpenAPI document. */
+const batchRequestSchema = z.object({
+  keys: z.array(z.string(), 'keys must be a non-empty array of file keys').min(1, 'keys must be a non-empty array of file keys').meta({ description: `1 to ${MAX_BATCH_KEYS} keys of one user's files` }),
+  name: z.string('name must be a string of 1 to 200 characters').min(1, 'name must be a string of 1 to 200 characters').max(200, 'name must be a string of 1 to 200 characters').optional().meta({ description: 'archive name (.zip added)' }),
+});
+
 /** POST /v1/files/batch-download (behind auth). */
 export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
-  app.post('/files/batch-download', async (c) => {
+  app.post('/files/batch-download', describeRoute({
+    tags: ['sharing'],
+    summary: 'An expiring link to one streamed ZIP of several files',
+    requestBody: { required: true, content: { 'application/json': { schema: resolver(batchRequestSchema) } } },
+    responses: {
+      200: jsonResponse('the link', z.object({ token: z.string(), url: z.string(), expires_at: z.string().meta({ format: 'date-time' }) })),
+      400: problemResponse('bad body'),
+      404: problemResponse('a key names no file of yours'),
+      ...commonProblems,
+    },
+  }), async (c) => {
     const body = await c.req.json().catch(() => {
       throw new AppError('bad_request', 'the body must be JSON: {"keys": [...], "name"?: "..."}');
     });
@@ -59,22 +78,28 @@ export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
 }
 
 function parseBatchRequest(body: unknown): { keys: string[]; name: string | undefined } {
-  const { keys, name } = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-  if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'string')) {
-    throw new AppError('invalid_parameter', 'keys must be a non-empty array of file keys');
-  }
-  const unique = [...new Set(keys as string[])];
+  const parsed = batchRequestSchema.safeParse(body);
+  if (!parsed.success) throw new AppError('invalid_parameter', parsed.error.issues[0]?.message ?? 'invalid body');
+  const unique = [...new Set(parsed.data.keys)];
   if (unique.length > MAX_BATCH_KEYS) throw new AppError('invalid_parameter', `at most ${MAX_BATCH_KEYS} keys per batch`);
-  if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 200)) {
-    throw new AppError('invalid_parameter', 'name must be a string of 1 to 200 characters');
-  }
-  return { keys: unique, name: name as string | undefined };
+  return { keys: unique, name: parsed.data.name };
 }
 
 /** GET /v1/files/batch-download/{token} (no account needed). */
 export function batchDownloadRoute(deps: BatchDeps): Hono {
   const app = new Hono();
-  app.on(['GET', 'HEAD'], '/:token', async (c) => {
+  app.on(['GET', 'HEAD'], '/:token', describeRoute({
+    tags: ['sharing'],
+    summary: 'The ZIP of a batch link (no account): streamed, stored entries, exact Content-Length',
+    security: [],
+    responses: {
+      200: { description: 'application/zip' },
+      403: problemResponse('invalid_signature'),
+      404: problemResponse('every file was deleted'),
+      410: problemResponse('link_expired'),
+      429: problemResponse('rate_limited'),
+    },
+  }), async (c) => {
     const verdict = verifyBatchToken(c.req.param('token'), deps.signingKeys, Math.floor(deps.now() / 1000));
     if (!verdict.ok && verdict.reason === 'expired') throw new AppError('link_expired', 'this download link has expired');
     if (!verdict.ok) throw new AppError('invalid_signature', 'this download link is not valid');

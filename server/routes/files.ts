@@ -1,10 +1,13 @@
 // Files API (SPEC): list, metadata, delete, usage. Keys contain slashes and may arrive raw or
 // percent-encoded, so they are read from the raw path rather than from a route parameter.
 import { Hono, type Context } from 'hono';
+import { describeRoute, resolver } from 'hono-openapi';
+import { z } from 'zod';
 import type { HookDeps } from '../../hooks/deps.ts';
 import { deleteFile } from '../../hooks/finalize.ts';
 import { actingUser, mayAccess, type AuthEnv } from '../auth/caller.ts';
 import type { FileRow } from '../db/repo.ts';
+import { problemSchema, validated, wholeNumber } from '../api-docs/validate.ts';
 import { AppError } from '../errors.ts';
 import { parseKey } from '../storage/keys.ts';
 import { toFileRecord } from './file-record.ts';
@@ -12,33 +15,94 @@ import { toFileRecord } from './file-record.ts';
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 1000;
 
+export const fileRecordSchema = z
+  .object({
+    key: z.string().meta({ example: 'users/alice/2025/01/31/3f2a9c0e4b1d47a8a6f0c2d9e8b7a615.jpg' }),
+    user_id: z.string(),
+    folder: z.string().meta({ example: 'main/pictures' }),
+    filename: z.string(),
+    content_type: z.string(),
+    size: z.number().int(),
+    sha256: z.string().meta({ description: 'lowercase hex' }),
+    created_at: z.string().meta({ format: 'date-time' }),
+  })
+  .meta({ id: 'FileRecord' });
+
+const userIdParam = z.string().optional().meta({ description: 'the user to act for (service token only)' });
+const listQuery = z.object({
+  folder: z.string().optional().meta({ description: 'one logical folder exactly (not its sub-folders)' }),
+  limit: wholeNumber('limit', 1, MAX_LIMIT).optional(),
+  cursor: z.string().optional().meta({ description: 'next_cursor of the previous page' }),
+  user_id: userIdParam,
+});
+
+const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: resolver(problemSchema) } } });
+const json = (description: string, schema: z.ZodType) => ({ description, content: { 'application/json': { schema: resolver(schema) } } });
+export const commonProblems = { 401: problem('no or bad credentials'), 429: problem('too many failed authentications') };
+export { problem as problemResponse, json as jsonResponse };
+
 export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
 
-  app.get('/files/all', (c) => {
-    const userId = actingUser(c.get('caller'), c.req.query('user_id'));
-    const limit = parseLimit(c.req.query('limit'));
-    const after = parseCursor(c.req.query('cursor'));
-    const folder = c.req.query('folder');
-    const rows = deps.repo.listFiles({ userId, folder: folder === undefined ? undefined : normalizeFolder(folder), after, limit: limit + 1 });
-    const page = rows.slice(0, limit);
-    const last = page[page.length - 1];
-    const next_cursor = rows.length > limit && last ? encodeCursor(last) : null;
-    return c.json({ files: page.map(toFileRecord), next_cursor });
-  });
+  app.get(
+    '/files/all',
+    describeRoute({
+      tags: ['files'],
+      summary: 'List files, newest first, paginated',
+      responses: { 200: json('a page of files', z.object({ files: z.array(fileRecordSchema), next_cursor: z.string().nullable() })), 400: problem('bad parameter'), ...commonProblems },
+    }),
+    validated('query', listQuery),
+    (c) => {
+      const query = c.req.valid('query');
+      const userId = actingUser(c.get('caller'), query.user_id);
+      const limit = query.limit ?? DEFAULT_LIMIT;
+      const after = parseCursor(query.cursor);
+      const folder = query.folder;
+      const rows = deps.repo.listFiles({ userId, folder: folder === undefined ? undefined : normalizeFolder(folder), after, limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      const next_cursor = rows.length > limit && last ? encodeCursor(last) : null;
+      return c.json({ files: page.map(toFileRecord), next_cursor });
+    },
+  );
 
-  app.get('/files/metadata/*', (c) => c.json(toFileRecord(ownedFile(c, deps, '/v1/files/metadata/'))));
+  app.get(
+    '/files/metadata/:key{.+}',
+    describeRoute({
+      tags: ['files'],
+      summary: 'One file record (the key follows the prefix, raw or percent-encoded)',
+      responses: { 200: json('the record', fileRecordSchema), 404: problem('no such file of yours'), ...commonProblems },
+    }),
+    (c) => c.json(toFileRecord(ownedFile(c, deps, '/v1/files/metadata/'))),
+  );
 
-  app.delete('/files/*', async (c) => {
-    const file = ownedFile(c, deps, '/v1/files/');
-    await deleteFile(deps, file);
-    return c.body(null, 204);
-  });
+  app.delete(
+    '/files/:key{.+}',
+    describeRoute({
+      tags: ['files'],
+      summary: 'Delete a file and its record, freeing quota',
+      responses: { 204: { description: 'deleted' }, 404: problem('no such file of yours'), ...commonProblems },
+    }),
+    async (c) => {
+      const file = ownedFile(c, deps, '/v1/files/');
+      await deleteFile(deps, file);
+      return c.body(null, 204);
+    },
+  );
 
-  app.get('/usage', (c) => {
-    const userId = actingUser(c.get('caller'), c.req.query('user_id'));
-    return c.json({ ...deps.repo.usage(userId), quota_bytes: deps.quotaBytes });
-  });
+  app.get(
+    '/usage',
+    describeRoute({
+      tags: ['files'],
+      summary: 'Bytes stored, bytes reserved by unfinished uploads, and the quota',
+      responses: { 200: json('usage', z.object({ used_bytes: z.number().int(), reserved_bytes: z.number().int(), quota_bytes: z.number().int() })), ...commonProblems },
+    }),
+    validated('query', z.object({ user_id: userIdParam })),
+    (c) => {
+      const userId = actingUser(c.get('caller'), c.req.valid('query').user_id);
+      return c.json({ ...deps.repo.usage(userId), quota_bytes: deps.quotaBytes });
+    },
+  );
 
   return app;
 }
@@ -68,13 +132,6 @@ function normalizeFolder(folder: string): string {
   return folder.trim().replace(/^\/+|\/+$/g, '');
 }
 
-function parseLimit(raw: string | undefined): number {
-  if (raw === undefined) return DEFAULT_LIMIT;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_LIMIT) {
-    throw new AppError('invalid_parameter', `limit must be a whole number from 1 to ${MAX_LIMIT}`);
-  }
-  return Number(raw);
-}
 
 // Cursors are opaque to clients: base64url of the last row's position in newest-first order.
 function encodeCursor(row: FileRow): string {

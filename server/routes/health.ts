@@ -2,6 +2,7 @@
 // sending uploads to an instance whose disk is full or whose database is unreachable.
 import { statfs } from 'node:fs/promises';
 import { Hono } from 'hono';
+import { describeRoute } from 'hono-openapi';
 import type { Logger } from 'pino';
 import type { Repo } from '../db/repo.ts';
 import type { Storage } from '../storage/types.ts';
@@ -11,7 +12,12 @@ export const MIN_FREE_BYTES = 256 * 1024 * 1024;
 
 export function healthRoute(deps: { dataDir: string; repo: Repo; storage: Storage; log: Logger }): Hono {
   const app = new Hono();
-  app.get('/', async (c) => {
+  app.get('/', describeRoute({
+    tags: ['operations'],
+    summary: 'Disk, database and storage checks; 503 when one fails',
+    security: [],
+    responses: { 200: { description: '{status: "ok", disk, db, storage}' }, 503: { description: '{status: "fail", …}' } },
+  }), async (c) => {
     const [disk, db, storage] = await Promise.all([
       statfs(deps.dataDir).then(
         (s) => {

@@ -9,6 +9,9 @@
 // headers, and never lets either header reach the client. Any other request gets the bytes from
 // Node as before: a forged X-Edge-Secret only fails the constant-time comparison.
 import { Hono } from 'hono';
+import { describeRoute } from 'hono-openapi';
+import { z } from 'zod';
+import { validated, wholeNumber } from '../api-docs/validate.ts';
 import type { Repo } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import { mayAccess, type AuthEnv } from '../auth/caller.ts';
@@ -19,6 +22,7 @@ import { contentRange, resolveRange } from '../http/range.ts';
 import type { RequestEnv } from '../http/request-context.ts';
 import { streamResponse } from '../http/send-stream.ts';
 import type { Storage } from '../storage/types.ts';
+import { commonProblems, jsonResponse, problemResponse } from './files.ts';
 
 /** Longest lifetime a link may be given: a leaked link must not stay useful for months. */
 export const MAX_LINK_TTL_SECONDS = 7 * 24 * 3600;
@@ -46,35 +50,61 @@ export function signUrl(deps: SignedLinkDeps, key: string, ttlSeconds: number, d
   return { url: `${deps.publicUrl()}/get/${encodeKeyForPath(key)}?${query}`, expires_at: new Date(exp * 1000).toISOString() };
 }
 
+const signedUrlQuery = z.object({
+  key: z.string().optional().meta({ description: 'the file key (required; a missing or foreign key is 404)' }),
+  ttl: wholeNumber('ttl', 1, MAX_LINK_TTL_SECONDS, ' of seconds').optional().meta({ description: 'link lifetime in seconds (default SIGNED_URL_TTL_SECONDS)' }),
+  disposition: z.enum(['attachment', 'inline'], 'disposition must be "inline" or "attachment"').optional(),
+});
+
 /** GET /v1/files/signed-url (behind auth). */
 export function signedUrlRoute(deps: SignedLinkDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
-  app.get('/files/signed-url', (c) => {
-    const key = c.req.query('key');
-    const file = key === undefined ? undefined : deps.repo.getFile(key);
-    if (!file || file.state !== 'ready' || !mayAccess(c.get('caller'), file.user_id)) throw new AppError('not_found', 'no such file');
-    const ttl = parseTtl(c.req.query('ttl'), deps.defaultTtlSeconds);
-    const disposition = c.req.query('disposition') ?? 'attachment';
-    if (disposition !== 'inline' && disposition !== 'attachment') {
-      throw new AppError('invalid_parameter', 'disposition must be "inline" or "attachment"');
-    }
-    return c.json(signUrl(deps, file.key, ttl, disposition));
-  });
+  app.get(
+    '/files/signed-url',
+    describeRoute({
+      tags: ['sharing'],
+      summary: 'An expiring signed link to one file, for anyone to download (GET /get/{key})',
+      responses: {
+        200: jsonResponse('the link', z.object({ url: z.string(), expires_at: z.string().meta({ format: 'date-time' }) })),
+        400: problemResponse('bad parameter'),
+        404: problemResponse('no such file of yours'),
+        ...commonProblems,
+      },
+    }),
+    validated('query', signedUrlQuery),
+    (c) => {
+      const query = c.req.valid('query');
+      const file = query.key === undefined ? undefined : deps.repo.getFile(query.key);
+      if (!file || file.state !== 'ready' || !mayAccess(c.get('caller'), file.user_id)) throw new AppError('not_found', 'no such file');
+      return c.json(signUrl(deps, file.key, query.ttl ?? deps.defaultTtlSeconds, query.disposition ?? 'attachment'));
+    },
+  );
   return app;
-}
-
-function parseTtl(raw: string | undefined, fallback: number): number {
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > MAX_LINK_TTL_SECONDS) {
-    throw new AppError('invalid_parameter', `ttl must be a whole number of seconds from 1 to ${MAX_LINK_TTL_SECONDS}`);
-  }
-  return Number(raw);
 }
 
 /** GET and HEAD /get/{base64url(key)}?exp=&disposition=&sig= (no account needed). */
 export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
   const app = new Hono<RequestEnv>();
-  app.on(['GET', 'HEAD'], '/:encoded', async (c) => {
+  app.on(['GET', 'HEAD'], '/:encoded', describeRoute({
+    tags: ['sharing'],
+    summary: 'The bytes of a signed link (no account): Range, ETag (SHA-256), conditional requests',
+    parameters: [
+      { name: 'exp', in: 'query', required: true, schema: { type: 'string' } },
+      { name: 'disposition', in: 'query', required: true, schema: { type: 'string', enum: ['attachment', 'inline'] } },
+      { name: 'sig', in: 'query', required: true, schema: { type: 'string' } },
+    ],
+    security: [],
+    responses: {
+      200: { description: 'the file' },
+      206: { description: 'one byte range' },
+      304: { description: 'not modified' },
+      403: problemResponse('invalid_signature'),
+      404: problemResponse('the file was deleted'),
+      410: problemResponse('link_expired'),
+      416: problemResponse('range_not_satisfiable'),
+      429: problemResponse('rate_limited'),
+    },
+  }), async (c) => {
     const key = decodeKeyFromPath(c.req.param('encoded'));
     const verdict = key === null
       ? 'invalid'

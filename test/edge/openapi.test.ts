@@ -1,0 +1,78 @@
+// The OpenAPI document generated from the routes, the /docs page with its bundled assets, and the
+// validators that produced the document answering with our problem codes.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { expectProblem } from '../helpers/problem.ts';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+interface Operation {
+  parameters?: Array<{ name: string; in: string; schema?: Record<string, unknown> }>;
+  requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown>; required?: string[] } }> };
+  responses: Record<string, unknown>;
+}
+
+describe('OpenAPI and /docs', () => {
+  let server: TestServer;
+  let auth: Record<string, string>;
+  before(async () => {
+    server = await startTestServer();
+    auth = { Authorization: `Bearer ${await server.token('otto')}` };
+  });
+  after(() => server.stop());
+
+  test('the document describes the files API from the route definitions', async () => {
+    const res = await fetch(`${server.url}/docs/openapi.json`);
+    assert.equal(res.status, 200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, unknown> } };
+    assert.match(doc.openapi, /^3\.1\./);
+    const expected: Array<[string, string]> = [
+      ['/v1/files/all', 'get'],
+      ['/v1/files/metadata/{key}', 'get'],
+      ['/v1/files/{key}', 'delete'],
+      ['/v1/usage', 'get'],
+      ['/v1/files/signed-url', 'get'],
+      ['/get/{encoded}', 'get'],
+      ['/v1/files/batch-download', 'post'],
+      ['/v1/files/batch-download/{token}', 'get'],
+      ['/v1/files/generate-token', 'post'],
+      ['/healthz', 'get'],
+    ];
+    for (const [path, method] of expected) assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is described`);
+    assert.ok(!Object.keys(doc.paths).some((p) => p.startsWith('/v1/uploads')), 'tus is its own protocol, not described here');
+
+    // Parameters come from the validators the routes run.
+    const list = doc.paths['/v1/files/all']!.get!;
+    assert.deepEqual(list.parameters!.filter((p) => p.in === 'query').map((p) => p.name).sort(), ['cursor', 'folder', 'limit', 'user_id']);
+    const ttl = doc.paths['/v1/files/signed-url']!.get!.parameters!.find((p) => p.name === 'ttl')!;
+    assert.match(String(ttl.schema?.pattern), /\\d/);
+    const body = doc.paths['/v1/files/batch-download']!.post!.requestBody!.content['application/json']!.schema;
+    assert.ok(body.properties?.keys && body.properties?.name);
+    assert.ok(doc.components.schemas.FileRecord && doc.components.schemas.Problem);
+  });
+
+  test('the validators answer with the codes of errors.ts', async () => {
+    await expectProblem(await fetch(`${server.url}/v1/files/all?limit=0`, { headers: auth }), 400, 'invalid_parameter');
+    await expectProblem(await fetch(`${server.url}/v1/files/all?limit=1e3`, { headers: auth }), 400, 'invalid_parameter');
+    await expectProblem(await fetch(`${server.url}/v1/files/signed-url?key=x&ttl=abc`, { headers: auth }), 400, 'invalid_parameter');
+    await expectProblem(await fetch(`${server.url}/v1/files/signed-url?key=x&disposition=download`, { headers: auth }), 400, 'invalid_parameter');
+    const service = { 'X-Service-Token': server.serviceToken };
+    await expectProblem(await fetch(`${server.url}/v1/files/generate-token?user_id=a&expires_hours=0`, { method: 'POST', headers: service }), 400, 'invalid_parameter');
+    const batch = await fetch(`${server.url}/v1/files/batch-download`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: '{"keys": []}' });
+    const problem = await expectProblem(batch, 400, 'invalid_parameter');
+    assert.equal(problem!.detail, 'keys must be a non-empty array of file keys');
+  });
+
+  test('/docs is a page whose scripts and styles come from this server, not a CDN', async () => {
+    const page = await fetch(`${server.url}/docs`);
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.ok(!/\b(src|href)="(https?:)?\/\//.test(html), 'no external script or style');
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    assert.ok(assets.length >= 3);
+    for (const asset of assets) {
+      const res = await fetch(`${server.url}${asset}`);
+      assert.equal(res.status, 200, asset);
+      assert.ok((await res.arrayBuffer()).byteLength > 50, asset);
+    }
+  });
+});
