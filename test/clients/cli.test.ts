@@ -11,6 +11,7 @@ import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts'
 import { readWithYauzl } from '../helpers/zip.ts';
 import { runCli, startCli, type CliRun } from './helpers/run-cli.ts';
 import { startSlowProxy, type SlowProxy } from './helpers/slow-proxy.ts';
+import { uploadBytesOnDisk } from './helpers/upload-on-disk.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const MiB = 1024 * 1024;
@@ -52,11 +53,7 @@ describe('CLI upload: interrupted, then resumed from the server offset', () => {
       const entries = Object.values(JSON.parse(readFileSync(env.STREAM_LINE_STATE!, 'utf8')) as Record<string, { uploadUrl: string }>);
       return entries[0]?.uploadUrl;
     });
-    const session = createUserSession({ baseUrl: server.url, token: env.STREAM_LINE_TOKEN! });
-    await waitFor('the server to hold some bytes', async () => {
-      const status = await session.uploadStatus(uploadUrl);
-      return status && status.offset >= 256 * 1024 ? status : undefined;
-    });
+    await waitFor('the server to hold some bytes', () => (uploadBytesOnDisk(server.dataDir, uploadUrl) >= 256 * 1024 ? true : undefined));
     assert.equal(run.child.exitCode, null, `the CLI is still uploading (stderr: ${run.stderr()})`);
     return { run, uploadUrl };
   }

@@ -9,12 +9,22 @@ export interface SlowProxy {
   target: number;
   /** Upload speed limit; Infinity for none. */
   bytesPerSecond: number;
+  /** Cuts every open connection, as a closed tab or a lost network would. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
 export async function startSlowProxy(bytesPerSecond: number): Promise<SlowProxy> {
   const sockets = new Set<net.Socket>();
-  const proxy: SlowProxy = { url: '', target: 0, bytesPerSecond, close: async () => {} };
+  const proxy: SlowProxy = {
+    url: '',
+    target: 0,
+    bytesPerSecond,
+    dropConnections: () => {
+      for (const s of sockets) s.destroy();
+    },
+    close: async () => {},
+  };
   const server = net.createServer((client) => {
     const upstream = net.connect(proxy.target, '127.0.0.1');
     for (const s of [client, upstream]) {
@@ -37,7 +47,7 @@ export async function startSlowProxy(bytesPerSecond: number): Promise<SlowProxy>
   proxy.url = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
   proxy.close = () =>
     new Promise((resolve) => {
-      for (const s of sockets) s.destroy();
+      proxy.dropConnections();
       server.close(() => resolve());
     });
   return proxy;

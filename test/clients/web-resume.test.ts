@@ -1,0 +1,101 @@
+// The web page resumes an upload after its tab was closed: Golden Retriever restores the queued
+// file, and tus continues the same upload from the server's offset instead of starting over.
+// The server sits behind a slow loopback proxy (its PUBLIC_URL) so the tab can close part-way.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
+import { createUserSession } from '../../clients/sdk/node.ts';
+import { buildWebPage } from '../../clients/web/build.ts';
+import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { launchBrowser } from './helpers/browser.ts';
+import { uploadBytesOnDisk } from './helpers/upload-on-disk.ts';
+import { startSlowProxy, type SlowProxy } from './helpers/slow-proxy.ts';
+
+const MiB = 1024 * 1024;
+
+/** Every tus request the page makes: method, URL and Upload-Offset. */
+function tusRequests(page: Page): Array<{ method: string; url: string; offset: number | null }> {
+  const seen: Array<{ method: string; url: string; offset: number | null }> = [];
+  page.on('request', (req) => {
+    if (!req.url().includes('/v1/uploads')) return;
+    const offset = req.headers()['upload-offset'];
+    seen.push({ method: req.method(), url: req.url(), offset: offset === undefined ? null : Number(offset) });
+  });
+  return seen;
+}
+
+describe('web page: resume after the tab was closed', () => {
+  let proxy: SlowProxy;
+  let server: TestServer;
+  let browser: BrowserContext;
+  before(async () => {
+    await buildWebPage();
+    proxy = await startSlowProxy(1 * MiB);
+    server = await startTestServer({ env: { PUBLIC_URL: proxy.url } });
+    proxy.target = server.port;
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await proxy?.close();
+    await server?.stop();
+  });
+
+  test('close the tab mid-upload, open the page again: the same upload continues from its offset', async () => {
+    const data = randomBytes(4 * MiB);
+    const file = path.join(tempDir('sl-web-'), 'film.mov');
+    writeFileSync(file, data);
+    const token = await server.token('frank');
+    const session = createUserSession({ baseUrl: server.url, token });
+
+    const first = await browser.newPage();
+    const firstRequests = tusRequests(first);
+    let uploadUrl: string | undefined;
+    first.on('response', (res) => {
+      if (res.request().method() === 'POST' && res.url().endsWith('/v1/uploads')) uploadUrl = res.headers()['location'];
+    });
+    await first.goto(proxy.url);
+    await first.locator('#token-input').fill(token);
+    await first.getByRole('button', { name: 'Sign in' }).click();
+    await first.locator('#workspace').waitFor();
+    const [chooser] = await Promise.all([first.waitForEvent('filechooser'), first.locator('#dashboard .uppy-Dashboard-browse').click()]);
+    await chooser.setFiles(file);
+    await first.locator('.uppy-StatusBar-actionBtn--upload').click();
+    let received = 0;
+    for (let i = 0; i < 400 && received < 512 * 1024; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      if (uploadUrl) received = uploadBytesOnDisk(server.dataDir, uploadUrl);
+    }
+    assert.ok(uploadUrl && received >= 512 * 1024, `the server holds part of the upload (${received})`);
+    await first.close();
+    // Chromium's network service may keep sending a closed tab's request body for a while; cut it
+    // as a lost connection would, so the server keeps only what it had.
+    proxy.dropConnections();
+    await new Promise((r) => setTimeout(r, 300));
+    const stored = await session.uploadStatus(uploadUrl);
+    assert.ok(stored && stored.offset > 0 && stored.offset < data.length, `part-way after the tab closed: ${stored?.offset}`);
+    const offsetAtClose = stored.offset;
+    assert.equal(firstRequests.filter((r) => r.method === 'POST').length, 1);
+
+    proxy.bytesPerSecond = Infinity;
+    const second = await browser.newPage();
+    const secondRequests = tusRequests(second);
+    await second.goto(proxy.url);
+    await second.getByText('Signed in as frank').waitFor();
+    // Golden Retriever put the file back in the Dashboard; starting it again resumes.
+    await second.locator('.uppy-Dashboard-Item', { hasText: 'film.mov' }).waitFor();
+    await second.locator('.uppy-StatusBar-actionBtn--upload').click();
+    await second.locator('#file-rows tr', { hasText: 'film.mov' }).waitFor({ timeout: 30_000 });
+
+    assert.deepEqual(secondRequests.filter((r) => r.method === 'POST'), [], 'no new upload was created');
+    const patches = secondRequests.filter((r) => r.method === 'PATCH');
+    assert.ok(patches.length > 0 && patches.every((p) => p.url === uploadUrl), JSON.stringify(secondRequests));
+    assert.ok(patches[0]!.offset! >= offsetAtClose, `resumed at ${patches[0]!.offset}, the server had ${offsetAtClose}`);
+    const { files } = await session.listMyFiles();
+    assert.equal(files.length, 1);
+    assert.equal(files[0]!.sha256, createHash('sha256').update(data).digest('hex'));
+  });
+});
