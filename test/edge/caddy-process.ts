@@ -2,12 +2,16 @@
 // path from the environment: HTTPS with `tls internal` (its root CA handed back for clients), its
 // data and config in a temp folder (XDG_*), no admin endpoint, no systemd.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { ROOT, tempDir } from '../helpers/server.ts';
+import { fileURLToPath } from 'node:url';
+
+// No test-helper imports: bench/caddy-offload.ts uses this module outside the test runner.
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface CaddyProcess {
   /** https://localhost:<port> */
@@ -39,7 +43,7 @@ export interface CaddyOptions {
 }
 
 export async function startCaddy(options: CaddyOptions): Promise<CaddyProcess> {
-  const home = tempDir('sl-caddy-');
+  const home = mkdtempSync(path.join(os.tmpdir(), 'sl-caddy-'));
   const httpPort = await freePort();
   const child: ChildProcess = spawn('caddy', ['run', '--config', path.join(ROOT, 'Caddyfile'), '--adapter', 'caddyfile'], {
     cwd: home,
