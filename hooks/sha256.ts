@@ -20,6 +20,11 @@
 // local path ~4.3 s more CPU per GiB (it was 2.9 s per GiB in all), and node:crypto's state cannot
 // be exported at all, so S3 pays hash-wasm's price only where it buys correctness. (Measured with
 // a loop of update()/save()/load() over random buffers; one SQLite checkpoint per 8 MiB is noise.)
+// Hashing on a worker thread (1 MiB batches transferred, acked for backpressure) was tried for the
+// local path and measured slower on this 2-core machine: a 1 GiB PATCH took 3.0–3.4 s wall and
+// 3.7–3.9 s server CPU against 2.1–2.7 s and 2.6–3.2 s inline — the copy and messaging cost more
+// than moving ~0.4 s of update() off the event loop saves when the client, the fs threadpool and
+// the worker share two cores.
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { createSHA256, type IHasher } from 'hash-wasm';
