@@ -4,6 +4,7 @@
 // in the same shape as the real server's pino "listening" line.
 //   DATA_DIR=/tmp/x node --import tsx bench/baseline-bare-tus.ts
 import http from 'node:http';
+import { listenAndAnnounce } from './lib/listen.ts';
 import { Server } from '@tus/server';
 import { FileStore } from '@tus/file-store';
 
@@ -16,11 +17,4 @@ if (!directory) {
 const tus = new Server({ path: '/v1/uploads', datastore: new FileStore({ directory }) });
 const server = http.createServer((req, res) => void tus.handle(req, res));
 
-server.listen(0, process.env.HOST ?? '127.0.0.1', () => {
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  const url = `http://${address.address}:${address.port}`;
-  console.log(JSON.stringify({ msg: 'listening', port: address.port, url }));
-});
-
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+listenAndAnnounce(server);

@@ -2,6 +2,7 @@
 // answers 204. Uploading into it measures what the client, the kernel's loopback and Node's HTTP
 // parser can move, with no disk and no tus. Prints the same "listening" line as the other targets.
 import http from 'node:http';
+import { listenAndAnnounce } from './lib/listen.ts';
 
 const server = http.createServer((req, res) => {
   req.on('data', () => {});
@@ -11,11 +12,4 @@ const server = http.createServer((req, res) => {
   });
 });
 
-server.listen(0, process.env.HOST ?? '127.0.0.1', () => {
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  const url = `http://${address.address}:${address.port}`;
-  console.log(JSON.stringify({ msg: 'listening', port: address.port, url }));
-});
-
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+listenAndAnnounce(server);

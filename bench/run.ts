@@ -2,8 +2,7 @@
 // @tus/file-store (bench/baseline-bare-tus.ts) in the same run, next to the machine's own limits,
 // and prints one table (also written to bench/results/latest.md). See bench/README.md.
 //   npm run bench -- --size 256MiB --only upload,chunked --repeat 1
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { describeMachine, loadAverage, diskLimit, loopbackLimit, nodeSha256Limit, sha256Limit } from './lib/machine.ts';
@@ -13,6 +12,7 @@ import type { Limits, Row, Runs } from './lib/table.ts';
 import { killAllSync, realUnavailable, type TargetName } from './lib/targets.ts';
 import { formatSize, parseSize } from './lib/units.ts';
 import { finish, parallel, sequential, type Sample } from './lib/workloads.ts';
+import { writeReport } from './lib/report.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PARTS = ['limits', 'upload', 'chunked', 'finish', 'parallel'] as const;
@@ -86,20 +86,13 @@ async function main(): Promise<void> {
   console.log(`\n${text}\n`);
   for (const n of notes) console.log(`note: ${n}`);
 
-  const md = [
-    '# Upload benchmark: latest run',
-    '',
-    `- machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB.toFixed(1)} GiB RAM, ${machine.kernel}`,
-    `- Node ${machine.node}, ${machine.date}; load average (1 min) ${loadAtStart} at start, ${loadAverage()} at end`,
-    `- command: \`${command}\``,
-    '',
-    renderMarkdown(rows),
-    '',
-    ...notes.map((n) => `- ${n}`),
-    '',
-  ].join('\n');
-  mkdirSync(dirname(values.out), { recursive: true });
-  writeFileSync(values.out, md);
+  writeReport(values.out, {
+    title: 'Upload benchmark: latest run',
+    machine,
+    details: [`Node ${machine.node}, ${machine.date}; load average (1 min) ${loadAtStart} at start, ${loadAverage()} at end`, `command: \`${command}\``],
+    table: renderMarkdown(rows),
+    notes,
+  });
   log(`written: ${values.out}`);
 }
 

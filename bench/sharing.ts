@@ -4,10 +4,10 @@
 // written with the machine's description to bench/results/sharing.md. See bench/README.md.
 //   node --import tsx bench/sharing.ts --file-size 256MiB --zip-count 4 --zip-size 16MiB --repeat 1 --duration 3
 import http from 'node:http';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { caddyUnavailable, startCaddy, type Caddy } from './lib/caddy.ts';
@@ -20,6 +20,7 @@ import { Figures, FIGURE_COLUMNS, type FigureSpec } from './lib/figures.ts';
 import { renderMarkdown, renderText } from './lib/table.ts';
 import { killAllSync, realUnavailable, startTarget, type Running } from './lib/targets.ts';
 import { formatSize, mbPerSecond, mib, parseSize } from './lib/units.ts';
+import { writeReport } from './lib/report.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GiB = 1024 ** 3;
@@ -221,21 +222,17 @@ function report(machine: ReturnType<typeof describeMachine>, loadAtStart: string
   console.log(`\n${renderText(rows, FIGURE_COLUMNS)}\n`);
   console.log(`${loadLine}; ${machine.cores} cores; ${((performance.now() - startedAt) / 1000).toFixed(0)} s`);
   for (const n of notes) console.log(`note: ${n}`);
-  const md = [
-    '# Sharing benchmark: latest run',
-    '',
-    `- machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB.toFixed(1)} GiB RAM, ${machine.kernel}`,
-    `- Node ${machine.node}, ${machine.date}; ${loadLine}`,
-    `- code: ${code}; clients: curl -o /dev/null (one process per download), wrk -t1`,
-    `- command: \`${command}\``,
-    '',
-    renderMarkdown(rows, FIGURE_COLUMNS),
-    '',
-    ...notes.map((n) => `- ${n}`),
-    '',
-  ].join('\n');
-  mkdirSync(dirname(values.out), { recursive: true });
-  writeFileSync(values.out, md);
+  writeReport(values.out, {
+    title: 'Sharing benchmark: latest run',
+    machine,
+    details: [
+      `Node ${machine.node}, ${machine.date}; ${loadLine}`,
+      `code: ${code}; clients: curl -o /dev/null (one process per download), wrk -t1`,
+      `command: \`${command}\``,
+    ],
+    table: renderMarkdown(rows, FIGURE_COLUMNS),
+    notes,
+  });
   log(`written: ${values.out}`);
 }
 
