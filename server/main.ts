@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     `  Create an upload:       curl -i -X POST ${server.url}/v1/uploads -H "Authorization: Bearer $TOKEN" -H "Tus-Resumable: 1.0.0" -H "Upload-Length: 5"`,
     `  Send its bytes:         printf hello | curl -i -X PATCH <Location> -H "Authorization: Bearer $TOKEN" -H "Tus-Resumable: 1.0.0" -H "Upload-Offset: 0" -H "Content-Type: application/offset+octet-stream" --data-binary @-`,
     `  List your files:        curl ${server.url}/v1/files/all -H "Authorization: Bearer $TOKEN"`,
+    `  Or in a browser:        ${server.url}/ (paste the token); API docs at ${server.url}/docs`,
   ].filter(Boolean);
   // Human guidance goes to stderr; stdout stays one JSON log line per event.
   console.error(lines.join('\n'));
