@@ -1,5 +1,6 @@
 // What every lifecycle step receives: typed dependencies, never process.env.
 import type { Logger } from 'pino';
+import type { TypePolicy } from '../server/config.ts';
 import type { Repo } from '../server/db/repo.ts';
 import type { Storage } from '../server/storage/types.ts';
 
@@ -9,6 +10,8 @@ export interface HookDeps {
   quotaBytes: number;
   maxUploadBytes: number;
   uploadExpirySeconds: number;
+  /** ALLOWED_TYPES / DENIED_TYPES (hooks/content-type.ts). */
+  typePolicy: TypePolicy;
   now: () => number;
   log: Logger;
 }

@@ -13,6 +13,7 @@
 import { AppError } from '../server/errors.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import { fileKey } from '../server/storage/keys.ts';
+import { categoryOf } from './content-type.ts';
 import type { HookDeps } from './deps.ts';
 import type { Digests } from './sha256.ts';
 
@@ -43,6 +44,11 @@ export async function finalizeUpload(
     sha256,
     created_at: completedAt,
     state: 'committing',
+    detected_type: row.detected_type,
+    category: categoryOf(row.detected_type ?? row.content_type),
+    scan_status: null,
+    scan_signature: null,
+    scanned_at: null,
   };
   deps.repo.beginCommit(file);
   try {

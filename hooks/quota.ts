@@ -33,6 +33,9 @@ export function reserveAtCreation(deps: HookDeps, meta: UploadMetadata, req: Cre
     content_type: meta.contentType,
     sha256_declared: meta.sha256,
     created_at: now,
+    head: null,
+    type_checked: 0,
+    detected_type: null,
     touched_at: now,
   };
   if (!deps.repo.reserveUpload(row, deps.quotaBytes)) throw quotaExceeded(deps, meta.userId);

@@ -49,6 +49,41 @@ export interface Config {
   /** Bearer token that may read /metrics from anywhere (without it: unproxied loopback only). */
   metricsToken: string | undefined;
   rateLimits: RateLimitConfig;
+  /** ALLOWED_TYPES / DENIED_TYPES (hooks/content-type.ts); both empty = every type is accepted. */
+  typePolicy: TypePolicy;
+  /** clamd to scan every finished file with; undefined = scanning is off (hooks/scan.ts). */
+  clamd: ClamdConfig | undefined;
+  /** Where events are POSTed; undefined = webhooks are off (server/webhooks/). */
+  webhooks: WebhookConfig | undefined;
+}
+
+/**
+ * Entries of ALLOWED_TYPES / DENIED_TYPES, lower-cased: a media type (`image/png`), a whole top-level
+ * type (`image/*`) or a file extension (`.exe`).
+ */
+export interface TypePolicy {
+  allowed: string[];
+  denied: string[];
+}
+
+export interface ClamdConfig {
+  /** A Unix socket path, or a TCP host and port. */
+  address: { socket: string } | { host: string; port: number };
+  /** A connection that says nothing for this long is given up and the scan retried. */
+  timeoutMs: number;
+  /** Upper bound of the retry backoff while clamd is away. */
+  maxBackoffMs: number;
+}
+
+export interface WebhookConfig {
+  urls: string[];
+  secret: string;
+  /** One delivery attempt waits this long for a 2xx. */
+  timeoutMs: number;
+  /** Upper bound of the exponential retry backoff. */
+  maxBackoffMs: number;
+  /** A delivery still failing after this long is given up ('dead'), logged and counted. */
+  giveUpMs: number;
 }
 
 /** Token buckets (server/http/rate-limit.ts): sustained rate per second and burst; rate 0 = off. */
@@ -202,6 +237,54 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     authFailure: { ratePerSecond: authFailuresPerMinute / 60, burst: Math.max(1, authFailuresPerMinute) },
   };
 
+  const typeEntries = (name: string): string[] =>
+    (list(name) ?? []).map((entry) => {
+      const lower = entry.toLowerCase();
+      if (!/^(\.[a-z0-9][a-z0-9._+-]*|[a-z0-9][a-z0-9!#$&^_.+-]*\/(\*|[a-z0-9][a-z0-9!#$&^_.+-]*))$/.test(lower)) {
+        problems.push(`${name}: ${JSON.stringify(entry)} is not a media type (image/png), a type/* wildcard or an extension (.exe)`);
+      }
+      return lower;
+    });
+  const typePolicy: TypePolicy = { allowed: typeEntries('ALLOWED_TYPES'), denied: typeEntries('DENIED_TYPES') };
+
+  let clamd: ClamdConfig | undefined;
+  const clamdSocket = read('CLAMD_SOCKET');
+  const clamdHost = read('CLAMD_HOST');
+  const clamdPort = integer('CLAMD_PORT', 3310, 1, 65535);
+  if (clamdSocket !== undefined && clamdHost !== undefined) {
+    problems.push('CLAMD_SOCKET: set CLAMD_SOCKET or CLAMD_HOST/CLAMD_PORT, not both');
+  } else if (clamdSocket !== undefined || clamdHost !== undefined || read('CLAMD_PORT') !== undefined) {
+    clamd = {
+      address: clamdSocket !== undefined ? { socket: clamdSocket } : { host: clamdHost ?? '127.0.0.1', port: clamdPort },
+      timeoutMs: integer('CLAMD_TIMEOUT_SECONDS', 60, 1, 3600) * 1000,
+      maxBackoffMs: integer('SCAN_RETRY_MAX_SECONDS', 300, 1, 86400) * 1000,
+    };
+  }
+
+  let webhooks: WebhookConfig | undefined;
+  const webhookUrls = list('WEBHOOK_URLS');
+  if (webhookUrls !== undefined) {
+    for (const raw of webhookUrls) {
+      try {
+        const parsed = new URL(raw);
+        if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('scheme');
+      } catch {
+        problems.push(`WEBHOOK_URLS: ${JSON.stringify(raw)} is not an http(s) URL`);
+      }
+    }
+    const webhookSecret = secret('WEBHOOK_SECRET', 32);
+    if (webhookSecret === undefined) problems.push('WEBHOOK_SECRET: required when WEBHOOK_URLS is set (at least 32 characters)');
+    webhooks = {
+      urls: webhookUrls,
+      secret: webhookSecret ?? '',
+      timeoutMs: integer('WEBHOOK_TIMEOUT_SECONDS', 10, 1, 600) * 1000,
+      maxBackoffMs: integer('WEBHOOK_RETRY_MAX_SECONDS', 600, 1, 86400) * 1000,
+      giveUpMs: integer('WEBHOOK_GIVE_UP_HOURS', 72, 1, 24 * 365) * 3600 * 1000,
+    };
+  } else if (read('WEBHOOK_SECRET') !== undefined) {
+    secret('WEBHOOK_SECRET', 32);
+  }
+
   const config: Config = {
     port,
     host,
@@ -227,6 +310,9 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     edgeOffload: bool('EDGE_OFFLOAD', true),
     metricsToken: secret('METRICS_TOKEN', 16),
     rateLimits,
+    typePolicy,
+    clamd,
+    webhooks,
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent`);

@@ -12,16 +12,20 @@ export const ERROR_CODES = {
   invalid_token: { status: 401, title: 'Invalid token' },
   token_expired: { status: 401, title: 'Token expired' },
   forbidden: { status: 403, title: 'Forbidden' },
+  infected: { status: 403, title: 'File is infected' },
+  scan_failed: { status: 403, title: 'File could not be scanned' },
   invalid_signature: { status: 403, title: 'Invalid or tampered link' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
   offset_mismatch: { status: 409, title: 'Upload-Offset does not match the upload' },
   link_expired: { status: 410, title: 'Link expired' },
   conflict: { status: 409, title: 'Conflict' },
+  scan_pending: { status: 409, title: 'File not scanned yet' },
   precondition_failed: { status: 412, title: 'Precondition failed' },
   upload_too_large: { status: 413, title: 'Upload too large' },
   quota_exceeded: { status: 413, title: 'Quota exceeded' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  type_not_allowed: { status: 415, title: 'File type not allowed' },
   range_not_satisfiable: { status: 416, title: 'Range not satisfiable' },
   upload_locked: { status: 423, title: 'Upload is locked by another request' },
   rate_limited: { status: 429, title: 'Too many requests' },
@@ -37,6 +41,7 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 /** Refusals worth retrying as they are, after this many seconds (RFC 9110 §10.2.3). */
 export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
   upload_locked: 1,
+  scan_pending: 5,
   unavailable: 1,
   insufficient_storage: 60,
 };

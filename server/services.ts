@@ -60,6 +60,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     quotaBytes: config.quotaBytes,
     maxUploadBytes: config.maxUploadBytes,
     uploadExpirySeconds: config.uploadExpirySeconds,
+    typePolicy: config.typePolicy,
     now,
     log,
   };

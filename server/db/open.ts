@@ -59,6 +59,59 @@ const MIGRATIONS: string[] = [
     PRIMARY KEY (upload_id, offset)
   ) STRICT, WITHOUT ROWID;
   `,
+  `
+  -- Content checks (hooks/content-type.ts). An upload keeps its first bytes in head until there
+  -- are enough to detect its real type (or the upload ends); then type_checked is 1, head is
+  -- cleared and detected_type holds the type (NULL when no signature matched: plain text, CSV).
+  -- A file carries the detected type beside the declared content_type, and its category.
+  ALTER TABLE uploads ADD COLUMN head BLOB;
+  ALTER TABLE uploads ADD COLUMN type_checked INTEGER NOT NULL DEFAULT 0 CHECK (type_checked IN (0, 1));
+  ALTER TABLE uploads ADD COLUMN detected_type TEXT;
+  ALTER TABLE files ADD COLUMN detected_type TEXT;
+  ALTER TABLE files ADD COLUMN category TEXT
+    CHECK (category IN ('image', 'video', 'audio', 'document', 'archive', 'other'));
+  `,
+  `
+  -- Virus scanning (hooks/scan.ts). scan_status is NULL for files recorded while scanning was off.
+  -- scan_jobs is the durable queue: one row per file waiting for clamd, with its backoff; it goes
+  -- with its file.
+  ALTER TABLE files ADD COLUMN scan_status TEXT
+    CHECK (scan_status IN ('pending', 'scanning', 'clean', 'infected', 'error'));
+  ALTER TABLE files ADD COLUMN scan_signature TEXT;
+  ALTER TABLE files ADD COLUMN scanned_at INTEGER;
+  CREATE TABLE scan_jobs (
+    key        TEXT PRIMARY KEY REFERENCES files (key) ON DELETE CASCADE,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    run_at     INTEGER NOT NULL,
+    last_error TEXT
+  ) STRICT;
+  CREATE INDEX scan_jobs_due ON scan_jobs (run_at);
+  `,
+  `
+  -- Webhooks (server/webhooks/): the durable outbox. An event is written in the same transaction
+  -- as the change it reports, with one delivery row per configured URL. subject is the upload
+  -- id (constant from upload.created to file.deleted): deliveries to one URL with one subject go out
+  -- in event order, one at a time.
+  CREATE TABLE webhook_events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id   TEXT NOT NULL UNIQUE,
+    type       TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    body       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE TABLE webhook_deliveries (
+    event           INTEGER NOT NULL REFERENCES webhook_events (id) ON DELETE CASCADE,
+    url             TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    state           TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    PRIMARY KEY (event, url)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (url, subject, event) WHERE state = 'pending';
+  `,
 ];
 
 export function openDb(dataDir: string): Db {

@@ -14,6 +14,10 @@ export interface UploadRow {
   sha256_declared: string | null;
   created_at: number;
   touched_at: number;
+  /** The first bytes, kept until the type is detected (hooks/content-type.ts). */
+  head: Buffer | null;
+  type_checked: 0 | 1;
+  detected_type: string | null;
 }
 
 export type FileState = 'committing' | 'ready' | 'deleting';
@@ -29,7 +33,18 @@ export interface FileRow {
   sha256: string;
   created_at: number;
   state: FileState;
+  /** Detected from the first bytes; null when no signature matched. */
+  detected_type: string | null;
+  category: Category | null;
+  /** null: recorded while scanning was off. */
+  scan_status: ScanStatus | null;
+  /** The signature clamd found, for 'infected'. */
+  scan_signature: string | null;
+  scanned_at: number | null;
 }
+
+export type Category = 'image' | 'video' | 'audio' | 'document' | 'archive' | 'other';
+export type ScanStatus = 'pending' | 'scanning' | 'clean' | 'infected' | 'error';
 
 export interface DigestCheckpoint {
   offset: number;
@@ -67,9 +82,9 @@ export class Repo {
       ),
       insertUpload: db.prepare<UploadRow>(
         `INSERT INTO uploads (id, user_id, length, reserved_bytes, filename, folder, content_type,
-           sha256_declared, created_at, touched_at)
+           sha256_declared, created_at, touched_at, head, type_checked, detected_type)
          VALUES (@id, @user_id, @length, @reserved_bytes, @filename, @folder, @content_type,
-           @sha256_declared, @created_at, @touched_at)`,
+           @sha256_declared, @created_at, @touched_at, @head, @type_checked, @detected_type)`,
       ),
       getUpload: db.prepare<[string], UploadRow>('SELECT * FROM uploads WHERE id = ?'),
       deleteUpload: db.prepare<[string]>('DELETE FROM uploads WHERE id = ?'),
@@ -83,9 +98,9 @@ export class Repo {
       allUploadIds: db.prepare<[], { id: string }>('SELECT id FROM uploads'),
       insertFile: db.prepare<FileRow>(
         `INSERT INTO files (key, user_id, upload_id, folder, filename, content_type, size, sha256,
-           created_at, state)
+           created_at, state, detected_type, category, scan_status, scan_signature, scanned_at)
          VALUES (@key, @user_id, @upload_id, @folder, @filename, @content_type, @size, @sha256,
-           @created_at, @state)`,
+           @created_at, @state, @detected_type, @category, @scan_status, @scan_signature, @scanned_at)`,
       ),
       getFile: db.prepare<[string], FileRow>('SELECT * FROM files WHERE key = ?'),
       setFileState: db.prepare<[FileState, string]>('UPDATE files SET state = ? WHERE key = ?'),

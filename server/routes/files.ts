@@ -21,10 +21,15 @@ export const fileRecordSchema = z
     user_id: z.string(),
     folder: z.string().meta({ example: 'main/pictures' }),
     filename: z.string(),
-    content_type: z.string(),
+    content_type: z.string().meta({ description: 'as declared by the client (Upload-Metadata filetype)' }),
+    detected_type: z.string().nullable().meta({ description: 'detected from the first bytes; null when no signature matched (plain text, CSV, ...)' }),
+    category: z.enum(['image', 'video', 'audio', 'document', 'archive', 'other']).nullable(),
     size: z.number().int(),
     sha256: z.string().meta({ description: 'lowercase hex' }),
     created_at: z.string().meta({ format: 'date-time' }),
+    scan_status: z.enum(['pending', 'scanning', 'clean', 'infected', 'error']).nullable()
+      .meta({ description: 'virus scan verdict; null when the file was recorded while scanning was off' }),
+    scan_signature: z.string().nullable().meta({ description: 'the signature found, when infected' }),
   })
   .meta({ id: 'FileRecord' });
 
