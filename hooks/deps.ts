@@ -4,6 +4,21 @@ import type { TypePolicy } from '../server/config.ts';
 import type { Repo } from '../server/db/repo.ts';
 import type { Storage } from '../server/storage/types.ts';
 
+export type EventType = 'upload.created' | 'upload.finished' | 'upload.failed' | 'file.deleted' | 'file.scanned';
+
+/**
+ * Where lifecycle steps report what happened, for webhooks (server/webhooks/). emit() writes to a
+ * durable outbox: call it inside the SQLite transaction of the change it reports, so the event
+ * exists if and only if the change does. It never throws for delivery reasons and never changes
+ * the answer a client gets. `subject` is the upload id, constant from upload.created to
+ * file.deleted: events with one subject reach each receiver in the order they were emitted.
+ */
+export interface EventSink {
+  emit(type: EventType, subject: string, data: Record<string, unknown>): void;
+}
+
+export const noEvents: EventSink = { emit() {} };
+
 export interface HookDeps {
   repo: Repo;
   storage: Storage;
@@ -12,6 +27,7 @@ export interface HookDeps {
   uploadExpirySeconds: number;
   /** ALLOWED_TYPES / DENIED_TYPES (hooks/content-type.ts). */
   typePolicy: TypePolicy;
+  events: EventSink;
   now: () => number;
   log: Logger;
 }

@@ -3,6 +3,7 @@
 import { MemoryLocker } from '@tus/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
+import { noEvents } from '../hooks/deps.ts';
 import { createLifecycle, type HookDeps, type Lifecycle } from '../hooks/index.ts';
 import type { AuthDeps } from './auth/caller.ts';
 import { createUserTokenSigner, createUserTokenVerifier, type SignUserToken } from './auth/jwt.ts';
@@ -61,6 +62,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     maxUploadBytes: config.maxUploadBytes,
     uploadExpirySeconds: config.uploadExpirySeconds,
     typePolicy: config.typePolicy,
+    events: noEvents,
     now,
     log,
   };
