@@ -144,6 +144,8 @@ describe('web page', () => {
     // Delete one.
     await page.locator('#file-rows tr', { hasText: 'quarterly report.pdf' }).getByRole('button', { name: 'Delete' }).click();
     await page.locator('#toast').getByText('Deleted “quarterly report.pdf”').waitFor();
+    // The toast comes before the list is fetched again: wait for the row itself to go.
+    await page.locator('#file-rows tr', { hasText: 'quarterly report.pdf' }).waitFor({ state: 'detached' });
     assert.equal(await page.locator('#file-rows tr').count(), 1);
     await page.locator('#usage-text').getByText('146.5 KB of 2.86 MB used').waitFor();
     await page.close();
