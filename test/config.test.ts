@@ -54,6 +54,15 @@ describe('loadConfig', () => {
     [{ STORAGE: 'ftp' }, 'STORAGE'],
     [{ STORAGE: 's3' }, 'S3_BUCKET'],
     [{ STORAGE: 's3', S3_BUCKET: 'b', S3_FORCE_PATH_STYLE: 'maybe' }, 'S3_FORCE_PATH_STYLE'],
+    [{ ALLOWED_TYPES: 'image/png, pictures' }, 'ALLOWED_TYPES'],
+    [{ DENIED_TYPES: '*/html' }, 'DENIED_TYPES'],
+    [{ CLAMD_SOCKET: '/run/clamd.ctl', CLAMD_HOST: '127.0.0.1' }, 'CLAMD_SOCKET'],
+    [{ CLAMD_HOST: '127.0.0.1', CLAMD_PORT: '0' }, 'CLAMD_PORT'],
+    [{ CLAMD_HOST: '127.0.0.1', CLAMD_TIMEOUT_SECONDS: 'soon' }, 'CLAMD_TIMEOUT_SECONDS'],
+    [{ WEBHOOK_URLS: 'https://hooks.example/in' }, 'WEBHOOK_SECRET'],
+    [{ WEBHOOK_URLS: 'ftp://hooks.example/in', WEBHOOK_SECRET: 'w'.repeat(32) }, 'WEBHOOK_URLS'],
+    [{ WEBHOOK_URLS: 'https://hooks.example/in', WEBHOOK_SECRET: 'short' }, 'WEBHOOK_SECRET'],
+    [{ WEBHOOK_URLS: 'https://hooks.example/in', WEBHOOK_SECRET: 'w'.repeat(32), WEBHOOK_GIVE_UP_HOURS: '0' }, 'WEBHOOK_GIVE_UP_HOURS'],
   ];
   for (const [env, variable] of bad) {
     test(`refuses ${JSON.stringify(env)} naming ${variable}`, () => {
@@ -65,6 +74,24 @@ describe('loadConfig', () => {
       });
     });
   }
+
+  test('content checks, clamd and webhooks are parsed into typed settings', () => {
+    const config = loadConfig({
+      ALLOWED_TYPES: 'image/*, application/PDF, .txt',
+      DENIED_TYPES: 'image/svg+xml',
+      CLAMD_HOST: '127.0.0.1',
+      WEBHOOK_URLS: 'https://a.example/hook, http://127.0.0.1:9/in',
+      WEBHOOK_SECRET: 'w'.repeat(32),
+    });
+    assert.deepEqual(config.typePolicy, { allowed: ['image/*', 'application/pdf', '.txt'], denied: ['image/svg+xml'] });
+    assert.deepEqual(config.clamd, { address: { host: '127.0.0.1', port: 3310 }, timeoutMs: 60_000, maxBackoffMs: 300_000 });
+    assert.deepEqual(config.webhooks?.urls, ['https://a.example/hook', 'http://127.0.0.1:9/in']);
+    assert.equal(config.webhooks?.giveUpMs, 72 * 3600_000);
+    const off = loadConfig({});
+    assert.equal(off.clamd, undefined);
+    assert.equal(off.webhooks, undefined);
+    assert.deepEqual(off.typePolicy, { allowed: [], denied: [] });
+  });
 
   test('every bad variable is reported at once', () => {
     assert.throws(() => loadConfig({ PORT: 'x', QUOTA_DEFAULT_BYTES: 'y' }), (error: ConfigError) => error.problems.length === 2);
