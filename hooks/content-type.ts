@@ -17,6 +17,7 @@ import { fileTypeFromBuffer } from 'file-type';
 import type { TypePolicy } from '../server/config.ts';
 import type { Category } from '../server/db/repo.ts';
 import { AppError } from '../server/errors.ts';
+import type { Storage } from '../server/storage/types.ts';
 
 /** file-type needs at most this many bytes (its documented "reasonable minimum sample size"). */
 export const SAMPLE_BYTES = 4100;
@@ -52,6 +53,18 @@ export function categoryOf(mime: string | null): Category {
   return 'other';
 }
 
+/**
+ * The category of what the bytes are. file-type recognises binary formats only, so when it finds
+ * nothing a textual declared type is believed (text/plain → document); a declared binary type is
+ * not (a text file declared image/png is 'other').
+ */
+export function categoryFor(detected: string | null, declared: string): Category {
+  if (detected !== null) return categoryOf(detected);
+  const type = essence(declared);
+  const textual = type.startsWith('text/') || type === 'application/json' || type.endsWith('+json') || type.endsWith('+xml') || type === 'application/xml';
+  return textual ? categoryOf(type) : 'other';
+}
+
 const ACTIVE_TYPES = new Set([
   'text/html', 'application/xhtml+xml', 'image/svg+xml', 'text/xml', 'application/xml',
   'text/javascript', 'application/javascript', 'application/ecmascript', 'text/ecmascript',
@@ -80,6 +93,17 @@ export function extensionOf(filename: string): string {
 export async function detectType(head: Uint8Array): Promise<string | null> {
   if (head.length === 0) return null;
   return (await fileTypeFromBuffer(head))?.mime ?? null;
+}
+
+/** Detects a stored file's type from its first bytes, and checks it against the policy. */
+export async function detectStoredFile(deps: { storage: Storage; typePolicy: TypePolicy }, file: { key: string; size: number }): Promise<string | null> {
+  if (file.size === 0) return null;
+  const stream = await deps.storage.openFile(file.key, { start: 0, end: Math.min(SAMPLE_BYTES, file.size) - 1 });
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  const detected = await detectType(Buffer.concat(chunks));
+  checkDetected(deps.typePolicy, detected);
+  return detected;
 }
 
 function matches(entry: string, value: string): boolean {

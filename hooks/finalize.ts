@@ -13,8 +13,9 @@
 import { AppError } from '../server/errors.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import { fileKey } from '../server/storage/keys.ts';
-import { categoryOf } from './content-type.ts';
+import { categoryFor, detectStoredFile } from './content-type.ts';
 import type { HookDeps } from './deps.ts';
+import { detectAtFinish } from './type-sniffer.ts';
 import type { Digests } from './sha256.ts';
 
 export async function finalizeUpload(
@@ -32,6 +33,13 @@ export async function finalizeUpload(
       `the declared sha256 ${row.sha256_declared} does not match the received bytes (${sha256}); the upload was discarded`,
     );
   }
+  let detected: string | null | undefined;
+  try {
+    detected = await detectAtFinish(deps, row, upload.size);
+  } catch (error) {
+    await discardUpload(deps, digests, row.id);
+    throw error;
+  }
   const completedAt = deps.now();
   const file: FileRow = {
     key: fileKey(row.user_id, new Date(completedAt), row.id, row.filename),
@@ -44,8 +52,8 @@ export async function finalizeUpload(
     sha256,
     created_at: completedAt,
     state: 'committing',
-    detected_type: row.detected_type,
-    category: categoryOf(row.detected_type ?? row.content_type),
+    detected_type: detected ?? null,
+    category: categoryFor(detected ?? null, row.content_type),
     scan_status: null,
     scan_signature: null,
     scanned_at: null,
@@ -56,6 +64,17 @@ export async function finalizeUpload(
   } catch (error) {
     restoreUpload(deps, file, row);
     throw error;
+  }
+  if (detected === undefined) {
+    // The first bytes were unreadable before the commit (S3 after a crash cut the head's PATCH).
+    try {
+      file.detected_type = await detectStoredFile(deps, file);
+      file.category = categoryFor(file.detected_type, file.content_type);
+      deps.repo.setFileType(file.key, file.detected_type, file.category);
+    } catch (error) {
+      await deleteFile(deps, file);
+      throw error;
+    }
   }
   deps.repo.setFileState(file.key, 'ready');
   deps.log.info({ event: 'upload.finished', key: file.key, user_id: file.user_id, size: file.size }, 'upload finished');

@@ -1,17 +1,21 @@
 // Wires the lifecycle steps in the order they run. Steps that may refuse run before the response:
-//   creation: metadata → quota reservation
-//   each PATCH: quota claim (deferred length) → bytes stream through the SHA-256 → settle
-//   finish: sha256 verify → move → record (hooks/finalize.ts)
+//   creation: metadata → declared type and extension (content-type) → quota reservation
+//   each PATCH: quota claim (deferred length) → bytes stream through the SHA-256, and the first
+//     bytes through the type sniffer (refused: the upload is discarded) → settle
+//   finish: sha256 verify → detected type (if not settled yet) → move → record (hooks/finalize.ts)
 // Housekeeping: repair at start-up, expiry at start-up and every `sweepIntervalMs`.
+import type { Readable } from 'node:stream';
 import type { Locker } from '@tus/utils';
 import type { Caller } from '../server/auth/caller.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import type { HookDeps } from './deps.ts';
 import { expireIdleUploads } from './expiry.ts';
 import { discardUpload, finalizeUpload, repairInterrupted } from './finalize.ts';
+import { checkDeclared } from './content-type.ts';
 import { parseUploadMetadata } from './metadata.ts';
 import { claimForPatch, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
 import { createDigests, type Digests } from './sha256.ts';
+import { sniffWrite } from './type-sniffer.ts';
 
 export type { HookDeps } from './deps.ts';
 
@@ -19,6 +23,12 @@ export interface Lifecycle {
   readonly digests: Digests;
   create(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): UploadRow;
   beforePatch(row: UploadRow, req: PatchRequest): number;
+  /**
+   * Wraps the bytes about to be written at `offset` (SHA-256, type sniffing). `settle` gets the
+   * offset the store reports (null when the write failed) and throws the refusal of a disguised file,
+   * after discarding the upload.
+   */
+  observeWrite(uploadId: string, offset: number, source: Readable): Promise<{ stream: Readable; settle(newOffset: number | null): Promise<void> }>;
   afterWrite(uploadId: string, stored: { offset: number; size: number | undefined }): void;
   finish(upload: { id: string; size: number }): Promise<FileRow>;
   discard(uploadId: string): Promise<void>;
@@ -32,11 +42,33 @@ export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
   const lifecycle: Lifecycle = {
     digests,
     create(caller, metadata, req) {
-      return reserveAtCreation(deps, parseUploadMetadata(metadata, caller), req);
+      const meta = parseUploadMetadata(metadata, caller);
+      checkDeclared(deps.typePolicy, meta);
+      return reserveAtCreation(deps, meta, req);
     },
     beforePatch(row, req) {
       deps.repo.touchUpload(row.id, deps.now());
       return claimForPatch(deps, row, req);
+    },
+    async observeWrite(uploadId, offset, source) {
+      const sniff = await sniffWrite(deps, uploadId, offset);
+      const digest = await digests.observe(uploadId, offset, source);
+      // A refusal ends the stream going to storage, not tus's source: tus would answer at once,
+      // before the upload is discarded; this way the store's write returns first and settle runs
+      // (and throws the refusal).
+      sniff.listen(source, () => digest.cut());
+      return {
+        stream: digest.stream,
+        async settle(newOffset) {
+          digest.settle(newOffset);
+          const refusal = await sniff.settle(newOffset);
+          if (refusal) {
+            deps.log.info({ event: 'upload.refused', upload_id: uploadId, reason: refusal.code }, refusal.message);
+            await discardUpload(deps, digests, uploadId);
+            throw refusal;
+          }
+        },
+      };
     },
     afterWrite(uploadId, stored) {
       settleReservation(deps, uploadId, stored);

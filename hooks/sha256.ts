@@ -46,9 +46,22 @@ interface DigestState {
 
 type Checkpoints = Pick<Repo, 'saveDigestCheckpoint' | 'digestCheckpoints' | 'pruneDigestCheckpoints'>;
 
+export interface ObservedWrite {
+  /** What goes to storage: the source's bytes, hashed on their way. */
+  stream: Readable;
+  /**
+   * Ends `stream` early and cleanly (a refusal): storage gets end-of-stream, not an error, so every
+   * store's write returns (a destroyed stream can hang one that has not started reading it yet, as
+   * @tus/s3-store's MultiStream does behind an incomplete part). Later bytes are dropped unhashed.
+   */
+  cut(): void;
+  /** Call with the offset the store reports (null when the write failed). */
+  settle(newOffset: number | null): void;
+}
+
 export interface Digests {
   /** Wraps the bytes about to be written at `offset`; call `settle` with the offset the store reports. */
-  observe(uploadId: string, offset: number, source: Readable): Promise<{ stream: Readable; settle(newOffset: number | null): void }>;
+  observe(uploadId: string, offset: number, source: Readable): Promise<ObservedWrite>;
   /** The hex digest of an upload whose `size` bytes are all stored. */
   finish(uploadId: string, size: number): Promise<string>;
   discard(uploadId: string): void;
@@ -110,8 +123,10 @@ export function createDigests(storage: Storage, checkpoints: Checkpoints): Diges
   return {
     async observe(uploadId, offset, source) {
       const state = await stateAt(uploadId, offset);
+      let cut = false;
       const tap = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
+          if (cut) return callback();
           try {
             if (step === null) {
               state.hash.update(chunk);
@@ -137,6 +152,11 @@ export function createDigests(storage: Storage, checkpoints: Checkpoints): Diges
       source.on('error', (error) => tap.destroy(error));
       return {
         stream: source.pipe(tap),
+        cut() {
+          if (cut) return;
+          cut = true;
+          tap.push(null);
+        },
         // Keep the state only when it covers exactly what reached storage; otherwise rebuild later.
         settle(newOffset) {
           if (newOffset === null || newOffset !== state.bytes) return;

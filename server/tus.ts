@@ -43,7 +43,7 @@ export function createTus(deps: TusDeps): Tus {
     if (!ctx) throw new Error('tus request without a context: requests must come through routes/uploads.ts');
     return ctx;
   };
-  hashWhileWriting(deps.store, deps.lifecycle);
+  observeWhileWriting(deps.store, deps.lifecycle);
 
   const server = new Server({
     path: TUS_PATH,
@@ -92,27 +92,29 @@ export function createTus(deps: TusDeps): Tus {
 
 /**
  * Every byte tus writes passes through the upload's SHA-256 on its way to the store, so the digest
- * is ready the moment the last byte lands (hooks/sha256.ts). Wrapping the store's write is the one
- * place that sees exactly the bytes that are stored, for every backend.
+ * is ready the moment the last byte lands (hooks/sha256.ts), and its first bytes past the type
+ * sniffer (hooks/type-sniffer.ts). Wrapping the store's write is the one place that sees exactly the
+ * bytes that are stored, for every backend.
  */
-function hashWhileWriting(store: DataStore, lifecycle: Lifecycle): void {
+function observeWhileWriting(store: DataStore, lifecycle: Lifecycle): void {
   const write = store.write.bind(store);
   store.write = async (readable: Readable, id: string, offset: number) => {
     // Stores report every failure as their own write error; a refusal from upstream (tus's size
     // limiter: 413) must reach the client as what it is.
     let upstreamError: unknown;
     readable.once('error', (error) => (upstreamError = error));
-    const observed = await lifecycle.digests.observe(id, offset, readable);
+    const observed = await lifecycle.observeWrite(id, offset, readable);
     let newOffset: number | null = null;
+    let failure: unknown;
     try {
       newOffset = await write(observed.stream, id, offset);
-      return newOffset;
     } catch (error) {
-      if (isTusError(upstreamError)) throw upstreamError;
-      throw error;
-    } finally {
-      observed.settle(newOffset);
+      failure = isTusError(upstreamError) ? upstreamError : error;
     }
+    // Throws a refusal found in the first bytes (type_not_allowed), which outranks the store's error.
+    await observed.settle(newOffset);
+    if (failure !== undefined) throw failure;
+    return newOffset!;
   };
 }
 

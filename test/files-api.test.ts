@@ -58,7 +58,12 @@ describe('files API', () => {
     assert.equal(encoded.status, 200);
     const record = await raw.json();
     assert.deepEqual(record, await encoded.json());
-    assert.deepEqual(Object.keys(record).sort(), ['content_type', 'created_at', 'filename', 'folder', 'key', 'sha256', 'size', 'user_id']);
+    assert.deepEqual(Object.keys(record).sort(), [
+      'category', 'content_type', 'created_at', 'detected_type', 'filename', 'folder', 'key', 'scan_signature', 'scan_status',
+      'sha256', 'size', 'user_id',
+    ]);
+    assert.equal(record.category, 'document', 'a .txt is a document');
+    assert.equal(record.scan_status, null, 'no verdict while scanning is off');
     assert.equal(record.created_at, '2026-03-01T10:00:01.000Z');
     assert.match(record.key, /^users\/erin\/2026\/03\/01\/[0-9a-f]{32}\.txt$/);
   });

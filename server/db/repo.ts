@@ -92,6 +92,8 @@ export class Repo {
         'UPDATE uploads SET reserved_bytes = ?, length = coalesce(?, length), touched_at = ? WHERE id = ?',
       ),
       touchUpload: db.prepare<[number, string]>('UPDATE uploads SET touched_at = ? WHERE id = ?'),
+      setUploadHead: db.prepare<[Buffer, string]>('UPDATE uploads SET head = ? WHERE id = ? AND type_checked = 0'),
+      setUploadType: db.prepare<[string | null, string]>('UPDATE uploads SET type_checked = 1, detected_type = ?, head = NULL WHERE id = ?'),
       idleUploads: db.prepare<[number, number], UploadRow>(
         'SELECT * FROM uploads WHERE touched_at < ? ORDER BY touched_at LIMIT ?',
       ),
@@ -104,6 +106,7 @@ export class Repo {
       ),
       getFile: db.prepare<[string], FileRow>('SELECT * FROM files WHERE key = ?'),
       setFileState: db.prepare<[FileState, string]>('UPDATE files SET state = ? WHERE key = ?'),
+      setFileType: db.prepare<[string | null, Category, string]>('UPDATE files SET detected_type = ?, category = ? WHERE key = ?'),
       deleteFile: db.prepare<[string]>('DELETE FROM files WHERE key = ?'),
       filesInTransition: db.prepare<[], FileRow>("SELECT * FROM files WHERE state <> 'ready'"),
       committingUploadIds: db.prepare<[], { upload_id: string }>(
@@ -181,6 +184,15 @@ export class Repo {
     return Math.max(0, quotaBytes - used - others);
   }
 
+  /** The first bytes of an upload whose type is not known yet (hooks/type-sniffer.ts). */
+  setUploadHead(id: string, head: Buffer): void {
+    this.#s.setUploadHead.run(head, id);
+  }
+
+  setUploadType(id: string, detectedType: string | null): void {
+    this.#s.setUploadType.run(detectedType, id);
+  }
+
   getUpload(id: string): UploadRow | undefined {
     return this.#s.getUpload.get(id);
   }
@@ -218,6 +230,10 @@ export class Repo {
       this.#s.deleteFile.run(file.key);
       this.#s.insertUpload.run(upload);
     })();
+  }
+
+  setFileType(key: string, detectedType: string | null, category: Category): void {
+    this.#s.setFileType.run(detectedType, category, key);
   }
 
   setFileState(key: string, state: FileState): void {

@@ -117,7 +117,7 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
       filename: file.filename,
       mtime: new Date(file.created_at),
       size: file.size,
-      contentType: file.content_type,
+      contentType: file.detected_type ?? file.content_type,
       open: () => deps.storage.openFile(file.key),
     }));
     const missing = payload.keys.length - present.length;

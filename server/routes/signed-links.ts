@@ -16,6 +16,7 @@ import type { Repo } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import { mayAccess, type AuthEnv } from '../auth/caller.ts';
 import { evaluatePreconditions, rangeAllowedByIfRange, strongEtag, type Validators } from '../http/conditional.ts';
+import { executesInBrowser } from '../../hooks/content-type.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
 import { decodeKeyFromPath, encodeKeyForPath, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
 import { contentRange, resolveRange } from '../http/range.ts';
@@ -136,8 +137,13 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
     if (range.kind === 'unsatisfiable') {
       throw new AppError('range_not_satisfiable', `the file has ${size} bytes`, { 'Content-Range': contentRange(range, size)! });
     }
-    headers.set('Content-Type', file.content_type);
-    headers.set('Content-Disposition', contentDisposition(file.filename, c.req.query('disposition') as LinkDisposition));
+    // What the bytes are, when their signature says so; the client's word otherwise (with nosniff,
+    // a browser takes it as given). Content a browser would run in this origin (HTML, SVG, script,
+    // by either type or by extension) never goes out inline, whatever the link asked for.
+    const served = file.detected_type ?? file.content_type;
+    const active = executesInBrowser(served, file.filename) || executesInBrowser(file.content_type);
+    headers.set('Content-Type', served);
+    headers.set('Content-Disposition', contentDisposition(file.filename, active ? 'attachment' : (c.req.query('disposition') as LinkDisposition)));
     const partial = range.kind === 'partial';
     headers.set('Content-Length', String(partial ? range.end - range.start + 1 : size));
     if (partial) headers.set('Content-Range', contentRange(range, size)!);
