@@ -4,6 +4,7 @@ import { MemoryLocker } from '@tus/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import { noEvents } from '../hooks/deps.ts';
+import { createOutbox, type Outbox } from './webhooks/outbox.ts';
 import { createLifecycle, type HookDeps, type Lifecycle } from '../hooks/index.ts';
 import type { AuthDeps } from './auth/caller.ts';
 import { createUserTokenSigner, createUserTokenVerifier, type SignUserToken } from './auth/jwt.ts';
@@ -37,6 +38,8 @@ export interface Services {
   signingKeys: Buffer[];
   /** The origin put into links and Location headers; settled once the port is known. */
   publicUrl: { value: string };
+  /** The webhook outbox (WEBHOOK_URLS set); `wake` is pointed at the dispatcher by start.ts. */
+  webhooks: { outbox: Outbox; wake: () => void } | undefined;
 }
 
 export async function createServices(config: Readonly<Config>, log: Logger, now: () => number = Date.now): Promise<Services> {
@@ -55,6 +58,12 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     checkServiceToken: createServiceTokenCheck(secrets.serviceTokens),
     cookieName: config.cookieName,
   };
+  let webhooks: Services['webhooks'];
+  if (config.webhooks) {
+    const target = { outbox: undefined as unknown as Outbox, wake: () => {} };
+    target.outbox = createOutbox(db, config.webhooks.urls, now, () => target.wake());
+    webhooks = target;
+  }
   const hookDeps: HookDeps = {
     repo,
     storage,
@@ -62,7 +71,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     maxUploadBytes: config.maxUploadBytes,
     uploadExpirySeconds: config.uploadExpirySeconds,
     typePolicy: config.typePolicy,
-    events: noEvents,
+    events: webhooks?.outbox ?? noEvents,
     now,
     log,
   };
@@ -94,6 +103,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     tus,
     signingKeys: secrets.signingKeys.map((key) => Buffer.from(key, 'utf8')),
     publicUrl,
+    webhooks,
   };
 }
 

@@ -11,6 +11,7 @@ import { TokenBuckets } from './http/rate-limit.ts';
 import { createLogger } from './logging.ts';
 import { createMetrics, instrumentLifecycle, type Metrics } from './metrics.ts';
 import { createServices, type Services } from './services.ts';
+import { createDispatcher } from './webhooks/dispatcher.ts';
 
 export interface RunningServer {
   url: string;
@@ -31,6 +32,10 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   const services = await createServices(config, log, options.now);
   const metrics = createMetrics(() => services.repo.knownUploadIds().size);
   instrumentLifecycle(services.lifecycle, metrics, log);
+  const dispatcher = services.webhooks && config.webhooks
+    ? createDispatcher({ outbox: services.webhooks.outbox, config: config.webhooks, now: services.now, log, registry: metrics.registry })
+    : undefined;
+  if (dispatcher) services.webhooks!.wake = () => dispatcher.wake();
   const repaired = await services.lifecycle.repair();
   if (repaired.committed + repaired.deleted + repaired.lost + repaired.orphans > 0) {
     log.warn({ ...repaired }, 'finished work interrupted by the last shutdown');
@@ -66,6 +71,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   const stopHousekeeping = services.lifecycle.startHousekeeping(
     Math.min(60_000, Math.max(1000, (config.uploadExpirySeconds * 1000) / 4)),
   );
+  dispatcher?.start();
   log.info({ url, public_url: services.publicUrl.value, data_dir: config.dataDir, storage: config.storage }, 'listening');
 
   let closing: Promise<void> | undefined;
@@ -92,6 +98,8 @@ export async function startServer(config: Readonly<Config>, options: StartOption
           if (!(await drain.idle(CUT_SETTLE_MS))) log.error({ in_flight: drain.active }, 'shutdown: requests did not settle after being cut');
         }
         await closed;
+        // Webhook requests in flight are abandoned; they stay pending for the next start.
+        await dispatcher?.stop();
         // 3. Only now the database: closing it checkpoints the WAL into the main file.
         services.db.close();
         log.info({ cut: !finished }, 'shutdown complete');
