@@ -19,6 +19,17 @@ export interface EventSink {
 
 export const noEvents: EventSink = { emit() {} };
 
+/**
+ * The virus-scan queue (server/scan/worker.ts). When enabled, a finished file is recorded as
+ * 'pending' and enqueue() is called inside the transaction that makes it ready.
+ */
+export interface ScanQueue {
+  readonly enabled: boolean;
+  enqueue(key: string): void;
+}
+
+export const noScans: ScanQueue = { enabled: false, enqueue() {} };
+
 export interface HookDeps {
   repo: Repo;
   storage: Storage;
@@ -28,6 +39,7 @@ export interface HookDeps {
   /** ALLOWED_TYPES / DENIED_TYPES (hooks/content-type.ts). */
   typePolicy: TypePolicy;
   events: EventSink;
+  scans: ScanQueue;
   now: () => number;
   log: Logger;
 }

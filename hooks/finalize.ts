@@ -54,7 +54,7 @@ export async function finalizeUpload(
     state: 'committing',
     detected_type: detected ?? null,
     category: categoryFor(detected ?? null, row.content_type),
-    scan_status: null,
+    scan_status: deps.scans.enabled ? 'pending' : null,
     scan_signature: null,
     scanned_at: null,
   };
@@ -86,6 +86,7 @@ export async function finalizeUpload(
   }
   deps.repo.atomically(() => {
     deps.repo.setFileState(file.key, 'ready');
+    deps.scans.enqueue(file.key);
     deps.events.emit('upload.finished', file.upload_id, {
       upload_id: file.upload_id, key: file.key, user_id: file.user_id, folder: file.folder, filename: file.filename,
       size: file.size, sha256: file.sha256, content_type: file.content_type, detected_type: file.detected_type, category: file.category,

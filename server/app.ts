@@ -80,6 +80,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
     publicUrl: () => services.publicUrl.value,
     now: services.now,
     offload: services.storage.kind === 'file' && config.edgeSecret !== undefined && config.edgeOffload,
+    scanning: config.clamd !== undefined,
   };
   app.route('/get', signedGetRoute(links));
   // Registered before the authenticated /v1 tree: whoever holds the link needs no account.

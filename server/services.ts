@@ -3,7 +3,9 @@
 import { MemoryLocker } from '@tus/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
-import { noEvents } from '../hooks/deps.ts';
+import { noEvents, noScans } from '../hooks/deps.ts';
+import { createClamd } from './scan/clamd.ts';
+import { createScanWorker, type ScanWorker } from './scan/worker.ts';
 import { createOutbox, type Outbox } from './webhooks/outbox.ts';
 import { createLifecycle, type HookDeps, type Lifecycle } from '../hooks/index.ts';
 import type { AuthDeps } from './auth/caller.ts';
@@ -40,6 +42,8 @@ export interface Services {
   publicUrl: { value: string };
   /** The webhook outbox (WEBHOOK_URLS set); `wake` is pointed at the dispatcher by start.ts. */
   webhooks: { outbox: Outbox; wake: () => void } | undefined;
+  /** Virus scanning (CLAMD_* set); started by start.ts after the start-up repair. */
+  scanWorker: ScanWorker | undefined;
 }
 
 export async function createServices(config: Readonly<Config>, log: Logger, now: () => number = Date.now): Promise<Services> {
@@ -64,6 +68,10 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     target.outbox = createOutbox(db, config.webhooks.urls, now, () => target.wake());
     webhooks = target;
   }
+  const events = webhooks?.outbox ?? noEvents;
+  const scanWorker = config.clamd
+    ? createScanWorker({ db, storage, clamd: createClamd(config.clamd), config: config.clamd, events, now, log })
+    : undefined;
   const hookDeps: HookDeps = {
     repo,
     storage,
@@ -71,7 +79,8 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     maxUploadBytes: config.maxUploadBytes,
     uploadExpirySeconds: config.uploadExpirySeconds,
     typePolicy: config.typePolicy,
-    events: webhooks?.outbox ?? noEvents,
+    events,
+    scans: scanWorker?.queue ?? noScans,
     now,
     log,
   };
@@ -104,6 +113,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     signingKeys: secrets.signingKeys.map((key) => Buffer.from(key, 'utf8')),
     publicUrl,
     webhooks,
+    scanWorker,
   };
 }
 

@@ -40,6 +40,9 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   if (repaired.committed + repaired.deleted + repaired.lost + repaired.orphans > 0) {
     log.warn({ ...repaired }, 'finished work interrupted by the last shutdown');
   }
+  // After the repair: files it committed are queued by the worker's backfill.
+  services.scanWorker?.attachMetrics(metrics.registry);
+  services.scanWorker?.start();
   const expired = await services.lifecycle.expire();
   if (expired > 0) log.info({ expired }, 'removed idle uploads');
 
@@ -100,6 +103,8 @@ export async function startServer(config: Readonly<Config>, options: StartOption
         await closed;
         // Webhook requests in flight are abandoned; they stay pending for the next start.
         await dispatcher?.stop();
+        // A scan in flight is abandoned; its file is 'scanning' until the next start resets it.
+        await services.scanWorker?.stop();
         // 3. Only now the database: closing it checkpoints the WAL into the main file.
         services.db.close();
         log.info({ cut: !finished }, 'shutdown complete');

@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { mayAccess, type AuthEnv } from '../auth/caller.ts';
 import type { FileRow, Repo } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
+import { assertServable } from '../scan/gate.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
 import { signBatchToken, verifyBatchToken } from '../http/link-signing.ts';
 import { streamResponse } from '../http/send-stream.ts';
@@ -29,6 +30,8 @@ export interface BatchDeps {
   ttlSeconds: number;
   publicUrl: () => string;
   now: () => number;
+  /** Virus scanning is on: only files clamd called clean are served (scan/gate.ts). */
+  scanning?: boolean;
 }
 
 /** The request body: validated with this schema, and described by it in the OpenAPI document. */
@@ -60,6 +63,8 @@ export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
       const file = deps.repo.getFile(key);
       // Naming no key: a foreign key and a missing one look the same.
       if (!file || file.state !== 'ready' || !mayAccess(caller, file.user_id)) throw new AppError('not_found', 'one or more keys name no file of yours');
+      // The caller's own key may be named: a batch that cannot be served is refused up front.
+      assertServable(file, deps.scanning ?? false);
       return file;
     });
     const owner = files[0]!.user_id;
@@ -94,7 +99,8 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
     security: [],
     responses: {
       200: { description: 'application/zip' },
-      403: problemResponse('invalid_signature'),
+      403: problemResponse('invalid_signature; infected or scan_failed while virus scanning is on'),
+      409: problemResponse('scan_pending: the virus scan has not finished (Retry-After)'),
       404: problemResponse('every file was deleted'),
       410: problemResponse('link_expired'),
       429: problemResponse('rate_limited'),
@@ -110,6 +116,8 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
       const stat = file?.state === 'ready' && file.user_id === payload.userId ? await deps.storage.statFile(key) : null;
       if (file && stat && stat.size === file.size) present.push(file);
     }
+    // Verdicts may have changed since the link was made (scanning turned on): refuse, never skip.
+    for (const file of present) assertServable(file, deps.scanning ?? false);
     if (present.length === 0) throw new AppError('not_found', 'every file of this download has been deleted');
 
     const entries: ZipEntryInput[] = present.map((file) => ({

@@ -17,6 +17,7 @@ import { AppError } from '../errors.ts';
 import { mayAccess, type AuthEnv } from '../auth/caller.ts';
 import { evaluatePreconditions, rangeAllowedByIfRange, strongEtag, type Validators } from '../http/conditional.ts';
 import { executesInBrowser } from '../../hooks/content-type.ts';
+import { assertServable } from '../scan/gate.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
 import { decodeKeyFromPath, encodeKeyForPath, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
 import { contentRange, resolveRange } from '../http/range.ts';
@@ -37,6 +38,8 @@ export interface SignedLinkDeps {
   now: () => number;
   /** Whether requests from the edge may be answered with a file for the proxy to send. */
   offload?: boolean;
+  /** Virus scanning is on: only files clamd called clean are served (scan/gate.ts). */
+  scanning?: boolean;
 }
 
 /** Internal to the server ↔ Caddy hop: the file under DATA_DIR/users, and the range to send. */
@@ -99,7 +102,8 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
       200: { description: 'the file' },
       206: { description: 'one byte range' },
       304: { description: 'not modified' },
-      403: problemResponse('invalid_signature'),
+      403: problemResponse('invalid_signature; infected or scan_failed while virus scanning is on'),
+      409: problemResponse('scan_pending: the virus scan has not finished (Retry-After)'),
       404: problemResponse('the file was deleted'),
       410: problemResponse('link_expired'),
       416: problemResponse('range_not_satisfiable'),
@@ -118,6 +122,7 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
     if (verdict === 'expired') throw new AppError('link_expired', 'this link has expired; ask for a new one');
     const file = deps.repo.getFile(key!);
     if (!file || file.state !== 'ready') throw new AppError('not_found', 'this file no longer exists');
+    assertServable(file, deps.scanning ?? false);
     const offloading = deps.offload && c.get('fromEdge') && file.key.startsWith(OFFLOAD_ROOT);
     // Node opens the file below anyway (a vanished file fails there); Caddy's file_server checks it
     // when offloading. A stat here would only cost: ~8% of an offloaded request's CPU, measured.
