@@ -21,6 +21,8 @@ import { ClamdUnavailable, type Clamd, type Verdict } from './clamd.ts';
 const SCAN_CONCURRENCY = 2;
 const FIRST_BACKOFF_MS = 1000;
 const POLL_MS = 1000;
+/** Connections clamd accepted and then cut mid-stream, before that counts as an 'error' verdict. */
+const CUT_ATTEMPTS = 3;
 
 interface Job {
   key: string;
@@ -123,6 +125,12 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       const unavailable = error instanceof ClamdUnavailable;
       if (unavailable) up?.set(0);
       const attempts = job.attempts + 1;
+      if (!unavailable && attempts >= CUT_ATTEMPTS) {
+        // clamd took the connection but cut it mid-stream, again and again: past StreamMaxLength
+        // its reply can be lost to the reset of the bytes it did not read. That is a verdict.
+        verdict = { status: 'error', message: (error as Error).message };
+        return record(job, file, verdict, (performance.now() - started) / 1000);
+      }
       const wait = Math.round(Math.min(deps.config.maxBackoffMs, FIRST_BACKOFF_MS * 2 ** Math.min(attempts - 1, 30)) * (0.5 + Math.random() * 0.5));
       db.transaction(() => {
         if (!s.getFile.get(job.key)) return;
@@ -132,7 +140,10 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       log.warn({ key: job.key, attempts, retry_in_ms: wait, err: unavailable ? undefined : error, error: (error as Error).message }, 'virus scan did not run; will retry');
       return;
     }
-    const seconds = (performance.now() - started) / 1000;
+    record(job, file, verdict, (performance.now() - started) / 1000);
+  }
+
+  function record(job: Job, file: FileRow, verdict: Verdict, seconds: number): void {
     db.transaction(() => {
       const current = s.getFile.get(job.key);
       s.done.run(job.key);

@@ -1,0 +1,157 @@
+// Virus scanning with a real clamd (Debian's clamav-daemon, test/support/clamd.ts) and the real
+// server on both storage backends: clean and infected files, clamd away and back, our server
+// restarted with scans pending, a file past clamd's StreamMaxLength, and the clamd client itself.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { createClamd, ClamdUnavailable } from '../server/scan/clamd.ts';
+import { expectProblem } from './helpers/problem.ts';
+import { backendsUnderTest } from './helpers/s3.ts';
+import { startTestServer, type TestServer } from './helpers/server.ts';
+import { tusUpload } from './helpers/tus.ts';
+import { EICAR, EICAR_SIGNATURE, startClamd, type ClamdProcess } from './support/clamd.ts';
+
+const MiB = 1024 * 1024;
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('clamd client (INSTREAM) against a real clamd', () => {
+  let clamd: ClamdProcess;
+  before(async () => (clamd = await startClamd({ streamMaxLength: '1M' })));
+  after(() => clamd?.dispose());
+
+  test('clean, found, size limit, and unavailable', async () => {
+    const client = createClamd({ address: { socket: clamd.socket }, timeoutMs: 10_000 });
+    assert.equal(await client.ping(), true);
+    assert.deepEqual(await client.scan(Readable.from([randomBytes(300 * 1024)])), { status: 'clean' });
+    // The signature split across chunks of the stream is still found.
+    const infected = Buffer.from(`prefix ${EICAR} suffix`, 'latin1');
+    assert.deepEqual(await client.scan(Readable.from([infected.subarray(0, 20), infected.subarray(20)])), { status: 'infected', signature: EICAR_SIGNATURE });
+    // Past StreamMaxLength clamd answers and closes while we are still sending: its reply is kept.
+    assert.deepEqual(await client.scan(Readable.from([Buffer.alloc(3 * MiB, 1)])), { status: 'error', message: 'INSTREAM size limit exceeded. ERROR' });
+    await clamd.stop();
+    assert.equal(await client.ping(), false);
+    await assert.rejects(client.scan(Readable.from([Buffer.from('x')])), ClamdUnavailable);
+    await clamd.restart();
+    assert.deepEqual(await client.scan(Readable.from([Buffer.from('back')])), { status: 'clean' });
+  });
+});
+
+for (const backend of backendsUnderTest()) {
+  describe(`virus scanning (${backend})`, () => {
+    let clamd: ClamdProcess;
+    let server: TestServer;
+    let auth: Record<string, string>;
+    const env = () => ({ CLAMD_SOCKET: clamd.socket, SCAN_RETRY_MAX_SECONDS: '1', CLAMD_TIMEOUT_SECONDS: '10' });
+    before(async () => {
+      clamd = await startClamd({ streamMaxLength: '1M' });
+      server = await startTestServer({ storage: backend, env: env() });
+      auth = { Authorization: `Bearer ${await server.token('vic')}` };
+    });
+    after(async () => {
+      await server?.stop();
+      await clamd?.dispose();
+    });
+
+    const upload = async (data: Buffer, filename: string) =>
+      (await tusUpload({ endpoint: server.url, headers: auth, data, metadata: { filename } }).done).fileKey!;
+    const record = async (key: string) => {
+      const res = await fetch(`${server.url}/v1/files/metadata/${encodeURIComponent(key)}`, { headers: auth });
+      assert.equal(res.status, 200);
+      return (await res.json()) as { scan_status: string | null; scan_signature: string | null; size: number };
+    };
+    const settled = (key: string, status: string) => until(`${key} ${status}`, async () => ((await record(key)).scan_status === status ? record(key) : false));
+    const link = async (key: string) => {
+      const res = await fetch(`${server.url}/v1/files/signed-url?key=${encodeURIComponent(key)}`, { headers: auth });
+      assert.equal(res.status, 200, 'a link can be made whatever the verdict; the download decides');
+      return (await res.json()).url as string;
+    };
+    const batch = (keys: string[]) =>
+      fetch(`${server.url}/v1/files/batch-download`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify({ keys }) });
+    const metric = async (name: string) => {
+      const line = (await (await fetch(`${server.url}/metrics`)).text()).split('\n').find((l) => l.startsWith(name));
+      return line ? Number(line.split(' ').pop()) : NaN;
+    };
+
+    test('a clean file is scanned after its upload and served; listings show the verdict', async () => {
+      const data = randomBytes(200 * 1024);
+      const key = await upload(data, 'clean.bin');
+      const file = await settled(key, 'clean');
+      assert.equal(file.scan_signature, null);
+      const res = await fetch(await link(key));
+      assert.equal(res.status, 200);
+      assert.ok(Buffer.from(await res.arrayBuffer()).equals(data));
+      const listed = (await (await fetch(`${server.url}/v1/files/all`, { headers: auth })).json()).files.find((f: { key: string }) => f.key === key);
+      assert.equal(listed.scan_status, 'clean');
+      assert.equal((await batch([key])).status, 200);
+      assert.ok((await metric('sl_scans_total{verdict="clean"}')) >= 1);
+    });
+
+    test('an infected file is quarantined: never served, visible to its owner, deletable', async () => {
+      const key = await upload(Buffer.from(`hello ${EICAR} world`, 'latin1'), 'eicar.com.txt');
+      const file = await settled(key, 'infected');
+      assert.equal(file.scan_signature, EICAR_SIGNATURE);
+      const url = await link(key);
+      for (const method of ['GET', 'HEAD']) {
+        const res = await fetch(url, { method });
+        assert.equal(res.status, 403, method);
+        if (method === 'GET') await expectProblem(res, 403, 'infected', 'signed GET');
+      }
+      await expectProblem(await batch([key]), 403, 'infected', 'batch with an infected file');
+      const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
+      assert.equal((await fetch(`${server.url}/v1/files/${key}`, { method: 'DELETE', headers: auth })).status, 204);
+      const after = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
+      assert.equal(after.used_bytes, usage.used_bytes - file.size, 'the quota is freed');
+      assert.equal(await server.readStored(key), null, 'the bytes are gone');
+    });
+
+    test('clamd away: the upload still finishes at once, the file waits as pending (409 with Retry-After), and is scanned when clamd is back', async () => {
+      await clamd.stop();
+      const key = await upload(randomBytes(10_000), 'waiting.bin'); // the final PATCH answered without clamd
+      // 'scanning' while the worker finds clamd gone, then 'pending' again.
+      assert.match(String((await record(key)).scan_status), /^(pending|scanning)$/);
+      const url = await link(key);
+      const res = await fetch(url);
+      await expectProblem(res, 409, 'scan_pending', 'signed GET while pending');
+      assert.equal(res.headers.get('retry-after'), '5');
+      await expectProblem(await batch([key]), 409, 'scan_pending', 'batch while pending');
+      await until('sl_clamd_up 0', async () => (await metric('sl_clamd_up')) === 0);
+      assert.ok((await metric('sl_scan_queue_depth')) >= 1);
+      await clamd.restart();
+      await settled(key, 'clean');
+      assert.equal((await fetch(url)).status, 200);
+      assert.equal(await metric('sl_clamd_up'), 1);
+    });
+
+    test('scans pending when the server stops complete after it starts again', async () => {
+      await clamd.stop();
+      const keys = [await upload(randomBytes(5000), 'r1.bin'), await upload(Buffer.from(EICAR, 'latin1'), 'r2.txt')];
+      for (const key of keys) assert.match(String((await record(key)).scan_status), /^(pending|scanning)$/);
+      await server.stop({ keepData: true });
+      await clamd.restart();
+      server = await startTestServer({ storage: backend, dataDir: server.dataDir, env: env() });
+      await settled(keys[0]!, 'clean');
+      const infected = await settled(keys[1]!, 'infected');
+      assert.equal(infected.scan_signature, EICAR_SIGNATURE);
+    });
+
+    test('a file past clamd\'s StreamMaxLength ends as error and is not served; the server keeps serving', async () => {
+      const key = await upload(randomBytes(2 * MiB), 'too-big.bin');
+      await settled(key, 'error');
+      await expectProblem(await fetch(await link(key)), 403, 'scan_failed', 'signed GET of an unscannable file');
+      assert.ok((await metric('sl_scans_total{verdict="error"}')) >= 1);
+      const small = await upload(randomBytes(1000), 'after.bin');
+      await settled(small, 'clean');
+      assert.equal((await fetch(await link(small))).status, 200);
+    });
+  });
+}
