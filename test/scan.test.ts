@@ -3,6 +3,8 @@
 // restarted with scans pending, a file past clamd's StreamMaxLength, and the clamd client itself.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { createClamd, ClamdUnavailable } from '../server/scan/clamd.ts';
@@ -155,3 +157,36 @@ for (const backend of backendsUnderTest()) {
     });
   });
 }
+
+describe('virus scanning: the file.scanned webhook', () => {
+  test('each verdict is announced after upload.finished, with the signature of an infected file', async () => {
+    const clamd = await startClamd();
+    const received: Array<{ type: string; data: Record<string, unknown> }> = [];
+    const receiver = http.createServer((req, res) => {
+      let raw = '';
+      req.setEncoding('utf8').on('data', (c: string) => (raw += c)).on('end', () => {
+        received.push(JSON.parse(raw));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const server = await startTestServer({
+      env: {
+        CLAMD_SOCKET: clamd.socket,
+        WEBHOOK_URLS: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/in`,
+        WEBHOOK_SECRET: 'w'.repeat(32),
+      },
+    });
+    try {
+      const auth = { Authorization: `Bearer ${await server.token('sam')}` };
+      const key = (await tusUpload({ endpoint: server.url, headers: auth, data: Buffer.from(EICAR, 'latin1'), metadata: { filename: 'e.txt' } }).done).fileKey!;
+      const scanned = await until('file.scanned', () => received.find((e) => e.type === 'file.scanned'));
+      assert.deepEqual(scanned.data, { upload_id: scanned.data.upload_id, key, user_id: 'sam', scan_status: 'infected', signature: EICAR_SIGNATURE });
+      assert.deepEqual(received.filter((e) => e.data.upload_id === scanned.data.upload_id).map((e) => e.type), ['upload.created', 'upload.finished', 'file.scanned']);
+    } finally {
+      await server.stop();
+      await new Promise<void>((resolve) => receiver.close(() => resolve()));
+      await clamd.dispose();
+    }
+  });
+});
