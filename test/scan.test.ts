@@ -12,19 +12,10 @@ import { expectProblem } from './helpers/problem.ts';
 import { backendsUnderTest } from './helpers/s3.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 import { tusUpload } from './helpers/tus.ts';
+import { until } from './helpers/until.ts';
 import { EICAR, EICAR_SIGNATURE, startClamd, type ClamdProcess } from './support/clamd.ts';
 
 const MiB = 1024 * 1024;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('clamd client (INSTREAM) against a real clamd', () => {
   let clamd: ClamdProcess;

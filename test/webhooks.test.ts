@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { startTestServer, tempDir, type TestServer } from './helpers/server.ts';
 import { tusUpload } from './helpers/tus.ts';
+import { until } from './helpers/until.ts';
 
 interface Received {
   id: string;
@@ -64,16 +65,6 @@ class Receiver {
   }
   forUpload(uploadId: string): Received[] {
     return this.accepted().filter((r) => r.data.upload_id === uploadId);
-  }
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
   }
 }
 
@@ -231,6 +222,13 @@ describe('webhooks: giving up', () => {
       // (Its timestamp is the injected clock's, an hour ahead: check the MAC itself.)
       const mac = createHmac('sha256', Buffer.from('a-plain-secret-of-at-least-32-characters', 'utf8')).update(`${deleted.id}.${deleted.timestamp}.${deleted.raw}`).digest('base64');
       assert.equal(deleted.signature, `v1,${mac}`);
+      // Retention: delivered events go after 7 days, dead ones after 30.
+      const events = () => (server.services.db.prepare('SELECT count(*) AS n FROM webhook_events').get() as { n: number }).n;
+      assert.equal(events(), 3);
+      clock += 8 * 24 * 3600 * 1000;
+      await until('the delivered event pruned', () => events() === 2);
+      clock += 23 * 24 * 3600 * 1000;
+      await until('the dead ones pruned', () => events() === 0);
     } finally {
       await server.stop();
       await receiver.close();
