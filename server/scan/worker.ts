@@ -27,6 +27,7 @@ const CUT_ATTEMPTS = 3;
 interface Job {
   key: string;
   attempts: number;
+  cuts: number;
 }
 
 export interface ScanWorker {
@@ -53,9 +54,11 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   const { db, now, log } = deps;
   const s = {
     enqueue: db.prepare<[string, number]>('INSERT OR IGNORE INTO scan_jobs (key, run_at) VALUES (?, ?)'),
-    due: db.prepare<[number, number], Job>('SELECT key, attempts FROM scan_jobs WHERE run_at <= ? ORDER BY run_at LIMIT ?'),
+    due: db.prepare<[number, number], Job>('SELECT key, attempts, cuts FROM scan_jobs WHERE run_at <= ? ORDER BY run_at LIMIT ?'),
     nextDue: db.prepare<[], { at: number | null }>('SELECT min(run_at) AS at FROM scan_jobs'),
-    retry: db.prepare<[number, string, string]>('UPDATE scan_jobs SET attempts = attempts + 1, run_at = ?, last_error = ? WHERE key = ?'),
+    retry: db.prepare<[number, number, string, string]>(
+      'UPDATE scan_jobs SET attempts = attempts + 1, cuts = cuts + ?, run_at = ?, last_error = ? WHERE key = ?',
+    ),
     done: db.prepare<[string]>('DELETE FROM scan_jobs WHERE key = ?'),
     getFile: db.prepare<[string], FileRow>('SELECT * FROM files WHERE key = ?'),
     setStatus: db.prepare<[string, string]>('UPDATE files SET scan_status = ? WHERE key = ?'),
@@ -125,7 +128,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       const unavailable = error instanceof ClamdUnavailable;
       if (unavailable) up?.set(0);
       const attempts = job.attempts + 1;
-      if (!unavailable && attempts >= CUT_ATTEMPTS) {
+      if (!unavailable && job.cuts + 1 >= CUT_ATTEMPTS) {
         // clamd took the connection but cut it mid-stream, again and again: past StreamMaxLength
         // its reply can be lost to the reset of the bytes it did not read. That is a verdict.
         verdict = { status: 'error', message: (error as Error).message };
@@ -135,7 +138,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       db.transaction(() => {
         if (!s.getFile.get(job.key)) return;
         s.setStatus.run('pending', job.key);
-        s.retry.run(now() + wait, (error as Error).message, job.key);
+        s.retry.run(unavailable ? 0 : 1, now() + wait, (error as Error).message, job.key);
       })();
       log.warn({ key: job.key, attempts, retry_in_ms: wait, err: unavailable ? undefined : error, error: (error as Error).message }, 'virus scan did not run; will retry');
       return;
