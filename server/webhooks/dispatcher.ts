@@ -107,8 +107,11 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
           settling.add(attempt);
         }
       }
+      // A delivery due now was either started above or is in flight (its end schedules a pump):
+      // waiting 0 ms here would spin while it runs. Only future retries set a shorter timer.
       const next = outbox.nextDueAt();
-      schedule(next === null ? POLL_MS : Math.min(POLL_MS, next - now()));
+      const wait = next === null ? POLL_MS : next - now();
+      schedule(wait <= 0 ? POLL_MS : Math.min(POLL_MS, wait));
     } catch (error) {
       log.error({ err: error }, 'webhook dispatch failed');
       schedule(POLL_MS);
