@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { TypePolicy } from '../server/config.ts';
 import type { Repo } from '../server/db/repo.ts';
 import type { Storage } from '../server/storage/types.ts';
+import type { ScanQueue } from './scan.ts';
 
 export type EventType = 'upload.created' | 'upload.finished' | 'upload.failed' | 'file.deleted' | 'file.scanned';
 
@@ -28,6 +29,8 @@ export interface HookDeps {
   /** ALLOWED_TYPES / DENIED_TYPES (hooks/content-type.ts). */
   typePolicy: TypePolicy;
   events: EventSink;
+  /** The virus-scan queue (hooks/scan.ts); undefined when scanning is off. */
+  scan?: ScanQueue | undefined;
   now: () => number;
   log: Logger;
 }

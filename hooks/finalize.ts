@@ -15,6 +15,7 @@ import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import { fileKey } from '../server/storage/keys.ts';
 import { categoryFor, detectStoredFile } from './content-type.ts';
 import type { HookDeps } from './deps.ts';
+import { markReady } from './scan.ts';
 import { detectAtFinish } from './type-sniffer.ts';
 import type { Digests } from './sha256.ts';
 
@@ -76,9 +77,9 @@ export async function finalizeUpload(
       throw error;
     }
   }
-  deps.repo.setFileState(file.key, 'ready');
+  const ready = markReady(deps, file); // with scanning on, its scan is queued in the same transaction
   deps.log.info({ event: 'upload.finished', key: file.key, user_id: file.user_id, size: file.size }, 'upload finished');
-  return { ...file, state: 'ready' };
+  return ready;
 }
 
 function restoreUpload(deps: HookDeps, file: FileRow, row: UploadRow): void {

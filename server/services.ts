@@ -12,6 +12,7 @@ import { createServiceTokenCheck } from './auth/service-token.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import { Repo } from './db/repo.ts';
+import { createScanning, type Scanning } from './scan/scanning.ts';
 import { createLocalStorage } from './storage/local.ts';
 import { createS3Storage } from './storage/s3.ts';
 import type { Storage } from './storage/types.ts';
@@ -33,6 +34,8 @@ export interface Services {
   /** Per-process upload locks (tus). Several instances need a shared locker instead. */
   locker: MemoryLocker;
   tus: Tus;
+  /** Virus scanning (server/scan/); undefined when no clamd is configured. */
+  scanning: Scanning | undefined;
   /** HMAC keys for signed links and batch tokens: the first signs, all verify. */
   signingKeys: Buffer[];
   /** The origin put into links and Location headers; settled once the port is known. */
@@ -66,6 +69,8 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     now,
     log,
   };
+  const scanning = config.clamd ? createScanning(config.clamd, db, hookDeps) : undefined;
+  hookDeps.scan = scanning?.scanner;
   const locker = new MemoryLocker();
   const lifecycle = createLifecycle(hookDeps, locker);
   const publicUrl = { value: config.publicUrl ?? `http://${config.host}:${config.port}` };
@@ -92,6 +97,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     lifecycle,
     locker,
     tus,
+    scanning,
     signingKeys: secrets.signingKeys.map((key) => Buffer.from(key, 'utf8')),
     publicUrl,
   };

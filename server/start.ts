@@ -10,6 +10,7 @@ import { createDrain } from './http/drain.ts';
 import { TokenBuckets } from './http/rate-limit.ts';
 import { createLogger } from './logging.ts';
 import { createMetrics, instrumentLifecycle, type Metrics } from './metrics.ts';
+import { startScanning } from './scan/scanning.ts';
 import { createServices, type Services } from './services.ts';
 
 export interface RunningServer {
@@ -37,6 +38,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   }
   const expired = await services.lifecycle.expire();
   if (expired > 0) log.info({ expired }, 'removed idle uploads');
+  const stopScanning = startScanning(services.scanning, metrics.registry, log);
 
   const drain = createDrain();
   const { rateLimits } = config;
@@ -79,6 +81,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
         // 1. Stop accepting; idle keep-alive connections go now, busy ones after their response
         //    (which says Connection: close from here on).
         stopHousekeeping();
+        const scanStopped = stopScanning(); // a scan in flight is abandoned; its job stays queued
         drain.startDraining();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
@@ -92,6 +95,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
           if (!(await drain.idle(CUT_SETTLE_MS))) log.error({ in_flight: drain.active }, 'shutdown: requests did not settle after being cut');
         }
         await closed;
+        await scanStopped;
         // 3. Only now the database: closing it checkpoints the WAL into the main file.
         services.db.close();
         log.info({ cut: !finished }, 'shutdown complete');

@@ -22,6 +22,7 @@ import { decodeKeyFromPath, encodeKeyForPath, signLink, verifyLink, type LinkDis
 import { contentRange, resolveRange } from '../http/range.ts';
 import type { RequestEnv } from '../http/request-context.ts';
 import { streamResponse } from '../http/send-stream.ts';
+import { assertScanAllows } from '../scan/gate.ts';
 import type { Storage } from '../storage/types.ts';
 import { commonProblems, jsonResponse, problemResponse } from './files.ts';
 
@@ -37,6 +38,8 @@ export interface SignedLinkDeps {
   now: () => number;
   /** Whether requests from the edge may be answered with a file for the proxy to send. */
   offload?: boolean;
+  /** Virus scanning is on: only clean files are served (server/scan/gate.ts). */
+  scanning?: boolean;
 }
 
 /** Internal to the server ↔ Caddy hop: the file under DATA_DIR/users, and the range to send. */
@@ -68,6 +71,7 @@ export function signedUrlRoute(deps: SignedLinkDeps): Hono<AuthEnv> {
       responses: {
         200: jsonResponse('the link', z.object({ url: z.string(), expires_at: z.string().meta({ format: 'date-time' }) })),
         400: problemResponse('bad parameter'),
+        403: problemResponse('infected (quarantined), or scan_failed'),
         404: problemResponse('no such file of yours'),
         ...commonProblems,
       },
@@ -77,6 +81,7 @@ export function signedUrlRoute(deps: SignedLinkDeps): Hono<AuthEnv> {
       const query = c.req.valid('query');
       const file = query.key === undefined ? undefined : deps.repo.getFile(query.key);
       if (!file || file.state !== 'ready' || !mayAccess(c.get('caller'), file.user_id)) throw new AppError('not_found', 'no such file');
+      assertScanAllows(file, deps.scanning ?? false, 'share');
       return c.json(signUrl(deps, file.key, query.ttl ?? deps.defaultTtlSeconds, query.disposition ?? 'attachment'));
     },
   );
@@ -99,8 +104,9 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
       200: { description: 'the file' },
       206: { description: 'one byte range' },
       304: { description: 'not modified' },
-      403: problemResponse('invalid_signature'),
+      403: problemResponse('invalid_signature; infected (quarantined); scan_failed'),
       404: problemResponse('the file was deleted'),
+      409: problemResponse('scan_pending (not scanned yet; Retry-After)'),
       410: problemResponse('link_expired'),
       416: problemResponse('range_not_satisfiable'),
       429: problemResponse('rate_limited'),
@@ -119,6 +125,7 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
     const file = deps.repo.getFile(key!);
     const stat = file?.state === 'ready' ? await deps.storage.statFile(file.key) : null;
     if (!file || !stat) throw new AppError('not_found', 'this file no longer exists');
+    assertScanAllows(file, deps.scanning ?? false, 'serve');
 
     const size = stat.size;
     const validators: Validators = { etag: strongEtag({ size, mtimeMs: file.created_at, sha256: file.sha256 }), lastModified: new Date(file.created_at) };
