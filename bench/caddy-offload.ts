@@ -5,6 +5,10 @@
 //
 //   node --import tsx bench/caddy-offload.ts [--runs 3] [--seconds 5] [--connections 32]
 //
+// A third figure bounds what any Node-side decision can reach: the same Caddyfile in front of a bare
+// node:http server that answers every request with the offload headers at once (no routing, no
+// signature, no database, no logs). Our server cannot beat it; the gap between the two is ours.
+//
 // Needs caddy, curl and wrk (Debian). Rate limits are turned off for the benchmarked server: one
 // client hammering one link is exactly what they exist to stop.
 import { spawn, spawnSync } from 'node:child_process';
@@ -85,6 +89,35 @@ async function upload(base: string, file: string, name: string): Promise<string>
   });
 }
 
+/** A node:http process answering every request with the offload headers for `offloadPath`. */
+async function spawnBareDecider(offloadPath: string): Promise<{ port: number; kill(): Promise<void> }> {
+  const port = await freePort();
+  const headers = {
+    'Content-Type': 'application/octet-stream',
+    ETag: '"bench"',
+    'Last-Modified': new Date(0).toUTCString(),
+    'Content-Disposition': 'attachment; filename="small.bin"',
+    'Cache-Control': 'private, no-transform',
+    'X-Sl-Offload-Path': offloadPath,
+    'X-Sl-Offload-Range': '',
+  };
+  const code = `require('node:http').createServer((q, s) => { s.writeHead(200, ${JSON.stringify(headers)}); s.end(); })` +
+    `.listen(${port}, '127.0.0.1', () => console.log('ready'));`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (status) => reject(new Error(`bare decider exited with ${status}`)));
+    child.stdout!.once('data', () => resolve());
+  });
+  return {
+    port,
+    kill: () => new Promise<void>((resolve) => {
+      if (child.exitCode !== null) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
 async function signedLink(base: string, key: string): Promise<string> {
   const res = await fetch(`${base}/v1/files/signed-url?key=${encodeURIComponent(key)}&user_id=bench&ttl=86400`, { headers: { 'X-Service-Token': SERVICE_TOKEN } });
   return ((await res.json()) as { url: string }).url;
@@ -136,6 +169,15 @@ async function main(): Promise<void> {
     const bigLink = await signedLink(server.url, bigKey);
     const smallLink = await signedLink(server.url, smallKey);
 
+    // The ceiling of the design: Caddy → a node:http server that decides nothing. In a process of
+    // its own, as our server is (wrk runs synchronously from this one).
+    const bare = await spawnBareDecider(`/${smallKey.slice('users/'.length)}`);
+    cleanups.unshift(() => bare.kill());
+    const barePort = await freePort();
+    const bareProxy = await startCaddy({ httpsPort: barePort, upstream: `127.0.0.1:${bare.port}`, dataDir, edgeSecret: EDGE_SECRET });
+    cleanups.unshift(() => bareProxy.stop());
+    const bareSmall = `https://localhost:${barePort}/get/any`;
+
     // The baseline: Caddy's file_server over the same files, same TLS, same machine.
     const directPort = await freePort();
     const site = path.join(work, 'direct');
@@ -166,6 +208,7 @@ async function main(): Promise<void> {
       directBig: throughput(directBig, directCa),
       offloadSmall: requestsPerSecond(smallLink),
       directSmall: requestsPerSecond(directSmall),
+      bareSmall: requestsPerSecond(bareSmall),
     };
     const gbps = (b: number) => `${(b / 1e9).toFixed(2)} GB/s`;
     const rps = (r: number) => `${Math.round(r).toLocaleString('en')} req/s`;
@@ -174,6 +217,9 @@ async function main(): Promise<void> {
       `|---|---|---|---|---|`,
       `| 1 GiB, curl, median of ${RUNS} | ${gbps(results.offloadBig)} | ${gbps(results.directBig)} | ${(results.offloadBig / results.directBig).toFixed(2)}× | ≥ 0.8× |`,
       `| 10 KiB, wrk -c${CONNECTIONS} ${SECONDS}s | ${rps(results.offloadSmall)} | ${rps(results.directSmall)} | ${(results.offloadSmall / results.directSmall).toFixed(2)}× | ≥ 0.5× |`,
+      '',
+      `Design ceiling (10 KiB): Caddy → bare node:http answering the offload headers with no work: ${rps(results.bareSmall)}, ` +
+        `${(results.bareSmall / results.directSmall).toFixed(2)}× of file_server direct; our server reaches ${(results.offloadSmall / results.bareSmall).toFixed(2)}× of that ceiling.`,
     ];
     console.log(lines.join('\n'));
   } finally {

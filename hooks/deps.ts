@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import type { TypePolicy } from '../server/config.ts';
 import type { Repo } from '../server/db/repo.ts';
 import type { Storage } from '../server/storage/types.ts';
-import type { ScanQueue } from './scan.ts';
 
 export type EventType = 'upload.created' | 'upload.finished' | 'upload.failed' | 'file.deleted' | 'file.scanned';
 
@@ -20,6 +19,17 @@ export interface EventSink {
 
 export const noEvents: EventSink = { emit() {} };
 
+/**
+ * The virus-scan queue (server/scan/worker.ts). When enabled, a finished file is recorded as
+ * 'pending' and enqueue() is called inside the transaction that makes it ready.
+ */
+export interface ScanQueue {
+  readonly enabled: boolean;
+  enqueue(key: string): void;
+}
+
+export const noScans: ScanQueue = { enabled: false, enqueue() {} };
+
 export interface HookDeps {
   repo: Repo;
   storage: Storage;
@@ -29,8 +39,7 @@ export interface HookDeps {
   /** ALLOWED_TYPES / DENIED_TYPES (hooks/content-type.ts). */
   typePolicy: TypePolicy;
   events: EventSink;
-  /** The virus-scan queue (hooks/scan.ts); undefined when scanning is off. */
-  scan?: ScanQueue | undefined;
+  scans: ScanQueue;
   now: () => number;
   log: Logger;
 }

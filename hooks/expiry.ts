@@ -29,7 +29,7 @@ export async function expireIdleUploads(deps: HookDeps, digests: Digests, locker
         // Re-read under the lock: a PATCH may have touched it since the query.
         const current = deps.repo.getUpload(row.id);
         if (current && current.touched_at < cutoff) {
-          await discardUpload(deps, digests, row.id);
+          await discardUpload(deps, digests, row.id, 'expired');
           deps.log.info({ event: 'upload.expired', upload_id: row.id, user_id: row.user_id }, 'upload expired');
           expired++;
         } else skipped.add(row.id);

@@ -15,7 +15,6 @@ import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import { fileKey } from '../server/storage/keys.ts';
 import { categoryFor, detectStoredFile } from './content-type.ts';
 import type { HookDeps } from './deps.ts';
-import { markReady } from './scan.ts';
 import { detectAtFinish } from './type-sniffer.ts';
 import type { Digests } from './sha256.ts';
 
@@ -28,7 +27,7 @@ export async function finalizeUpload(
   if (!row) throw new AppError('not_found', 'this upload no longer exists');
   const sha256 = await digests.finish(upload.id, upload.size);
   if (row.sha256_declared !== null && row.sha256_declared !== sha256) {
-    await discardUpload(deps, digests, row.id);
+    await discardUpload(deps, digests, row.id, 'checksum_mismatch');
     throw new AppError(
       'checksum_mismatch',
       `the declared sha256 ${row.sha256_declared} does not match the received bytes (${sha256}); the upload was discarded`,
@@ -38,7 +37,7 @@ export async function finalizeUpload(
   try {
     detected = await detectAtFinish(deps, row, upload.size);
   } catch (error) {
-    await discardUpload(deps, digests, row.id);
+    await discardUpload(deps, digests, row.id, 'type_not_allowed');
     throw error;
   }
   const completedAt = deps.now();
@@ -55,7 +54,7 @@ export async function finalizeUpload(
     state: 'committing',
     detected_type: detected ?? null,
     category: categoryFor(detected ?? null, row.content_type),
-    scan_status: null,
+    scan_status: deps.scans.enabled ? 'pending' : null,
     scan_signature: null,
     scanned_at: null,
   };
@@ -73,31 +72,65 @@ export async function finalizeUpload(
       file.category = categoryFor(file.detected_type, file.content_type);
       deps.repo.setFileType(file.key, file.detected_type, file.category);
     } catch (error) {
-      await deleteFile(deps, file);
+      // Never announced as finished: it goes as a failed upload, not as a deleted file.
+      deps.repo.setFileState(file.key, 'deleting');
+      await deps.storage.removeFile(file.key);
+      deps.repo.atomically(() => {
+        deps.repo.deleteFile(file.key);
+        deps.events.emit('upload.failed', file.upload_id, {
+          upload_id: file.upload_id, user_id: file.user_id, filename: file.filename, folder: file.folder, reason: 'type_not_allowed',
+        });
+      });
       throw error;
     }
   }
-  const ready = markReady(deps, file); // with scanning on, its scan is queued in the same transaction
+  deps.repo.atomically(() => {
+    deps.repo.setFileState(file.key, 'ready');
+    deps.scans.enqueue(file.key);
+    deps.events.emit('upload.finished', file.upload_id, {
+      upload_id: file.upload_id, key: file.key, user_id: file.user_id, folder: file.folder, filename: file.filename,
+      size: file.size, sha256: file.sha256, content_type: file.content_type, detected_type: file.detected_type, category: file.category,
+    });
+  });
   deps.log.info({ event: 'upload.finished', key: file.key, user_id: file.user_id, size: file.size }, 'upload finished');
-  return ready;
+  return { ...file, state: 'ready' };
 }
 
 function restoreUpload(deps: HookDeps, file: FileRow, row: UploadRow): void {
   deps.repo.abortCommit(file, { ...row, touched_at: deps.now() });
 }
 
-/** Bytes first, then the row: a crash in between leaves a row that expiry removes, never stray bytes. */
-export async function discardUpload(deps: HookDeps, digests: Digests, uploadId: string): Promise<void> {
+/** Why an unfinished upload was removed (the upload.failed event's `reason`). */
+export type FailureReason = 'checksum_mismatch' | 'type_not_allowed' | 'expired' | 'terminated' | 'creation_failed';
+
+/**
+ * Bytes first, then the row: a crash in between leaves a row that expiry removes, never stray bytes.
+ * upload.failed is emitted with the row's deletion, once (a second discard finds no row).
+ */
+export async function discardUpload(deps: HookDeps, digests: Digests, uploadId: string, reason: FailureReason): Promise<void> {
   digests.discard(uploadId);
   await deps.storage.removeUpload(uploadId);
-  deps.repo.deleteUpload(uploadId);
+  deps.repo.atomically(() => {
+    const row = deps.repo.getUpload(uploadId);
+    if (!row) return;
+    deps.repo.deleteUpload(uploadId);
+    deps.events.emit('upload.failed', uploadId, { upload_id: uploadId, user_id: row.user_id, filename: row.filename, folder: row.folder, reason });
+  });
 }
 
 export async function deleteFile(deps: HookDeps, file: FileRow): Promise<void> {
   deps.repo.setFileState(file.key, 'deleting');
   await deps.storage.removeFile(file.key);
-  deps.repo.deleteFile(file.key);
+  forgetFile(deps, file);
   deps.log.info({ event: 'file.deleted', key: file.key, user_id: file.user_id }, 'file deleted');
+}
+
+/** The record goes, and file.deleted with it. */
+function forgetFile(deps: HookDeps, file: FileRow): void {
+  deps.repo.atomically(() => {
+    deps.repo.deleteFile(file.key);
+    deps.events.emit('file.deleted', file.upload_id, { upload_id: file.upload_id, key: file.key, user_id: file.user_id });
+  });
 }
 
 /** Start-up: finish every commit or deletion that a crash interrupted, then sweep orphaned upload bytes. */
@@ -106,7 +139,7 @@ export async function repairInterrupted(deps: HookDeps): Promise<{ committed: nu
   for (const file of deps.repo.filesInTransition()) {
     if (file.state === 'deleting') {
       await deps.storage.removeFile(file.key);
-      deps.repo.deleteFile(file.key);
+      forgetFile(deps, file);
       result.deleted++;
       continue;
     }

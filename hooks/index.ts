@@ -10,7 +10,7 @@ import type { Caller } from '../server/auth/caller.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import type { HookDeps } from './deps.ts';
 import { expireIdleUploads } from './expiry.ts';
-import { discardUpload, finalizeUpload, repairInterrupted } from './finalize.ts';
+import { discardUpload, finalizeUpload, repairInterrupted, type FailureReason } from './finalize.ts';
 import { checkDeclared } from './content-type.ts';
 import { parseUploadMetadata } from './metadata.ts';
 import { claimForPatch, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
@@ -31,7 +31,8 @@ export interface Lifecycle {
   observeWrite(uploadId: string, offset: number, source: Readable): Promise<{ stream: Readable; settle(newOffset: number | null): Promise<void> }>;
   afterWrite(uploadId: string, stored: { offset: number; size: number | undefined }): void;
   finish(upload: { id: string; size: number }): Promise<FileRow>;
-  discard(uploadId: string): Promise<void>;
+  /** Removes an unfinished upload; `reason` goes into the upload.failed event. */
+  discard(uploadId: string, reason: FailureReason): Promise<void>;
   expire(): Promise<number>;
   repair(): ReturnType<typeof repairInterrupted>;
   startHousekeeping(sweepIntervalMs: number): () => void;
@@ -44,7 +45,14 @@ export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
     create(caller, metadata, req) {
       const meta = parseUploadMetadata(metadata, caller);
       checkDeclared(deps.typePolicy, meta);
-      return reserveAtCreation(deps, meta, req);
+      return deps.repo.atomically(() => {
+        const row = reserveAtCreation(deps, meta, req);
+        deps.events.emit('upload.created', row.id, {
+          upload_id: row.id, user_id: row.user_id, filename: row.filename, folder: row.folder,
+          content_type: row.content_type, size: row.length,
+        });
+        return row;
+      });
     },
     beforePatch(row, req) {
       deps.repo.touchUpload(row.id, deps.now());
@@ -64,7 +72,7 @@ export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
           const refusal = await sniff.settle(newOffset);
           if (refusal) {
             deps.log.info({ event: 'upload.refused', upload_id: uploadId, reason: refusal.code }, refusal.message);
-            await discardUpload(deps, digests, uploadId);
+            await discardUpload(deps, digests, uploadId, 'type_not_allowed');
             throw refusal;
           }
         },
@@ -76,8 +84,8 @@ export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
     finish(upload) {
       return finalizeUpload(deps, digests, upload);
     },
-    discard(uploadId) {
-      return discardUpload(deps, digests, uploadId);
+    discard(uploadId, reason) {
+      return discardUpload(deps, digests, uploadId, reason);
     },
     expire() {
       return expireIdleUploads(deps, digests, locker);

@@ -80,7 +80,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
     publicUrl: () => services.publicUrl.value,
     now: services.now,
     offload: services.storage.kind === 'file' && config.edgeSecret !== undefined && config.edgeOffload,
-    scanning: services.scanning !== undefined,
+    scanning: config.clamd !== undefined,
   };
   app.route('/get', signedGetRoute(links));
   // Registered before the authenticated /v1 tree: whoever holds the link needs no account.
@@ -100,7 +100,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   app.route('/metrics', metricsRoute(edge.metrics, config.metricsToken));
   // The OpenAPI document is generated from this app's own routes (their describeRoute/validator).
   app.route('/docs', docsRoute(() => app, API_VERSION));
-  app.route('/healthz', healthRoute({ dataDir: config.dataDir, repo: services.repo, storage: services.storage, scan: services.scanning, log }));
+  app.route('/healthz', healthRoute({ dataDir: config.dataDir, repo: services.repo, storage: services.storage, log }));
 
   app.notFound(() => problemResponse(new AppError('not_found', 'no such route')));
   app.onError((error, c) => {

@@ -275,7 +275,8 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     const webhookSecret = secret('WEBHOOK_SECRET', 32);
     if (webhookSecret === undefined) problems.push('WEBHOOK_SECRET: required when WEBHOOK_URLS is set (at least 32 characters)');
     webhooks = {
-      urls: webhookUrls,
+      // One delivery per distinct URL (a URL listed twice would get every event twice).
+      urls: [...new Set(webhookUrls)],
       secret: webhookSecret ?? '',
       timeoutMs: integer('WEBHOOK_TIMEOUT_SECONDS', 10, 1, 600) * 1000,
       maxBackoffMs: integer('WEBHOOK_RETRY_MAX_SECONDS', 600, 1, 86400) * 1000,

@@ -120,8 +120,8 @@ export function instrumentLifecycle(lifecycle: Lifecycle, metrics: Metrics, log:
       log.warn({ event: 'upload.failed', upload_id: upload.id, code: known?.code ?? 'internal', ...(known ? {} : { err: error }) }, 'upload finish failed');
     }
   });
-  lifecycle.discard = async (uploadId) => {
-    await discard.call(lifecycle, uploadId);
+  lifecycle.discard = async (uploadId, reason) => {
+    await discard.call(lifecycle, uploadId, reason);
     metrics.uploads.inc({ event: 'discarded' });
     log.info({ event: 'upload.discarded', upload_id: uploadId }, 'upload removed');
   };

@@ -3,7 +3,10 @@
 import { MemoryLocker } from '@tus/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
-import { noEvents } from '../hooks/deps.ts';
+import { noEvents, noScans } from '../hooks/deps.ts';
+import { createClamd } from './scan/clamd.ts';
+import { createScanWorker, type ScanWorker } from './scan/worker.ts';
+import { createOutbox, type Outbox } from './webhooks/outbox.ts';
 import { createLifecycle, type HookDeps, type Lifecycle } from '../hooks/index.ts';
 import type { AuthDeps } from './auth/caller.ts';
 import { createUserTokenSigner, createUserTokenVerifier, type SignUserToken } from './auth/jwt.ts';
@@ -12,7 +15,6 @@ import { createServiceTokenCheck } from './auth/service-token.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import { Repo } from './db/repo.ts';
-import { createScanning, type Scanning } from './scan/scanning.ts';
 import { createLocalStorage } from './storage/local.ts';
 import { createS3Storage } from './storage/s3.ts';
 import type { Storage } from './storage/types.ts';
@@ -34,12 +36,14 @@ export interface Services {
   /** Per-process upload locks (tus). Several instances need a shared locker instead. */
   locker: MemoryLocker;
   tus: Tus;
-  /** Virus scanning (server/scan/); undefined when no clamd is configured. */
-  scanning: Scanning | undefined;
   /** HMAC keys for signed links and batch tokens: the first signs, all verify. */
   signingKeys: Buffer[];
   /** The origin put into links and Location headers; settled once the port is known. */
   publicUrl: { value: string };
+  /** The webhook outbox (WEBHOOK_URLS set); `wake` is pointed at the dispatcher by start.ts. */
+  webhooks: { outbox: Outbox; wake: () => void } | undefined;
+  /** Virus scanning (CLAMD_* set); started by start.ts after the start-up repair. */
+  scanWorker: ScanWorker | undefined;
 }
 
 export async function createServices(config: Readonly<Config>, log: Logger, now: () => number = Date.now): Promise<Services> {
@@ -58,6 +62,16 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     checkServiceToken: createServiceTokenCheck(secrets.serviceTokens),
     cookieName: config.cookieName,
   };
+  let webhooks: Services['webhooks'];
+  if (config.webhooks) {
+    const target = { outbox: undefined as unknown as Outbox, wake: () => {} };
+    target.outbox = createOutbox(db, config.webhooks.urls, now, () => target.wake());
+    webhooks = target;
+  }
+  const events = webhooks?.outbox ?? noEvents;
+  const scanWorker = config.clamd
+    ? createScanWorker({ db, storage, clamd: createClamd(config.clamd), config: config.clamd, events, now, log })
+    : undefined;
   const hookDeps: HookDeps = {
     repo,
     storage,
@@ -65,12 +79,11 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     maxUploadBytes: config.maxUploadBytes,
     uploadExpirySeconds: config.uploadExpirySeconds,
     typePolicy: config.typePolicy,
-    events: noEvents,
+    events,
+    scans: scanWorker?.queue ?? noScans,
     now,
     log,
   };
-  const scanning = config.clamd ? createScanning(config.clamd, db, hookDeps) : undefined;
-  hookDeps.scan = scanning?.scanner;
   const locker = new MemoryLocker();
   const lifecycle = createLifecycle(hookDeps, locker);
   const publicUrl = { value: config.publicUrl ?? `http://${config.host}:${config.port}` };
@@ -97,9 +110,10 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     lifecycle,
     locker,
     tus,
-    scanning,
     signingKeys: secrets.signingKeys.map((key) => Buffer.from(key, 'utf8')),
     publicUrl,
+    webhooks,
+    scanWorker,
   };
 }
 

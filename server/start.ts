@@ -10,8 +10,8 @@ import { createDrain } from './http/drain.ts';
 import { TokenBuckets } from './http/rate-limit.ts';
 import { createLogger } from './logging.ts';
 import { createMetrics, instrumentLifecycle, type Metrics } from './metrics.ts';
-import { startScanning } from './scan/scanning.ts';
 import { createServices, type Services } from './services.ts';
+import { createDispatcher } from './webhooks/dispatcher.ts';
 
 export interface RunningServer {
   url: string;
@@ -32,13 +32,19 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   const services = await createServices(config, log, options.now);
   const metrics = createMetrics(() => services.repo.knownUploadIds().size);
   instrumentLifecycle(services.lifecycle, metrics, log);
+  const dispatcher = services.webhooks && config.webhooks
+    ? createDispatcher({ outbox: services.webhooks.outbox, config: config.webhooks, now: services.now, log, registry: metrics.registry })
+    : undefined;
+  if (dispatcher) services.webhooks!.wake = () => dispatcher.wake();
   const repaired = await services.lifecycle.repair();
   if (repaired.committed + repaired.deleted + repaired.lost + repaired.orphans > 0) {
     log.warn({ ...repaired }, 'finished work interrupted by the last shutdown');
   }
+  // After the repair: files it committed are queued by the worker's backfill.
+  services.scanWorker?.attachMetrics(metrics.registry);
+  services.scanWorker?.start();
   const expired = await services.lifecycle.expire();
   if (expired > 0) log.info({ expired }, 'removed idle uploads');
-  const stopScanning = startScanning(services.scanning, metrics.registry, log);
 
   const drain = createDrain();
   const { rateLimits } = config;
@@ -68,6 +74,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   const stopHousekeeping = services.lifecycle.startHousekeeping(
     Math.min(60_000, Math.max(1000, (config.uploadExpirySeconds * 1000) / 4)),
   );
+  dispatcher?.start();
   log.info({ url, public_url: services.publicUrl.value, data_dir: config.dataDir, storage: config.storage }, 'listening');
 
   let closing: Promise<void> | undefined;
@@ -81,7 +88,6 @@ export async function startServer(config: Readonly<Config>, options: StartOption
         // 1. Stop accepting; idle keep-alive connections go now, busy ones after their response
         //    (which says Connection: close from here on).
         stopHousekeeping();
-        const scanStopped = stopScanning(); // a scan in flight is abandoned; its job stays queued
         drain.startDraining();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
@@ -95,7 +101,10 @@ export async function startServer(config: Readonly<Config>, options: StartOption
           if (!(await drain.idle(CUT_SETTLE_MS))) log.error({ in_flight: drain.active }, 'shutdown: requests did not settle after being cut');
         }
         await closed;
-        await scanStopped;
+        // Webhook requests in flight are abandoned; they stay pending for the next start.
+        await dispatcher?.stop();
+        // A scan in flight is abandoned; its file is 'scanning' until the next start resets it.
+        await services.scanWorker?.stop();
         // 3. Only now the database: closing it checkpoints the WAL into the main file.
         services.db.close();
         log.info({ cut: !finished }, 'shutdown complete');

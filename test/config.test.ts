@@ -80,7 +80,7 @@ describe('loadConfig', () => {
       ALLOWED_TYPES: 'image/*, application/PDF, .txt',
       DENIED_TYPES: 'image/svg+xml',
       CLAMD_HOST: '127.0.0.1',
-      WEBHOOK_URLS: 'https://a.example/hook, http://127.0.0.1:9/in',
+      WEBHOOK_URLS: 'https://a.example/hook, http://127.0.0.1:9/in, https://a.example/hook',
       WEBHOOK_SECRET: 'w'.repeat(32),
     });
     assert.deepEqual(config.typePolicy, { allowed: ['image/*', 'application/pdf', '.txt'], denied: ['image/svg+xml'] });

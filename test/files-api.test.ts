@@ -62,7 +62,9 @@ describe('files API', () => {
       'category', 'content_type', 'created_at', 'detected_type', 'filename', 'folder', 'key', 'scan_signature', 'scan_status',
       'sha256', 'size', 'user_id',
     ]);
-    assert.equal(record.category, 'document', 'a .txt is a document');
+    // Text has no signature and none was declared (application/octet-stream): nothing to believe.
+    assert.equal(record.detected_type, null);
+    assert.equal(record.category, 'other');
     assert.equal(record.scan_status, null, 'no verdict while scanning is off');
     assert.equal(record.created_at, '2026-03-01T10:00:01.000Z');
     assert.match(record.key, /^users\/erin\/2026\/03\/01\/[0-9a-f]{32}\.txt$/);

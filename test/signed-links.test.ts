@@ -181,6 +181,17 @@ for (const backend of backendsUnderTest()) {
       assert.equal((await get(l)).status, 404);
     });
 
+    test('bytes that vanished behind a ready record answer 404, on GET and HEAD', async () => {
+      const k = (await tusUpload({ endpoint: server.url, headers: auth, data: Buffer.from('gone'), metadata: { filename: 'gone.txt' } }).done).fileKey!;
+      const l = (await (await fetch(`${server.url}/v1/files/signed-url?key=${encodeURIComponent(k)}`, { headers: auth })).json()).url;
+      await server.services.storage.removeFile(k); // behind the record's back (an operator, a disk fault)
+      for (const method of ['GET', 'HEAD']) {
+        const res = await get(l, {}, method);
+        assert.equal(res.status, 404, method);
+      }
+      assert.equal((await get(link)).status, 200, 'the server keeps serving');
+    });
+
     test('expired links answer 410', async () => {
       const short = (await (await fetch(`${server.url}/v1/files/signed-url?key=${encodeURIComponent(key)}&ttl=5`, { headers: auth })).json()).url;
       assert.equal((await get(short)).status, 200);

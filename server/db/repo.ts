@@ -145,6 +145,14 @@ export class Repo {
     };
   }
 
+  /**
+   * Runs `fn` in one IMMEDIATE transaction (repo calls inside nest as savepoints): a change and the
+   * webhook event that reports it (hooks/deps.ts EventSink) commit together or not at all.
+   */
+  atomically<T>(fn: () => T): T {
+    return this.#db.transaction(fn).immediate();
+  }
+
   /** Inserts the upload if its reservation fits the quota; returns false (and writes nothing) if not. */
   reserveUpload(row: UploadRow, quotaBytes: number): boolean {
     return this.#db

@@ -5,11 +5,6 @@
 // `MISSING.txt` note saying how many were; every file is checked before the first byte, so
 // Content-Length stays exact. (One deleted in the split second while the archive streams ends the
 // download early; zip-stream.ts explains why that cannot be a complete-looking archive.)
-//
-// Virus scanning (server/scan/gate.ts): a link is refused when a key names a quarantined (or, while
-// scanning is on, unscannable) file, naming that key to its owner; the download itself is refused
-// whole while any of its files is not clean — an archive never silently lacks a file — with the
-// problem of the worst one (a lasting refusal before scan_pending), naming no key.
 import { Hono } from 'hono';
 import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
@@ -17,10 +12,10 @@ import { Readable } from 'node:stream';
 import { mayAccess, type AuthEnv } from '../auth/caller.ts';
 import type { FileRow, Repo } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
+import { assertServable } from '../scan/gate.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
 import { signBatchToken, verifyBatchToken } from '../http/link-signing.ts';
 import { streamResponse } from '../http/send-stream.ts';
-import { assertScanAllows, scanRefusal } from '../scan/gate.ts';
 import type { Storage } from '../storage/types.ts';
 import { createZipStream, type ZipEntryInput } from '../zip/zip-stream.ts';
 import { commonProblems, jsonResponse, problemResponse } from './files.ts';
@@ -35,7 +30,7 @@ export interface BatchDeps {
   ttlSeconds: number;
   publicUrl: () => string;
   now: () => number;
-  /** Virus scanning is on: only clean files are served. */
+  /** Virus scanning is on: only files clamd called clean are served (scan/gate.ts). */
   scanning?: boolean;
 }
 
@@ -55,7 +50,6 @@ export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
     responses: {
       200: jsonResponse('the link', z.object({ token: z.string(), url: z.string(), expires_at: z.string().meta({ format: 'date-time' }) })),
       400: problemResponse('bad body'),
-      403: problemResponse('a key names an infected (quarantined) file, or one that could not be scanned'),
       404: problemResponse('a key names no file of yours'),
       ...commonProblems,
     },
@@ -69,7 +63,8 @@ export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
       const file = deps.repo.getFile(key);
       // Naming no key: a foreign key and a missing one look the same.
       if (!file || file.state !== 'ready' || !mayAccess(caller, file.user_id)) throw new AppError('not_found', 'one or more keys name no file of yours');
-      assertScanAllows(file, deps.scanning ?? false, 'share', key);
+      // The caller's own key may be named: a batch that cannot be served is refused up front.
+      assertServable(file, deps.scanning ?? false);
       return file;
     });
     const owner = files[0]!.user_id;
@@ -104,9 +99,9 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
     security: [],
     responses: {
       200: { description: 'application/zip' },
-      403: problemResponse('invalid_signature; a file is infected (quarantined) or could not be scanned'),
+      403: problemResponse('invalid_signature; infected or scan_failed while virus scanning is on'),
+      409: problemResponse('scan_pending: the virus scan has not finished (Retry-After)'),
       404: problemResponse('every file was deleted'),
-      409: problemResponse('scan_pending: a file is not scanned yet (Retry-After)'),
       410: problemResponse('link_expired'),
       429: problemResponse('rate_limited'),
     },
@@ -121,9 +116,9 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
       const stat = file?.state === 'ready' && file.user_id === payload.userId ? await deps.storage.statFile(key) : null;
       if (file && stat && stat.size === file.size) present.push(file);
     }
+    // Verdicts may have changed since the link was made (scanning turned on): refuse, never skip.
+    for (const file of present) assertServable(file, deps.scanning ?? false);
     if (present.length === 0) throw new AppError('not_found', 'every file of this download has been deleted');
-    const refusals = present.flatMap((file) => scanRefusal(file, deps.scanning ?? false, 'serve', 'a file of this download') ?? []);
-    if (refusals.length > 0) throw refusals.find((r) => r.code !== 'scan_pending') ?? refusals[0]!;
 
     const entries: ZipEntryInput[] = present.map((file) => ({
       folder: file.folder,

@@ -29,7 +29,7 @@ export const fileRecordSchema = z
     created_at: z.string().meta({ format: 'date-time' }),
     scan_status: z.enum(['pending', 'scanning', 'clean', 'infected', 'error']).nullable()
       .meta({ description: 'virus scan verdict; null when the file was recorded while scanning was off' }),
-    scan_signature: z.string().nullable().meta({ description: 'infected: the signature clamd found; error: why clamd could not scan the file' }),
+    scan_signature: z.string().nullable().meta({ description: 'the signature found, when infected' }),
   })
   .meta({ id: 'FileRecord' });
 

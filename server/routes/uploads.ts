@@ -115,12 +115,12 @@ async function settle(deps: UploadRouteDeps, method: string, ctx: TusRequestCont
   if (!upload) return;
   const finished = response.headers.has('X-File-Key');
   if (method === 'DELETE' && response.status === 204) {
-    await deps.lifecycle.discard(upload.id);
+    await deps.lifecycle.discard(upload.id, 'terminated');
     return;
   }
   if (method === 'POST' && !response.ok) {
     // The client never learnt this upload's URL: nothing may stay behind.
-    await deps.lifecycle.discard(upload.id);
+    await deps.lifecycle.discard(upload.id, 'creation_failed');
     return;
   }
   if ((method === 'POST' || method === 'PATCH') && !finished && deps.repo.getUpload(upload.id)) {

@@ -1,37 +1,13 @@
-// Which files may leave the server, by their scan verdict (README "Virus scanning").
-//
-// While scanning is on, only 'clean' files are served: 'pending'/'scanning' (and a file without a
-// verdict) answer 409 scan_pending with Retry-After, 'error' 403 scan_failed. An 'infected' file is
-// quarantined: 403 infected whether scanning is on or off — turning clamd off must not release
-// what it found. With scanning off, everything else is served as before.
-//
-// Sharing (minting a signed URL, creating a batch link) refuses only what can never be served
-// (infected, and scan_failed while scanning is on); a link made while the file waits for its scan
-// works once the file is clean.
+// Which files may be handed out while virus scanning is on: only those clamd called clean.
+// An infected file is never served, scanning on or off (it stays quarantined: README "Virus scanning").
 import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 
-export type ScanGateUse = 'serve' | 'share';
-
-/** Why `file` may not be served (or shared), or null. `about` prefixes the detail (e.g. the owner's key). */
-export function scanRefusal(
-  file: Pick<FileRow, 'scan_status' | 'scan_signature'>,
-  scanning: boolean,
-  use: ScanGateUse,
-  about = 'this file',
-): AppError | null {
+export function assertServable(file: Pick<FileRow, 'key' | 'scan_status' | 'scan_signature'>, scanning: boolean): void {
   if (file.scan_status === 'infected') {
-    return new AppError('infected', `${about} is quarantined: the virus scanner found ${file.scan_signature ?? 'a threat'}`);
+    throw new AppError('infected', `${file.key} is infected (${file.scan_signature ?? 'unknown signature'}) and is never served; its owner may delete it`);
   }
-  if (!scanning || file.scan_status === 'clean') return null;
-  if (file.scan_status === 'error') {
-    return new AppError('scan_failed', `${about} could not be checked by the virus scanner, so it is not served`);
-  }
-  return use === 'share' ? null : new AppError('scan_pending', `${about} has not been checked by the virus scanner yet; retry later`);
-}
-
-/** Throws the refusal, if any. */
-export function assertScanAllows(file: Pick<FileRow, 'scan_status' | 'scan_signature'>, scanning: boolean, use: ScanGateUse, about?: string): void {
-  const refusal = scanRefusal(file, scanning, use, about);
-  if (refusal) throw refusal;
+  if (!scanning || file.scan_status === 'clean') return;
+  if (file.scan_status === 'error') throw new AppError('scan_failed', `${file.key} could not be scanned for viruses and is not served`);
+  throw new AppError('scan_pending', `${file.key} is waiting for its virus scan; try again shortly`);
 }

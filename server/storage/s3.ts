@@ -35,6 +35,11 @@ export interface S3StorageOptions extends S3ClientOptions {
   maxUploadBytes: number;
   /** Overrides the part size (a multiple of S3_CHECKPOINT_BYTES); tests and benchmarks. */
   partSize?: number;
+  /**
+   * Overrides the largest object moved with one CopyObject (5 GiB) and the range each UploadPartCopy
+   * moves (512 MiB): tests drive the multipart copy with megabytes instead of gigabytes.
+   */
+  copy?: { singleLimit: number; partBytes: number };
 }
 
 /** 8 MiB, doubled until `maxUploadBytes` fits in S3's 10,000 parts: boundaries stay on the 8 MiB grid. */
@@ -55,6 +60,8 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
   const partSize = options.partSize ?? s3PartSize(options.maxUploadBytes);
   if (partSize % S3_CHECKPOINT_BYTES !== 0) throw new Error(`S3 part size must be a multiple of ${S3_CHECKPOINT_BYTES}`);
   const bucket = options.bucket;
+  const singleCopyLimit = options.copy?.singleLimit ?? SINGLE_COPY_LIMIT;
+  const copyPartBytes = options.copy?.partBytes ?? COPY_PART_BYTES;
   const tusStore = new TusS3Store({
     partSize,
     // No object tagging on S3-compatible servers such as Swift (501); expiry is hooks/expiry.ts's job.
@@ -132,20 +139,20 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
 
   async function copy(from: string, to: string, size: number): Promise<void> {
     const CopySource = `${bucket}/${from}`;
-    if (size <= SINGLE_COPY_LIMIT) {
+    if (size <= singleCopyLimit) {
       await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource }));
       return;
     }
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: to }));
     try {
-      const count = Math.ceil(size / COPY_PART_BYTES);
+      const count = Math.ceil(size / copyPartBytes);
       const etags: string[] = new Array(count);
       let next = 0;
       const worker = async () => {
         while (next < count) {
           const i = next++;
-          const start = i * COPY_PART_BYTES;
-          const end = Math.min(size, start + COPY_PART_BYTES) - 1;
+          const start = i * copyPartBytes;
+          const end = Math.min(size, start + copyPartBytes) - 1;
           const res = await s3.send(
             new UploadPartCopyCommand({ Bucket: bucket, Key: to, UploadId, PartNumber: i + 1, CopySource, CopySourceRange: `bytes=${start}-${end}` }),
           );

@@ -44,40 +44,48 @@ describe('web page: resume after the tab was closed', () => {
     await server?.stop();
   });
 
-  test('close the tab mid-upload, open the page again: the same upload continues from its offset', async () => {
-    const data = randomBytes(4 * MiB);
-    const file = path.join(tempDir('sl-web-'), 'film.mov');
-    writeFileSync(file, data);
-    const token = await server.token('frank');
+  /**
+   * Signs in on a new tab of `context`, starts uploading `file` through the Dashboard, closes the
+   * tab once the server holds at least `partBytes`, and cuts what Chromium may still send. Returns
+   * the upload's URL and the offset the server kept; `requests` records the tab's tus requests.
+   */
+  async function uploadPartThenCloseTab(context: BrowserContext, token: string, file: string, size: number, partBytes: number) {
     const session = createUserSession({ baseUrl: server.url, token });
-
-    const first = await browser.newPage();
-    const firstRequests = tusRequests(first);
+    const page = await context.newPage();
+    const requests = tusRequests(page);
     let uploadUrl: string | undefined;
-    first.on('response', (res) => {
+    page.on('response', (res) => {
       if (res.request().method() === 'POST' && res.url().endsWith('/v1/uploads')) uploadUrl = res.headers()['location'];
     });
-    await first.goto(proxy.url);
-    await first.locator('#token-input').fill(token);
-    await first.getByRole('button', { name: 'Sign in' }).click();
-    await first.locator('#workspace').waitFor();
-    const [chooser] = await Promise.all([first.waitForEvent('filechooser'), first.locator('#dashboard .uppy-Dashboard-browse').click()]);
+    await page.goto(proxy.url);
+    await page.locator('#token-input').fill(token);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('#workspace').waitFor();
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.locator('#dashboard .uppy-Dashboard-browse').click()]);
     await chooser.setFiles(file);
-    await first.locator('.uppy-StatusBar-actionBtn--upload').click();
+    await page.locator('.uppy-StatusBar-actionBtn--upload').click();
     let received = 0;
-    for (let i = 0; i < 400 && received < 512 * 1024; i++) {
+    for (let i = 0; i < 600 && received < partBytes; i++) {
       await new Promise((r) => setTimeout(r, 50));
       if (uploadUrl) received = uploadBytesOnDisk(server.dataDir, uploadUrl);
     }
-    assert.ok(uploadUrl && received >= 512 * 1024, `the server holds part of the upload (${received})`);
-    await first.close();
+    assert.ok(uploadUrl && received >= partBytes, `the server holds part of the upload (${received})`);
+    await page.close();
     // Chromium's network service may keep sending a closed tab's request body for a while; cut it
     // as a lost connection would, so the server keeps only what it had.
     proxy.dropConnections();
     await new Promise((r) => setTimeout(r, 300));
     const stored = await session.uploadStatus(uploadUrl);
-    assert.ok(stored && stored.offset > 0 && stored.offset < data.length, `part-way after the tab closed: ${stored?.offset}`);
-    const offsetAtClose = stored.offset;
+    assert.ok(stored && stored.offset > 0 && stored.offset < size, `part-way after the tab closed: ${stored?.offset}`);
+    return { uploadUrl, offsetAtClose: stored.offset, requests, session };
+  }
+
+  test('close the tab mid-upload, open the page again: the same upload continues from its offset', async () => {
+    const data = randomBytes(4 * MiB);
+    const file = path.join(tempDir('sl-web-'), 'film.mov');
+    writeFileSync(file, data);
+    const token = await server.token('frank');
+    const { uploadUrl, offsetAtClose, requests: firstRequests, session } = await uploadPartThenCloseTab(browser, token, file, data.length, 512 * 1024);
     assert.equal(firstRequests.filter((r) => r.method === 'POST').length, 1);
 
     proxy.bytesPerSecond = Infinity;
@@ -97,5 +105,45 @@ describe('web page: resume after the tab was closed', () => {
     const { files } = await session.listMyFiles();
     assert.equal(files.length, 1);
     assert.equal(files[0]!.sha256, createHash('sha256').update(data).digest('hex'));
+  });
+
+  test('a file too big for Golden Retriever (over 10 MiB): re-selected after the tab closed, it resumes instead of starting over', async () => {
+    // Golden Retriever keeps file bytes in IndexedDB only up to 10 MiB (no service worker here);
+    // a bigger file comes back as a "ghost" the person must pick again. tus-js-client then finds
+    // the upload by the file's fingerprint and resumes it.
+    const data = randomBytes(24 * MiB);
+    const file = path.join(tempDir('sl-web-'), 'archive.bin');
+    writeFileSync(file, data);
+    const token = await server.token('gina');
+    proxy.bytesPerSecond = 1 * MiB;
+    const context = await launchBrowser();
+    try {
+      const { uploadUrl, offsetAtClose, session } = await uploadPartThenCloseTab(context, token, file, data.length, 1 * MiB);
+
+      proxy.bytesPerSecond = Infinity;
+      const second = await context.newPage();
+      const secondRequests = tusRequests(second);
+      await second.goto(proxy.url);
+      await second.getByText('Signed in as gina').waitFor();
+      // The ghost is listed, waiting for its bytes; re-adding the same file (name, size, type,
+      // date) through the Dashboard's "Add more" replaces it, and tus resumes it.
+      await second.locator('.uppy-Dashboard-Item.is-ghost', { hasText: 'archive.bin' }).waitFor();
+      await second.locator('#dashboard .uppy-DashboardContent-addMore').click();
+      const [again] = await Promise.all([second.waitForEvent('filechooser'), second.locator('#dashboard .uppy-Dashboard-browse').first().click()]);
+      await again.setFiles(file);
+      await second.locator('.uppy-StatusBar-actionBtn--upload').click();
+      await second.locator('#file-rows tr', { hasText: 'archive.bin' }).waitFor({ timeout: 60_000 });
+
+      assert.deepEqual(secondRequests.filter((r) => r.method === 'POST'), [], `no new upload was created: ${JSON.stringify(secondRequests)}`);
+      const patches = secondRequests.filter((r) => r.method === 'PATCH');
+      assert.ok(patches.length > 0 && patches.every((p) => p.url === uploadUrl), JSON.stringify(secondRequests));
+      assert.ok(patches[0]!.offset! >= offsetAtClose, `resumed at ${patches[0]!.offset}, the server had ${offsetAtClose}`);
+      const { files } = await session.listMyFiles();
+      assert.equal(files.length, 1);
+      assert.equal(files[0]!.size, data.length);
+      assert.equal(files[0]!.sha256, createHash('sha256').update(data).digest('hex'));
+    } finally {
+      await context.close();
+    }
   });
 });

@@ -20,6 +20,9 @@ interface Backend {
   open(): Promise<{ storage: Storage; close(): Promise<void> }>;
 }
 
+/** The S3 backend's bucket and credentials, for the tests that build a second client on it. */
+let bucketSettings: Awaited<ReturnType<typeof createTestBucket>>;
+
 const backends: Backend[] = [
   {
     name: 'local disk',
@@ -32,6 +35,7 @@ const backends: Backend[] = [
     name: 's3 (Swift)',
     async open() {
       const bucket = await createTestBucket();
+      bucketSettings = bucket;
       const storage = createS3Storage({ ...bucket, maxUploadBytes: 1024 * MiB });
       return { storage, close: async () => storage.client.destroy() };
     },
@@ -202,6 +206,61 @@ for (const backend of backends) {
         assert.deepEqual(await multipart(key2), []);
         assert.deepEqual(await objects(id2), []);
         assert.ok((await collect(await storage.openFile(key2))).equals(data));
+      });
+
+      test('s3: an object above the single-copy limit is moved with UploadPartCopy, byte for byte', async () => {
+        // The > 5 GiB path, scaled down: CopyObject only up to 6 MiB, then 5 MiB ranges (S3's
+        // smallest part) copied 8 at a time, the last one short.
+        const big = createS3Storage({ ...bucketSettings, maxUploadBytes: 1024 * MiB, copy: { singleLimit: 6 * MiB, partBytes: 5 * MiB } });
+        try {
+          const data = randomBytes(23 * MiB + 5);
+          const id = newId();
+          await big.tusStore.create(new Upload({ id, size: data.length, offset: 0, metadata: { filename: 'big.bin' } }));
+          await big.tusStore.write(Readable.from([data]), id, 0);
+          const key = keyFor(id, 'big.bin');
+          await big.promote(id, key);
+          const stat = await big.statFile(key);
+          assert.equal(stat?.size, data.length);
+          assert.ok((await collect(await big.openFile(key))).equals(data), 'the copied object has the same bytes');
+          // Assembled from 5 copied parts: S3 ETags of multipart objects end in -<parts> (the upload
+          // itself had 3 parts of 8 MiB, and a CopyObject keeps the source's).
+          const { HeadObjectCommand } = await import('@aws-sdk/client-s3');
+          const head = await big.client.send(new HeadObjectCommand({ Bucket: s3().bucket, Key: key }));
+          assert.match(head.ETag ?? '', /-5"?$/, `multipart ETag, got ${head.ETag}`);
+          assert.deepEqual(await objects(id), []);
+          assert.deepEqual(await multipart(key), []);
+          assert.deepEqual(await multipart(id), []);
+          // At or below the limit it is one CopyObject.
+          const small = randomBytes(6 * MiB);
+          const id2 = newId();
+          await big.tusStore.create(new Upload({ id: id2, size: small.length, offset: 0, metadata: { filename: 'small.bin' } }));
+          await big.tusStore.write(Readable.from([small]), id2, 0);
+          await big.promote(id2, keyFor(id2, 'small.bin'));
+          assert.ok((await collect(await big.openFile(keyFor(id2, 'small.bin')))).equals(small));
+        } finally {
+          big.client.destroy();
+        }
+      });
+
+      test('s3: a multipart copy that fails is aborted and leaves nothing at the key', async () => {
+        // Parts under S3's 5 MiB minimum make CompleteMultipartUpload fail (EntityTooSmall).
+        const big = createS3Storage({ ...bucketSettings, maxUploadBytes: 1024 * MiB, copy: { singleLimit: MiB, partBytes: MiB } });
+        try {
+          const data = randomBytes(3 * MiB);
+          const id = newId();
+          await big.tusStore.create(new Upload({ id, size: data.length, offset: 0, metadata: { filename: 'big.bin' } }));
+          await big.tusStore.write(Readable.from([data]), id, 0);
+          const key = keyFor(id, 'big.bin');
+          await assert.rejects(big.promote(id, key));
+          assert.equal(await big.statFile(key), null);
+          assert.deepEqual(await multipart(key), [], 'the failed copy is aborted');
+          // The upload is untouched: a retry with a working copy moves it.
+          assert.ok((await objects(id)).includes(id));
+          await storage.promote(id, key);
+          assert.ok((await collect(await storage.openFile(key))).equals(data));
+        } finally {
+          big.client.destroy();
+        }
       });
 
       test('s3: listUploadIds does not list finished files', async () => {

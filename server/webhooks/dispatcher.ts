@@ -1,0 +1,184 @@
+// Delivers the outbox (outbox.ts) to the configured URLs: at least once, in order per upload.
+//
+// - Per (url, subject) one delivery at a time, oldest first: a receiver sees upload.created before
+//   upload.finished before file.deleted for one upload. Different uploads and URLs go in parallel,
+//   up to CONCURRENCY requests.
+// - 2xx is delivered. Anything else (status, refused connection, timeout) is retried after a
+//   backoff doubling from 1 s up to WEBHOOK_RETRY_MAX_SECONDS, with jitter so a receiver coming back
+//   is not hit by every sender at once. The event id stays the same: receivers de-duplicate on it.
+// - An event still undelivered WEBHOOK_GIVE_UP_HOURS after it happened is marked dead (logged,
+//   counted in sl_webhook_dead); later events of that upload then go out.
+// - Everything lives in SQLite: a restart picks up whatever was pending. Stopping abandons requests
+//   in flight; they stay pending and go again (at least once).
+// - Delivered events are pruned after RETENTION_MS, dead ones after DEAD_RETENTION_MS.
+import type { Logger } from 'pino';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { WebhookConfig } from '../config.ts';
+import type { Outbox, PendingDelivery } from './outbox.ts';
+import { signatureHeaders, webhookKey } from './signing.ts';
+
+const CONCURRENCY = 8;
+const FIRST_BACKOFF_MS = 1000;
+/** The dispatcher looks at the outbox at least this often (due retries, missed wake-ups). */
+const POLL_MS = 1000;
+const RETENTION_MS = 7 * 24 * 3600 * 1000;
+const DEAD_RETENTION_MS = 30 * 24 * 3600 * 1000;
+const PRUNE_EVERY_MS = 3600 * 1000;
+const USER_AGENT = 'Stream-Line-Webhooks/1';
+
+export interface DispatcherDeps {
+  outbox: Outbox;
+  config: Pick<WebhookConfig, 'secret' | 'timeoutMs' | 'maxBackoffMs' | 'giveUpMs'>;
+  now: () => number;
+  log: Logger;
+  registry: Registry;
+}
+
+export interface Dispatcher {
+  start(): void;
+  /** Looks at the outbox soon (after an emit). */
+  wake(): void;
+  stop(): Promise<void>;
+}
+
+export function createDispatcher(deps: DispatcherDeps): Dispatcher {
+  const { outbox, config, now, log } = deps;
+  const key = webhookKey(config.secret);
+  const registers = [deps.registry];
+  const outcomes = new Counter({
+    name: 'sl_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome: delivered, failed (will be retried), dead (given up)',
+    labelNames: ['outcome'],
+    registers,
+  });
+  new Gauge({
+    name: 'sl_webhook_pending',
+    help: 'Webhook deliveries not yet delivered (waiting or being retried)',
+    registers,
+    collect() {
+      this.set(outbox.counts().pending);
+    },
+  });
+  new Gauge({
+    name: 'sl_webhook_dead',
+    help: 'Webhook deliveries given up after WEBHOOK_GIVE_UP_HOURS (kept 30 days)',
+    registers,
+    collect() {
+      this.set(outbox.counts().dead);
+    },
+  });
+
+  const inFlight = new Map<string, AbortController>();
+  let running = false;
+  let stopped = true;
+  let timer: NodeJS.Timeout | undefined;
+  let lastPrune = 0;
+  const settling = new Set<Promise<void>>();
+
+  const headKey = (d: Pick<PendingDelivery, 'url' | 'subject'>) => `${d.url}\n${d.subject}`;
+
+  function schedule(ms: number): void {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(pump, Math.max(0, ms));
+    timer.unref();
+  }
+
+  function pump(): void {
+    if (stopped || running) return;
+    running = true;
+    try {
+      const at = now();
+      if (at - lastPrune >= PRUNE_EVERY_MS) {
+        lastPrune = at;
+        const pruned = outbox.prune(at - RETENTION_MS, at - DEAD_RETENTION_MS);
+        if (pruned > 0) log.debug({ pruned }, 'webhook events pruned');
+      }
+      const free = CONCURRENCY - inFlight.size;
+      if (free > 0) {
+        for (const delivery of outbox.dueHeads(at, free + inFlight.size)) {
+          if (inFlight.size >= CONCURRENCY) break;
+          if (inFlight.has(headKey(delivery))) continue;
+          const attempt = send(delivery).finally(() => {
+            settling.delete(attempt);
+            // The next event of this upload may be due now.
+            schedule(0);
+          });
+          settling.add(attempt);
+        }
+      }
+      const next = outbox.nextDueAt();
+      schedule(next === null ? POLL_MS : Math.min(POLL_MS, next - now()));
+    } catch (error) {
+      log.error({ err: error }, 'webhook dispatch failed');
+      schedule(POLL_MS);
+    } finally {
+      running = false;
+    }
+  }
+
+  async function send(delivery: PendingDelivery): Promise<void> {
+    const controller = new AbortController();
+    inFlight.set(headKey(delivery), controller);
+    const timeout = setTimeout(() => controller.abort(new Error(`no answer within ${config.timeoutMs} ms`)), config.timeoutMs);
+    let failure: string;
+    try {
+      const res = await fetch(delivery.url, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          'User-Agent': USER_AGENT,
+          ...signatureHeaders(key, delivery.event_id, Math.floor(now() / 1000), delivery.body),
+        },
+        body: delivery.body,
+        redirect: 'manual',
+        signal: controller.signal,
+      });
+      await res.body?.cancel().catch(() => {});
+      if (res.status >= 200 && res.status < 300) {
+        outbox.delivered(delivery.event, delivery.url);
+        outcomes.inc({ outcome: 'delivered' });
+        log.debug({ event: delivery.type, event_id: delivery.event_id, url: delivery.url, attempts: delivery.attempts + 1 }, 'webhook delivered');
+        return;
+      }
+      failure = `HTTP ${res.status}`;
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+      failure = cause?.code ?? cause?.message ?? (error as Error).message;
+    } finally {
+      clearTimeout(timeout);
+      inFlight.delete(headKey(delivery));
+    }
+    if (stopped) return; // abandoned by stop(): it stays pending as it was
+    const at = now();
+    const attempts = delivery.attempts + 1;
+    const context = { event: delivery.type, event_id: delivery.event_id, url: delivery.url, attempts, error: failure };
+    if (at - delivery.created_at >= config.giveUpMs) {
+      outbox.dead(delivery.event, delivery.url, failure);
+      outcomes.inc({ outcome: 'dead' });
+      log.error(context, 'webhook given up: undeliverable for WEBHOOK_GIVE_UP_HOURS');
+      return;
+    }
+    const backoff = Math.min(config.maxBackoffMs, FIRST_BACKOFF_MS * 2 ** Math.min(attempts - 1, 30));
+    const wait = Math.round(backoff * (0.5 + Math.random() * 0.5));
+    outbox.retryLater(delivery.event, delivery.url, at + wait, failure);
+    outcomes.inc({ outcome: 'failed' });
+    log.warn({ ...context, retry_in_ms: wait }, 'webhook delivery failed; will retry');
+  }
+
+  return {
+    start() {
+      stopped = false;
+      schedule(0);
+    },
+    wake() {
+      schedule(0);
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      for (const controller of inFlight.values()) controller.abort(new Error('server stopping'));
+      await Promise.allSettled([...settling]);
+    },
+  };
+}

@@ -1,0 +1,88 @@
+// The webhook outbox: emit() writes an event and one delivery per URL into SQLite, on the same
+// connection as every other change. Called inside the transaction of the change it reports
+// (Repo.atomically), the event exists if and only if the change does: nothing is announced that
+// did not happen, and nothing that happened goes unannounced, whatever crashes when.
+// Delivery is the dispatcher's job (dispatcher.ts); it is woken after the transaction commits.
+import { randomBytes } from 'node:crypto';
+import type { EventSink, EventType } from '../../hooks/deps.ts';
+import type { Db } from '../db/open.ts';
+
+export interface PendingDelivery {
+  event: number;
+  url: string;
+  subject: string;
+  attempts: number;
+  event_id: string;
+  type: EventType;
+  body: string;
+  created_at: number;
+}
+
+export interface Outbox extends EventSink {
+  /** The oldest pending delivery of each (url, subject) that is due, oldest first. */
+  dueHeads(now: number, limit: number): PendingDelivery[];
+  delivered(event: number, url: string): void;
+  retryLater(event: number, url: string, nextAttemptAt: number, error: string): void;
+  dead(event: number, url: string, error: string): void;
+  /** When the next pending delivery is due (null when none is pending). */
+  nextDueAt(): number | null;
+  counts(): { pending: number; dead: number };
+  /** Deletes events every URL has received before `deliveredBefore`, and dead ones before `deadBefore`. */
+  prune(deliveredBefore: number, deadBefore: number): number;
+}
+
+export function createOutbox(db: Db, urls: readonly string[], now: () => number, onEmit: () => void): Outbox {
+  const s = {
+    insertEvent: db.prepare<[string, string, string, string, number]>(
+      'INSERT INTO webhook_events (event_id, type, subject, body, created_at) VALUES (?, ?, ?, ?, ?)',
+    ),
+    insertDelivery: db.prepare<[number | bigint, string, string, number]>(
+      "INSERT INTO webhook_deliveries (event, url, subject, state, next_attempt_at) VALUES (?, ?, ?, 'pending', ?)",
+    ),
+    // Per (url, subject) only the oldest pending delivery may go: order is kept per upload.
+    dueHeads: db.prepare<[number, number], PendingDelivery>(`
+      SELECT d.event, d.url, d.subject, d.attempts, e.event_id, e.type, e.body, e.created_at
+      FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event
+      WHERE d.state = 'pending' AND d.next_attempt_at <= ?
+        AND d.event = (SELECT min(p.event) FROM webhook_deliveries p
+                       WHERE p.url = d.url AND p.subject = d.subject AND p.state = 'pending')
+      ORDER BY d.event LIMIT ?`),
+    delivered: db.prepare<[number, string]>(
+      "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, last_error = NULL WHERE event = ? AND url = ?",
+    ),
+    retry: db.prepare<[number, string, number, string]>(
+      'UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE event = ? AND url = ?',
+    ),
+    dead: db.prepare<[string, number, string]>(
+      "UPDATE webhook_deliveries SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE event = ? AND url = ?",
+    ),
+    nextDue: db.prepare<[], { at: number | null }>("SELECT min(next_attempt_at) AS at FROM webhook_deliveries WHERE state = 'pending'"),
+    counts: db.prepare<[], { pending: number; dead: number }>(
+      "SELECT coalesce(sum(state = 'pending'), 0) AS pending, coalesce(sum(state = 'dead'), 0) AS dead FROM webhook_deliveries",
+    ),
+    prune: db.prepare<[number, number]>(`
+      DELETE FROM webhook_events WHERE id IN (
+        SELECT e.id FROM webhook_events e WHERE
+          (e.created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event = e.id AND d.state <> 'delivered'))
+          OR (e.created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event = e.id AND d.state = 'pending')))`),
+  };
+
+  return {
+    emit(type, subject, data) {
+      const at = now();
+      const eventId = `evt_${randomBytes(16).toString('hex')}`;
+      const body = JSON.stringify({ type, timestamp: new Date(at).toISOString(), data });
+      const { lastInsertRowid } = s.insertEvent.run(eventId, type, subject, body, at);
+      for (const url of urls) s.insertDelivery.run(lastInsertRowid, url, subject, at);
+      // After the surrounding transaction has committed (emit runs synchronously inside it).
+      setImmediate(onEmit);
+    },
+    dueHeads: (at, limit) => s.dueHeads.all(at, limit),
+    delivered: (event, url) => void s.delivered.run(event, url),
+    retryLater: (event, url, nextAttemptAt, error) => void s.retry.run(nextAttemptAt, error, event, url),
+    dead: (event, url, error) => void s.dead.run(error, event, url),
+    nextDueAt: () => s.nextDue.get()!.at,
+    counts: () => s.counts.get()!,
+    prune: (deliveredBefore, deadBefore) => s.prune.run(deliveredBefore, deadBefore).changes,
+  };
+}
