@@ -29,8 +29,11 @@ describe('clamd client (INSTREAM) against a real clamd', () => {
     // The signature split across chunks of the stream is still found.
     const infected = Buffer.from(`prefix ${EICAR} suffix`, 'latin1');
     assert.deepEqual(await client.scan(Readable.from([infected.subarray(0, 20), infected.subarray(20)])), { status: 'infected', signature: EICAR_SIGNATURE });
-    // Past StreamMaxLength clamd answers and closes while we are still sending: its reply is kept.
-    assert.deepEqual(await client.scan(Readable.from([Buffer.alloc(3 * MiB, 1)])), { status: 'error', message: 'INSTREAM size limit exceeded. ERROR' });
+    // Past StreamMaxLength clamd answers and closes while we are still sending: its reply when it
+    // was read in time, else a hang-up that PING tells apart from clamd being away. Either is an error.
+    const tooLong = await client.scan(Readable.from([Buffer.alloc(3 * MiB, 1)]));
+    assert.equal(tooLong.status, 'error');
+    assert.match((tooLong as { message: string }).message, /INSTREAM size limit exceeded|StreamMaxLength/);
     await clamd.stop();
     assert.equal(await client.ping(), false);
     await assert.rejects(client.scan(Readable.from([Buffer.from('x')])), ClamdUnavailable);
