@@ -112,6 +112,11 @@ const MIGRATIONS: string[] = [
   ) STRICT, WITHOUT ROWID;
   CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (url, subject, event) WHERE state = 'pending';
   `,
+  `
+  -- Virus scanning: connections clamd accepted and then cut mid-stream, counted apart from the
+  -- attempts made while clamd was unreachable (only cuts turn into an 'error' verdict).
+  ALTER TABLE scan_jobs ADD COLUMN cuts INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export function openDb(dataDir: string): Db {
