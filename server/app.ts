@@ -100,7 +100,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   app.route('/metrics', metricsRoute(edge.metrics, config.metricsToken));
   // The OpenAPI document is generated from this app's own routes (their describeRoute/validator).
   app.route('/docs', docsRoute(() => app, API_VERSION));
-  app.route('/healthz', healthRoute({ dataDir: config.dataDir, repo: services.repo, storage: services.storage, log }));
+  app.route('/healthz', healthRoute({ dataDir: config.dataDir, repo: services.repo, storage: services.storage, scan: services.scanWorker, log }));
 
   app.notFound(() => problemResponse(new AppError('not_found', 'no such route')));
   app.onError((error, c) => {

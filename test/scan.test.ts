@@ -1,16 +1,21 @@
 // Virus scanning with a real clamd (Debian's clamav-daemon, test/support/clamd.ts) and the real
 // server on both storage backends: clean and infected files, clamd away and back, our server
-// restarted with scans pending, a file past clamd's StreamMaxLength, and the clamd client itself.
+// restarted with scans pending or cut, a file past clamd's StreamMaxLength, a file that cannot be
+// read, shutdown during a scan, scanning turned on for old files and off again, and the clamd
+// client itself (more of it in test/scan/clamd.test.ts).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { ScanRepo } from '../server/db/scan-repo.ts';
 import { createClamd, ClamdUnavailable } from '../server/scan/clamd.ts';
 import { expectProblem } from './helpers/problem.ts';
 import { backendsUnderTest } from './helpers/s3.ts';
-import { startTestServer, type TestServer } from './helpers/server.ts';
+import { startTestServer, tempDir, type TestServer } from './helpers/server.ts';
 import { tusUpload } from './helpers/tus.ts';
 import { until } from './helpers/until.ts';
 import { EICAR, EICAR_SIGNATURE, startClamd, type ClamdProcess } from './support/clamd.ts';
@@ -29,8 +34,11 @@ describe('clamd client (INSTREAM) against a real clamd', () => {
     // The signature split across chunks of the stream is still found.
     const infected = Buffer.from(`prefix ${EICAR} suffix`, 'latin1');
     assert.deepEqual(await client.scan(Readable.from([infected.subarray(0, 20), infected.subarray(20)])), { status: 'infected', signature: EICAR_SIGNATURE });
-    // Past StreamMaxLength clamd answers and closes while we are still sending: its reply is kept.
-    assert.deepEqual(await client.scan(Readable.from([Buffer.alloc(3 * MiB, 1)])), { status: 'error', message: 'INSTREAM size limit exceeded. ERROR' });
+    // Past StreamMaxLength clamd answers and closes while we are still sending: its reply when it
+    // was read in time, else a hang-up that PING tells apart from clamd being away. Either is an error.
+    const tooLong = await client.scan(Readable.from([Buffer.alloc(3 * MiB, 1)]));
+    assert.equal(tooLong.status, 'error');
+    assert.match((tooLong as { message: string }).message, /INSTREAM size limit exceeded|StreamMaxLength/);
     await clamd.stop();
     assert.equal(await client.ping(), false);
     await assert.rejects(client.scan(Readable.from([Buffer.from('x')])), ClamdUnavailable);
@@ -119,17 +127,28 @@ for (const backend of backendsUnderTest()) {
       await expectProblem(await batch([key]), 409, 'scan_pending', 'batch while pending');
       await until('sl_clamd_up 0', async () => (await metric('sl_clamd_up')) === 0);
       assert.ok((await metric('sl_scan_queue_depth')) >= 1);
+      const health = await fetch(`${server.url}/healthz`);
+      assert.equal(health.status, 200, 'clamd away does not fail health');
+      assert.deepEqual((await health.json()).scan, { clamd: 'down', queue_depth: 1 });
       await clamd.restart();
       await settled(key, 'clean');
       assert.equal((await fetch(url)).status, 200);
       assert.equal(await metric('sl_clamd_up'), 1);
+      assert.deepEqual((await (await fetch(`${server.url}/healthz`)).json()).scan, { clamd: 'up', queue_depth: 0 });
     });
 
-    test('scans pending when the server stops complete after it starts again', async () => {
+    test('scans pending when the server stops, or cut by a crash, complete after it starts again', async () => {
       await clamd.stop();
       const keys = [await upload(randomBytes(5000), 'r1.bin'), await upload(Buffer.from(EICAR, 'latin1'), 'r2.txt')];
       for (const key of keys) assert.match(String((await record(key)).scan_status), /^(pending|scanning)$/);
       await server.stop({ keepData: true });
+      // As if the server had died while clamd was reading the second file.
+      const db = new Database(path.join(server.dataDir, 'stream-line.sqlite'));
+      try {
+        assert.equal(db.prepare("UPDATE files SET scan_status = 'scanning' WHERE key = ?").run(keys[1]!).changes, 1);
+      } finally {
+        db.close();
+      }
       await clamd.restart();
       server = await startTestServer({ storage: backend, dataDir: server.dataDir, env: env() });
       await settled(keys[0]!, 'clean');
@@ -145,6 +164,98 @@ for (const backend of backendsUnderTest()) {
       const small = await upload(randomBytes(1000), 'after.bin');
       await settled(small, 'clean');
       assert.equal((await fetch(await link(small))).status, 200);
+    });
+
+    test('a file whose bytes cannot be read waits as pending and is retried; it never becomes an error verdict', async () => {
+      await clamd.stop(); // no verdict before its bytes go
+      const key = await upload(randomBytes(3000), 'unreadable.bin');
+      await server.services.storage.removeFile(key); // behind the record's back (an operator, a disk or S3 fault)
+      await clamd.restart();
+      const before = await metric('sl_scan_retries_total{reason="storage"}');
+      await until('three failed reads', async () => (await metric('sl_scan_retries_total{reason="storage"}')) >= before + 3);
+      assert.equal((await record(key)).scan_status, 'pending');
+      assert.equal((await fetch(`${server.url}/v1/files/${encodeURIComponent(key)}`, { method: 'DELETE', headers: auth })).status, 204);
+      assert.equal(new ScanRepo(server.services.db).job(key), undefined, 'its job went with it');
+    });
+  });
+
+  describe(`virus scanning: shutdown during a scan (${backend})`, () => {
+    test('closing the server aborts a scan in flight; its job stays and completes at the next start', async () => {
+      // A "clamd" that takes the bytes and never answers: the scan can only end by being aborted.
+      const sockets: net.Socket[] = [];
+      const silent = net.createServer((socket) => (sockets.push(socket), socket.resume()));
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const clamd = await startClamd();
+      let server = await startTestServer({
+        storage: backend,
+        env: { CLAMD_HOST: '127.0.0.1', CLAMD_PORT: String((silent.address() as AddressInfo).port), CLAMD_TIMEOUT_SECONDS: '3600' },
+      });
+      try {
+        const auth = { Authorization: `Bearer ${await server.token('stu')}` };
+        const key = (await tusUpload({ endpoint: server.url, headers: auth, data: randomBytes(4000), metadata: { filename: 's.bin' } }).done).fileKey!;
+        const status = async () => (await (await fetch(`${server.url}/v1/files/metadata/${encodeURIComponent(key)}`, { headers: auth })).json()).scan_status;
+        await until('the scan to start', async () => (await status()) === 'scanning');
+        let timer: NodeJS.Timeout | undefined;
+        const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('close waited for the scan')), 30_000)));
+        await Promise.race([server.stop({ keepData: true }), deadline]).finally(() => clearTimeout(timer));
+        const db = new Database(path.join(server.dataDir, 'stream-line.sqlite'));
+        try {
+          assert.equal((db.prepare('SELECT scan_status FROM files WHERE key = ?').get(key) as { scan_status: string }).scan_status, 'pending');
+          assert.equal((db.prepare('SELECT count(*) AS n FROM scan_jobs WHERE key = ?').get(key) as { n: number }).n, 1);
+        } finally {
+          db.close();
+        }
+        server = await startTestServer({ storage: backend, dataDir: server.dataDir, env: { CLAMD_SOCKET: clamd.socket } });
+        await until('the scan after the restart', async () => (await status()) === 'clean');
+      } finally {
+        await server.stop();
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => silent.close(resolve));
+        await clamd.dispose();
+      }
+    });
+  });
+
+  describe(`virus scanning turned on and off (${backend})`, () => {
+    test('files recorded while scanning was off are queued once it is on; quarantine outlasts turning it off', async () => {
+      const clamd = await startClamd();
+      const dataDir = tempDir();
+      let server = await startTestServer({ storage: backend, dataDir });
+      try {
+        const auth = { Authorization: `Bearer ${await server.token('olga')}` };
+        const upload = async (data: Buffer, filename: string) =>
+          (await tusUpload({ endpoint: server.url, headers: auth, data, metadata: { filename } }).done).fileKey!;
+        const record = async (key: string) => (await (await fetch(`${server.url}/v1/files/metadata/${encodeURIComponent(key)}`, { headers: auth })).json()) as { scan_status: string | null };
+        const get = async (key: string) => {
+          const minted = await fetch(`${server.url}/v1/files/signed-url?key=${encodeURIComponent(key)}`, { headers: auth });
+          return fetch((await minted.json()).url);
+        };
+        const restart = async (env: Record<string, string>) => {
+          await server.stop({ keepData: true });
+          server = await startTestServer({ storage: backend, dataDir, env });
+        };
+
+        const cleanKey = await upload(Buffer.from('from before\n'), 'before.txt');
+        const eicarKey = await upload(Buffer.from(EICAR, 'latin1'), 'before.com');
+        assert.equal((await record(cleanKey)).scan_status, null, 'not scanned while scanning is off');
+        const served = await get(eicarKey);
+        assert.equal(served.status, 200, 'unscanned files are served while scanning is off');
+        await served.arrayBuffer();
+        assert.equal('scan' in (await (await fetch(`${server.url}/healthz`)).json()), false, 'no scan report while scanning is off');
+
+        await restart({ CLAMD_SOCKET: clamd.socket });
+        await until('the backfilled scans', async () => (await record(cleanKey)).scan_status === 'clean' && (await record(eicarKey)).scan_status === 'infected');
+        await expectProblem(await get(eicarKey), 403, 'infected', 'after the backfill');
+
+        await restart({});
+        await expectProblem(await get(eicarKey), 403, 'infected', 'with scanning off again');
+        const clean = await get(cleanKey);
+        assert.equal(clean.status, 200);
+        assert.equal(await clean.text(), 'from before\n');
+      } finally {
+        await server.stop();
+        await clamd.dispose();
+      }
     });
   });
 }

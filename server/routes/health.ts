@@ -1,5 +1,7 @@
 // GET /healthz: {status, disk, db, storage}; 503 when any check fails, so a load balancer stops
 // sending uploads to an instance whose disk is full or whose database is unreachable.
+// With virus scanning on, `scan` reports clamd and the queue without ever failing the check: while
+// clamd is away files wait as pending, and the instance still takes uploads and serves clean files.
 import { statfs } from 'node:fs/promises';
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
@@ -10,15 +12,21 @@ import type { Storage } from '../storage/types.ts';
 /** Below this much free space the disk check fails: uploads would start failing with ENOSPC. */
 export const MIN_FREE_BYTES = 256 * 1024 * 1024;
 
-export function healthRoute(deps: { dataDir: string; repo: Repo; storage: Storage; log: Logger }): Hono {
+export function healthRoute(deps: {
+  dataDir: string;
+  repo: Repo;
+  storage: Storage;
+  scan?: { health(): Promise<{ clamd: 'up' | 'down'; queue_depth: number }> } | undefined;
+  log: Logger;
+}): Hono {
   const app = new Hono();
   app.get('/', describeRoute({
     tags: ['operations'],
     summary: 'Disk, database and storage checks; 503 when one fails',
     security: [],
-    responses: { 200: { description: '{status: "ok", disk, db, storage}' }, 503: { description: '{status: "fail", …}' } },
+    responses: { 200: { description: '{status: "ok", disk, db, storage, scan?: {clamd: "up"|"down", queue_depth}}' }, 503: { description: '{status: "fail", …}' } },
   }), async (c) => {
-    const [disk, db, storage] = await Promise.all([
+    const [disk, db, storage, scan] = await Promise.all([
       statfs(deps.dataDir).then(
         (s) => {
           const free_bytes = s.bavail * s.bsize;
@@ -33,10 +41,11 @@ export function healthRoute(deps: { dataDir: string; repo: Repo; storage: Storag
         () => ({ ok: true, kind: deps.storage.kind }),
         (error: unknown) => ({ ...failed(deps.log, 'storage', error), kind: deps.storage.kind }),
       ),
+      deps.scan?.health().catch((error: unknown) => void deps.log.warn({ err: error }, 'scan health report failed')),
     ]);
     const ok = disk.ok && db.ok && storage.ok;
     c.header('Cache-Control', 'no-store');
-    return c.json({ status: ok ? 'ok' : 'fail', disk, db, storage }, ok ? 200 : 503);
+    return c.json({ status: ok ? 'ok' : 'fail', disk, db, storage, ...(scan ? { scan } : {}) }, ok ? 200 : 503);
   });
   return app;
 }

@@ -4,39 +4,45 @@
 // worker takes due jobs afterwards, SCAN_CONCURRENCY at a time, streaming each file from storage
 // to clamd, and records the verdict (and the file.scanned event) in one transaction.
 //
-// clamd unreachable: the job waits 1 s, 2 s, 4 s… up to SCAN_RETRY_MAX_SECONDS (with jitter) and
-// the file stays 'pending'. A verdict of 'error' (e.g. past clamd's StreamMaxLength) is final: the
-// file is not served, and its owner may delete it or an operator requeue it.
+// No verdict — clamd unreachable, silent for CLAMD_TIMEOUT_SECONDS, gone mid-answer, or the file
+// unreadable in storage — is never a verdict: the job waits 1 s, 2 s, 4 s… up to
+// SCAN_RETRY_MAX_SECONDS (with jitter) and the file stays 'pending'; when clamd answers again,
+// files still waiting out a delay are retried at once. A verdict of 'error' (e.g. past clamd's
+// StreamMaxLength) is final: the file is not served, and its owner may delete it or an operator
+// requeue it.
 // Start-up: 'scanning' rows left by a crash become 'pending' again, and ready files without a
 // verdict (finished while scanning was off, or before a crash) are queued: backfill.
+// Shutdown aborts the scans in flight (their jobs stay) so that closing never waits for clamd.
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { EventSink, ScanQueue } from '../../hooks/deps.ts';
 import type { ClamdConfig } from '../config.ts';
 import type { Db } from '../db/open.ts';
 import type { FileRow } from '../db/repo.ts';
+import { ScanRepo } from '../db/scan-repo.ts';
 import type { Storage } from '../storage/types.ts';
 import { ClamdUnavailable, type Clamd, type Verdict } from './clamd.ts';
 
 const SCAN_CONCURRENCY = 2;
 const FIRST_BACKOFF_MS = 1000;
-const POLL_MS = 1000;
-/** Connections clamd accepted and then cut mid-stream, before that counts as an 'error' verdict. */
-const CUT_ATTEMPTS = 3;
-
-interface Job {
-  key: string;
-  attempts: number;
-  cuts: number;
-}
+/** The timer's longest sleep: a safety net, since every enqueue wakes the worker anyway. */
+const IDLE_POLL_MS = 30_000;
+/** Shortest timer: a due job is taken by the pump itself, never by a timer firing in a loop. */
+const MIN_TIMER_MS = 20;
+/** A scrape (sl_clamd_up) or a health check must not hang on a clamd that accepts and says nothing. */
+const PROBE_PING_MS = 2000;
 
 export interface ScanWorker {
   /** For the lifecycle (HookDeps.scans): enqueue inside the transaction that makes a file ready. */
   readonly queue: ScanQueue;
   /** Registers sl_scan_* and sl_clamd_up (the registry is made after the services). */
   attachMetrics(registry: Registry): void;
+  /** For /healthz: clamd's reachability and the queue, informational only. */
+  health(): Promise<{ clamd: 'up' | 'down'; queue_depth: number }>;
   /** Resets interrupted scans, queues files without a verdict, then works until stopped. */
   start(): void;
+  /** Aborts the scans in flight (their jobs stay queued) and stops. */
   stop(): Promise<void>;
 }
 
@@ -48,118 +54,119 @@ export interface ScanWorkerDeps {
   events: EventSink;
   now: () => number;
   log: Logger;
+  random?: () => number;
+}
+
+/** Wait before retry number `attempts` (1, 2, …): 1 s doubling up to `maxMs`, then between half and all of it. */
+export function retryDelayMs(attempts: number, maxMs: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(maxMs, FIRST_BACKOFF_MS * 2 ** Math.min(attempts - 1, 40));
+  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
 export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
-  const { db, now, log } = deps;
-  const s = {
-    enqueue: db.prepare<[string, number]>('INSERT OR IGNORE INTO scan_jobs (key, run_at) VALUES (?, ?)'),
-    due: db.prepare<[number, number], Job>('SELECT key, attempts, cuts FROM scan_jobs WHERE run_at <= ? ORDER BY run_at LIMIT ?'),
-    nextDue: db.prepare<[], { at: number | null }>('SELECT min(run_at) AS at FROM scan_jobs'),
-    retry: db.prepare<[number, number, string, string]>(
-      'UPDATE scan_jobs SET attempts = attempts + 1, cuts = cuts + ?, run_at = ?, last_error = ? WHERE key = ?',
-    ),
-    done: db.prepare<[string]>('DELETE FROM scan_jobs WHERE key = ?'),
-    getFile: db.prepare<[string], FileRow>('SELECT * FROM files WHERE key = ?'),
-    setStatus: db.prepare<[string, string]>('UPDATE files SET scan_status = ? WHERE key = ?'),
-    verdict: db.prepare<[string, string | null, number, string]>(
-      'UPDATE files SET scan_status = ?, scan_signature = ?, scanned_at = ? WHERE key = ?',
-    ),
-    resetScanning: db.prepare("UPDATE files SET scan_status = 'pending' WHERE scan_status = 'scanning'"),
-    backfillStatus: db.prepare("UPDATE files SET scan_status = 'pending' WHERE state = 'ready' AND scan_status IS NULL"),
-    backfillJobs: db.prepare<[number]>(
-      "INSERT OR IGNORE INTO scan_jobs (key, run_at) SELECT key, ? FROM files WHERE state = 'ready' AND scan_status = 'pending'",
-    ),
-    depth: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM scan_jobs'),
-  };
+  const { now, log, clamd } = deps;
+  const repo = new ScanRepo(deps.db);
+  const random = deps.random ?? Math.random;
 
   let verdicts: Counter<'verdict'> | undefined;
+  let retries: Counter<'reason'> | undefined;
   let duration: Histogram | undefined;
-  let up: Gauge | undefined;
 
   const running = new Map<string, Promise<void>>();
   let stopped = true;
+  let aborter = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  /** Whether the last attempt reached clamd; a change is logged once, not per file. */
+  let clamdUp: boolean | undefined;
+
+  function pump(): void {
+    clearTimeout(timer);
+    timer = undefined;
+    if (stopped) return;
+    try {
+      while (running.size < SCAN_CONCURRENCY) {
+        const job = repo.take(now());
+        if (!job) break;
+        const key = job.file.key;
+        const work = scan(job.file, job.attempts)
+          .catch((error: unknown) => log.error({ err: error, key }, 'virus scan failed unexpectedly'))
+          .finally(() => {
+            running.delete(key);
+            pump();
+          });
+        running.set(key, work);
+      }
+      // Full: the next scan to end pumps again. Otherwise sleep until the next job is due; jobs
+      // being scanned are not due (take() and nextRunAt() skip them), so this never spins.
+      if (running.size >= SCAN_CONCURRENCY) return;
+      const next = repo.nextRunAt();
+      schedule(next === null ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(MIN_TIMER_MS, next - now())));
+    } catch (error) {
+      log.error({ err: error }, 'scan queue failed');
+      schedule(IDLE_POLL_MS);
+    }
+  }
 
   function schedule(ms: number): void {
-    if (stopped) return;
-    clearTimeout(timer);
-    timer = setTimeout(pump, Math.max(0, ms));
+    timer = setTimeout(pump, ms);
     timer.unref();
   }
 
-  function pump(): void {
-    if (stopped) return;
-    try {
-      const free = SCAN_CONCURRENCY - running.size;
-      if (free > 0) {
-        for (const job of s.due.all(now(), free + running.size)) {
-          if (running.size >= SCAN_CONCURRENCY) break;
-          if (running.has(job.key)) continue;
-          const work = scan(job).finally(() => {
-            running.delete(job.key);
-            schedule(0);
-          });
-          running.set(job.key, work);
-        }
-      }
-      const next = s.nextDue.get()!.at;
-      schedule(next === null ? POLL_MS : Math.min(POLL_MS, next - now()));
-    } catch (error) {
-      log.error({ err: error }, 'scan queue failed');
-      schedule(POLL_MS);
-    }
-  }
-
-  async function scan(job: Job): Promise<void> {
-    const file = s.getFile.get(job.key);
-    if (!file || file.state !== 'ready') {
-      s.done.run(job.key); // deleted meanwhile (the cascade usually got there first)
-      return;
-    }
-    s.setStatus.run('scanning', job.key);
+  async function scan(file: FileRow, attempts: number): Promise<void> {
     const started = performance.now();
+    let source: Readable | undefined;
     let verdict: Verdict;
     try {
-      verdict = await deps.clamd.scan(await deps.storage.openFile(job.key));
-      up?.set(1);
+      source = await deps.storage.openFile(file.key);
+      verdict = await clamd.scan(source, aborter.signal);
     } catch (error) {
-      if (stopped) return; // abandoned: 'scanning' becomes 'pending' at the next start
-      const unavailable = error instanceof ClamdUnavailable;
-      if (unavailable) up?.set(0);
-      const attempts = job.attempts + 1;
-      if (!unavailable && job.cuts + 1 >= CUT_ATTEMPTS) {
-        // clamd took the connection but cut it mid-stream, again and again: past StreamMaxLength
-        // its reply can be lost to the reset of the bytes it did not read. That is a verdict.
-        verdict = { status: 'error', message: (error as Error).message };
-        return record(job, file, verdict, (performance.now() - started) / 1000);
-      }
-      const wait = Math.round(Math.min(deps.config.maxBackoffMs, FIRST_BACKOFF_MS * 2 ** Math.min(attempts - 1, 30)) * (0.5 + Math.random() * 0.5));
-      db.transaction(() => {
-        if (!s.getFile.get(job.key)) return;
-        s.setStatus.run('pending', job.key);
-        s.retry.run(unavailable ? 0 : 1, now() + wait, (error as Error).message, job.key);
-      })();
-      log.warn({ key: job.key, attempts, retry_in_ms: wait, err: unavailable ? undefined : error, error: (error as Error).message }, 'virus scan did not run; will retry');
-      return;
+      source?.destroy();
+      if (stopped) return repo.release(file.key); // abandoned: waits for the next start
+      if (repo.file(file.key)?.state !== 'ready') return; // deleted meanwhile: its job went with it
+      return postpone(file, attempts + 1, error);
     }
-    record(job, file, verdict, (performance.now() - started) / 1000);
+    reachable(true);
+    record(file, verdict, (performance.now() - started) / 1000);
   }
 
-  function record(job: Job, file: FileRow, verdict: Verdict, seconds: number): void {
-    db.transaction(() => {
-      const current = s.getFile.get(job.key);
-      s.done.run(job.key);
-      if (!current) return; // deleted while it was being scanned
-      const signature = verdict.status === 'infected' ? verdict.signature : null;
-      s.verdict.run(verdict.status, signature, now(), job.key);
-      deps.events.emit('file.scanned', current.upload_id, {
-        upload_id: current.upload_id, key: current.key, user_id: current.user_id, scan_status: verdict.status, signature,
-      });
-    })();
+  function postpone(file: FileRow, attempts: number, error: unknown): void {
+    const fromClamd = error instanceof ClamdUnavailable;
+    if (fromClamd) reachable(false);
+    const wait = retryDelayMs(attempts, deps.config.maxBackoffMs, random);
+    const reason = error instanceof Error ? error.message : String(error);
+    repo.postpone(file.key, now() + wait, reason);
+    retries?.inc({ reason: fromClamd ? 'clamd' : 'storage' });
+    log.warn(
+      { key: file.key, attempts, retry_in_ms: wait, error: reason, ...(fromClamd ? {} : { err: error }) },
+      fromClamd ? 'virus scan did not run (clamd gave no verdict); will retry' : 'virus scan did not run (the file could not be read); will retry',
+    );
+  }
+
+  function reachable(up: boolean): void {
+    if (clamdUp === up) return;
+    const wasDown = clamdUp === false;
+    clamdUp = up;
+    if (!up) return void log.warn({ clamd: clamd.address }, 'clamd is unreachable; files wait as pending');
+    if (!wasDown) return;
+    // Files backing off while clamd was away need not wait out their delay.
+    log.info({ clamd: clamd.address, retrying: repo.retryNow(now()) }, 'clamd is reachable again');
+  }
+
+  function record(file: FileRow, verdict: Verdict, seconds: number): void {
+    const signature = verdict.status === 'infected' ? verdict.signature : null;
+    const recorded = repo.transaction(() => {
+      const current = repo.record(file.key, verdict.status, signature, now());
+      if (current) {
+        deps.events.emit('file.scanned', current.upload_id, {
+          upload_id: current.upload_id, key: current.key, user_id: current.user_id, scan_status: verdict.status, signature,
+        });
+      }
+      return current;
+    });
+    if (!recorded) return; // deleted while it was being scanned
     verdicts?.inc({ verdict: verdict.status });
     duration?.observe(seconds);
-    const context = { event: 'file.scanned', key: job.key, user_id: file.user_id, scan_status: verdict.status, seconds };
+    const context = { event: 'file.scanned', key: file.key, user_id: file.user_id, scan_status: verdict.status, seconds };
     if (verdict.status === 'infected') log.warn({ ...context, signature: verdict.signature }, 'virus found; the file is quarantined');
     else if (verdict.status === 'error') log.error({ ...context, error: verdict.message }, 'clamd could not scan the file');
     else log.info(context, 'file scanned');
@@ -169,29 +176,43 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
     queue: {
       enabled: true,
       enqueue(key) {
-        s.enqueue.run(key, now());
-        setImmediate(() => schedule(0)); // after the surrounding transaction commits
+        repo.enqueue(key, now());
+        setImmediate(pump); // after the surrounding transaction commits
       },
     },
     attachMetrics(registry) {
       const registers = [registry];
-      new Gauge({ name: 'sl_scan_queue_depth', help: 'Files waiting for their virus scan', registers, collect() { this.set(s.depth.get()!.n); } });
+      new Gauge({ name: 'sl_scan_queue_depth', help: 'Files waiting for their virus scan (queued, backing off, or being scanned)', registers, collect() { this.set(repo.depth()); } });
+      new Gauge({
+        name: 'sl_clamd_up',
+        help: 'Whether clamd answered PING at this scrape (1) or not (0)',
+        registers,
+        async collect() {
+          this.set((await clamd.ping(PROBE_PING_MS)) ? 1 : 0);
+        },
+      });
       verdicts = new Counter({ name: 'sl_scans_total', help: 'Virus scan verdicts: clean, infected, error', labelNames: ['verdict'], registers });
-      duration = new Histogram({ name: 'sl_scan_duration_seconds', help: 'Time to stream one file through clamd', registers, buckets: [0.01, 0.05, 0.25, 1, 5, 30, 120] });
-      up = new Gauge({ name: 'sl_clamd_up', help: '1 when the last contact with clamd succeeded, 0 when it could not be reached', registers });
+      retries = new Counter({ name: 'sl_scan_retries_total', help: 'Scan attempts that gave no verdict and were postponed: clamd (unreachable, silent, gone) or storage (file unreadable)', labelNames: ['reason'], registers });
+      duration = new Histogram({ name: 'sl_scan_duration_seconds', help: 'Time to stream one file through clamd', registers, buckets: [0.01, 0.05, 0.25, 1, 5, 30, 120, 600] });
+      for (const verdict of ['clean', 'infected', 'error']) verdicts.inc({ verdict }, 0);
+      for (const reason of ['clamd', 'storage']) retries.inc({ reason }, 0);
+    },
+    async health() {
+      return { clamd: (await clamd.ping(PROBE_PING_MS)) ? 'up' : 'down', queue_depth: repo.depth() };
     },
     start() {
-      db.transaction(() => {
-        s.resetScanning.run();
-        s.backfillStatus.run();
-        s.backfillJobs.run(now());
-      })();
+      repo.transaction(() => {
+        repo.resetInterrupted();
+        repo.backfill(now());
+      });
       stopped = false;
-      schedule(0);
+      aborter = new AbortController();
+      pump();
     },
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      aborter.abort(new Error('the server is shutting down'));
       await Promise.allSettled([...running.values()]);
     },
   };

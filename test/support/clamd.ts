@@ -1,5 +1,6 @@
 // A real clamd for tests: Debian's clamav-daemon (.ci/apt-packages) with a configuration and a
-// signature database of the test's own in a fresh folder, listening on a Unix socket there. No
+// signature database of the test's own in a fresh folder, listening on a Unix socket there (or on
+// TCP, 127.0.0.1 and a free port, with `tcp`). No
 // freshclam, no network: the database is one hand-written .ndb line matching the EICAR test string
 // (clamd exits at once with an empty database folder). Started as our child; stop() kills that PID.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,7 +18,11 @@ export const EICAR_SIGNATURE = 'StreamLineEicarTest.UNOFFICIAL';
 const START_TIMEOUT_MS = 60_000;
 
 export interface ClamdProcess {
+  /** The Unix socket ('' with `tcp`). */
   socket: string;
+  address: { socket: string } | { host: string; port: number };
+  /** CLAMD_SOCKET, or CLAMD_HOST and CLAMD_PORT, for the server under test. */
+  env: Record<string, string>;
   pid: number;
   /** Kills clamd (the socket goes away: connections are refused). */
   stop(): Promise<void>;
@@ -32,17 +37,18 @@ process.on('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-export async function startClamd(options: { streamMaxLength?: string } = {}): Promise<ClamdProcess> {
+export async function startClamd(options: { streamMaxLength?: string; tcp?: boolean } = {}): Promise<ClamdProcess> {
   if (!existsSync(CLAMD)) throw new Error(`clamd is not installed (${CLAMD}): apt-get install $(grep -v '^#' .ci/apt-packages)`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sl-clamd-'));
   const db = path.join(dir, 'db');
   await mkdir(db);
   await writeFile(path.join(db, 'streamline.ndb'), `StreamLineEicarTest:0:*:${Buffer.from(EICAR, 'latin1').toString('hex')}\n`);
-  const socket = path.join(dir, 'clamd.sock');
+  const socket = options.tcp ? '' : path.join(dir, 'clamd.sock');
+  const address: ClamdProcess['address'] = options.tcp ? { host: '127.0.0.1', port: await freePort() } : { socket };
   const conf = path.join(dir, 'clamd.conf');
   await writeFile(conf, [
     'Foreground yes',
-    `LocalSocket ${socket}`,
+    'socket' in address ? `LocalSocket ${socket}` : `TCPSocket ${address.port}\nTCPAddr ${address.host}`,
     `DatabaseDirectory ${db}`,
     `PidFile ${path.join(dir, 'clamd.pid')}`,
     `LogFile ${path.join(dir, 'clamd.log')}`,
@@ -71,7 +77,7 @@ export async function startClamd(options: { streamMaxLength?: string } = {}): Pr
         const log = await readFile(path.join(dir, 'clamd.log'), 'utf8').catch(() => '');
         throw new Error(`clamd exited with ${started.exitCode}: ${stderr}\n${log}`);
       }
-      if (await ping(socket)) break;
+      if (await ping(address)) break;
       if (Date.now() > deadline) throw new Error(`clamd did not answer PING within ${START_TIMEOUT_MS} ms`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -86,11 +92,13 @@ export async function startClamd(options: { streamMaxLength?: string } = {}): Pr
       running.kill('SIGKILL');
     });
     live.delete(running);
-    rmSync(socket, { force: true });
+    if (socket) rmSync(socket, { force: true });
   };
   await start();
   return {
     socket,
+    address,
+    env: 'socket' in address ? { CLAMD_SOCKET: address.socket } : { CLAMD_HOST: address.host, CLAMD_PORT: String(address.port) },
     get pid() {
       return child?.pid ?? -1;
     },
@@ -103,9 +111,21 @@ export async function startClamd(options: { streamMaxLength?: string } = {}): Pr
   };
 }
 
-function ping(socket: string): Promise<boolean> {
+/** A port the kernel hands out for port 0, released just before clamd binds it. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function ping(address: ClamdProcess['address']): Promise<boolean> {
   return new Promise((resolve) => {
-    const conn = net.createConnection(socket);
+    const conn = 'socket' in address ? net.createConnection(address.socket) : net.createConnection(address.port, address.host);
     let reply = '';
     conn.setEncoding('utf8');
     conn.on('connect', () => conn.write('zPING\0'));
