@@ -19,8 +19,8 @@ export interface PendingDelivery {
 }
 
 export interface Outbox extends EventSink {
-  /** The oldest pending delivery of each (url, subject) that is due, oldest first. */
-  dueHeads(now: number, limit: number): PendingDelivery[];
+  /** For one URL: the oldest pending delivery of each subject, if it is due; oldest first. */
+  dueHeads(url: string, now: number, limit: number): PendingDelivery[];
   delivered(event: number, url: string): void;
   retryLater(event: number, url: string, nextAttemptAt: number, error: string): void;
   dead(event: number, url: string, error: string): void;
@@ -29,6 +29,8 @@ export interface Outbox extends EventSink {
   counts(): { pending: number; dead: number };
   /** Deletes events every URL has received before `deliveredBefore`, and dead ones before `deadBefore`. */
   prune(deliveredBefore: number, deadBefore: number): number;
+  /** Drops pending deliveries to URLs not in `urls` (removed from WEBHOOK_URLS); returns how many. */
+  dropPendingExcept(urls: readonly string[]): number;
 }
 
 export function createOutbox(db: Db, urls: readonly string[], now: () => number, onEmit: () => void): Outbox {
@@ -40,10 +42,10 @@ export function createOutbox(db: Db, urls: readonly string[], now: () => number,
       "INSERT INTO webhook_deliveries (event, url, subject, state, next_attempt_at) VALUES (?, ?, ?, 'pending', ?)",
     ),
     // Per (url, subject) only the oldest pending delivery may go: order is kept per upload.
-    dueHeads: db.prepare<[number, number], PendingDelivery>(`
+    dueHeads: db.prepare<[string, number, number], PendingDelivery>(`
       SELECT d.event, d.url, d.subject, d.attempts, e.event_id, e.type, e.body, e.created_at
       FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event
-      WHERE d.state = 'pending' AND d.next_attempt_at <= ?
+      WHERE d.url = ? AND d.state = 'pending' AND d.next_attempt_at <= ?
         AND d.event = (SELECT min(p.event) FROM webhook_deliveries p
                        WHERE p.url = d.url AND p.subject = d.subject AND p.state = 'pending')
       ORDER BY d.event LIMIT ?`),
@@ -77,12 +79,14 @@ export function createOutbox(db: Db, urls: readonly string[], now: () => number,
       // After the surrounding transaction has committed (emit runs synchronously inside it).
       setImmediate(onEmit);
     },
-    dueHeads: (at, limit) => s.dueHeads.all(at, limit),
+    dueHeads: (url, at, limit) => s.dueHeads.all(url, at, limit),
     delivered: (event, url) => void s.delivered.run(event, url),
     retryLater: (event, url, nextAttemptAt, error) => void s.retry.run(nextAttemptAt, error, event, url),
     dead: (event, url, error) => void s.dead.run(error, event, url),
     nextDueAt: () => s.nextDue.get()!.at,
     counts: () => s.counts.get()!,
     prune: (deliveredBefore, deadBefore) => s.prune.run(deliveredBefore, deadBefore).changes,
+    dropPendingExcept: (keep) =>
+      db.prepare(`DELETE FROM webhook_deliveries WHERE state = 'pending' AND url NOT IN (${keep.map(() => '?').join(', ')})`).run(...keep).changes,
   };
 }
