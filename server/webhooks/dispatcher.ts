@@ -13,7 +13,8 @@
 //   counted in sl_webhook_dead); later events of that upload then go out.
 // - Everything lives in SQLite: a restart picks up whatever was pending. Stopping abandons requests
 //   in flight; they stay pending and go again (at least once).
-// - Delivered events are pruned after RETENTION_MS, dead ones after DEAD_RETENTION_MS.
+// - Delivered events are pruned after RETENTION_MS, dead ones after DEAD_RETENTION_MS: hourly, a
+//   batch per pump, so a backlog (a first start after months) never holds the event loop for long.
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WebhookConfig } from '../config.ts';
@@ -28,6 +29,8 @@ const POLL_MS = 1000;
 const RETENTION_MS = 7 * 24 * 3600 * 1000;
 const DEAD_RETENTION_MS = 30 * 24 * 3600 * 1000;
 const PRUNE_EVERY_MS = 3600 * 1000;
+/** Events deleted per pump: a backlog (a first start after a long pause) goes a batch a second. */
+const PRUNE_BATCH = 200;
 const USER_AGENT = 'Stream-Line-Webhooks/1';
 
 export interface DispatcherDeps {
@@ -80,6 +83,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   let stopped = true;
   let timer: NodeJS.Timeout | undefined;
   let lastPrune = 0;
+  let pruneBacklog = false;
   const settling = new Set<Promise<void>>();
 
   const headKey = (d: Pick<PendingDelivery, 'url' | 'subject'>) => `${d.url}\n${d.subject}`;
@@ -96,9 +100,10 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     running = true;
     try {
       const at = now();
-      if (at - lastPrune >= PRUNE_EVERY_MS) {
+      if (pruneBacklog || at - lastPrune >= PRUNE_EVERY_MS) {
         lastPrune = at;
-        const pruned = outbox.prune(at - RETENTION_MS, at - DEAD_RETENTION_MS);
+        const pruned = outbox.prune(at - RETENTION_MS, at - DEAD_RETENTION_MS, PRUNE_BATCH);
+        pruneBacklog = pruned === PRUNE_BATCH;
         if (pruned > 0) log.debug({ pruned }, 'webhook events pruned');
       }
       for (const receiver of receivers) {

@@ -27,8 +27,11 @@ export interface Outbox extends EventSink {
   /** When the next pending delivery is due (null when none is pending). */
   nextDueAt(): number | null;
   counts(): { pending: number; dead: number };
-  /** Deletes events every URL has received before `deliveredBefore`, and dead ones before `deadBefore`. */
-  prune(deliveredBefore: number, deadBefore: number): number;
+  /**
+   * Deletes up to `limit` events that every URL received before `deliveredBefore`, or that some URL
+   * gave up on before `deadBefore` (and none still waits for). Returns how many went.
+   */
+  prune(deliveredBefore: number, deadBefore: number, limit: number): number;
   /** Drops pending deliveries to URLs not in `urls` (removed from WEBHOOK_URLS); returns how many. */
   dropPendingExcept(urls: readonly string[]): number;
 }
@@ -59,14 +62,18 @@ export function createOutbox(db: Db, urls: readonly string[], now: () => number,
       "UPDATE webhook_deliveries SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE event = ? AND url = ?",
     ),
     nextDue: db.prepare<[], { at: number | null }>("SELECT min(next_attempt_at) AS at FROM webhook_deliveries WHERE state = 'pending'"),
-    counts: db.prepare<[], { pending: number; dead: number }>(
-      "SELECT coalesce(sum(state = 'pending'), 0) AS pending, coalesce(sum(state = 'dead'), 0) AS dead FROM webhook_deliveries",
-    ),
-    prune: db.prepare<[number, number]>(`
+    counts: db.prepare<[], { pending: number; dead: number }>(`
+      SELECT (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending') AS pending,
+             (SELECT count(*) FROM webhook_deliveries WHERE state = 'dead') AS dead`),
+    // (created_at < delivered AND none pending AND none dead) OR (created_at < dead AND none pending),
+    // as one range over webhook_events_by_age (dead retention is the longer one).
+    prune: db.prepare<{ delivered: number; dead: number; limit: number }>(`
       DELETE FROM webhook_events WHERE id IN (
-        SELECT e.id FROM webhook_events e WHERE
-          (e.created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event = e.id AND d.state <> 'delivered'))
-          OR (e.created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event = e.id AND d.state = 'pending')))`),
+        SELECT e.id FROM webhook_events e
+        WHERE e.created_at < @delivered
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event = e.id
+                          AND (d.state = 'pending' OR (d.state = 'dead' AND e.created_at >= @dead)))
+        LIMIT @limit)`),
   };
 
   return {
@@ -85,7 +92,7 @@ export function createOutbox(db: Db, urls: readonly string[], now: () => number,
     dead: (event, url, error) => void s.dead.run(error, event, url),
     nextDueAt: () => s.nextDue.get()!.at,
     counts: () => s.counts.get()!,
-    prune: (deliveredBefore, deadBefore) => s.prune.run(deliveredBefore, deadBefore).changes,
+    prune: (deliveredBefore, deadBefore, limit) => s.prune.run({ delivered: deliveredBefore, dead: deadBefore, limit }).changes,
     dropPendingExcept: (keep) =>
       db.prepare(`DELETE FROM webhook_deliveries WHERE state = 'pending' AND url NOT IN (${keep.map(() => '?').join(', ')})`).run(...keep).changes,
   };
