@@ -125,8 +125,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       }
       // A delivery due now was either started above or is in flight (its end schedules a pump):
       // waiting 0 ms here would spin while it runs. Only future retries set a shorter timer.
-      const next = outbox.nextDueAt();
-      const wait = next === null ? POLL_MS : next - now();
+      const dues = receivers.map((r) => outbox.nextDueAt(r.url)).filter((at) => at !== null);
+      const wait = dues.length === 0 ? POLL_MS : Math.min(...dues) - now();
       schedule(wait <= 0 ? POLL_MS : Math.min(POLL_MS, wait));
     } catch (error) {
       log.error({ err: error }, 'webhook dispatch failed');
@@ -183,7 +183,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     }
     const backoff = Math.min(config.maxBackoffMs, FIRST_BACKOFF_MS * 2 ** Math.min(attempts - 1, 30));
     const wait = Math.round(backoff * (0.5 + Math.random() * 0.5));
-    outbox.retryLater(delivery.event, delivery.url, at + wait, failure);
+    outbox.retryLater(delivery, at + wait, failure);
     outcomes.inc({ outcome: 'failed' });
     log.warn({ ...context, retry_in_ms: wait }, 'webhook delivery failed; will retry');
   }

@@ -27,20 +27,26 @@ function setup(name: string) {
 }
 
 test('outbox: one head per (url, subject), the oldest pending, in event order; a dead head lets the next go', () => {
-  const { outbox, emit, now } = setup('heads');
+  const { db, outbox, emit, now } = setup('heads');
   const x1 = emit('x', 1_000 * DAY);
   const y1 = emit('y', 1_000 * DAY + 1);
   const x2 = emit('x', 1_000 * DAY + 2);
-  const heads = (url: string) => outbox.dueHeads(url, now(), 10).map((d) => d.event);
+  const heads = (url: string, at = now()) => outbox.dueHeads(url, at, 10).map((d) => d.event);
   assert.deepEqual(heads(A), [x1, y1]);
   outbox.delivered(x1, A);
   assert.deepEqual(heads(A), [y1, x2]);
   assert.deepEqual(heads(B), [x1, y1], 'each URL has its own order');
-  outbox.retryLater(x1, B, now() + 1000, 'HTTP 503');
+  const retryAt = now() + 1000;
+  outbox.retryLater({ event: x1, url: B, subject: 'x' }, retryAt, 'HTTP 503');
   assert.deepEqual(heads(B), [y1], 'a head backing off holds its subject back');
+  // Bookkeeping that keeps the due rows few: its successors, present and future, wait as long.
+  const x3 = emit('x', now());
+  const waitsUntil = (event: number) => (db.prepare('SELECT next_attempt_at AS at FROM webhook_deliveries WHERE event = ? AND url = ?').get(event, B) as { at: number }).at;
+  assert.deepEqual([waitsUntil(x2), waitsUntil(x3)], [retryAt, retryAt]);
+  assert.deepEqual(heads(B, retryAt), [y1, x1], 'then only the head, longest waiting first');
   outbox.dead(x1, B, 'HTTP 503');
-  assert.deepEqual(heads(B), [y1, x2]);
-  assert.deepEqual(outbox.counts(), { pending: 4, dead: 1 });
+  assert.deepEqual(heads(B, retryAt), [y1, x2]);
+  assert.deepEqual(outbox.counts(), { pending: 6, dead: 1 });
   assert.equal(outbox.dueHeads(A, now(), 1).length, 1, 'limit');
 });
 
