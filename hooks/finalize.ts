@@ -84,6 +84,13 @@ export async function finalizeUpload(
       throw error;
     }
   }
+  makeReady(deps, file);
+  deps.log.info({ event: 'upload.finished', key: file.key, user_id: file.user_id, size: file.size }, 'upload finished');
+  return { ...file, state: 'ready' };
+}
+
+/** The file becomes visible, with its scan job and upload.finished, in one transaction. */
+function makeReady(deps: HookDeps, file: FileRow): void {
   deps.repo.atomically(() => {
     deps.repo.setFileState(file.key, 'ready');
     deps.scans.enqueue(file.key);
@@ -92,8 +99,6 @@ export async function finalizeUpload(
       size: file.size, sha256: file.sha256, content_type: file.content_type, detected_type: file.detected_type, category: file.category,
     });
   });
-  deps.log.info({ event: 'upload.finished', key: file.key, user_id: file.user_id, size: file.size }, 'upload finished');
-  return { ...file, state: 'ready' };
 }
 
 function restoreUpload(deps: HookDeps, file: FileRow, row: UploadRow): void {
@@ -101,7 +106,7 @@ function restoreUpload(deps: HookDeps, file: FileRow, row: UploadRow): void {
 }
 
 /** Why an unfinished upload was removed (the upload.failed event's `reason`). */
-export type FailureReason = 'checksum_mismatch' | 'type_not_allowed' | 'expired' | 'terminated' | 'creation_failed';
+export type FailureReason = 'checksum_mismatch' | 'type_not_allowed' | 'expired' | 'terminated' | 'creation_failed' | 'lost';
 
 /**
  * Bytes first, then the row: a crash in between leaves a row that expiry removes, never stray bytes.
@@ -148,12 +153,20 @@ export async function repairInterrupted(deps: HookDeps): Promise<{ committed: nu
     } catch (error) {
       deps.log.warn({ err: error, key: file.key }, 'interrupted commit: bytes not found in upload storage');
     }
+    // The crash came before the transaction that carries upload.finished, so the event goes now,
+    // with the state it reports: finished, or (bytes gone) failed. Either way the upload's
+    // upload.created is followed by an outcome.
     if (await deps.storage.statFile(file.key)) {
-      deps.repo.setFileState(file.key, 'ready');
+      makeReady(deps, file);
       result.committed++;
     } else {
       deps.log.error({ key: file.key }, 'interrupted commit: bytes are gone; removing the record');
-      deps.repo.deleteFile(file.key);
+      deps.repo.atomically(() => {
+        deps.repo.deleteFile(file.key);
+        deps.events.emit('upload.failed', file.upload_id, {
+          upload_id: file.upload_id, user_id: file.user_id, filename: file.filename, folder: file.folder, reason: 'lost',
+        });
+      });
       result.lost++;
     }
   }

@@ -4,77 +4,16 @@
 // still pending; two URLs; an event given up after WEBHOOK_GIVE_UP_HOURS.
 import assert from 'node:assert/strict';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { startTestServer, tempDir, type TestServer } from './helpers/server.ts';
 import { tusUpload } from './helpers/tus.ts';
 import { until } from './helpers/until.ts';
+import { metric as metricAt, Receiver, uploadIdOf } from './helpers/webhook-receiver.ts';
 
-interface Received {
-  id: string;
-  timestamp: string;
-  signature: string;
-  raw: string;
-  type: string;
-  data: Record<string, unknown>;
-  /** The status this receiver answered. */
-  answered: number;
-}
-
-/** A webhook receiver: records every POST, answers `status` (or is not listening at all). */
-class Receiver {
-  readonly requests: Received[] = [];
-  status = 204;
-  #server = http.createServer((req, res) => {
-    let raw = '';
-    req.setEncoding('utf8').on('data', (c: string) => (raw += c)).on('end', () => {
-      const body = JSON.parse(raw) as { type: string; data: Record<string, unknown> };
-      this.requests.push({
-        id: String(req.headers['webhook-id']),
-        timestamp: String(req.headers['webhook-timestamp']),
-        signature: String(req.headers['webhook-signature']),
-        raw,
-        type: body.type,
-        data: body.data,
-        answered: this.status,
-      });
-      res.writeHead(this.status).end();
-    });
-  });
-  port = 0;
-
-  async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.#server.listen(this.port, '127.0.0.1', resolve));
-    this.port = (this.#server.address() as AddressInfo).port;
-  }
-  /** Connection refused from now on (the same port is taken again by listen()). */
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.#server.close(() => resolve());
-      this.#server.closeAllConnections();
-    });
-  }
-  get url(): string {
-    return `http://127.0.0.1:${this.port}/hook`;
-  }
-  /** Deliveries this receiver accepted, in arrival order. */
-  accepted(): Received[] {
-    return this.requests.filter((r) => r.answered >= 200 && r.answered < 300);
-  }
-  forUpload(uploadId: string): Received[] {
-    return this.accepted().filter((r) => r.data.upload_id === uploadId);
-  }
-}
+const metric = (server: TestServer, name: string) => metricAt(server.url, name);
 
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
-
-async function metric(server: TestServer, name: string): Promise<number> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(name));
-  return line ? Number(line.split(' ').pop()) : 0;
-}
 
 describe('webhooks', () => {
   const receiver = new Receiver();
@@ -96,7 +35,6 @@ describe('webhooks', () => {
 
   const upload = async (data: Buffer, filename: string, sha256?: string) =>
     (await tusUpload({ endpoint: server.url, headers: auth, data, metadata: { filename, folder: 'hooks', ...(sha256 ? { sha256 } : {}) } }).done).fileKey!;
-  const uploadIdOf = (key: string) => /\/([0-9a-f]{32})\.[a-z]+$/.exec(key)![1]!;
 
   test('upload.created, upload.finished and file.deleted arrive in order, signed, with their fields, at every URL', async () => {
     const data = Buffer.from('hello webhooks');

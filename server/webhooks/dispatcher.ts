@@ -1,8 +1,11 @@
 // Delivers the outbox (outbox.ts) to the configured URLs: at least once, in order per upload.
 //
 // - Per (url, subject) one delivery at a time, oldest first: a receiver sees upload.created before
-//   upload.finished before file.deleted for one upload. Different uploads and URLs go in parallel,
-//   up to CONCURRENCY requests.
+//   upload.finished before file.deleted for one upload. Different uploads go in parallel, up to
+//   CONCURRENCY_PER_URL requests per URL. Each URL has its own lane, so a receiver that hangs until
+//   the timeout holds only its own requests, never another receiver's events.
+// - Pending deliveries to a URL removed from WEBHOOK_URLS are dropped at start-up (logged): the
+//   operator took that receiver out, it is not sent another event.
 // - 2xx is delivered. Anything else (status, refused connection, timeout) is retried after a
 //   backoff doubling from 1 s up to WEBHOOK_RETRY_MAX_SECONDS, with jitter so a receiver coming back
 //   is not hit by every sender at once. The event id stays the same: receivers de-duplicate on it.
@@ -10,25 +13,29 @@
 //   counted in sl_webhook_dead); later events of that upload then go out.
 // - Everything lives in SQLite: a restart picks up whatever was pending. Stopping abandons requests
 //   in flight; they stay pending and go again (at least once).
-// - Delivered events are pruned after RETENTION_MS, dead ones after DEAD_RETENTION_MS.
+// - Delivered events are pruned after RETENTION_MS, dead ones after DEAD_RETENTION_MS: hourly, a
+//   batch per pump, so a backlog (a first start after months) never holds the event loop for long.
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WebhookConfig } from '../config.ts';
 import type { Outbox, PendingDelivery } from './outbox.ts';
+import { parseReceivers, type WebhookReceiver } from './receivers.ts';
 import { signatureHeaders, webhookKey } from './signing.ts';
 
-const CONCURRENCY = 8;
+const CONCURRENCY_PER_URL = 8;
 const FIRST_BACKOFF_MS = 1000;
 /** The dispatcher looks at the outbox at least this often (due retries, missed wake-ups). */
 const POLL_MS = 1000;
 const RETENTION_MS = 7 * 24 * 3600 * 1000;
 const DEAD_RETENTION_MS = 30 * 24 * 3600 * 1000;
 const PRUNE_EVERY_MS = 3600 * 1000;
+/** Events deleted per pump: a backlog (a first start after a long pause) goes a batch a second. */
+const PRUNE_BATCH = 200;
 const USER_AGENT = 'Stream-Line-Webhooks/1';
 
 export interface DispatcherDeps {
   outbox: Outbox;
-  config: Pick<WebhookConfig, 'secret' | 'timeoutMs' | 'maxBackoffMs' | 'giveUpMs'>;
+  config: Pick<WebhookConfig, 'urls' | 'secret' | 'timeoutMs' | 'maxBackoffMs' | 'giveUpMs'>;
   now: () => number;
   log: Logger;
   registry: Registry;
@@ -44,6 +51,7 @@ export interface Dispatcher {
 export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { outbox, config, now, log } = deps;
   const key = webhookKey(config.secret);
+  const receivers = parseReceivers(config.urls);
   const registers = [deps.registry];
   const outcomes = new Counter({
     name: 'sl_webhook_deliveries_total',
@@ -69,10 +77,13 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   });
 
   const inFlight = new Map<string, AbortController>();
+  /** Requests in flight per URL. */
+  const busy = new Map<string, number>();
   let running = false;
   let stopped = true;
   let timer: NodeJS.Timeout | undefined;
   let lastPrune = 0;
+  let pruneBacklog = false;
   const settling = new Set<Promise<void>>();
 
   const headKey = (d: Pick<PendingDelivery, 'url' | 'subject'>) => `${d.url}\n${d.subject}`;
@@ -89,17 +100,22 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     running = true;
     try {
       const at = now();
-      if (at - lastPrune >= PRUNE_EVERY_MS) {
+      if (pruneBacklog || at - lastPrune >= PRUNE_EVERY_MS) {
         lastPrune = at;
-        const pruned = outbox.prune(at - RETENTION_MS, at - DEAD_RETENTION_MS);
+        const pruned = outbox.prune(at - RETENTION_MS, at - DEAD_RETENTION_MS, PRUNE_BATCH);
+        pruneBacklog = pruned === PRUNE_BATCH;
         if (pruned > 0) log.debug({ pruned }, 'webhook events pruned');
       }
-      const free = CONCURRENCY - inFlight.size;
-      if (free > 0) {
-        for (const delivery of outbox.dueHeads(at, free + inFlight.size)) {
-          if (inFlight.size >= CONCURRENCY) break;
+      for (const receiver of receivers) {
+        const sending = busy.get(receiver.url) ?? 0;
+        if (sending >= CONCURRENCY_PER_URL) continue;
+        // Heads in flight are still pending and due: ask for enough to fill the free slots past them.
+        let free = CONCURRENCY_PER_URL - sending;
+        for (const delivery of outbox.dueHeads(receiver.url, at, CONCURRENCY_PER_URL)) {
+          if (free === 0) break;
           if (inFlight.has(headKey(delivery))) continue;
-          const attempt = send(delivery).finally(() => {
+          free--;
+          const attempt = send(receiver, delivery).finally(() => {
             settling.delete(attempt);
             // The next event of this upload may be due now.
             schedule(0);
@@ -120,17 +136,19 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     }
   }
 
-  async function send(delivery: PendingDelivery): Promise<void> {
+  async function send(receiver: WebhookReceiver, delivery: PendingDelivery): Promise<void> {
     const controller = new AbortController();
     inFlight.set(headKey(delivery), controller);
+    busy.set(receiver.url, (busy.get(receiver.url) ?? 0) + 1);
     const timeout = setTimeout(() => controller.abort(new Error(`no answer within ${config.timeoutMs} ms`)), config.timeoutMs);
     let failure: string;
     try {
-      const res = await fetch(delivery.url, {
+      const res = await fetch(receiver.target, {
         method: 'POST',
         headers: {
           'Content-Type': 'application/json',
           'User-Agent': USER_AGENT,
+          ...(receiver.authorization ? { Authorization: receiver.authorization } : {}),
           ...signatureHeaders(key, delivery.event_id, Math.floor(now() / 1000), delivery.body),
         },
         body: delivery.body,
@@ -141,7 +159,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       if (res.status >= 200 && res.status < 300) {
         outbox.delivered(delivery.event, delivery.url);
         outcomes.inc({ outcome: 'delivered' });
-        log.debug({ event: delivery.type, event_id: delivery.event_id, url: delivery.url, attempts: delivery.attempts + 1 }, 'webhook delivered');
+        log.debug({ event: delivery.type, event_id: delivery.event_id, receiver: receiver.label, attempts: delivery.attempts + 1 }, 'webhook delivered');
         return;
       }
       failure = `HTTP ${res.status}`;
@@ -151,11 +169,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     } finally {
       clearTimeout(timeout);
       inFlight.delete(headKey(delivery));
+      busy.set(receiver.url, busy.get(receiver.url)! - 1);
     }
     if (stopped) return; // abandoned by stop(): it stays pending as it was
     const at = now();
     const attempts = delivery.attempts + 1;
-    const context = { event: delivery.type, event_id: delivery.event_id, url: delivery.url, attempts, error: failure };
+    const context = { event: delivery.type, event_id: delivery.event_id, receiver: receiver.label, attempts, error: failure };
     if (at - delivery.created_at >= config.giveUpMs) {
       outbox.dead(delivery.event, delivery.url, failure);
       outcomes.inc({ outcome: 'dead' });
@@ -171,6 +190,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   return {
     start() {
+      const dropped = outbox.dropPendingExcept(receivers.map((r) => r.url));
+      if (dropped > 0) log.warn({ dropped }, 'webhook deliveries to URLs no longer in WEBHOOK_URLS dropped');
       stopped = false;
       schedule(0);
     },

@@ -19,16 +19,21 @@ export interface PendingDelivery {
 }
 
 export interface Outbox extends EventSink {
-  /** The oldest pending delivery of each (url, subject) that is due, oldest first. */
-  dueHeads(now: number, limit: number): PendingDelivery[];
+  /** For one URL: the oldest pending delivery of each subject, if it is due; oldest first. */
+  dueHeads(url: string, now: number, limit: number): PendingDelivery[];
   delivered(event: number, url: string): void;
   retryLater(event: number, url: string, nextAttemptAt: number, error: string): void;
   dead(event: number, url: string, error: string): void;
   /** When the next pending delivery is due (null when none is pending). */
   nextDueAt(): number | null;
   counts(): { pending: number; dead: number };
-  /** Deletes events every URL has received before `deliveredBefore`, and dead ones before `deadBefore`. */
-  prune(deliveredBefore: number, deadBefore: number): number;
+  /**
+   * Deletes up to `limit` events that every URL received before `deliveredBefore`, or that some URL
+   * gave up on before `deadBefore` (and none still waits for). Returns how many went.
+   */
+  prune(deliveredBefore: number, deadBefore: number, limit: number): number;
+  /** Drops pending deliveries to URLs not in `urls` (removed from WEBHOOK_URLS); returns how many. */
+  dropPendingExcept(urls: readonly string[]): number;
 }
 
 export function createOutbox(db: Db, urls: readonly string[], now: () => number, onEmit: () => void): Outbox {
@@ -40,10 +45,10 @@ export function createOutbox(db: Db, urls: readonly string[], now: () => number,
       "INSERT INTO webhook_deliveries (event, url, subject, state, next_attempt_at) VALUES (?, ?, ?, 'pending', ?)",
     ),
     // Per (url, subject) only the oldest pending delivery may go: order is kept per upload.
-    dueHeads: db.prepare<[number, number], PendingDelivery>(`
+    dueHeads: db.prepare<[string, number, number], PendingDelivery>(`
       SELECT d.event, d.url, d.subject, d.attempts, e.event_id, e.type, e.body, e.created_at
       FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event
-      WHERE d.state = 'pending' AND d.next_attempt_at <= ?
+      WHERE d.url = ? AND d.state = 'pending' AND d.next_attempt_at <= ?
         AND d.event = (SELECT min(p.event) FROM webhook_deliveries p
                        WHERE p.url = d.url AND p.subject = d.subject AND p.state = 'pending')
       ORDER BY d.event LIMIT ?`),
@@ -57,14 +62,18 @@ export function createOutbox(db: Db, urls: readonly string[], now: () => number,
       "UPDATE webhook_deliveries SET state = 'dead', attempts = attempts + 1, last_error = ? WHERE event = ? AND url = ?",
     ),
     nextDue: db.prepare<[], { at: number | null }>("SELECT min(next_attempt_at) AS at FROM webhook_deliveries WHERE state = 'pending'"),
-    counts: db.prepare<[], { pending: number; dead: number }>(
-      "SELECT coalesce(sum(state = 'pending'), 0) AS pending, coalesce(sum(state = 'dead'), 0) AS dead FROM webhook_deliveries",
-    ),
-    prune: db.prepare<[number, number]>(`
+    counts: db.prepare<[], { pending: number; dead: number }>(`
+      SELECT (SELECT count(*) FROM webhook_deliveries WHERE state = 'pending') AS pending,
+             (SELECT count(*) FROM webhook_deliveries WHERE state = 'dead') AS dead`),
+    // (created_at < delivered AND none pending AND none dead) OR (created_at < dead AND none pending),
+    // as one range over webhook_events_by_age (dead retention is the longer one).
+    prune: db.prepare<{ delivered: number; dead: number; limit: number }>(`
       DELETE FROM webhook_events WHERE id IN (
-        SELECT e.id FROM webhook_events e WHERE
-          (e.created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event = e.id AND d.state <> 'delivered'))
-          OR (e.created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event = e.id AND d.state = 'pending')))`),
+        SELECT e.id FROM webhook_events e
+        WHERE e.created_at < @delivered
+          AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event = e.id
+                          AND (d.state = 'pending' OR (d.state = 'dead' AND e.created_at >= @dead)))
+        LIMIT @limit)`),
   };
 
   return {
@@ -77,12 +86,14 @@ export function createOutbox(db: Db, urls: readonly string[], now: () => number,
       // After the surrounding transaction has committed (emit runs synchronously inside it).
       setImmediate(onEmit);
     },
-    dueHeads: (at, limit) => s.dueHeads.all(at, limit),
+    dueHeads: (url, at, limit) => s.dueHeads.all(url, at, limit),
     delivered: (event, url) => void s.delivered.run(event, url),
     retryLater: (event, url, nextAttemptAt, error) => void s.retry.run(nextAttemptAt, error, event, url),
     dead: (event, url, error) => void s.dead.run(error, event, url),
     nextDueAt: () => s.nextDue.get()!.at,
     counts: () => s.counts.get()!,
-    prune: (deliveredBefore, deadBefore) => s.prune.run(deliveredBefore, deadBefore).changes,
+    prune: (deliveredBefore, deadBefore, limit) => s.prune.run({ delivered: deliveredBefore, dead: deadBefore, limit }).changes,
+    dropPendingExcept: (keep) =>
+      db.prepare(`DELETE FROM webhook_deliveries WHERE state = 'pending' AND url NOT IN (${keep.map(() => '?').join(', ')})`).run(...keep).changes,
   };
 }
