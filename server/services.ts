@@ -16,7 +16,6 @@ import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import { Repo } from './db/repo.ts';
 import { createLocalStorage } from './storage/local.ts';
-import { createS3Storage } from './storage/s3.ts';
 import type { Storage } from './storage/types.ts';
 import { createTus, type Tus } from './tus.ts';
 
@@ -49,7 +48,7 @@ export interface Services {
 export async function createServices(config: Readonly<Config>, log: Logger, now: () => number = Date.now): Promise<Services> {
   const db = openDb(config.dataDir);
   const repo = new Repo(db);
-  const storage = createStorage(config);
+  const storage = await createStorage(config);
   const secrets = await loadSecrets(config.dataDir, config);
   const auth: AuthDeps = {
     verifyUserToken: createUserTokenVerifier({
@@ -117,8 +116,13 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
   };
 }
 
-export function createStorage(config: Readonly<Config>): Storage {
+/**
+ * The configured backend. The S3 one is loaded only when chosen: @tus/s3-store and the AWS SDK
+ * weigh ~20 MiB of RSS that a file-storage server would carry for nothing.
+ */
+export async function createStorage(config: Readonly<Config>): Promise<Storage> {
   if (config.storage === 'file') return createLocalStorage(config.dataDir);
+  const { createS3Storage } = await import('./storage/s3.ts');
   if (!config.s3) throw new Error('STORAGE=s3 without S3 settings');
   const { bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle } = config.s3;
   return createS3Storage({ bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle, maxUploadBytes: config.maxUploadBytes });
