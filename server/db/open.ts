@@ -121,9 +121,12 @@ const MIGRATIONS: string[] = [
   -- Webhooks: the outbox is read by age (pruning, server/webhooks/dispatcher.ts) and counted by
   -- state at every metrics scrape; without these both scanned every event and delivery kept for
   -- 7 to 30 days (~0.2 s per count at a million deliveries, on the event loop).
-  -- And the dispatcher finds the due deliveries of a URL by time (server/webhooks/outbox.ts).
   CREATE INDEX webhook_events_by_age ON webhook_events (created_at);
   CREATE INDEX webhook_deliveries_dead ON webhook_deliveries (event) WHERE state = 'dead';
+  `,
+  `
+  -- Webhooks: the dispatcher finds a URL's due deliveries by time; the ones waiting behind a head
+  -- that backs off carry its next attempt time, so they are not due (server/webhooks/outbox.ts).
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (url, next_attempt_at) WHERE state = 'pending';
   `,
 ];
