@@ -75,12 +75,7 @@ export async function finalizeUpload(
       // Never announced as finished: it goes as a failed upload, not as a deleted file.
       deps.repo.setFileState(file.key, 'deleting');
       await deps.storage.removeFile(file.key);
-      deps.repo.atomically(() => {
-        deps.repo.deleteFile(file.key);
-        deps.events.emit('upload.failed', file.upload_id, {
-          upload_id: file.upload_id, user_id: file.user_id, filename: file.filename, folder: file.folder, reason: 'type_not_allowed',
-        });
-      });
+      forgetFile(deps, file, () => announceFailure(deps, file.upload_id, file, 'type_not_allowed'));
       throw error;
     }
   }
@@ -119,8 +114,13 @@ export async function discardUpload(deps: HookDeps, digests: Digests, uploadId: 
     const row = deps.repo.getUpload(uploadId);
     if (!row) return;
     deps.repo.deleteUpload(uploadId);
-    deps.events.emit('upload.failed', uploadId, { upload_id: uploadId, user_id: row.user_id, filename: row.filename, folder: row.folder, reason });
+    announceFailure(deps, uploadId, row, reason);
   });
+}
+
+/** upload.failed: call inside the transaction that removes the upload's row or its file record. */
+function announceFailure(deps: HookDeps, uploadId: string, what: Pick<UploadRow, 'user_id' | 'filename' | 'folder'>, reason: FailureReason): void {
+  deps.events.emit('upload.failed', uploadId, { upload_id: uploadId, user_id: what.user_id, filename: what.filename, folder: what.folder, reason });
 }
 
 export async function deleteFile(deps: HookDeps, file: FileRow): Promise<void> {
@@ -130,11 +130,15 @@ export async function deleteFile(deps: HookDeps, file: FileRow): Promise<void> {
   deps.log.info({ event: 'file.deleted', key: file.key, user_id: file.user_id }, 'file deleted');
 }
 
-/** The record goes, and file.deleted with it. */
-function forgetFile(deps: HookDeps, file: FileRow): void {
+/** The record goes, with the event that reports it (file.deleted unless `announce` says otherwise). */
+function forgetFile(
+  deps: HookDeps,
+  file: FileRow,
+  announce = () => deps.events.emit('file.deleted', file.upload_id, { upload_id: file.upload_id, key: file.key, user_id: file.user_id }),
+): void {
   deps.repo.atomically(() => {
     deps.repo.deleteFile(file.key);
-    deps.events.emit('file.deleted', file.upload_id, { upload_id: file.upload_id, key: file.key, user_id: file.user_id });
+    announce();
   });
 }
 
@@ -161,12 +165,7 @@ export async function repairInterrupted(deps: HookDeps): Promise<{ committed: nu
       result.committed++;
     } else {
       deps.log.error({ key: file.key }, 'interrupted commit: bytes are gone; removing the record');
-      deps.repo.atomically(() => {
-        deps.repo.deleteFile(file.key);
-        deps.events.emit('upload.failed', file.upload_id, {
-          upload_id: file.upload_id, user_id: file.user_id, filename: file.filename, folder: file.folder, reason: 'lost',
-        });
-      });
+      forgetFile(deps, file, () => announceFailure(deps, file.upload_id, file, 'lost'));
       result.lost++;
     }
   }

@@ -114,10 +114,11 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
     for (const key of payload.keys) {
       const file = deps.repo.getFile(key);
       const stat = file?.state === 'ready' && file.user_id === payload.userId ? await deps.storage.statFile(key) : null;
-      if (file && stat && stat.size === file.size) present.push(file);
+      if (!file || !stat || stat.size !== file.size) continue;
+      // Verdicts may have changed since the link was made (scanning turned on): refuse, never skip.
+      assertServable(file, deps.scanning ?? false);
+      present.push(file);
     }
-    // Verdicts may have changed since the link was made (scanning turned on): refuse, never skip.
-    for (const file of present) assertServable(file, deps.scanning ?? false);
     if (present.length === 0) throw new AppError('not_found', 'every file of this download has been deleted');
 
     const entries: ZipEntryInput[] = present.map((file) => ({
