@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../test/helpers/free-port.ts';
 import { supervise } from './targets.ts';
 
 export const CADDY = '/usr/bin/caddy';
@@ -94,18 +94,6 @@ function answers(url: string): Promise<boolean> {
     });
     req.once('timeout', () => req.destroy());
     req.once('error', () => resolve(false));
-  });
-}
-
-/** A port the kernel just handed out on 127.0.0.1, released again for Caddy to bind. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
   });
 }
 

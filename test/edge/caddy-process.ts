@@ -4,11 +4,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../helpers/free-port.ts';
+
+export { freePort };
 
 // No test-helper imports: bench/caddy-offload.ts uses this module outside the test runner.
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -21,17 +23,6 @@ export interface CaddyProcess {
   ca: string;
   output(): string;
   stop(): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 export interface CaddyOptions {

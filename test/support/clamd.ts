@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../helpers/free-port.ts';
 
 const CLAMD = '/usr/sbin/clamd';
 /** The EICAR anti-virus test file: harmless, and detected by every scanner. */
@@ -109,18 +110,6 @@ export async function startClamd(options: { streamMaxLength?: string; tcp?: bool
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** A port the kernel hands out for port 0, released just before clamd binds it. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 function ping(address: ClamdProcess['address']): Promise<boolean> {
