@@ -113,10 +113,6 @@ function matches(entry: string, value: string): boolean {
 
 const isExtensionEntry = (entry: string): boolean => entry.startsWith('.');
 
-export function policyIsActive(policy: TypePolicy): boolean {
-  return policy.allowed.length > 0 || policy.denied.length > 0;
-}
-
 /** At creation: the declared type and the extension. */
 export function checkDeclared(policy: TypePolicy, file: { contentType: string; filename: string }): void {
   const declared = essence(file.contentType);

@@ -31,7 +31,7 @@ export interface BatchDeps {
   publicUrl: () => string;
   now: () => number;
   /** Virus scanning is on: only files clamd called clean are served (scan/gate.ts). */
-  scanning?: boolean;
+  scanning: boolean;
 }
 
 /** The request body: validated with this schema, and described by it in the OpenAPI document. */
@@ -64,7 +64,7 @@ export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
       // Naming no key: a foreign key and a missing one look the same.
       if (!file || file.state !== 'ready' || !mayAccess(caller, file.user_id)) throw new AppError('not_found', 'one or more keys name no file of yours');
       // The caller's own key may be named: a batch that cannot be served is refused up front.
-      assertServable(file, deps.scanning ?? false);
+      assertServable(file, deps.scanning);
       return file;
     });
     const owner = files[0]!.user_id;
@@ -116,7 +116,7 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
       const stat = file?.state === 'ready' && file.user_id === payload.userId ? await deps.storage.statFile(key) : null;
       if (!file || !stat || stat.size !== file.size) continue;
       // Verdicts may have changed since the link was made (scanning turned on): refuse, never skip.
-      assertServable(file, deps.scanning ?? false);
+      assertServable(file, deps.scanning);
       present.push(file);
     }
     if (present.length === 0) throw new AppError('not_found', 'every file of this download has been deleted');

@@ -39,7 +39,7 @@ export interface SignedLinkDeps {
   /** Whether requests from the edge may be answered with a file for the proxy to send. */
   offload?: boolean;
   /** Virus scanning is on: only files clamd called clean are served (scan/gate.ts). */
-  scanning?: boolean;
+  scanning: boolean;
 }
 
 /** Internal to the server ↔ Caddy hop: the file under DATA_DIR/users, and the range to send. */
@@ -122,7 +122,7 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
     if (verdict === 'expired') throw new AppError('link_expired', 'this link has expired; ask for a new one');
     const file = deps.repo.getFile(key!);
     if (!file || file.state !== 'ready') throw new AppError('not_found', 'this file no longer exists');
-    assertServable(file, deps.scanning ?? false);
+    assertServable(file, deps.scanning);
     const offloading = deps.offload && c.get('fromEdge') && file.key.startsWith(OFFLOAD_ROOT);
     // Node opens the file below anyway (a vanished file fails there); Caddy's file_server checks it
     // when offloading. A stat here would only cost: ~8% of an offloaded request's CPU, measured.
