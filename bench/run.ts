@@ -76,8 +76,8 @@ async function main(): Promise<void> {
   if (only.has('chunked')) runs.chunked = await series(`${formatSize(size)} in ${formatSize(chunk)} PATCHes`, repeat, targetsToRun, (t) => sequential(ROOT, t, size, chunk));
   if (only.has('finish')) runs.finish = await series(`${formatSize(size)} finish`, 1, targetsToRun, (t) => finish(ROOT, t, size, Math.min(repeat, 3)));
   if (only.has('parallel')) {
-    runs.small = await series(`${parallelCount} × ${formatSize(smallSize)} parallel`, 1, targetsToRun, (t) => parallel(ROOT, t, parallelCount, smallSize));
-    runs.big = await series(`${parallelCount} × ${formatSize(parallelSize)} parallel`, 1, targetsToRun, (t) => parallel(ROOT, t, parallelCount, parallelSize));
+    runs.small = await series(`${parallelCount} × ${formatSize(smallSize)} parallel`, repeat, targetsToRun, (t) => parallel(ROOT, t, parallelCount, smallSize));
+    runs.big = await series(`${parallelCount} × ${formatSize(parallelSize)} parallel`, repeat, targetsToRun, (t) => parallel(ROOT, t, parallelCount, parallelSize));
   }
 
   const rows = buildRows(runs, limits);

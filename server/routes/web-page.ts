@@ -3,12 +3,12 @@
 // names, so they are cached for a year; index.html is revalidated on every visit so a new build
 // is picked up at once.
 import { readFile } from 'node:fs/promises';
-import { extname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { extname, join } from 'node:path';
 import { Hono } from 'hono';
 import { AppError } from '../errors.ts';
+import { PROJECT_ROOT } from '../paths.ts';
 
-export const WEB_DIST_DIR = fileURLToPath(new URL('../../clients/web/dist/', import.meta.url));
+export const WEB_DIST_DIR = join(PROJECT_ROOT, 'clients/web/dist/');
 
 const TYPES: Record<string, string> = {
   '.js': 'text/javascript; charset=utf-8',

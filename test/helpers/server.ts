@@ -95,9 +95,10 @@ export async function readStored(storage: Storage, key: string): Promise<Buffer 
   return Buffer.concat(chunks);
 }
 
-export async function spawnServer(dataDir: string, env: Record<string, string> = {}, storage: TestStorage = 'file'): Promise<SpawnedServer> {
+/** The source through tsx, unless `entry` names a built main.js (test/build.test.ts). */
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}, storage: TestStorage = 'file', entry?: string): Promise<SpawnedServer> {
   const storageEnv = await storageEnvFor(dataDir, storage);
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
+  const child = spawn(process.execPath, entry ? [entry] : ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
     cwd: ROOT,
     env: { ...process.env, AUTH_SERVICE_TOKEN: SERVICE_TOKEN, ...storageEnv, ...env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
