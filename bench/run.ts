@@ -111,6 +111,8 @@ function buildRows(runs: Partial<Record<string, Runs>>, limits: Limits): Row[] {
     figureRow(`${a}: last byte sent → response, ms`, runs.upload, figures.finishLatency),
     figureRow(`${b}: last byte sent → last response, ms`, runs.chunked, figures.finishLatency),
     figureRow(`${a}: server CPU, % of one core`, runs.upload, figures.serverCpu),
+    figureRow(`${a}: server main thread, % of one core`, runs.upload, figures.mainThreadCpu),
+    figureRow(`${b}: server main thread, % of one core`, runs.chunked, figures.mainThreadCpu),
     figureRow(`${a}: client CPU, % of one core`, runs.upload, figures.clientCpu),
     figureRow(`${a}: server CPU, s per GiB`, runs.upload, figures.serverCpuPerGiB),
     figureRow(`${b}: server CPU, s per GiB`, runs.chunked, figures.serverCpuPerGiB),

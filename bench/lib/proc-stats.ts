@@ -28,9 +28,12 @@ export function ioDelta(before: ProcIo, after: ProcIo): ProcIo {
 // USER_HZ: the unit of utime/stime in /proc/<pid>/stat; 100 on every mainstream Linux ABI.
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/** CPU seconds (user + system) the process has used since it started. */
-export function readCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/**
+ * CPU seconds (user + system) the process has used since it started; with `thread`, only that
+ * thread's (the main thread's id is the pid: its share shows whether the event loop is the limit).
+ */
+export function readCpuSeconds(pid: number, thread?: number): number {
+  const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
   // Fields after the parenthesised command name (which may contain spaces): state is field 3.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(rest[11]) + Number(rest[12])) / CLOCK_TICKS_PER_SECOND; // fields 14 and 15

@@ -69,6 +69,7 @@ export const figures = {
   rcharPerByte: { value: (s: Sample[]) => median(s.map((x) => x.io.rchar / x.bytes)), digits: 3 },
   readBytesPerByte: { value: (s: Sample[]) => median(s.map((x) => x.io.readBytes / x.bytes)), digits: 3 },
   serverCpu: { value: (s: Sample[]) => median(s.map((x) => (x.serverCpuS * 1000) / x.ms)) * 100, digits: 0 },
+  mainThreadCpu: { value: (s: Sample[]) => median(s.map((x) => (x.mainThreadCpuS * 1000) / x.ms)) * 100, digits: 0 },
   serverCpuPerGiB: { value: (s: Sample[]) => median(s.map((x) => x.serverCpuS / (x.bytes / 1024 ** 3))), digits: 2 },
   clientCpu: { value: (s: Sample[]) => median(s.map((x) => (x.clientCpuS * 1000) / x.ms)) * 100, digits: 0 },
   finishLatency: { value: (s: Sample[]) => median(s.map((x) => x.finishLatencyMs)), digits: 1 },

@@ -21,6 +21,8 @@ export type Sample = {
   io: ProcIo;
   /** CPU seconds used by the server process and by this client process during the workload */
   serverCpuS: number;
+  /** of which the server's main thread (JavaScript, the event loop); the rest is libuv's pool and V8's helpers */
+  mainThreadCpuS: number;
   clientCpuS: number;
   /** last byte flushed to the socket → final PATCH response head (ms, median over uploads); NaN for parallel */
   finishLatencyMs: number;
@@ -84,6 +86,7 @@ async function measure(
     const sampler = sampleRss(server.pid);
     const ioBefore = readProcIo(server.pid);
     const cpuBefore = readCpuSeconds(server.pid);
+    const mainBefore = readCpuSeconds(server.pid, server.pid);
     const clientBefore = process.cpuUsage();
     const t0 = performance.now();
     const finals = await body(server, agent);
@@ -91,12 +94,13 @@ async function measure(
     const client = process.cpuUsage(clientBefore);
     const clientCpuS = (client.user + client.system) / 1e6;
     const serverCpuS = readCpuSeconds(server.pid) - cpuBefore;
+    const mainThreadCpuS = readCpuSeconds(server.pid, server.pid) - mainBefore;
     const io = ioDelta(ioBefore, readProcIo(server.pid));
     const sampledRss = sampler.stop();
     const peakRss = readRss(server.pid).hwm;
     const finishLatencyMs = sequentialFinals ? median(finals.map((f) => f.responseAt - f.lastByteAt)) : Number.NaN;
     const problem = finals.map((f) => checkFinal(target, f, each)).find((p) => p !== '') ?? '';
-    return { target, bytes: total, ms, peakRss, idleRss, sampledRss, io, serverCpuS, clientCpuS, finishLatencyMs, problem };
+    return { target, bytes: total, ms, peakRss, idleRss, sampledRss, io, serverCpuS, mainThreadCpuS, clientCpuS, finishLatencyMs, problem };
   } finally {
     agent.destroy();
     await server.stop();
