@@ -11,8 +11,12 @@
 // A queue of 0 would read strictly on demand but costs ~0.5 s of CPU per GiB in pause/resume.
 import type { IncomingMessage } from 'node:http';
 
-/** Chunks queued before the socket is paused: the same order of buffering as a Node stream's. */
-const HIGH_WATER_CHUNKS = 16;
+/**
+ * Chunks queued before the socket is paused (~256 KiB of 64 KiB reads). Was 16: at 8 parallel
+ * uploads that held up to 8 MiB of queued body; 4 lowered peak RSS by ~5 MiB with the same
+ * throughput (8 × 256 MiB and 1 GiB, `npm run bench`, medians of 3; 2 measured the same as 4).
+ */
+const HIGH_WATER_CHUNKS = 4;
 
 export function requestBodyFromNode(incoming: IncomingMessage): ReadableStream<Uint8Array> {
   let attached = false;
