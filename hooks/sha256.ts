@@ -24,7 +24,11 @@
 // local path and measured slower on this 2-core machine: a 1 GiB PATCH took 3.0–3.4 s wall and
 // 3.7–3.9 s server CPU against 2.1–2.7 s and 2.6–3.2 s inline — the copy and messaging cost more
 // than moving ~0.4 s of update() off the event loop saves when the client, the fs threadpool and
-// the worker share two cores.
+// the worker share two cores. Tried again in session 4 without messages per chunk: one worker fed
+// through a 256 KiB SharedArrayBuffer ring per upload (a copy on the event loop, Atomics.waitAsync
+// on both sides). Against the compiled build, 2 × 3 runs each, same hour: 5.1–5.2 s of server CPU
+// per GiB against 3.2–3.7 inline, and 0.64–0.79× the baseline's throughput against 0.89–0.95×; the
+// worker's wake-ups cost more than the hashing they move, and the event loop's share did not fall.
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import type { IHasher } from 'hash-wasm';
