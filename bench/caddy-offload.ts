@@ -19,15 +19,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, startCaddy } from '../test/edge/caddy-process.ts';
+import { builtServer } from './lib/targets.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SERVICE_TOKEN = 'bench-service-token-0123456789';
 const tempDir = (prefix: string) => mkdtempSync(path.join(os.tmpdir(), prefix));
 
-/** server/main.ts as a child process on a free port; resolves once it listens. */
+/** The build of server/main.ts (what production runs) as a child process on a free port; resolves once it listens. */
 async function spawnServer(dataDir: string, env: Record<string, string>): Promise<{ url: string; kill(): Promise<void> }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
+  const child = spawn(process.execPath, [builtServer(ROOT)], {
     cwd: ROOT,
     env: { ...process.env, ...env, AUTH_SERVICE_TOKEN: SERVICE_TOKEN, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -42,6 +42,17 @@ export function realUnavailable(root: string): string | null {
 
 let compiled: Set<string> | undefined;
 
+/** `npm run build` (once per bench process); returns the path of the built server/main.js. */
+export function builtServer(root: string): string {
+  compiled ??= new Set();
+  if (!compiled.has('real')) {
+    const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
+    if (tsc.status !== 0) throw new Error(`npm run build failed: ${(tsc.stdout + tsc.stderr).trim().slice(-2000)}`);
+    compiled.add('real');
+  }
+  return join(root, REAL_BUILT);
+}
+
 /**
  * Every target runs as plain JavaScript, as production runs it: the real server from `npm run
  * build`, the baseline and the discard server bundled by esbuild (their dependencies stay in
@@ -50,14 +61,7 @@ let compiled: Set<string> | undefined;
  */
 function compile(root: string, name: TargetName | 'discard'): string {
   compiled ??= new Set();
-  if (name === 'real') {
-    if (!compiled.has(name)) {
-      const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
-      if (tsc.status !== 0) throw new Error(`npm run build failed: ${(tsc.stdout + tsc.stderr).trim().slice(-2000)}`);
-      compiled.add(name);
-    }
-    return REAL_BUILT;
-  }
+  if (name === 'real') return builtServer(root);
   const source = name === 'baseline' ? 'bench/baseline-bare-tus.ts' : 'bench/discard-server.ts';
   const out = join(HELPERS_OUT, `${name}.mjs`);
   if (!compiled.has(name)) {
