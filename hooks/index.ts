@@ -55,7 +55,14 @@ export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
       });
     },
     beforePatch(row, req) {
-      deps.repo.touchUpload(row.id, deps.now());
+      // Expiry only needs to know an upload is alive to within a small part of its idle limit:
+      // touching on every PATCH cost a write transaction each (a client sending 500 KiB chunks
+      // makes thousands per GiB). At most 1/100 of UPLOAD_EXPIRY_SECONDS, and never over a minute.
+      const now = deps.now();
+      if (now - row.touched_at >= Math.min(60_000, deps.uploadExpirySeconds * 10)) {
+        deps.repo.touchUpload(row.id, now);
+        row.touched_at = now; // what Upload-Expires is computed from (server/routes/uploads.ts)
+      }
       return claimForPatch(deps, row, req);
     },
     async observeWrite(uploadId, offset, source) {

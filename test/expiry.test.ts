@@ -37,6 +37,40 @@ for (const backend of backendsUnderTest()) {
       }
     });
 
+    test('activity is recorded at most once a minute, and Upload-Expires never promises more than what is recorded', async () => {
+      let clock = Date.now();
+      const server = await startTestServer({ storage: backend, env: { UPLOAD_EXPIRY_SECONDS: '3600' }, now: () => clock });
+      try {
+        const auth = { Authorization: `Bearer ${await server.token('frank')}` };
+        const created = await createUpload(server.url, auth, 100);
+        const url = created.headers.get('location')!;
+        const id = url.split('/').pop()!;
+        const createdAt = clock;
+        const expires = (r: Response) => new Date(r.headers.get('upload-expires')!).getTime();
+        const second = (ms: number) => Math.floor(ms / 1000) * 1000;
+
+        clock += 30_000; // within the minute: nothing is written, and the header says so
+        const early = await patchUpload(url, auth, 0, Buffer.alloc(10));
+        assert.equal(early.status, 204);
+        assert.equal(expires(early), second(createdAt + 3600_000));
+        assert.equal(server.services.repo.getUpload(id)!.touched_at, createdAt);
+
+        clock += 31_000; // 61 s after the last record: recorded
+        const later = await patchUpload(url, auth, 10, Buffer.alloc(10));
+        assert.equal(expires(later), second(clock + 3600_000));
+        assert.equal(server.services.repo.getUpload(id)!.touched_at, clock);
+
+        clock += 3600_000 - 1; // one millisecond before the promised expiry: still there
+        assert.equal(await server.services.lifecycle.expire(), 0);
+        assert.equal(await server.hasUpload(id), true);
+        clock += 2;
+        assert.equal(await server.services.lifecycle.expire(), 1);
+        assert.equal(await server.hasUpload(id), false);
+      } finally {
+        await server.stop();
+      }
+    });
+
     test('start-up removes uploads that went idle while the server was down', async () => {
       const dataDir = tempDir();
       let clock = Date.now();

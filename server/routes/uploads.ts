@@ -90,8 +90,10 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
   }
   response = await uniformErrors(response);
   if ((method === 'POST' || method === 'PATCH') && response.ok && !response.headers.has('X-File-Key')) {
-    // Expiry counts from the last activity (hooks/expiry.ts), so each write moves it forward.
-    response.headers.set('Upload-Expires', new Date(deps.now() + deps.uploadExpirySeconds * 1000).toUTCString());
+    // Expiry counts from the last recorded activity (hooks/expiry.ts; beforePatch records it at most
+    // once per min(60 s, expiry/100)), so each write moves it forward, never past what is stored.
+    const since = ctx.upload?.touched_at ?? deps.now();
+    response.headers.set('Upload-Expires', new Date(since + deps.uploadExpirySeconds * 1000).toUTCString());
   }
   return response;
 }
@@ -123,6 +125,11 @@ async function settle(deps: UploadRouteDeps, method: string, ctx: TusRequestCont
     await deps.lifecycle.discard(upload.id, 'creation_failed');
     return;
   }
+  // A PATCH to an upload whose length is known and fully reserved (every upload created with
+  // Upload-Length) has nothing to settle: the reservation is already the one value settling could
+  // write, and beforePatch touched it. This skips a stat, a read of tus's .json and a write
+  // transaction on every such PATCH; deferred-length uploads still settle below.
+  if (method === 'PATCH' && upload.length !== null && upload.reserved_bytes === upload.length) return;
   if ((method === 'POST' || method === 'PATCH') && !finished && deps.repo.getUpload(upload.id)) {
     // Bookkeeping only: if it fails (e.g. the disk is full) tus's answer stands, and a deferred
     // upload keeps its larger claim until its next request settles it.
