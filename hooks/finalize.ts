@@ -73,9 +73,7 @@ export async function finalizeUpload(
       deps.repo.setFileType(file.key, file.detected_type, file.category);
     } catch (error) {
       // Never announced as finished: it goes as a failed upload, not as a deleted file.
-      deps.repo.setFileState(file.key, 'deleting');
-      await deps.storage.removeFile(file.key);
-      forgetFile(deps, file, () => announceFailure(deps, file.upload_id, file, 'type_not_allowed'));
+      await removeFile(deps, file, () => announceFailure(deps, file.upload_id, file, 'type_not_allowed'));
       throw error;
     }
   }
@@ -124,17 +122,27 @@ function announceFailure(deps: HookDeps, uploadId: string, what: Pick<UploadRow,
 }
 
 export async function deleteFile(deps: HookDeps, file: FileRow): Promise<void> {
+  await removeFile(deps, file);
+  deps.log.info({ event: 'file.deleted', key: file.key, user_id: file.user_id }, 'file deleted');
+}
+
+type Announce = () => void;
+
+/**
+ * Marked 'deleting' (a crash from here on is finished by repairInterrupted), the bytes, then the
+ * record with the event that reports it.
+ */
+async function removeFile(deps: HookDeps, file: FileRow, announce?: Announce): Promise<void> {
   deps.repo.setFileState(file.key, 'deleting');
   await deps.storage.removeFile(file.key);
-  forgetFile(deps, file);
-  deps.log.info({ event: 'file.deleted', key: file.key, user_id: file.user_id }, 'file deleted');
+  forgetFile(deps, file, announce);
 }
 
 /** The record goes, with the event that reports it (file.deleted unless `announce` says otherwise). */
 function forgetFile(
   deps: HookDeps,
   file: FileRow,
-  announce = () => deps.events.emit('file.deleted', file.upload_id, { upload_id: file.upload_id, key: file.key, user_id: file.user_id }),
+  announce: Announce = () => deps.events.emit('file.deleted', file.upload_id, { upload_id: file.upload_id, key: file.key, user_id: file.user_id }),
 ): void {
   deps.repo.atomically(() => {
     deps.repo.deleteFile(file.key);
