@@ -69,7 +69,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
   }
   const events = webhooks?.outbox ?? noEvents;
   const scanWorker = config.clamd
-    ? createScanWorker({ db, storage, clamd: createClamd(config.clamd), config: config.clamd, events, now, log })
+    ? createScanWorker({ db, repo, storage, clamd: createClamd(config.clamd), config: config.clamd, events, now, log })
     : undefined;
   const hookDeps: HookDeps = {
     repo,

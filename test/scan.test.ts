@@ -175,7 +175,7 @@ for (const backend of backendsUnderTest()) {
       await until('three failed reads', async () => (await metric('sl_scan_retries_total{reason="storage"}')) >= before + 3);
       assert.equal((await record(key)).scan_status, 'pending');
       assert.equal((await fetch(`${server.url}/v1/files/${encodeURIComponent(key)}`, { method: 'DELETE', headers: auth })).status, 204);
-      assert.equal(new ScanRepo(server.services.db).job(key), undefined, 'its job went with it');
+      assert.equal(new ScanRepo(server.services.db, server.services.repo).job(key), undefined, 'its job went with it');
     });
   });
 

@@ -5,7 +5,7 @@
 // A job is "takeable" when it is due, its file is 'ready' (not being committed or deleted) and no
 // scan of it is running (scan_status 'scanning'). take() and nextRunAt() use that same predicate,
 // so the worker never wakes for a job it cannot take.
-import type { FileRow, ScanStatus } from './repo.ts';
+import type { FileRow, Repo, ScanStatus } from './repo.ts';
 import type { Db } from './open.ts';
 
 export type VerdictStatus = Extract<ScanStatus, 'clean' | 'infected' | 'error'>;
@@ -19,11 +19,12 @@ export interface TakenJob {
 const TAKEABLE = `f.state = 'ready' AND f.scan_status IS NOT 'scanning'`;
 
 export class ScanRepo {
-  readonly #db: Db;
+  /** The files' own reads and the transaction helper, shared on the same connection. */
+  readonly #files: Pick<Repo, 'getFile' | 'atomically'>;
   readonly #s;
 
-  constructor(db: Db) {
-    this.#db = db;
+  constructor(db: Db, files: Pick<Repo, 'getFile' | 'atomically'>) {
+    this.#files = files;
     this.#s = {
       markPending: db.prepare<[string]>(
         "UPDATE files SET scan_status = 'pending', scan_signature = NULL, scanned_at = NULL WHERE key = ?",
@@ -40,7 +41,6 @@ export class ScanRepo {
       ),
       markScanning: db.prepare<[string]>("UPDATE files SET scan_status = 'scanning' WHERE key = ?"),
       setStatus: db.prepare<[ScanStatus, string, ScanStatus]>('UPDATE files SET scan_status = ? WHERE key = ? AND scan_status = ?'),
-      getFile: db.prepare<[string], FileRow>('SELECT * FROM files WHERE key = ?'),
       postpone: db.prepare<[number, string, string]>(
         'UPDATE scan_jobs SET attempts = attempts + 1, run_at = ?, last_error = ? WHERE key = ?',
       ),
@@ -64,11 +64,6 @@ export class ScanRepo {
     };
   }
 
-  /** Runs `fn` in one transaction (a savepoint when already inside one). */
-  transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
-  }
-
   /** The file waits for a scan: 'pending', with a job due at `now`. Call inside the transaction that makes it ready. */
   enqueue(key: string, now: number): void {
     this.#s.markPending.run(key);
@@ -77,17 +72,13 @@ export class ScanRepo {
 
   /** The next due job, its file marked 'scanning'; undefined when none is due. */
   take(now: number): TakenJob | undefined {
-    return this.transaction(() => {
+    return this.#files.atomically(() => {
       const job = this.#s.due.get(now);
       if (!job) return undefined;
       this.#s.markScanning.run(job.key);
-      const file = this.#s.getFile.get(job.key)!;
+      const file = this.#files.getFile(job.key)!;
       return { file, attempts: job.attempts };
     });
-  }
-
-  file(key: string): FileRow | undefined {
-    return this.#s.getFile.get(key);
   }
 
   /** When the earliest takeable job is due; null when there is none. */
@@ -102,7 +93,7 @@ export class ScanRepo {
 
   /** A failed attempt: retried at `runAt`; the file waits again. */
   postpone(key: string, runAt: number, error: string): void {
-    this.transaction(() => {
+    this.#files.atomically(() => {
       this.#s.postpone.run(runAt, error.slice(0, 1000), key);
       this.#s.setStatus.run('pending', key, 'scanning');
     });
@@ -113,10 +104,10 @@ export class ScanRepo {
    * longer 'ready' (deleted, or being deleted, while it was scanned): nothing is recorded then.
    */
   record(key: string, verdict: VerdictStatus, signature: string | null, now: number): FileRow | undefined {
-    return this.transaction(() => {
+    return this.#files.atomically(() => {
       const changed = this.#s.record.run(verdict, signature, now, key).changes > 0;
       this.#s.deleteJob.run(key);
-      return changed ? this.#s.getFile.get(key) : undefined;
+      return changed ? this.#files.getFile(key) : undefined;
     });
   }
 
@@ -130,7 +121,7 @@ export class ScanRepo {
    * (scan_status NULL) and any waiting file whose job is missing. Returns how many were queued.
    */
   backfill(now: number): number {
-    return this.transaction(() => {
+    return this.#files.atomically(() => {
       const queued = this.#s.backfillJobs.run(now).changes;
       this.#s.backfillStatus.run();
       return queued;

@@ -19,7 +19,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { EventSink, ScanQueue } from '../../hooks/deps.ts';
 import type { ClamdConfig } from '../config.ts';
 import type { Db } from '../db/open.ts';
-import type { FileRow } from '../db/repo.ts';
+import type { FileRow, Repo } from '../db/repo.ts';
 import { ScanRepo } from '../db/scan-repo.ts';
 import type { Storage } from '../storage/types.ts';
 import { ClamdUnavailable, type Clamd, type Verdict } from './clamd.ts';
@@ -48,6 +48,7 @@ export interface ScanWorker {
 
 export interface ScanWorkerDeps {
   db: Db;
+  repo: Repo;
   storage: Storage;
   clamd: Clamd;
   config: Pick<ClamdConfig, 'maxBackoffMs'>;
@@ -65,7 +66,7 @@ export function retryDelayMs(attempts: number, maxMs: number, random: () => numb
 
 export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   const { now, log, clamd } = deps;
-  const repo = new ScanRepo(deps.db);
+  const repo = new ScanRepo(deps.db, deps.repo);
   const random = deps.random ?? Math.random;
 
   let verdicts: Counter<'verdict'> | undefined;
@@ -122,7 +123,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
     } catch (error) {
       source?.destroy();
       if (stopped) return repo.release(file.key); // abandoned: waits for the next start
-      if (repo.file(file.key)?.state !== 'ready') return; // deleted meanwhile: its job went with it
+      if (deps.repo.getFile(file.key)?.state !== 'ready') return; // deleted meanwhile: its job went with it
       return postpone(file, attempts + 1, error);
     }
     reachable(true);
@@ -154,7 +155,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
 
   function record(file: FileRow, verdict: Verdict, seconds: number): void {
     const signature = verdict.status === 'infected' ? verdict.signature : null;
-    const recorded = repo.transaction(() => {
+    const recorded = deps.repo.atomically(() => {
       const current = repo.record(file.key, verdict.status, signature, now());
       if (current) {
         deps.events.emit('file.scanned', current.upload_id, {
@@ -201,7 +202,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       return { clamd: (await clamd.ping(PROBE_PING_MS)) ? 'up' : 'down', queue_depth: repo.depth() };
     },
     start() {
-      repo.transaction(() => {
+      deps.repo.atomically(() => {
         repo.resetInterrupted();
         repo.backfill(now());
       });
