@@ -80,31 +80,46 @@ describe('web page: resume after the tab was closed', () => {
     return { uploadUrl, offsetAtClose: stored.offset, requests, session };
   }
 
+  /** The page opened again after the tab was closed, signed in as `user`, with its tus requests recorded. */
+  async function reopen(context: BrowserContext, user: string) {
+    proxy.bytesPerSecond = Infinity;
+    const page = await context.newPage();
+    const requests = tusRequests(page);
+    await page.goto(proxy.url);
+    await page.getByText(`Signed in as ${user}`).waitFor();
+    return { page, requests };
+  }
+
+  /** The reopened page continued the same upload from (at least) the server's offset, and the file is whole. */
+  async function assertResumed(
+    requests: ReturnType<typeof tusRequests>,
+    closed: Awaited<ReturnType<typeof uploadPartThenCloseTab>>,
+    data: Buffer,
+  ) {
+    assert.deepEqual(requests.filter((r) => r.method === 'POST'), [], `no new upload was created: ${JSON.stringify(requests)}`);
+    const patches = requests.filter((r) => r.method === 'PATCH');
+    assert.ok(patches.length > 0 && patches.every((p) => p.url === closed.uploadUrl), JSON.stringify(requests));
+    assert.ok(patches[0]!.offset! >= closed.offsetAtClose, `resumed at ${patches[0]!.offset}, the server had ${closed.offsetAtClose}`);
+    const { files } = await closed.session.listMyFiles();
+    assert.equal(files.length, 1);
+    assert.equal(files[0]!.size, data.length);
+    assert.equal(files[0]!.sha256, createHash('sha256').update(data).digest('hex'));
+  }
+
   test('close the tab mid-upload, open the page again: the same upload continues from its offset', async () => {
     const data = randomBytes(4 * MiB);
     const file = path.join(tempDir('sl-web-'), 'film.mov');
     writeFileSync(file, data);
     const token = await server.token('frank');
-    const { uploadUrl, offsetAtClose, requests: firstRequests, session } = await uploadPartThenCloseTab(browser, token, file, data.length, 512 * 1024);
-    assert.equal(firstRequests.filter((r) => r.method === 'POST').length, 1);
+    const closed = await uploadPartThenCloseTab(browser, token, file, data.length, 512 * 1024);
+    assert.equal(closed.requests.filter((r) => r.method === 'POST').length, 1);
 
-    proxy.bytesPerSecond = Infinity;
-    const second = await browser.newPage();
-    const secondRequests = tusRequests(second);
-    await second.goto(proxy.url);
-    await second.getByText('Signed in as frank').waitFor();
+    const { page: second, requests } = await reopen(browser, 'frank');
     // Golden Retriever put the file back in the Dashboard; starting it again resumes.
     await second.locator('.uppy-Dashboard-Item', { hasText: 'film.mov' }).waitFor();
     await second.locator('.uppy-StatusBar-actionBtn--upload').click();
     await second.locator('#file-rows tr', { hasText: 'film.mov' }).waitFor({ timeout: 30_000 });
-
-    assert.deepEqual(secondRequests.filter((r) => r.method === 'POST'), [], 'no new upload was created');
-    const patches = secondRequests.filter((r) => r.method === 'PATCH');
-    assert.ok(patches.length > 0 && patches.every((p) => p.url === uploadUrl), JSON.stringify(secondRequests));
-    assert.ok(patches[0]!.offset! >= offsetAtClose, `resumed at ${patches[0]!.offset}, the server had ${offsetAtClose}`);
-    const { files } = await session.listMyFiles();
-    assert.equal(files.length, 1);
-    assert.equal(files[0]!.sha256, createHash('sha256').update(data).digest('hex'));
+    await assertResumed(requests, closed, data);
   });
 
   test('a file too big for Golden Retriever (over 10 MiB): re-selected after the tab closed, it resumes instead of starting over', async () => {
@@ -118,13 +133,9 @@ describe('web page: resume after the tab was closed', () => {
     proxy.bytesPerSecond = 1 * MiB;
     const context = await launchBrowser();
     try {
-      const { uploadUrl, offsetAtClose, session } = await uploadPartThenCloseTab(context, token, file, data.length, 1 * MiB);
+      const closed = await uploadPartThenCloseTab(context, token, file, data.length, 1 * MiB);
 
-      proxy.bytesPerSecond = Infinity;
-      const second = await context.newPage();
-      const secondRequests = tusRequests(second);
-      await second.goto(proxy.url);
-      await second.getByText('Signed in as gina').waitFor();
+      const { page: second, requests } = await reopen(context, 'gina');
       // The ghost is listed, waiting for its bytes; re-adding the same file (name, size, type,
       // date) through the Dashboard's "Add more" replaces it, and tus resumes it.
       await second.locator('.uppy-Dashboard-Item.is-ghost', { hasText: 'archive.bin' }).waitFor();
@@ -133,15 +144,7 @@ describe('web page: resume after the tab was closed', () => {
       await again.setFiles(file);
       await second.locator('.uppy-StatusBar-actionBtn--upload').click();
       await second.locator('#file-rows tr', { hasText: 'archive.bin' }).waitFor({ timeout: 60_000 });
-
-      assert.deepEqual(secondRequests.filter((r) => r.method === 'POST'), [], `no new upload was created: ${JSON.stringify(secondRequests)}`);
-      const patches = secondRequests.filter((r) => r.method === 'PATCH');
-      assert.ok(patches.length > 0 && patches.every((p) => p.url === uploadUrl), JSON.stringify(secondRequests));
-      assert.ok(patches[0]!.offset! >= offsetAtClose, `resumed at ${patches[0]!.offset}, the server had ${offsetAtClose}`);
-      const { files } = await session.listMyFiles();
-      assert.equal(files.length, 1);
-      assert.equal(files[0]!.size, data.length);
-      assert.equal(files[0]!.sha256, createHash('sha256').update(data).digest('hex'));
+      await assertResumed(requests, closed, data);
     } finally {
       await context.close();
     }
