@@ -63,9 +63,8 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
   };
   let webhooks: Services['webhooks'];
   if (config.webhooks) {
-    const target = { outbox: undefined as unknown as Outbox, wake: () => {} };
-    target.outbox = createOutbox(db, config.webhooks.urls, now, () => target.wake());
-    webhooks = target;
+    // onEmit runs after a commit, long after this assignment; start.ts points `wake` at the dispatcher.
+    webhooks = { outbox: createOutbox(db, config.webhooks.urls, now, () => webhooks!.wake()), wake: () => {} };
   }
   const events = webhooks?.outbox ?? noEvents;
   const scanWorker = config.clamd

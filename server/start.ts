@@ -103,7 +103,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
         await closed;
         // Webhook requests in flight are abandoned; they stay pending for the next start.
         await dispatcher?.stop();
-        // A scan in flight is abandoned; its file is 'scanning' until the next start resets it.
+        // A scan in flight is aborted: its file goes back to 'pending' and its job stays for the next start.
         await services.scanWorker?.stop();
         // 3. Only now the database: closing it checkpoints the WAL into the main file.
         services.db.close();
