@@ -40,11 +40,11 @@ export function realUnavailable(root: string): string | null {
   return existsSync(join(root, REAL_ENTRY)) ? null : `${REAL_ENTRY} does not exist yet`;
 }
 
-let compiled: Set<string> | undefined;
+/** What this bench process has compiled already. */
+const compiled = new Set<string>();
 
 /** `npm run build` (once per bench process); returns the path of the built server/main.js. */
 export function builtServer(root: string): string {
-  compiled ??= new Set();
   if (!compiled.has('real')) {
     const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
     if (tsc.status !== 0) throw new Error(`npm run build failed: ${(tsc.stdout + tsc.stderr).trim().slice(-2000)}`);
@@ -60,7 +60,6 @@ export function builtServer(root: string): string {
  * with tsx's heap), which would flatter every ratio. Done once per bench process, outside any timing.
  */
 function compile(root: string, name: TargetName | 'discard'): string {
-  compiled ??= new Set();
   if (name === 'real') return builtServer(root);
   const source = name === 'baseline' ? 'bench/baseline-bare-tus.ts' : 'bench/discard-server.ts';
   const out = join(HELPERS_OUT, `${name}.mjs`);
