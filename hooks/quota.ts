@@ -65,6 +65,14 @@ export function claimForPatch(deps: HookDeps, row: UploadRow, req: PatchRequest)
   return Math.max(want, row.reserved_bytes);
 }
 
+/**
+ * Whether settling can change nothing: the length is known and already reserved whole (every
+ * upload created with Upload-Length). Callers skip reading the stored offset then.
+ */
+export function reservationIsFinal(row: Pick<UploadRow, 'length' | 'reserved_bytes'>): boolean {
+  return row.length !== null && row.reserved_bytes === row.length;
+}
+
 /** After any PATCH or creation: the reservation becomes the declared length, or the bytes stored. */
 export function settleReservation(deps: HookDeps, id: string, stored: { offset: number; size: number | undefined }): void {
   const reserved = stored.size ?? stored.offset;

@@ -9,6 +9,7 @@ import { identify, mayAccess, type AuthDeps } from '../auth/caller.ts';
 import type { Repo } from '../db/repo.ts';
 import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, tusErrorToAppError, type ErrorCode } from '../errors.ts';
 import { requestBodyFromNode } from '../http/node-body.ts';
+import { reservationIsFinal } from '../../hooks/quota.ts';
 import { isValidUploadId } from '../storage/keys.ts';
 import type { Tus, TusRequestContext } from '../tus.ts';
 
@@ -125,11 +126,8 @@ async function settle(deps: UploadRouteDeps, method: string, ctx: TusRequestCont
     await deps.lifecycle.discard(upload.id, 'creation_failed');
     return;
   }
-  // A PATCH to an upload whose length is known and fully reserved (every upload created with
-  // Upload-Length) has nothing to settle: the reservation is already the one value settling could
-  // write, and beforePatch touched it. This skips a stat, a read of tus's .json and a write
-  // transaction on every such PATCH; deferred-length uploads still settle below.
-  if (method === 'PATCH' && upload.length !== null && upload.reserved_bytes === upload.length) return;
+  // Skips a stat, a read of tus's .json and a write transaction on most PATCHes.
+  if (method === 'PATCH' && reservationIsFinal(upload)) return;
   if ((method === 'POST' || method === 'PATCH') && !finished && deps.repo.getUpload(upload.id)) {
     // Bookkeeping only: if it fails (e.g. the disk is full) tus's answer stands, and a deferred
     // upload keeps its larger claim until its next request settles it.
