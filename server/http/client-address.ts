@@ -49,7 +49,7 @@ export function createClientResolver(options: { trustedProxies: readonly string[
 
 const LOOPBACK = addressList(['127.0.0.0/8', '::1']);
 
-export function isLoopback(address: string): boolean {
+function isLoopback(address: string): boolean {
   return matches(LOOPBACK, unmapped(address));
 }
 
