@@ -1,14 +1,16 @@
 // createApp: middleware, routes, the tus mount and error handling. No I/O of its own: everything
 // it touches arrives in `services` (server/services.ts).
 import { Hono } from 'hono';
-import { cors } from 'hono/cors';
-import { HEADERS as TUS_HEADERS } from '@tus/utils';
 import { requireCaller, type AuthEnv } from './auth/caller.ts';
 import { AppError, problemResponse, toAppError } from './errors.ts';
+import { boundedBodies } from './http/body-limit.ts';
+import { corsFor } from './http/cors.ts';
+import { cookieOriginCheck } from './http/cross-origin.ts';
 import type { Drain } from './http/drain.ts';
 import type { TokenBuckets } from './http/rate-limit.ts';
 import { authFailureLimit, downloadLimit } from './http/rate-limit-middleware.ts';
 import { requestContext, type RequestEnv } from './http/request-context.ts';
+import { DOCS_POLICY, securityHeaders } from './http/security-headers.ts';
 import { docsRoute } from './api-docs/docs-route.ts';
 import { loggablePath } from './logging.ts';
 import type { Metrics } from './metrics.ts';
@@ -36,25 +38,13 @@ export interface EdgeDeps {
 export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> {
   const { config, log } = services;
   const app = new Hono<RequestEnv>();
-  app.use('*', requestContext({ log, metrics: edge.metrics, drain: edge.drain, edgeSecret: config.edgeSecret }));
-
-  if (config.corsOrigins.length > 0) {
-    const any = config.corsOrigins.includes('*');
-    const corsMiddleware = cors({
-        origin: any ? (origin) => origin : config.corsOrigins,
-        allowMethods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-        allowHeaders: [...TUS_HEADERS, 'X-Service-Token', 'If-None-Match', 'If-Range', 'Range'],
-        // Browsers only let a page read the headers listed here: every tus header, ours, and Range's.
-        exposeHeaders: [...TUS_HEADERS, 'Upload-Expires', 'X-File-Key', 'Retry-After', 'Content-Range', 'Content-Disposition', 'ETag'],
-        credentials: true,
-        maxAge: 86400,
-      });
-    // Hono's cors() answers every OPTIONS as a preflight; a plain OPTIONS is tus discovery
-    // (Tus-Version, Tus-Extension, Tus-Max-Size) and must reach tus.
-    app.use('*', (c, next) =>
-      c.req.method === 'OPTIONS' && !c.req.header('access-control-request-method') ? next() : corsMiddleware(c, next),
-    );
-  }
+  app.use('*', requestContext({ log, metrics: edge.metrics, drain: edge.drain, edgeSecret: config.edgeSecret, trustedProxies: config.trustedProxies }));
+  const cors = corsFor(config.corsOrigins);
+  if (cors) app.use('*', cors);
+  app.use('*', boundedBodies({ maxBytes: config.bodyLimitBytes, exceptUnder: TUS_PATH }));
+  app.use('/v1/*', cookieOriginCheck({ cookieName: config.cookieName, corsOrigins: config.corsOrigins, publicUrl: () => services.publicUrl.value }));
+  app.use('/docs', securityHeaders(DOCS_POLICY));
+  app.use('/docs/*', securityHeaders(DOCS_POLICY));
 
   const downloads = downloadLimit({ perClient: edge.limits.downloadPerClient, perLink: edge.limits.downloadPerLink, metrics: edge.metrics });
   app.use('/get/*', downloads);
@@ -106,7 +96,11 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   app.onError((error, c) => {
     const known = toAppError(error);
     if (!known || known.status >= 500) log.error({ err: error, method: c.req.method, path: loggablePath(c.req.path) }, 'request failed');
-    return problemResponse(known ?? new AppError('internal'), c.res.headers);
+    const headers = new Headers(c.res.headers);
+    // tus 1.0 §3.2: every answer on the upload endpoint carries Tus-Resumable, refusals of the
+    // middleware above (rate limit, origin, …) included.
+    if (c.req.path === TUS_PATH || c.req.path.startsWith(`${TUS_PATH}/`)) headers.set('Tus-Resumable', '1.0.0');
+    return problemResponse(known ?? new AppError('internal'), headers);
   });
   return app;
 }

@@ -1,5 +1,6 @@
 // Configuration: the SPEC's environment variables, parsed and validated in one place.
 // loadConfig reports every bad variable at once (one line each) so an operator fixes them in one go.
+import { isIP } from 'node:net';
 import path from 'node:path';
 
 export const GiB = 1024 ** 3;
@@ -55,6 +56,13 @@ export interface Config {
   clamd: ClamdConfig | undefined;
   /** Where events are POSTed; undefined = webhooks are off (server/webhooks/). */
   webhooks: WebhookConfig | undefined;
+  /**
+   * Peers (addresses or CIDRs) whose X-Forwarded-For is believed, as a request carrying EDGE_SECRET
+   * is; a request from one of them is never taken for one from this machine (server/http/client-address.ts).
+   */
+  trustedProxies: string[];
+  /** Largest request body outside tus (JSON APIs); larger ones are answered 413 before they are read. */
+  bodyLimitBytes: number;
 }
 
 /**
@@ -286,6 +294,16 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     secret('WEBHOOK_SECRET', 32);
   }
 
+  const trustedProxies = (list('TRUSTED_PROXIES') ?? []).map((entry) => {
+    const [address = '', prefix, extra] = entry.split('/');
+    const family = isIP(address);
+    const bits = family === 6 ? 128 : 32;
+    if (family === 0 || extra !== undefined || (prefix !== undefined && (!/^\d{1,3}$/.test(prefix) || Number(prefix) > bits))) {
+      problems.push(`TRUSTED_PROXIES: ${JSON.stringify(entry)} is not an address or CIDR such as 10.0.0.0/8 or ::1`);
+    }
+    return entry;
+  });
+
   const config: Config = {
     port,
     host,
@@ -314,6 +332,8 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     typePolicy,
     clamd,
     webhooks,
+    trustedProxies,
+    bodyLimitBytes: integer('BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent`);

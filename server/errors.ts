@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   not_implemented: { status: 501, title: 'Not implemented' },
   unavailable: { status: 503, title: 'Service unavailable' },
   insufficient_storage: { status: 507, title: 'Insufficient storage' },
+  body_too_large: { status: 413, title: 'Request body too large' },
+  origin_not_allowed: { status: 403, title: 'Cross-origin request refused' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -2,6 +2,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { AppError } from '../errors.ts';
+import { bearerToken } from '../http/bearer.ts';
 import { isValidUserId } from '../storage/keys.ts';
 import type { VerifyUserToken } from './jwt.ts';
 import type { ServiceTokenCheck } from './service-token.ts';
@@ -16,20 +17,38 @@ export interface AuthDeps {
 
 export type AuthEnv = { Variables: { caller: Caller } };
 
+/**
+ * The credential a request presents, in the order identify() honours them: the service token,
+ * then an Authorization header, then the cookie. Cookie-authenticated state changes are also held
+ * to their origin (server/http/cross-origin.ts), since a browser adds the cookie by itself.
+ */
+export type PresentedCredential =
+  | { kind: 'service'; token: string }
+  | { kind: 'authorization'; header: string }
+  | { kind: 'cookie'; token: string }
+  | { kind: 'none' };
+
+export function presentedCredential(c: Context, cookieName: string): PresentedCredential {
+  const service = c.req.header('x-service-token');
+  if (service !== undefined) return { kind: 'service', token: service };
+  const authorization = c.req.header('authorization');
+  if (authorization !== undefined) return { kind: 'authorization', header: authorization };
+  const cookie = getCookie(c, cookieName);
+  return cookie ? { kind: 'cookie', token: cookie } : { kind: 'none' };
+}
+
 export async function identify(c: Context, deps: AuthDeps): Promise<Caller> {
-  const serviceToken = c.req.header('x-service-token');
-  if (serviceToken !== undefined) {
-    if (!deps.checkServiceToken(serviceToken)) throw new AppError('invalid_token', 'the service token is not valid');
+  const credential = presentedCredential(c, deps.cookieName);
+  if (credential.kind === 'service') {
+    if (!deps.checkServiceToken(credential.token)) throw new AppError('invalid_token', 'the service token is not valid');
     return remember(c, { kind: 'service' });
   }
-  const authorization = c.req.header('authorization');
   let token: string | undefined;
-  if (authorization !== undefined) {
-    const match = /^Bearer[ ]+([^ ]+)[ ]*$/i.exec(authorization);
-    if (!match) throw new AppError('invalid_token', 'the Authorization header must be "Bearer <token>"');
-    token = match[1];
-  } else {
-    token = getCookie(c, deps.cookieName);
+  if (credential.kind === 'authorization') {
+    token = bearerToken(credential.header);
+    if (token === undefined) throw new AppError('invalid_token', 'the Authorization header must be "Bearer <token>"');
+  } else if (credential.kind === 'cookie') {
+    token = credential.token;
   }
   if (!token) throw new AppError('unauthenticated', 'send a Bearer token, the session cookie or X-Service-Token');
   return remember(c, { kind: 'user', userId: await deps.verifyUserToken(token) });

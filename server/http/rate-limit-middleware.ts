@@ -1,23 +1,14 @@
 // Rate limits on what needs no account (SPEC: signed GET, batch ZIP downloads) and on failed
 // authentication, so a leaked link or a token-guessing script cannot hammer the server:
 // 429 `rate_limited` with Retry-After. Limits and defaults: config.ts (RATE_LIMIT_*), README.
+// Requests from this machine straight to the server (`local`) are not limited: local tools and
+// health checks. Anything relayed by a proxy is: by the client's own address when the proxy is
+// trusted (EDGE_SECRET, TRUSTED_PROXIES), by the proxy's address otherwise (server/http/client-address.ts).
 import type { MiddlewareHandler } from 'hono';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { TokenBuckets } from './rate-limit.ts';
 import type { RequestEnv } from './request-context.ts';
-
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|::ffff:127\.\d+\.\d+\.\d+)$/;
-
-/**
- * Requests from this machine that did not come through our proxy are not limited: local tools
- * and health checks, and — more to the point — a proxy that does not identify itself, behind
- * which every client shares 127.0.0.1: one bucket for all would let one abuser lock everyone out.
- * Behind Caddy (EDGE_SECRET) each client is limited by its own address.
- */
-function exempt(fromEdge: boolean, clientIp: string): boolean {
-  return !fromEdge && LOOPBACK.test(clientIp);
-}
 
 function refuse(metrics: Metrics, limit: string, retryAfter: number, what: string): never {
   metrics.rateLimited.inc({ limit });
@@ -30,7 +21,7 @@ function refuse(metrics: Metrics, limit: string, retryAfter: number, what: strin
  */
 export function downloadLimit(deps: { perClient: TokenBuckets; perLink: TokenBuckets; metrics: Metrics }): MiddlewareHandler<RequestEnv> {
   return async (c, next) => {
-    if ((c.req.method !== 'GET' && c.req.method !== 'HEAD') || exempt(c.get('fromEdge'), c.get('clientIp'))) return next();
+    if ((c.req.method !== 'GET' && c.req.method !== 'HEAD') || c.get('local')) return next();
     const client = deps.perClient.take(c.get('clientIp'));
     if (client > 0) refuse(deps.metrics, 'download_client', client, 'downloads from your address');
     const link = deps.perLink.take(`${c.req.path}?${c.req.query('sig') ?? ''}`);
@@ -47,7 +38,7 @@ export function downloadLimit(deps: { perClient: TokenBuckets; perLink: TokenBuc
 export function authFailureLimit(deps: { buckets: TokenBuckets; metrics: Metrics }): MiddlewareHandler<RequestEnv> {
   return async (c, next) => {
     const ip = c.get('clientIp');
-    if (exempt(c.get('fromEdge'), ip)) return next();
+    if (c.get('local')) return next();
     const wait = deps.buckets.peek(ip);
     if (wait > 0) refuse(deps.metrics, 'auth_failure', wait, 'failed authentications from your address');
     await next();

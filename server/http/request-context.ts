@@ -1,7 +1,6 @@
 // The first middleware every request meets: who sent it (the proxy, which address), its request id,
 // and — once the last byte of its response left or the connection closed — one log line and the
 // request metrics. It also tells the shutdown drain what is in flight.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { HttpBindings } from '@hono/node-server';
 import type { MiddlewareHandler } from 'hono';
@@ -10,6 +9,7 @@ import type { Logger } from 'pino';
 import type { Caller } from '../auth/caller.ts';
 import { loggablePath, withRequestId } from '../logging.ts';
 import type { Metrics } from '../metrics.ts';
+import { createClientResolver } from './client-address.ts';
 import type { Drain } from './drain.ts';
 
 export type RequestEnv = {
@@ -17,13 +17,14 @@ export type RequestEnv = {
     requestId: string;
     /** The request came through our reverse proxy (it carried the shared EDGE_SECRET). */
     fromEdge: boolean;
-    /** The client's address: the proxy's X-Forwarded-For when fromEdge, the TCP peer otherwise. */
+    /** The client's address: X-Forwarded-For through a trusted proxy, the TCP peer otherwise. */
     clientIp: string;
+    /** A process on this machine talking to the server directly (server/http/client-address.ts). */
+    local: boolean;
     caller: Caller | undefined;
   };
 };
 
-export const EDGE_SECRET_HEADER = 'x-edge-secret';
 const REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 const DOWNLOAD_ROUTES = new Set(['/get/:encoded', '/v1/files/batch-download/:token']);
 
@@ -32,10 +33,11 @@ export interface RequestContextDeps {
   metrics: Metrics;
   drain: Drain;
   edgeSecret: string | undefined;
+  trustedProxies: readonly string[];
 }
 
 export function requestContext(deps: RequestContextDeps): MiddlewareHandler<RequestEnv> {
-  const fromEdge = edgeCheck(deps.edgeSecret);
+  const resolveClient = createClientResolver(deps);
   return async (c, next) => {
     const started = performance.now();
     const endHandler = deps.drain.begin();
@@ -44,13 +46,13 @@ export function requestContext(deps: RequestContextDeps): MiddlewareHandler<Requ
     const outgoing = (c.env as HttpBindings | undefined)?.outgoing;
     // Kept now: a response detaches from its socket when it ends.
     const socket = incoming?.socket;
-    const edge = fromEdge(c.req.header(EDGE_SECRET_HEADER));
-    const clientIp = (edge ? lastForwardedFor(c.req.header('x-forwarded-for')) : undefined) ?? incoming?.socket.remoteAddress ?? 'unknown';
+    const { fromEdge: edge, clientIp, local } = resolveClient(incoming?.socket.remoteAddress, c.req.raw.headers);
     const offered = c.req.header('x-request-id');
     const requestId = offered !== undefined && REQUEST_ID.test(offered) ? offered : crypto.randomUUID();
     c.set('requestId', requestId);
     c.set('fromEdge', edge);
     c.set('clientIp', clientIp);
+    c.set('local', local);
     const receiving = c.req.path.startsWith('/v1/uploads') && (c.req.method === 'PATCH' || c.req.method === 'POST') && c.req.header('content-type') === 'application/offset+octet-stream';
     if (receiving) deps.metrics.uploadsReceiving.inc();
 
@@ -102,19 +104,6 @@ export function requestContext(deps: RequestContextDeps): MiddlewareHandler<Requ
     if (outgoing && !outgoing.closed) outgoing.once('close', finish);
     else finish();
   };
-}
-
-/** Constant-time check of the proxy's shared secret (STYLE: secrets compared in constant time). */
-function edgeCheck(secret: string | undefined): (offered: string | undefined) => boolean {
-  if (secret === undefined) return () => false;
-  const expected = createHash('sha256').update(secret).digest();
-  return (offered) => offered !== undefined && timingSafeEqual(createHash('sha256').update(offered).digest(), expected);
-}
-
-/** The address our proxy appended: the rightmost entry (anything left of it came from the client). */
-function lastForwardedFor(header: string | undefined): string | undefined {
-  const last = header?.split(',').pop()?.trim();
-  return last === undefined || last === '' ? undefined : last;
 }
 
 /**

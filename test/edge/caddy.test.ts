@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tus from 'tus-js-client';
 import { spawnServer, tempDir, SERVICE_TOKEN, type SpawnedServer } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 import { readWithYauzl } from '../helpers/zip.ts';
 import { freePort, httpsRequest, startCaddy, type CaddyProcess } from './caddy-process.ts';
 
@@ -156,6 +157,20 @@ describe('behind Caddy (HTTPS, Caddyfile)', () => {
       for (const name of INTERNAL) assert.equal(res.headers.get(name), null, `${name} on a direct answer`);
       assert.ok(Buffer.from(await res.arrayBuffer()).equals(data));
     }
+  });
+
+  test('through Caddy nothing is local: /metrics is refused, and a client\'s own X-Forwarded-For is not believed', async () => {
+    const metrics = await httpsRequest(`${caddy.origin}/metrics`, caddy.ca);
+    assert.equal(metrics.status, 403, metrics.body.toString());
+    assert.equal(JSON.parse(metrics.body.toString()).code, 'forbidden');
+    await httpsRequest(`${caddy.origin}/healthz`, caddy.ca, { headers: { 'X-Forwarded-For': '203.0.113.66', 'X-Real-IP': '203.0.113.66', 'X-Request-Id': 'edge-forged-xff' } });
+    // The same server straight from this machine: local.
+    assert.equal((await fetch(`${server.url}/metrics`)).status, 200);
+    const line = await until('the request log line', () => server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => l.msg === 'request' && l.request_id === 'edge-forged-xff'));
+    assert.equal(line.via_edge, true);
+    // Caddy replaces what the client wrote with the address it saw.
+    assert.equal(line.client, '127.0.0.1');
   });
 
   test('a batch ZIP through the proxy', async () => {

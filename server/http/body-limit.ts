@@ -1,0 +1,31 @@
+// Request bodies outside tus are small JSON documents (a batch's keys, nothing else): each is
+// bounded by BODY_LIMIT_BYTES, and one that is larger is answered 413 `body_too_large` before it
+// is buffered. tus bodies (/v1/uploads) stream to storage and have their own limits
+// (MAX_UPLOAD_BYTES, quotas), so they are left alone.
+//
+// hono/body-limit does the counting: a declared Content-Length over the limit is refused before a
+// byte is read; a chunked body is read into a buffer that never grows past the limit and is
+// refused as soon as it passes it. What is left unread is @hono/node-server's: once the answer is
+// out it discards at most 64 MiB or 500 ms of it (enough for the client to read the 413), then
+// closes the connection — test/edge/body-limit.test.ts measures the memory.
+import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { AppError } from '../errors.ts';
+
+export function boundedBodies(options: { maxBytes: number; exceptUnder: string }): MiddlewareHandler {
+  const limit = bodyLimit({
+    maxSize: options.maxBytes,
+    onError: () => {
+      // The rest of the body is not wanted: the connection is not kept for another request.
+      throw new AppError('body_too_large', `request bodies here are limited to ${options.maxBytes} bytes`, { Connection: 'close' });
+    },
+  });
+  const except = options.exceptUnder;
+  return (c, next) => {
+    const path = c.req.path;
+    if (path === except || path.startsWith(`${except}/`)) return next();
+    // Without either header a request has no body (RFC 9112 §6.3): nothing to count or rebuild.
+    if (c.req.header('content-length') === undefined && c.req.header('transfer-encoding') === undefined) return next();
+    return limit(c, next);
+  };
+}
