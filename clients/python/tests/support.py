@@ -5,6 +5,7 @@ The server is started by test/clients/python.test.ts (`npm test -- python`), whi
   STREAM_LINE_TEST_SERVICE_TOKEN  its service token
   STREAM_LINE_TEST_TOKEN          a user token for STREAM_LINE_TEST_USER, signed by the server
   STREAM_LINE_TEST_EXPIRED_TOKEN  a token of the same user that expired a minute ago
+  STREAM_LINE_TEST_MAX_UPLOAD_BYTES  the server's MAX_UPLOAD_BYTES, larger than its quota
 Without them the tests are skipped.
 """
 import hashlib
