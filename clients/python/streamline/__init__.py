@@ -7,7 +7,7 @@ from .errors import NETWORK_ERROR, UNEXPECTED_RESPONSE, StreamLineError
 from .messages import error_message
 from .service import ServiceClient
 from .session import UserSession
-from .source import SourceChangedError
+from .source import SourceError
 from .tus import DEFAULT_CHUNK_SIZE, UploadStatus
 from .url_store import FileUrlStore, MemoryUrlStore, UrlStore
 
@@ -17,7 +17,7 @@ __all__ = [
     "MemoryUrlStore",
     "NETWORK_ERROR",
     "ServiceClient",
-    "SourceChangedError",
+    "SourceError",
     "StreamLineError",
     "UNEXPECTED_RESPONSE",
     "UploadStatus",

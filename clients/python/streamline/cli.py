@@ -27,7 +27,10 @@ class UsageError(Exception):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python3 -m streamline", description="Stream-Line Upload from the command line.",
+    # Run as `python3 -m streamline` argv[0] is this package's __main__.py; installed, the script's name.
+    name = os.path.basename(sys.argv[0])
+    prog = "python3 -m streamline" if name == "__main__.py" else name
+    p = argparse.ArgumentParser(prog=prog, description="Stream-Line Upload from the command line.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--url", help="the server's URL")
     p.add_argument("--token", help="your user token (JWT)")

@@ -15,8 +15,11 @@ HASH_BLOCK = 1024 * 1024
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
 
 
-class SourceChangedError(RuntimeError):
-    """The source ended before the size it had when it was hashed (it changed during the upload)."""
+class SourceError(RuntimeError):
+    """The source could not be read, or ended before the size it had when it was hashed.
+
+    Not an OSError on purpose: a local failure must not pass for a network one and be retried.
+    """
 
 
 class PreparedSource:
@@ -31,13 +34,19 @@ class PreparedSource:
 
     def blocks(self, offset: int, length: int, block_size: int, on_block: Callable[[int], None]) -> Iterator[bytes]:
         """``length`` bytes from ``offset``, in blocks; ``on_block(n)`` runs once each block is sent."""
-        stream = self._open_at(offset)
+        try:
+            stream = self._open_at(offset)
+        except OSError as error:
+            raise SourceError("reopening the source failed: %s" % error) from error
         try:
             left = length
             while left > 0:
-                block = stream.read(min(block_size, left))
+                try:
+                    block = stream.read(min(block_size, left))
+                except OSError as error:
+                    raise SourceError("reading the source failed: %s" % error) from error
                 if not block:
-                    raise SourceChangedError("the source ended %d bytes early: it changed since it was hashed" % left)
+                    raise SourceError("the source ended %d bytes early: it changed since it was hashed" % left)
                 yield block
                 left -= len(block)
                 on_block(len(block))

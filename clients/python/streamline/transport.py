@@ -75,9 +75,9 @@ class Transport:
         try:
             try:
                 conn.request(method, target, body=body, headers=dict(headers))
-            except OSError as error:
-                # The server may answer before reading the whole body (a refusal); that answer
-                # is more useful than the broken pipe it causes.
+            except (BrokenPipeError, ConnectionResetError) as error:
+                # The server may answer before reading the whole body (a refusal, a PATCH ended
+                # short); that answer is more useful than the broken pipe it causes.
                 try:
                     return OpenResponse(conn, conn.getresponse())
                 except Exception:

@@ -10,6 +10,7 @@ import time
 
 from streamline import FileUrlStore, MemoryUrlStore, StreamLineError, UserSession
 
+from .cutting_proxy import CuttingProxy
 from .support import ENV, MiB, PACKAGE_ROOT, URL, ServerTestCase, sha256
 
 
@@ -162,3 +163,22 @@ def wait_for(condition, what: str, timeout: float = 120.0) -> None:  # type: ign
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(0.02)
+
+
+class DroppedConnectionTest(ServerTestCase):
+    def test_a_patch_cut_with_no_answer_is_retried_from_the_servers_offset(self) -> None:
+        proxy = CuttingProxy(URL)
+        self.addCleanup(proxy.close)
+        proxy.patch_plan = [None, MiB // 2]  # the second PATCH loses its connection after half a MiB
+        token = self.service.generate_user_token(self.new_user())["token"]
+        session = UserSession(proxy.url, token)
+        data = os.urandom(3 * MiB + 1)
+        progress = []
+        record = session.upload(data, chunk_size=MiB, retry_delays=(0,), on_progress=lambda sent, total: progress.append(sent))
+        self.assertEqual((record["size"], record["sha256"]), (len(data), sha256(data)))
+        self.assertEqual(proxy.cuts, 1)
+        self.assertEqual(proxy.requests[:4], ["POST", "PATCH", "PATCH", "HEAD"], "after the cut, a HEAD asks for the offset")
+        self.assertEqual(set(proxy.requests[4:]), {"PATCH"})
+        self.assertTrue(any(later <= earlier for earlier, later in zip(progress, progress[1:])),
+                        "progress went back to the server's offset: %s" % progress)
+        self.assertEqual(len(list(session.iter_my_files())), 1)
