@@ -13,8 +13,8 @@ class ServiceTest(ServerTestCase):
         carol = self.new_user("carol")
         minted = self.service.generate_user_token(carol, 2)
         self.assertEqual(minted["user_id"], carol)
-        expires = datetime.datetime.strptime(minted["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
-        hours = (expires - datetime.datetime.utcnow()).total_seconds() / 3600
+        expires = datetime.datetime.strptime(minted["expires_at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+        hours = (expires - datetime.datetime.now(datetime.timezone.utc)).total_seconds() / 3600
         self.assertTrue(1.9 < hours <= 2, hours)
         session = UserSession(URL, minted["token"])
         self.assertEqual(session.list_my_files(), {"files": [], "next_cursor": None})
