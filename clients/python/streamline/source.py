@@ -23,7 +23,7 @@ class SourceError(RuntimeError):
 
 
 class PreparedSource:
-    def __init__(self, size: int, sha256: Optional[str], filename: str,
+    def __init__(self, size: int, sha256: str, filename: str,
                  open_at: Callable[[int], BinaryIO], close_after: bool, dispose: Callable[[], None] = lambda: None):
         self.size = size
         self.sha256 = sha256
@@ -57,22 +57,29 @@ class PreparedSource:
 
 def prepare_source(source: Source, sha256: Optional[str] = None) -> PreparedSource:
     """Sizes and hashes the source (unless its ``sha256`` is given), streaming it once."""
+    if sha256 is not None:
+        # SPEC: `sha256` is the "lowercase hex of the whole file".
+        sha256 = sha256.lower()
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError("sha256 must be 64 hex digits, got %r" % sha256)
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         digest = sha256 or hashlib.sha256(data).hexdigest()
         return PreparedSource(len(data), digest, "upload.bin", lambda offset: _BytesReader(data, offset), True)
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        size = os.stat(path).st_size
         if sha256 is None:
             with open(path, "rb") as stream:
-                sha256, _ = _hash_stream(stream)
+                sha256, size = _hash_stream(stream)  # the size of what was hashed
+        else:
+            size = os.stat(path).st_size
         return PreparedSource(size, sha256, os.path.basename(path), lambda offset: _open_path(path, offset), True)
     if _seekable(source):
         start = source.tell()
-        digest, size = _hash_stream(source)
-        if sha256 is not None:
-            digest = sha256
+        if sha256 is None:
+            digest, size = _hash_stream(source)
+        else:
+            digest, size = sha256, source.seek(0, os.SEEK_END) - start
 
         def seek_to(offset: int) -> BinaryIO:
             source.seek(start + offset)

@@ -54,9 +54,7 @@ def run_upload(transport: Transport, prepared: PreparedSource, fetch_record: Fet
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1 byte")
     size = prepared.size
-    metadata = {"filename": filename or prepared.filename}
-    if prepared.sha256:
-        metadata["sha256"] = prepared.sha256
+    metadata = {"filename": filename or prepared.filename, "sha256": prepared.sha256}
     if filetype:
         metadata["filetype"] = filetype
     if folder:
@@ -123,9 +121,16 @@ def run_upload(transport: Transport, prepared: PreparedSource, fetch_record: Fet
                     forget()
                     return record
                 new_offset = _int_header(res, "Upload-Offset")
+                if new_offset > offset:
+                    attempt = 0
+                elif attempt < len(retry_delays):
+                    # The server kept nothing of this PATCH (it ended it early): wait, as after a failure.
+                    time.sleep(retry_delays[attempt])
+                    attempt += 1
+                else:
+                    raise StreamLineError(UNEXPECTED_RESPONSE, res.status, "PATCHes at offset %d store nothing" % offset)
                 # All sent but not recorded (the answer had no record): a HEAD finishes it.
                 offset = new_offset if new_offset < size else None
-                attempt = 0
         except StreamLineError as error:
             if error.code == "checksum_mismatch":
                 forget()  # SPEC: "the data is discarded and the reservation released"

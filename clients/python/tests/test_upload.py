@@ -81,6 +81,8 @@ class UploadTest(ServerTestCase):
         self.assertEqual(session.list_my_files(), {"files": [], "next_cursor": None})
         self.assertEqual(session.usage()["reserved_bytes"], 0)
         self.assertEqual(store.entries, {}, "a discarded upload is not kept for resuming")
+        with self.assertRaises(ValueError):
+            session.upload(data, sha256="not hex")
 
     def test_an_exception_mid_patch_stops_the_upload_and_the_store_resumes_it(self) -> None:
         store = FileUrlStore(os.path.join(self.dir, "store", "urls.json"))
