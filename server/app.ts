@@ -95,7 +95,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   api.route('/', fileRoutes(services.hookDeps));
   app.route('/v1', api);
 
-  app.route('/.well-known', jwksRoute(services.ownKey));
+  app.route('/.well-known', jwksRoute(services.ownKeys));
   app.route('/', webPageRoute());
   app.route('/metrics', metricsRoute(edge.metrics, config.metricsToken));
   // The OpenAPI document is generated from this app's own routes (their describeRoute/validator).
