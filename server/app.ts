@@ -18,6 +18,7 @@ import { fileRoutes } from './routes/files.ts';
 import { healthRoute } from './routes/health.ts';
 import { signedGetRoute, signedUrlRoute, type SignedLinkDeps } from './routes/signed-links.ts';
 import { jwksRoute, tokenRoutes } from './routes/tokens.ts';
+import { legacyUploadRoutes } from './routes/legacy-uploads.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { webPageRoute } from './routes/web-page.ts';
 import type { Services } from './services.ts';
@@ -92,6 +93,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   api.route('/', tokenRoutes(services.signUserToken));
   api.route('/', signedUrlRoute(links));
   api.route('/', batchTokenRoute(batch));
+  api.route('/', legacyUploadRoutes(services, (request) => app.fetch(request)));
   api.route('/', fileRoutes(services.hookDeps));
   app.route('/v1', api);
 

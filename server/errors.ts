@@ -34,6 +34,9 @@ export const ERROR_CODES = {
   not_implemented: { status: 501, title: 'Not implemented' },
   unavailable: { status: 503, title: 'Service unavailable' },
   insufficient_storage: { status: 507, title: 'Insufficient storage' },
+  part_out_of_order: { status: 409, title: 'Part out of order' },
+  upload_incomplete: { status: 409, title: 'Upload incomplete' },
+  body_too_large: { status: 413, title: 'Request body too large' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

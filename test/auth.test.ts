@@ -47,6 +47,9 @@ function everyRoute(uploadUrl: string, fileKey: string): Route[] {
     { name: 'file delete', method: 'DELETE', path: `/v1/files/${fileKey}` },
     { name: 'usage', method: 'GET', path: '/v1/usage' },
     { name: 'generate-token', method: 'POST', path: '/v1/files/generate-token?user_id=alice' },
+    ...originalApi('init', { files: [{ name: 'x.bin', size: 10 }] }),
+    ...originalApi('part', { uploadId: uploadPath.split('/').pop(), partNumber: 5, chunkBase64: 'WFg=' }),
+    ...originalApi('complete', { uploadId: uploadPath.split('/').pop(), parts: [{ data: 'WFg=' }] }),
   ];
 }
 
