@@ -100,7 +100,7 @@ describe('files API', () => {
 
 describe('files API: a listing without limit or cursor holds every file', () => {
   // Clients of the original server read one answer of GET /v1/files/all as "all files".
-  const COUNT = 1_101; // past two of the server's internal pages (500 rows each)
+  const COUNT = 1_101; // past the server's internal page (1000 rows)
   let server: TestServer;
   let auth: Record<string, string>;
   const keys: string[] = [];

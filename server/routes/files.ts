@@ -14,7 +14,7 @@ import { toFileRecord } from './file-record.ts';
 
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 1000;
-const STREAM_PAGE = 500;
+const STREAM_PAGE = 1000;
 
 export const fileRecordSchema = z
   .object({
@@ -154,7 +154,8 @@ function everyFile(repo: HookDeps['repo'], userId: string, folder: string | unde
       const rows = repo.listFiles({ userId, folder, after, limit: STREAM_PAGE });
       const last = rows[rows.length - 1];
       if (last) {
-        controller.enqueue(encoder.encode((first ? '' : ',') + rows.map((row) => JSON.stringify(toFileRecord(row))).join(',')));
+        const page = JSON.stringify(rows.map(toFileRecord));
+        controller.enqueue(encoder.encode((first ? '' : ',') + page.slice(1, -1)));
         first = false;
         after = { createdAt: last.created_at, key: last.key };
       }
