@@ -2,11 +2,14 @@
 // what they answer to bad input, parts out of order or sent twice, missing bytes and checksums;
 // and that nothing is left behind (no record, no reservation) when they refuse.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { expectProblem } from './helpers/problem.ts';
 import { startTestServer, type TestServer } from './helpers/server.ts';
 import { headUpload, patchUpload } from './helpers/tus.ts';
+import { until } from './helpers/until.ts';
+import { Receiver, uploadIdOf } from './helpers/webhook-receiver.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const b64 = (data: Buffer) => data.toString('base64');
@@ -211,5 +214,54 @@ describe('original API: init, part, complete', () => {
     await expectProblem(chunked, 413, 'body_too_large', 'chunked body');
     assert.equal(Number((await headUpload(`${server.url}/v1/uploads/${uploadId}`, alice)).headers.get('upload-offset')), 0);
     await fetch(`${server.url}/v1/uploads/${uploadId}`, { method: 'DELETE', headers: { ...alice, 'Tus-Resumable': '1.0.0' } });
+  });
+});
+
+describe('original API: a client that goes away, and the hooks of a tus upload', () => {
+  const receiver = new Receiver();
+  let server: TestServer;
+  let auth: Record<string, string>;
+  before(async () => {
+    await receiver.listen();
+    server = await startTestServer({ env: { WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: `whsec_${randomBytes(32).toString('base64')}` } });
+    auth = { Authorization: `Bearer ${await server.token('wendy')}` };
+  });
+  after(async () => {
+    await server.stop();
+    await receiver.close().catch(() => {});
+  });
+  const post = (call: string, body: unknown) =>
+    fetch(`${server.url}/v1/files/${call}`, { method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+
+  test('a part whose body is cut off writes nothing, and the server keeps serving', async () => {
+    const started = await (await post('init', { files: [{ name: 'cut.bin', size: 100 }] })).json();
+    const body = JSON.stringify({ uploadId: started.uploadId, partNumber: 0, chunkBase64: b64(Buffer.alloc(100)) });
+    const url = new URL(server.url);
+    await new Promise<void>((resolve, reject) => {
+      const socket = net.connect(Number(url.port), url.hostname, () => {
+        socket.write(`POST /v1/files/part HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: ${auth.Authorization}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+        socket.write(body.slice(0, 60), () => setTimeout(() => socket.destroy(), 50));
+      });
+      socket.on('close', () => resolve());
+      socket.on('error', reject);
+    });
+    const offset = async () => (await headUpload(started.upload_url, auth)).headers.get('upload-offset');
+    await until('the cut request is over', async () => (await offset()) === '0');
+    const part = await post('part', { uploadId: started.uploadId, partNumber: 0, chunkBase64: b64(Buffer.alloc(100, 1)) });
+    assert.equal(part.status, 200);
+    assert.equal((await part.json()).complete, true);
+  });
+
+  test('init, part and complete send the same webhooks as a tus upload', async () => {
+    const data = Buffer.from('hooked through the original API');
+    const started = await (await post('init', { files: [{ name: 'hooked.txt', size: data.length, mime: 'text/plain' }], folder: 'hooks' })).json();
+    assert.equal((await post('part', { uploadId: started.uploadId, partNumber: 0, chunkBase64: b64(data) })).status, 200);
+    const record = await (await post('complete', { uploadId: started.uploadId, meta: { filename: 'hooked.txt' } })).json();
+    assert.equal(uploadIdOf(record.key), started.uploadId);
+    await until('two events', () => receiver.forUpload(started.uploadId).length >= 2);
+    const events = receiver.forUpload(started.uploadId);
+    assert.deepEqual(events.map((e) => e.type), ['upload.created', 'upload.finished']);
+    assert.deepEqual(events[0]!.data, { upload_id: started.uploadId, user_id: 'wendy', filename: 'hooked.txt', folder: 'hooks', content_type: 'text/plain', size: data.length });
+    assert.deepEqual([events[1]!.data.key, events[1]!.data.sha256], [record.key, sha256(data)]);
   });
 });

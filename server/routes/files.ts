@@ -141,7 +141,7 @@ export function keyFromPath(pathname: string, prefix: string): string | null {
   return parseKey(key) ? key : null;
 }
 
-/** Newest first, one indexed page per read, so a user with 100,000 files costs no more memory than one with 500. */
+/** Newest first, one indexed page per read as the client reads: memory does not grow with the number of files (bench/listing.ts). */
 function everyFile(repo: HookDeps['repo'], userId: string, folder: string | undefined): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let after: { createdAt: number; key: string } | undefined;

@@ -14,7 +14,10 @@ export async function readJsonBody<S extends z.ZodType>(request: Request, schema
   if (request.body) {
     const reader = request.body.getReader();
     for (;;) {
-      const { done, value } = await reader.read();
+      // A client that goes away mid-body: nothing was written yet, and nobody reads the answer.
+      const { done, value } = await reader.read().catch(() => {
+        throw new AppError('bad_request', 'the request body ended before its end');
+      });
       if (done) break;
       size += value.byteLength;
       if (size > maxBytes) {
