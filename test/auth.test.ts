@@ -2,6 +2,7 @@
 // credentials and other users' data; every supported way in (Bearer, cookie, service token,
 // AUTH_JWT_PUBLIC_KEY_BASE64, AUTH_JWKS_URL, generate-token) works.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { expectProblem } from './helpers/problem.ts';
-import { startTestServer, type TestServer } from './helpers/server.ts';
+import { ROOT, startTestServer, type TestServer } from './helpers/server.ts';
 import { createUpload, headUpload, metadataHeader, patchUpload, TUS, tusUpload } from './helpers/tus.ts';
 
 const OWN_ISSUER = 'stream-line-upload';
@@ -570,6 +571,26 @@ describe("auth: the own key's algorithm (AUTH_JWT_ALGORITHM) and an upgrade from
       assert.equal(stored(aged).retired_user_token_keys, undefined);
     } finally {
       await aged.stop();
+    }
+  });
+
+  test('npm run token signs with the stored key and never rotates it, whatever the environment says', async () => {
+    const server = await startTestServer({ env: { AUTH_JWT_ALGORITHM: 'ES256' } });
+    try {
+      const before = stored(server);
+      const cli = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/token-cli.ts'), 'frank', '2'], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', DATA_DIR: server.dataDir },
+        encoding: 'utf8',
+      });
+      assert.equal(cli.status, 0, cli.stderr);
+      const token = cli.stdout.trim();
+      assert.equal(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).alg, 'ES256');
+      assert.equal(await works(server, token), 200);
+      assert.deepEqual(stored(server).user_token_key, before.user_token_key);
+      assert.equal(stored(server).retired_user_token_keys, undefined);
+    } finally {
+      await server.stop();
     }
   });
 

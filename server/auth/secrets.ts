@@ -46,7 +46,9 @@ export async function loadSecrets(
 ): Promise<Secrets> {
   const file = secretsPath(dataDir);
   const stored: StoredSecrets = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as StoredSecrets) : {};
-  const algorithm = configured.jwtAlgorithm ?? 'RS256';
+  // Without a configured algorithm (npm run token) the stored key is used as it is, whatever its
+  // algorithm: a tool must not rotate the key under a running server.
+  const algorithm = configured.jwtAlgorithm ?? (stored.user_token_key?.alg as UserTokenAlgorithm | undefined) ?? 'RS256';
   const generated: Secrets['generated'] = [];
   let changed = false;
 
