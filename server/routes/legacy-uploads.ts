@@ -60,7 +60,7 @@ const INIT_SHAPE = '{"mode": "single"|"chunked", "files": [{"name", "size", "mim
 const PART_SHAPE = '{"uploadId", "partNumber", "chunkBase64"}';
 const COMPLETE_SHAPE = '{"uploadId", "parts"?: [{"data"}], "meta"?: {"filename", "folder"}, "sha256"?}';
 
-const json = { 'application/json': {} };
+const jsonBody = (schema: z.ZodType) => ({ required: true, content: { 'application/json': { schema: resolver(schema) } } });
 const refusals = { 400: problemResponse('bad body'), 404: problemResponse('no such upload of yours'), 413: problemResponse('body too large, or over quota'), ...commonProblems };
 
 /** `fetchApp` is the whole app's fetch: the calls become requests to its tus endpoint. */
@@ -71,7 +71,7 @@ export function legacyUploadRoutes(services: Pick<Services, 'repo' | 'db' | 'con
   app.post('/files/init', describeRoute({
     tags: ['original API'],
     summary: 'Original API: start an upload (a tus upload underneath)',
-    requestBody: { required: true, content: json },
+    requestBody: jsonBody(initSchema),
     responses: {
       200: jsonResponse('the upload', z.object({ uploadId: z.string(), upload_url: z.string(), offset: z.number().int(), size: z.number().int(), fileKey: z.string().optional() })),
       ...refusals,
@@ -103,7 +103,7 @@ export function legacyUploadRoutes(services: Pick<Services, 'repo' | 'db' | 'con
   app.post('/files/part', describeRoute({
     tags: ['original API'],
     summary: 'Original API: the next part of an upload, base64 (parts in order; a part sent again is not stored twice)',
-    requestBody: { required: true, content: json },
+    requestBody: jsonBody(partSchema),
     responses: {
       200: jsonResponse('what the upload holds', z.object({ uploadId: z.string(), partNumber: z.number().int(), offset: z.number().int(), size: z.number().int(), complete: z.boolean(), fileKey: z.string().optional() })),
       409: problemResponse('a part out of order'),
@@ -131,7 +131,7 @@ export function legacyUploadRoutes(services: Pick<Services, 'repo' | 'db' | 'con
   app.post('/files/complete', describeRoute({
     tags: ['original API'],
     summary: 'Original API: finish an upload (optionally sending its bytes as parts[]) and get the file record',
-    requestBody: { required: true, content: json },
+    requestBody: jsonBody(completeSchema),
     responses: {
       200: jsonResponse('the file record, with fileKey', fileRecordSchema),
       409: problemResponse('bytes still missing'),
