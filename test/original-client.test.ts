@@ -1,7 +1,7 @@
 // The original Stream-Line server's client guide, run unchanged against this server: its Python
 // UploadServerClient and UserSession (test/fixtures/original-client/, copied byte for byte) with
 // Debian's python3-requests, for health, listing, tokens, init/part/complete, metadata, signed
-// URLs, batch download and delete.
+// URLs, batch download and delete; on both storage backends.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -9,19 +9,20 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { ROOT, startTestServer, type TestServer } from './helpers/server.ts';
+import { backendsUnderTest } from './helpers/s3.ts';
 import { tusUpload } from './helpers/tus.ts';
 
 const FIXTURE = path.join(ROOT, 'test/fixtures/original-client');
 // More than one page of the listing's default (50): the guide reads the first answer only.
-const EXISTING_FILES = 120;
+const EXISTING_FILES = 60;
 
-describe('the original client guide, unchanged', () => {
+for (const backend of backendsUnderTest()) describe(`the original client guide, unchanged (${backend})`, () => {
   let server: TestServer;
   before(async () => {
-    server = await startTestServer();
+    server = await startTestServer({ storage: backend });
     const auth = { Authorization: `Bearer ${await server.token('guide-user')}` };
-    for (let batch = 0; batch < EXISTING_FILES; batch += 10) {
-      await Promise.all(Array.from({ length: 10 }, (_, i) =>
+    for (let batch = 0; batch < EXISTING_FILES; batch += 20) {
+      await Promise.all(Array.from({ length: 20 }, (_, i) =>
         tusUpload({ endpoint: server.url, headers: auth, data: Buffer.from(`existing ${batch + i}`), metadata: { filename: `e${batch + i}.txt` } }).done));
     }
   });
