@@ -29,7 +29,7 @@ for (const backend of backendsUnderTest()) describe(`the original client guide, 
   after(() => server.stop());
 
   test('health, listing past 50 files, RS256 tokens, single and chunked uploads, metadata, links, batch ZIP and delete', async () => {
-    const { stdout } = await promisify(execFile)('/usr/bin/python3', [path.join(FIXTURE, 'run_guide.py')], {
+    const { stdout } = await promisify(execFile)('/usr/bin/python3', ['-B', path.join(FIXTURE, 'run_guide.py')], {
       cwd: FIXTURE,
       env: { PATH: process.env.PATH ?? '', UPLOAD_SERVER: server.url, SERVICE_TOKEN: server.serviceToken, USER_ID: 'guide-user', EXPECTED_FILES: String(EXISTING_FILES) },
       maxBuffer: 16 * 1024 * 1024,
