@@ -20,6 +20,7 @@ import { fileRoutes } from './routes/files.ts';
 import { healthRoute } from './routes/health.ts';
 import { signedGetRoute, signedUrlRoute, type SignedLinkDeps } from './routes/signed-links.ts';
 import { jwksRoute, tokenRoutes } from './routes/tokens.ts';
+import { LEGACY_UPLOAD_PATHS, legacyUploadRoutes } from './routes/legacy-uploads.ts';
 import { uploadRoutes } from './routes/uploads.ts';
 import { webPageRoute } from './routes/web-page.ts';
 import type { Services } from './services.ts';
@@ -41,7 +42,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   app.use('*', requestContext({ log, metrics: edge.metrics, drain: edge.drain, edgeSecret: config.edgeSecret, trustedProxies: config.trustedProxies }));
   const cors = corsFor(config.corsOrigins);
   if (cors) app.use('*', cors);
-  app.use('*', boundedBodies({ maxBytes: config.bodyLimitBytes, exceptUnder: TUS_PATH }));
+  app.use('*', boundedBodies({ maxBytes: config.bodyLimitBytes, exceptUnder: [TUS_PATH, ...LEGACY_UPLOAD_PATHS] }));
   app.use('/v1/*', cookieOriginCheck({ cookieName: config.cookieName, corsOrigins: config.corsOrigins, publicUrl: () => services.publicUrl.value }));
   app.use('/docs', securityHeaders(DOCS_POLICY));
   app.use('/docs/*', securityHeaders(DOCS_POLICY));
@@ -82,10 +83,11 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   api.route('/', tokenRoutes(services.signUserToken));
   api.route('/', signedUrlRoute(links));
   api.route('/', batchTokenRoute(batch));
+  api.route('/', legacyUploadRoutes(services, (request) => app.fetch(request)));
   api.route('/', fileRoutes(services.hookDeps));
   app.route('/v1', api);
 
-  app.route('/.well-known', jwksRoute(services.ownKey));
+  app.route('/.well-known', jwksRoute(services.ownKeys));
   app.route('/', webPageRoute());
   app.route('/metrics', metricsRoute(edge.metrics, config.metricsToken));
   // The OpenAPI document is generated from this app's own routes (their describeRoute/validator).

@@ -2,6 +2,7 @@
 // loadConfig reports every bad variable at once (one line each) so an operator fixes them in one go.
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { USER_TOKEN_ALGORITHMS, type UserTokenAlgorithm } from './auth/secrets.ts';
 
 export const GiB = 1024 ** 3;
 
@@ -63,6 +64,10 @@ export interface Config {
   trustedProxies: string[];
   /** Largest request body outside tus (JSON APIs); larger ones are answered 413 before they are read. */
   bodyLimitBytes: number;
+  /** Algorithm of the server's own user-token key (AUTH_JWT_ALGORITHM); see server/auth/secrets.ts. */
+  jwtAlgorithm: UserTokenAlgorithm;
+  /** Largest JSON body of the original API's init/part/complete (base64 parts): they are read whole. */
+  legacyMaxBodyBytes: number;
 }
 
 /**
@@ -334,10 +339,19 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     webhooks,
     trustedProxies,
     bodyLimitBytes: integer('BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    jwtAlgorithm: jwtAlgorithm(),
+    legacyMaxBodyBytes: integer('LEGACY_API_MAX_BODY_BYTES', 64 * 1024 ** 2, 1024, GiB),
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
+
+  function jwtAlgorithm(): UserTokenAlgorithm {
+    const raw = read('AUTH_JWT_ALGORITHM') ?? 'RS256';
+    const known = USER_TOKEN_ALGORITHMS.find((alg) => alg === raw.toUpperCase());
+    if (!known) problems.push(`AUTH_JWT_ALGORITHM: expected ${USER_TOKEN_ALGORITHMS.join(' or ')}, got ${JSON.stringify(raw)}`);
+    return known ?? 'RS256';
+  }
 }

@@ -36,6 +36,8 @@ export const ERROR_CODES = {
   insufficient_storage: { status: 507, title: 'Insufficient storage' },
   body_too_large: { status: 413, title: 'Request body too large' },
   origin_not_allowed: { status: 403, title: 'Cross-origin request refused' },
+  part_out_of_order: { status: 409, title: 'Part out of order' },
+  upload_incomplete: { status: 409, title: 'Upload incomplete' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

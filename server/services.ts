@@ -27,7 +27,10 @@ export interface Services {
   repo: Repo;
   storage: Storage;
   secrets: Secrets;
+  /** The key that signs user tokens. */
   ownKey: JWK;
+  /** Every own key that verifies user tokens (published at /.well-known/jwks.json). */
+  ownKeys: JWK[];
   auth: AuthDeps;
   signUserToken: SignUserToken;
   hookDeps: HookDeps;
@@ -49,10 +52,10 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
   const db = openDb(config.dataDir);
   const repo = new Repo(db);
   const storage = await createStorage(config);
-  const secrets = await loadSecrets(config.dataDir, config);
+  const secrets = await loadSecrets(config.dataDir, config, now);
   const auth: AuthDeps = {
     verifyUserToken: createUserTokenVerifier({
-      ownKey: secrets.userTokenKey,
+      ownKeys: secrets.userTokenKeys,
       publicKeyPem: config.jwtPublicKeyBase64 ? Buffer.from(config.jwtPublicKeyBase64, 'base64').toString('utf8') : undefined,
       jwksUrl: config.jwksUrl,
       issuer: config.jwtIssuer,
@@ -102,6 +105,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     storage,
     secrets,
     ownKey: secrets.userTokenKey,
+    ownKeys: secrets.userTokenKeys,
     auth,
     signUserToken: createUserTokenSigner(secrets.userTokenKey, now),
     hookDeps,

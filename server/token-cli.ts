@@ -13,7 +13,7 @@ if (!existsSync(secretsPath(config.dataDir))) {
   console.error(`no secrets in ${config.dataDir} yet: start the server once (npm start), then run this again`);
   process.exit(1);
 }
-const secrets = await loadSecrets(config.dataDir, config);
+const secrets = await loadSecrets(config.dataDir, { ...config, jwtAlgorithm: undefined });
 if (subject === '--service') {
   console.log(secrets.serviceTokens[0]);
 } else if (subject === undefined || !isValidUserId(subject)) {

@@ -2,6 +2,7 @@
 // credentials and other users' data; every supported way in (Bearer, cookie, service token,
 // AUTH_JWT_PUBLIC_KEY_BASE64, AUTH_JWKS_URL, generate-token) works.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -10,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLocalJWKSet, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { expectProblem } from './helpers/problem.ts';
-import { startTestServer, type TestServer } from './helpers/server.ts';
+import { ROOT, startTestServer, type TestServer } from './helpers/server.ts';
 import { createUpload, headUpload, metadataHeader, patchUpload, TUS, tusUpload } from './helpers/tus.ts';
 
 const OWN_ISSUER = 'stream-line-upload';
@@ -47,11 +48,24 @@ function everyRoute(uploadUrl: string, fileKey: string): Route[] {
     { name: 'file delete', method: 'DELETE', path: `/v1/files/${fileKey}` },
     { name: 'usage', method: 'GET', path: '/v1/usage' },
     { name: 'generate-token', method: 'POST', path: '/v1/files/generate-token?user_id=alice' },
+    ...originalApi('init', { files: [{ name: 'x.bin', size: 10 }] }),
+    ...originalApi('part', { uploadId: uploadPath.split('/').pop(), partNumber: 5, chunkBase64: 'WFg=' }),
+    ...originalApi('complete', { uploadId: uploadPath.split('/').pop(), parts: [{ data: 'WFg=' }] }),
   ];
+}
+
+/** The original server's upload calls (routes/legacy-uploads.ts), as its clients send them. */
+function originalApi(call: string, body: unknown): Route[] {
+  return [{ name: `original ${call}`, method: 'POST', path: `/v1/files/${call}`, headers: { 'Content-Type': 'application/json' }, body: Buffer.from(JSON.stringify(body)) }];
 }
 
 function send(base: string, route: Route, auth: Headers): Promise<Response> {
   return fetch(`${base}${route.path}`, { method: route.method, headers: { ...route.headers, ...auth }, body: route.body ? new Uint8Array(route.body) : null });
+}
+
+function publicHalf(key: JWK): JWK {
+  const { kid: _k, alg: _a, use: _u, d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicOnly } = key;
+  return publicOnly;
 }
 
 function unsignedToken(header: Record<string, unknown>, payload: JWTPayload): string {
@@ -116,7 +130,8 @@ describe('auth: every route refuses what it must', () => {
   });
 
   test("another user's upload or file: 404 not_found (never 403), and nothing changes", async () => {
-    for (const route of routes.filter((r) => r.path.includes(uploadUrl.split('/').pop()!) || r.path.includes(fileKey))) {
+    const uploadId = uploadUrl.split('/').pop()!;
+    for (const route of routes.filter((r) => r.path.includes(uploadId) || r.path.includes(fileKey) || r.body?.toString().includes(uploadId))) {
       await expectProblem(await send(server.url, route, bob), 404, 'not_found', `bob / ${route.name}`, route.method);
     }
     // The key percent-encoded is the same file, and just as invisible.
@@ -143,22 +158,26 @@ describe('auth: every route refuses what it must', () => {
   test('bad tokens: alg none, unknown key, algorithm confusion, malformed, missing claims, bad subjects', async () => {
     const ownKey = server.services.ownKey;
     const kid = ownKey.kid!;
-    const ownPrivate = await importJWK(ownKey, 'ES256');
-    const { kid: _k, alg: _a, use: _u, d: _d, ...publicOnly } = ownKey;
+    assert.equal(ownKey.alg, 'RS256', 'the default algorithm of the own key');
+    const ownPrivate = await importJWK(ownKey, 'RS256');
+    const publicOnly = publicHalf(ownKey);
     const publicPem = createPublicKey({ key: publicOnly as import('node:crypto').JsonWebKey, format: 'jwk' })
       .export({ type: 'spki', format: 'pem' })
       .toString();
-    const stranger = (await generateKeyPair('ES256')).privateKey;
+    const stranger = (await generateKeyPair('RS256')).privateKey;
+    const otherType = (await generateKeyPair('ES256')).privateKey;
     const claims = (extra: JWTPayload = {}): JWTPayload => ({ sub: 'alice', iss: OWN_ISSUER, exp: inAnHour(), ...extra });
-    const own = (payload: JWTPayload) => signed(ownPrivate, { alg: 'ES256', kid }, payload);
+    const own = (payload: JWTPayload) => signed(ownPrivate, { alg: 'RS256', kid }, payload);
     const enc = new TextEncoder();
 
     const bad: Array<[string, string]> = [
       ['alg none with the server kid', unsignedToken({ alg: 'none', kid, typ: 'JWT' }, claims())],
       ['alg none without kid', unsignedToken({ alg: 'none', typ: 'JWT' }, claims())],
       ['alg NONE with a signature', unsignedToken({ alg: 'NONE', kid }, claims()) + 'c2ln'],
-      ['unknown ES256 key with the server kid', await signed(stranger, { alg: 'ES256', kid }, claims())],
-      ['unknown ES256 key without kid', await signed(stranger, { alg: 'ES256' }, claims())],
+      ['unknown RS256 key with the server kid', await signed(stranger, { alg: 'RS256', kid }, claims())],
+      ['unknown RS256 key without kid', await signed(stranger, { alg: 'RS256' }, claims())],
+      ['ES256 with the server kid (an RSA key)', await signed(otherType, { alg: 'ES256', kid }, claims())],
+      ['PS256 by the server key', await signed(await importJWK(ownKey, 'PS256'), { alg: 'PS256', kid }, claims())],
       ['HS256 keyed with the public PEM', await signed(enc.encode(publicPem), { alg: 'HS256', kid }, claims())],
       ['HS256 keyed with the public JWK', await signed(enc.encode(JSON.stringify(publicOnly)), { alg: 'HS256', kid }, claims())],
       ['HS256 keyed with the public PEM, no kid', await signed(enc.encode(publicPem), { alg: 'HS256' }, claims())],
@@ -223,7 +242,7 @@ describe('auth: every route refuses what it must', () => {
     const record = await done.json();
     assert.equal(record.user_id, 'alice');
     // Leave Alice as she was for the other tests.
-    assert.equal((await fetch(`${server.url}/v1/files/${record.key}`, { method: 'DELETE', headers: cookie })).status, 204);
+    assert.equal((await fetch(`${server.url}/v1/files/${record.key}`, { method: 'DELETE', headers: cookie })).status, 200);
     await aliceUntouched();
   });
 
@@ -255,7 +274,10 @@ describe('auth: every route refuses what it must', () => {
     assert.equal(record.user_id, 'carol');
     assert.match(record.key, /^users\/carol\//);
     // The service may delete it; carol's quota is free again.
-    assert.equal((await fetch(`${server.url}/v1/files/${record.key}`, { method: 'DELETE', headers: service })).status, 204);
+    const deleted = await fetch(`${server.url}/v1/files/${record.key}`, { method: 'DELETE', headers: service });
+    // 200 with a body: the original server's clients check for 200.
+    assert.equal(deleted.status, 200);
+    assert.deepEqual(await deleted.json(), { deleted: true, key: record.key });
     const freed = await (await fetch(`${server.url}/v1/usage`, { headers: carol })).json();
     assert.deepEqual({ used: freed.used_bytes, reserved: freed.reserved_bytes }, { used: 0, reserved: 0 });
     await aliceUntouched();
@@ -285,7 +307,10 @@ describe('auth: every route refuses what it must', () => {
       for (const secret of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.equal(key[secret as keyof JWK], undefined, `jwks must not publish ${secret}`);
     }
     assert.equal(jwks.keys[0]!.kid, server.services.ownKey.kid);
+    // RS256 by default: what the original server's clients verify.
+    assert.deepEqual([jwks.keys[0]!.kty, jwks.keys[0]!.alg, jwks.keys[0]!.use], ['RSA', 'RS256', 'sig']);
     const { payload, protectedHeader } = await jwtVerify(minted.token, createLocalJWKSet(jwks), { issuer: OWN_ISSUER });
+    assert.equal(protectedHeader.alg, 'RS256');
     assert.equal(payload.sub, 'dave');
     assert.equal(protectedHeader.kid, jwks.keys[0]!.kid);
     // …and a token from some other key does not.
@@ -488,5 +513,93 @@ describe('auth: an identity provider that is down', () => {
     assert.equal((await fetch(`${server.url}/v1/usage`, { headers: { Authorization: `Bearer ${await server.token('gina')}` } })).status, 200);
     // A malformed token is still the client's fault.
     await expectProblem(await fetch(`${server.url}/v1/usage`, { headers: { Authorization: 'Bearer x.y.z' } }), 401, 'invalid_token');
+  });
+});
+
+describe("auth: the own key's algorithm (AUTH_JWT_ALGORITHM) and an upgrade from ES256", () => {
+  const jwks = async (server: TestServer) => ((await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as { keys: JWK[] }).keys;
+  const works = async (server: TestServer, token: string) => (await fetch(`${server.url}/v1/usage`, { headers: { Authorization: `Bearer ${token}` } })).status;
+  const stored = (server: TestServer) => JSON.parse(readFileSync(path.join(server.dataDir, 'secrets.json'), 'utf8'));
+
+  test('ES256 stays selectable: the key, the JWKS and the tokens are ES256', async () => {
+    const server = await startTestServer({ env: { AUTH_JWT_ALGORITHM: 'ES256' } });
+    try {
+      const keys = await jwks(server);
+      assert.deepEqual(keys.map((k) => [k.kty, k.alg, k.crv]), [['EC', 'ES256', 'P-256']]);
+      const token = await server.token('frank');
+      assert.equal(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).alg, 'ES256');
+      assert.equal(await works(server, token), 200);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('an install whose secrets hold an ES256 key: RS256 signs from then on, its ES256 tokens stay valid until the key ages out', async () => {
+    const old = await startTestServer({ env: { AUTH_JWT_ALGORITHM: 'ES256' } });
+    const esKid = old.services.ownKey.kid;
+    const esToken = await old.token('frank', 400 * 86400);
+    await old.stop({ keepData: true });
+
+    const upgraded = await startTestServer({ dataDir: old.dataDir });
+    const rsKid = upgraded.services.ownKey.kid;
+    try {
+      assert.deepEqual((await jwks(upgraded)).map((k) => [k.kid, k.alg]), [[rsKid, 'RS256'], [esKid, 'ES256']]);
+      assert.equal(await works(upgraded, esToken), 200, 'a token of the retired ES256 key');
+      const rsToken = await upgraded.token('frank');
+      assert.equal(JSON.parse(Buffer.from(rsToken.split('.')[0]!, 'base64url').toString()).kid, rsKid);
+      assert.equal(await works(upgraded, rsToken), 200);
+      assert.equal(stored(upgraded).retired_user_token_keys.length, 1);
+    } finally {
+      await upgraded.stop({ keepData: true });
+    }
+
+    // A restart keeps both keys as they are.
+    const again = await startTestServer({ dataDir: old.dataDir });
+    try {
+      assert.deepEqual((await jwks(again)).map((k) => k.kid), [rsKid, esKid]);
+      assert.equal(await works(again, esToken), 200);
+    } finally {
+      await again.stop({ keepData: true });
+    }
+
+    // Past the longest lifetime of a token it can have signed, the retired key is dropped.
+    const later = Date.now() + 367 * 86400_000;
+    const aged = await startTestServer({ dataDir: old.dataDir, now: () => later });
+    try {
+      assert.deepEqual((await jwks(aged)).map((k) => k.kid), [rsKid]);
+      await expectProblem(await fetch(`${aged.url}/v1/usage`, { headers: { Authorization: `Bearer ${esToken}` } }), 401, 'invalid_token');
+      assert.equal(stored(aged).retired_user_token_keys, undefined);
+    } finally {
+      await aged.stop();
+    }
+  });
+
+  test('npm run token signs with the stored key and never rotates it, whatever the environment says', async () => {
+    const server = await startTestServer({ env: { AUTH_JWT_ALGORITHM: 'ES256' } });
+    try {
+      const before = stored(server);
+      const cli = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/token-cli.ts'), 'frank', '2'], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', DATA_DIR: server.dataDir },
+        encoding: 'utf8',
+      });
+      assert.equal(cli.status, 0, cli.stderr);
+      const token = cli.stdout.trim();
+      assert.equal(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).alg, 'ES256');
+      assert.equal(await works(server, token), 200);
+      assert.deepEqual(stored(server).user_token_key, before.user_token_key);
+      assert.equal(stored(server).retired_user_token_keys, undefined);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('any other AUTH_JWT_ALGORITHM stops start-up naming the variable', async () => {
+    const { loadConfig, ConfigError } = await import('../server/config.ts');
+    for (const bad of ['HS256', 'none', 'RS512']) {
+      assert.throws(() => loadConfig({ AUTH_JWT_ALGORITHM: bad }), (error: unknown) => error instanceof ConfigError && /^AUTH_JWT_ALGORITHM: /.test(error.message));
+    }
+    assert.equal(loadConfig({}).jwtAlgorithm, 'RS256');
+    assert.equal(loadConfig({ AUTH_JWT_ALGORITHM: 'es256' }).jwtAlgorithm, 'ES256');
   });
 });

@@ -1,10 +1,11 @@
-// Files API: listing (folder filter, newest first, cursor pagination), metadata, delete, usage.
+// Files API: listing (folder filter, newest first, cursor pagination; every file without limit),
+// metadata, delete, usage.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from './helpers/server.ts';
-import { tusUpload } from './helpers/tus.ts';
+import { createUpload, tusUpload } from './helpers/tus.ts';
 
 describe('files API', () => {
   let server: TestServer;
@@ -74,7 +75,10 @@ describe('files API', () => {
     const key = keys[1]!;
     const before = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
     const res = await fetch(`${server.url}/v1/files/${key}`, { method: 'DELETE', headers: auth });
-    assert.equal(res.status, 204);
+    // 200 with a body: the original server's clients check for 200.
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/json');
+    assert.deepEqual(await res.json(), { deleted: true, key });
     assert.equal(existsSync(path.join(server.dataDir, key)), false);
     const after = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
     assert.equal(after.used_bytes, before.used_bytes - 'file 1'.length);
@@ -91,5 +95,72 @@ describe('files API', () => {
     assert.equal((await fetch(`${server.url}/v1/files/all`, { headers })).status, 400);
     const usage = await (await fetch(`${server.url}/v1/usage?user_id=nobody`, { headers })).json();
     assert.deepEqual(usage, { used_bytes: 0, reserved_bytes: 0, quota_bytes: 10 * 1024 ** 3 });
+  });
+});
+
+describe('files API: a listing without limit or cursor holds every file', () => {
+  // Clients of the original server read one answer of GET /v1/files/all as "all files".
+  const COUNT = 1_101; // past the server's internal page (1000 rows)
+  let server: TestServer;
+  let auth: Record<string, string>;
+  const keys: string[] = [];
+  before(async () => {
+    let clock = Date.parse('2026-04-01T00:00:00Z');
+    server = await startTestServer({ now: () => clock });
+    auth = { Authorization: `Bearer ${await server.token('many', 400 * 86400)}` };
+    for (let i = 0; i < COUNT; i += 50) {
+      // Several files share a millisecond: order then falls back to the key, as in the paged listing.
+      clock += 1;
+      const created = await Promise.all(Array.from({ length: Math.min(50, COUNT - i) }, (_, j) =>
+        createUpload(server.url, auth, 0, { filename: `f${i + j}.txt`, folder: (i + j) % 3 === 0 ? 'third' : '' })));
+      for (const res of created) {
+        assert.equal(res.status, 201);
+        keys.push(res.headers.get('x-file-key')!);
+      }
+    }
+  });
+  after(() => server.stop());
+
+  const paged = async (query: string) => {
+    const all: string[] = [];
+    let cursor = '';
+    for (;;) {
+      const body = await (await fetch(`${server.url}/v1/files/all?limit=1000${query}${cursor ? `&cursor=${cursor}` : ''}`, { headers: auth })).json();
+      all.push(...body.files.map((f: { key: string }) => f.key));
+      if (!body.next_cursor) return all;
+      cursor = body.next_cursor;
+    }
+  };
+
+  test('every file, newest first, in the order the pages give, with next_cursor null', async () => {
+    const res = await fetch(`${server.url}/v1/files/all`, { headers: auth });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/json');
+    const body = await res.json();
+    assert.equal(body.files.length, COUNT);
+    assert.equal(body.next_cursor, null);
+    assert.deepEqual(body.files.map((f: { key: string }) => f.key), await paged(''));
+    assert.deepEqual(new Set(body.files.map((f: { key: string }) => f.key)), new Set(keys));
+    assert.equal(body.files[0].filename.startsWith('f'), true);
+  });
+
+  test('with a folder: every file of that folder', async () => {
+    const body = await (await fetch(`${server.url}/v1/files/all?folder=third`, { headers: auth })).json();
+    assert.equal(body.files.length, Math.ceil(COUNT / 3));
+    assert.deepEqual(body.files.map((f: { key: string }) => f.key), await paged('&folder=third'));
+  });
+
+  test('limit still pages (1 to 1000), and a cursor without limit gives the default page of 50', async () => {
+    const page = await (await fetch(`${server.url}/v1/files/all?limit=7`, { headers: auth })).json();
+    assert.equal(page.files.length, 7);
+    assert.ok(page.next_cursor);
+    const next = await (await fetch(`${server.url}/v1/files/all?cursor=${page.next_cursor}`, { headers: auth })).json();
+    assert.equal(next.files.length, 50);
+    assert.ok(next.next_cursor);
+  });
+
+  test('a user with no files gets an empty list', async () => {
+    const other = { Authorization: `Bearer ${await server.token('nobody-here', 400 * 86400)}` };
+    assert.deepEqual(await (await fetch(`${server.url}/v1/files/all`, { headers: other })).json(), { files: [], next_cursor: null });
   });
 });

@@ -1,4 +1,5 @@
-// User tokens (JWT) verified with jose against: the server's own ES256 key, an operator-supplied
+// User tokens (JWT) verified with jose against: the server's own keys (RS256 by default, ES256
+// selectable; a key retired by a change of algorithm still verifies what it signed), an operator-supplied
 // public key (AUTH_JWT_PUBLIC_KEY_BASE64) and/or an identity provider's JWKS (AUTH_JWKS_URL).
 // Each key is bound to the algorithms of its own type, so `alg: none` and algorithm confusion
 // (e.g. HS256 signed with a public key) are refused; `exp` is required.
@@ -23,7 +24,8 @@ export const OWN_ISSUER = 'stream-line-upload';
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 export interface JwtOptions {
-  ownKey: JWK;
+  /** The server's own keys, each bound to its own `alg`: the signing key and any retired ones. */
+  ownKeys: JWK[];
   publicKeyPem: string | undefined;
   jwksUrl: string | undefined;
   issuer: string | undefined;
@@ -39,11 +41,11 @@ export function publicJwk(privateJwk: JWK): JWK {
 
 export function createUserTokenVerifier(options: JwtOptions): VerifyUserToken {
   type Verifier = { key: KeyObject | JWTVerifyGetKey; options: JWTVerifyOptions };
-  const ownKid = options.ownKey.kid;
-  const own: Verifier = {
-    key: createLocalJWKSet({ keys: [publicJwk(options.ownKey)] }),
-    options: { algorithms: ['ES256'], issuer: OWN_ISSUER, requiredClaims: ['exp', 'sub'] },
-  };
+  // One verifier per own key, so a token is checked only with the algorithm of the key its kid names.
+  const own = new Map<string, Verifier>(options.ownKeys.map((key) => [key.kid!, {
+    key: createLocalJWKSet({ keys: [publicJwk(key)] }),
+    options: { algorithms: [key.alg!], issuer: OWN_ISSUER, requiredClaims: ['exp', 'sub'] },
+  }]));
   const external: Verifier[] = [];
   const externalClaims: JWTVerifyOptions = { requiredClaims: ['exp', 'sub'] };
   if (options.issuer) externalClaims.issuer = options.issuer;
@@ -70,7 +72,8 @@ export function createUserTokenVerifier(options: JwtOptions): VerifyUserToken {
     } catch {
       throw new AppError('invalid_token', 'the token is not a well-formed JWT');
     }
-    const candidates = kid !== undefined && kid === ownKid ? [own] : external;
+    const ownVerifier = kid === undefined ? undefined : own.get(kid);
+    const candidates = ownVerifier ? [ownVerifier] : external;
     if (candidates.length === 0) throw new AppError('invalid_token', 'the token is signed by an unknown key');
     let failure: unknown;
     for (const verifier of candidates) {
@@ -134,12 +137,13 @@ function algorithmsFor(key: KeyObject): string[] {
 export type SignUserToken = (userId: string, lifetimeSeconds: number) => Promise<{ token: string; expiresAt: Date }>;
 
 export function createUserTokenSigner(ownKey: JWK, now: () => number = Date.now): SignUserToken {
-  const keyPromise = importJWK(ownKey, 'ES256');
+  const alg = ownKey.alg!;
+  const keyPromise = importJWK(ownKey, alg);
   return async (userId, lifetimeSeconds) => {
     const issuedAt = Math.floor(now() / 1000);
     const expiresAt = issuedAt + lifetimeSeconds;
     const token = await new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: ownKey.kid!, typ: 'JWT' })
+      .setProtectedHeader({ alg, kid: ownKey.kid!, typ: 'JWT' })
       .setSubject(userId)
       .setIssuer(OWN_ISSUER)
       .setIssuedAt(issuedAt)

@@ -129,6 +129,17 @@ const MIGRATIONS: string[] = [
   -- that backs off carry its next attempt time, so they are not due (server/webhooks/outbox.ts).
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (url, next_attempt_at) WHERE state = 'pending';
   `,
+  `
+  -- The original Stream-Line API (server/routes/legacy-uploads.ts) sends an upload's bytes as
+  -- numbered parts. The part being written is remembered with where it starts, so that a part sent
+  -- again (a retry after a lost answer) is completed or acknowledged instead of stored twice.
+  CREATE TABLE legacy_parts (
+    upload_id   TEXT PRIMARY KEY REFERENCES uploads (id) ON DELETE CASCADE,
+    part_number INTEGER NOT NULL CHECK (part_number >= 0),
+    start       INTEGER NOT NULL CHECK (start >= 0),
+    length      INTEGER NOT NULL CHECK (length >= 0)
+  ) STRICT;
+  `,
 ];
 
 export function openDb(dataDir: string): Db {

@@ -1,7 +1,8 @@
 // Request bodies outside tus are small JSON documents (a batch's keys, nothing else): each is
 // bounded by BODY_LIMIT_BYTES, and one that is larger is answered 413 `body_too_large` before it
 // is buffered. tus bodies (/v1/uploads) stream to storage and have their own limits
-// (MAX_UPLOAD_BYTES, quotas), so they are left alone.
+// (MAX_UPLOAD_BYTES, quotas), and the original API's init/part/complete carry file bytes under a cap
+// of their own (LEGACY_API_MAX_BODY_BYTES, server/routes/legacy-body.ts): both are left alone.
 //
 // hono/body-limit does the counting: a declared Content-Length over the limit is refused before a
 // byte is read; a chunked body is read into a buffer that never grows past the limit and is
@@ -12,7 +13,7 @@ import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AppError } from '../errors.ts';
 
-export function boundedBodies(options: { maxBytes: number; exceptUnder: string }): MiddlewareHandler {
+export function boundedBodies(options: { maxBytes: number; exceptUnder: readonly string[] }): MiddlewareHandler {
   const limit = bodyLimit({
     maxSize: options.maxBytes,
     onError: () => {
@@ -20,10 +21,9 @@ export function boundedBodies(options: { maxBytes: number; exceptUnder: string }
       throw new AppError('body_too_large', `request bodies here are limited to ${options.maxBytes} bytes`, { Connection: 'close' });
     },
   });
-  const except = options.exceptUnder;
   return (c, next) => {
     const path = c.req.path;
-    if (path === except || path.startsWith(`${except}/`)) return next();
+    if (options.exceptUnder.some((except) => path === except || path.startsWith(`${except}/`))) return next();
     // Without either header a request has no body (RFC 9112 §6.3): nothing to count or rebuild.
     if (c.req.header('content-length') === undefined && c.req.header('transfer-encoding') === undefined) return next();
     return limit(c, next);

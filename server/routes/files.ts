@@ -14,6 +14,7 @@ import { toFileRecord } from './file-record.ts';
 
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 1000;
+const STREAM_PAGE = 1000;
 
 export const fileRecordSchema = z
   .object({
@@ -36,7 +37,7 @@ export const fileRecordSchema = z
 const userIdParam = z.string().optional().meta({ description: 'the user to act for (service token only)' });
 const listQuery = z.object({
   folder: z.string().optional().meta({ description: 'one logical folder exactly (not its sub-folders)' }),
-  limit: wholeNumber('limit', 1, MAX_LIMIT).optional(),
+  limit: wholeNumber('limit', 1, MAX_LIMIT).optional().meta({ description: `page size (1 to ${MAX_LIMIT}); without limit and cursor the answer holds every file` }),
   cursor: z.string().optional().meta({ description: 'next_cursor of the previous page' }),
   user_id: userIdParam,
 });
@@ -53,17 +54,23 @@ export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
     '/files/all',
     describeRoute({
       tags: ['files'],
-      summary: 'List files, newest first, paginated',
-      responses: { 200: json('a page of files', z.object({ files: z.array(fileRecordSchema), next_cursor: z.string().nullable() })), 400: problem('bad parameter'), ...commonProblems },
+      summary: 'List files, newest first: a page with limit (and cursor); without either, every file (streamed)',
+      responses: { 200: json('a page of files, or every file with next_cursor null', z.object({ files: z.array(fileRecordSchema), next_cursor: z.string().nullable() })), 400: problem('bad parameter'), ...commonProblems },
     }),
     validated('query', listQuery),
     (c) => {
       const query = c.req.valid('query');
       const userId = actingUser(c.get('caller'), query.user_id);
+      const folder = query.folder === undefined ? undefined : normalizeFolder(query.folder);
+      if (query.limit === undefined && query.cursor === undefined) {
+        // Clients of the original server ask for "all files" and read no cursor: they get every
+        // file, streamed page by page as the client reads (memory does not grow with the count).
+        c.header('Content-Type', 'application/json');
+        return c.body(everyFile(deps.repo, userId, folder));
+      }
       const limit = query.limit ?? DEFAULT_LIMIT;
       const after = parseCursor(query.cursor);
-      const folder = query.folder;
-      const rows = deps.repo.listFiles({ userId, folder: folder === undefined ? undefined : normalizeFolder(folder), after, limit: limit + 1 });
+      const rows = deps.repo.listFiles({ userId, folder, after, limit: limit + 1 });
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
       const next_cursor = rows.length > limit && last ? encodeCursor(last) : null;
@@ -86,12 +93,13 @@ export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
     describeRoute({
       tags: ['files'],
       summary: 'Delete a file and its record, freeing quota',
-      responses: { 204: { description: 'deleted' }, 404: problem('no such file of yours'), ...commonProblems },
+      responses: { 200: json('deleted', z.object({ deleted: z.literal(true), key: z.string() })), 404: problem('no such file of yours'), ...commonProblems },
     }),
     async (c) => {
       const file = ownedFile(c, deps, '/v1/files/');
       await deleteFile(deps, file);
-      return c.body(null, 204);
+      // 200 with a body, not 204: clients of the original server check for 200.
+      return c.json({ deleted: true, key: file.key });
     },
   );
 
@@ -131,6 +139,32 @@ export function keyFromPath(pathname: string, prefix: string): string | null {
     return null;
   }
   return parseKey(key) ? key : null;
+}
+
+/** Newest first, one indexed page per read as the client reads: memory does not grow with the number of files (bench/listing.ts). */
+function everyFile(repo: HookDeps['repo'], userId: string, folder: string | undefined): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let after: { createdAt: number; key: string } | undefined;
+  let first = true;
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode('{"files":['));
+    },
+    pull(controller) {
+      const rows = repo.listFiles({ userId, folder, after, limit: STREAM_PAGE });
+      const last = rows[rows.length - 1];
+      if (last) {
+        const page = JSON.stringify(rows.map(toFileRecord));
+        controller.enqueue(encoder.encode((first ? '' : ',') + page.slice(1, -1)));
+        first = false;
+        after = { createdAt: last.created_at, key: last.key };
+      }
+      if (rows.length < STREAM_PAGE) {
+        controller.enqueue(encoder.encode('],"next_cursor":null}'));
+        controller.close();
+      }
+    },
+  }, { highWaterMark: 1 });
 }
 
 function normalizeFolder(folder: string): string {

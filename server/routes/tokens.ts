@@ -42,9 +42,10 @@ export function tokenRoutes(sign: SignUserToken): Hono<AuthEnv> {
   return app;
 }
 
-export function jwksRoute(ownKey: JWK): Hono {
+/** The public halves of the server's own keys: the signing key first, then retired ones still verifying. */
+export function jwksRoute(ownKeys: JWK[]): Hono {
   const app = new Hono();
-  const body = { keys: [publicJwk(ownKey)] };
+  const body = { keys: ownKeys.map(publicJwk) };
   app.get('/jwks.json', (c) => {
     c.header('Cache-Control', 'public, max-age=300');
     return c.json(body);

@@ -39,7 +39,7 @@ describe('SDK service client', () => {
     assert.equal(health.db.ok, true);
     const jwks = await service().getJwks();
     assert.equal(jwks.keys.length, 1);
-    assert.equal(jwks.keys[0]!.kty, 'EC');
+    assert.equal(jwks.keys[0]!.kty, 'RSA');
     assert.equal('d' in jwks.keys[0]!, false, 'no private part');
   });
 
