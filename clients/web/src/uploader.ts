@@ -36,7 +36,6 @@ export function mountUploader(target: HTMLElement, who: SignedIn, hooks: Uploade
   uppy.use(Tus, {
     endpoint: `${who.server}/v1/uploads`,
     headers: who.token ? { Authorization: `Bearer ${who.token}` } : {},
-    withCredentials: who.token === undefined,
     chunkSize: 16 * 1024 * 1024,
     retryDelays: [0, 1000, 3000, 5000],
     removeFingerprintOnSuccess: true,
