@@ -24,7 +24,9 @@ export interface UploaderHooks {
 }
 
 export function mountUploader(target: HTMLElement, who: SignedIn, hooks: UploaderHooks): () => void {
-  const uppy = new Uppy<Meta, Record<string, never>>({ id: `stream-line-${who.userId ?? 'cookie'}`, autoProceed: false });
+  // Golden Retriever keeps the queue (with each file's upload URL) under this id: one queue per
+  // server and user, so a queue restored for one server is never resumed with another's token.
+  const uppy = new Uppy<Meta, Record<string, never>>({ id: `stream-line-${new URL(who.server).origin}-${who.userId ?? 'cookie'}`, autoProceed: false });
   uppy.use(Dashboard, {
     inline: true,
     target,
