@@ -11,7 +11,7 @@ import { createUserSession, type BrowserSource, type UserSession } from '../../s
 
 const TOKENS_KEY = 'stream-line:tokens';
 const DEFAULT_SERVER_KEY = 'stream-line:default-server';
-/** Kept by older builds of this page without the server they belong to: dropped, never guessed at. */
+/** A token or server stored without saying which server the token is for: removed, never guessed at. */
 const UNKEYED = ['stream-line:token', 'stream-line:server'];
 
 export interface SignedIn {
