@@ -4,12 +4,16 @@
 // visits; it asks to sign in to that server instead. A first visit says where a token comes from
 // and leaves nothing in the console.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { BrowserContext, ConsoleMessage, Page } from 'playwright-core';
+import { createUserSession } from '../../clients/sdk/node.ts';
 import { buildWebPage } from '../../clients/web/build.ts';
-import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { launchBrowser } from './helpers/browser.ts';
 
 interface Seen {
@@ -21,7 +25,8 @@ interface Seen {
 
 /**
  * A server that wants tokens: it allows any origin with credentials and answers every API call as
- * the real one would, so a page that trusted it would go on sending what it holds.
+ * the real one would, so a page that trusted it would go on sending what it holds. It accepts tus
+ * uploads and holds their PATCH open, so a page keeps an unfinished upload of it to resume later.
  */
 async function startAttacker(): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
   const seen: Seen[] = [];
@@ -31,7 +36,16 @@ async function startAttacker(): Promise<{ url: string; seen: Seen[]; close(): Pr
     res.setHeader('Access-Control-Allow-Credentials', 'true');
     res.setHeader('Access-Control-Allow-Headers', req.headers['access-control-request-headers'] ?? '*');
     res.setHeader('Access-Control-Allow-Methods', 'GET, POST, PATCH, DELETE, HEAD');
+    res.setHeader('Access-Control-Expose-Headers', 'Location, Tus-Resumable, Upload-Offset, Upload-Length');
+    res.setHeader('Tus-Resumable', '1.0.0');
     if (req.method === 'OPTIONS') return void res.writeHead(204).end();
+    if (req.url === '/v1/uploads' && req.method === 'POST') {
+      return void res.writeHead(201, { Location: `http://${req.headers.host}/v1/uploads/planted` }).end();
+    }
+    if (req.url === '/v1/uploads/planted') {
+      if (req.method === 'PATCH') return; // never answered: the upload stays unfinished
+      return void res.writeHead(200, { 'Upload-Offset': '0', 'Upload-Length': '100000', 'Cache-Control': 'no-store' }).end();
+    }
     res.setHeader('Content-Type', 'application/json');
     if (req.url!.startsWith('/v1/usage')) return void res.end(JSON.stringify({ used_bytes: 0, reserved_bytes: 0, quota_bytes: 1e9 }));
     res.end(JSON.stringify({ files: [], next_cursor: null }));
@@ -40,7 +54,11 @@ async function startAttacker(): Promise<{ url: string; seen: Seen[]; close(): Pr
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     seen,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 
@@ -124,6 +142,80 @@ describe('web page: tokens stay with their server', () => {
     assert.ok(own.includes(`Bearer ${aliceToken}`), own.join('\n'));
     assert.ok(own.every((a) => a === '' || a === `Bearer ${aliceToken}`), own.join('\n'));
     await page.close();
+  });
+});
+
+/** In the page: whether Golden Retriever's stored queue (IndexedDB) mentions `text`. */
+function storedQueueNames(text: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const open = indexedDB.open('uppy-blobs');
+    open.onerror = () => resolve(false);
+    open.onsuccess = () => {
+      const db = open.result;
+      if (!db.objectStoreNames.contains('metadata')) {
+        db.close();
+        return resolve(false);
+      }
+      const all = db.transaction('metadata').objectStore('metadata').getAll();
+      all.onerror = () => resolve(false);
+      all.onsuccess = () => {
+        db.close();
+        resolve(all.result.some((record: { metadata?: unknown }) => String(record.metadata).includes(text)));
+      };
+    };
+  });
+}
+
+describe('web page: an unfinished upload stays with its server', () => {
+  let server: TestServer;
+  let attacker: Awaited<ReturnType<typeof startAttacker>>;
+  let browser: BrowserContext;
+  before(async () => {
+    await buildWebPage();
+    server = await startTestServer();
+    attacker = await startAttacker();
+    browser = await launchBrowser();
+  });
+  after(async () => {
+    await browser?.close();
+    await attacker?.close();
+    await server?.stop();
+  });
+
+  test('an upload left unfinished on the other server is not restored, nor resumed, on the own server\'s page', async () => {
+    const own = await browser.newPage();
+    await own.goto(server.url);
+    const token = await server.token('alice');
+    await signIn(own, token);
+    await own.getByText('Signed in as alice').waitFor();
+    await own.close();
+
+    // Signed in to the other server with a token naming the same user, an upload is left unfinished there.
+    const b64url = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const elsewhere = await browser.newPage();
+    await elsewhere.goto(`${server.url}/?server=${encodeURIComponent(attacker.url)}`);
+    await signIn(elsewhere, `${b64url({ alg: 'HS256' })}.${b64url({ sub: 'alice' })}.c2ln`);
+    await elsewhere.getByText('Signed in as alice').waitFor();
+    const dir = tempDir('sl-web-');
+    writeFileSync(path.join(dir, 'left-behind.bin'), randomBytes(100_000));
+    await elsewhere.locator('#dashboard input[type=file]').first().setInputFiles(path.join(dir, 'left-behind.bin'));
+    await elsewhere.locator('.uppy-StatusBar-actionBtn--upload').click();
+    // Golden Retriever has stored that queue, with the other server's upload URL.
+    await elsewhere.waitForFunction(storedQueueNames, '/v1/uploads/planted', { polling: 100 });
+    await elsewhere.close();
+
+    // Back on the own server, a file of its own is uploaded: only that one arrives there.
+    const back = await browser.newPage();
+    await back.goto(`${server.url}/?server=${encodeURIComponent(server.url)}`);
+    await back.getByText('Signed in as alice').waitFor();
+    writeFileSync(path.join(dir, 'own.txt'), 'mine\n');
+    await back.locator('#dashboard input[type=file]').first().setInputFiles(path.join(dir, 'own.txt'));
+    await back.locator('.uppy-StatusBar-actionBtn--upload').click();
+    await back.locator('#file-rows tr', { hasText: 'own.txt' }).waitFor({ timeout: 30_000 });
+    const { files } = await createUserSession({ baseUrl: server.url, token }).listMyFiles();
+    assert.deepEqual(files.map((f) => f.filename), ['own.txt'], 'the other server\'s queue was restored here');
+    assert.deepEqual(attacker.seen.filter((r) => r.authorization === `Bearer ${token}`), [], 'the own token went to the other server');
+    await back.close();
   });
 });
 
