@@ -22,6 +22,11 @@ async function start(): Promise<void> {
   if (who) enter(who);
   else showSignIn();
 
+  // The card always names where the token is about to go, as the address is typed.
+  byId('server-input').addEventListener('input', (event) => {
+    const typed = (event.target as HTMLInputElement).value;
+    byId('sign-in-server').textContent = typed.trim() === '' ? server : (parseServer(typed) ?? typed);
+  });
   byId('sign-in-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const token = byId<HTMLTextAreaElement>('token-input').value.trim();
