@@ -14,6 +14,7 @@
 // text, CSV, HTML, SVG) is judged by its declared type. With extension entries in ALLOWED_TYPES, the
 // extension must match one.
 import { fileTypeFromBuffer } from 'file-type';
+import { getMimeType } from 'hono/utils/mime';
 import type { TypePolicy } from '../server/config.ts';
 import type { Category } from '../server/db/repo.ts';
 import { AppError } from '../server/errors.ts';
@@ -88,6 +89,15 @@ export function executesInBrowser(mime: string | null, filename?: string): boole
 export function extensionOf(filename: string): string {
   const dot = filename.lastIndexOf('.');
   return dot <= 0 ? '' : filename.slice(dot).toLowerCase();
+}
+
+/**
+ * The media type a filename's extension names (hono's table), without parameters: a `charset`
+ * there would be a guess about bytes nobody has read.
+ */
+export function typeFromExtension(filename: string): string | null {
+  const type = getMimeType(filename);
+  return type === undefined ? null : essence(type);
 }
 
 export async function detectType(head: Uint8Array): Promise<string | null> {

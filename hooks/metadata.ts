@@ -3,6 +3,7 @@
 import type { Caller } from '../server/auth/caller.ts';
 import { actingUser } from '../server/auth/caller.ts';
 import { AppError } from '../server/errors.ts';
+import { typeFromExtension } from './content-type.ts';
 
 export interface UploadMetadata {
   userId: string;
@@ -32,11 +33,12 @@ export function parseUploadMetadata(raw: Record<string, string | null> | undefin
   const requested = value('user_id');
   const userId = actingUser(caller, requested);
 
+  const filename = sanitizeFilename(value('filename'));
   return {
     userId,
-    filename: sanitizeFilename(value('filename')),
+    filename,
     folder: sanitizeFolder(value('folder')),
-    contentType: parseContentType(value('filetype')),
+    contentType: parseContentType(value('filetype'), filename),
     sha256: parseSha256(value('sha256')),
   };
 }
@@ -78,9 +80,9 @@ export function sanitizeFolder(folder: string | undefined): string {
   return segments.join('/');
 }
 
-function parseContentType(type: string | undefined): string {
-  // Browsers send an empty type for files they do not recognise.
-  if (type === undefined || type.trim() === '') return 'application/octet-stream';
+function parseContentType(type: string | undefined, filename: string): string {
+  // Browsers send an empty type for files they do not recognise; the extension may still name one.
+  if (type === undefined || type.trim() === '') return typeFromExtension(filename) ?? 'application/octet-stream';
   const trimmed = type.trim();
   if (trimmed.length > 255 || !MEDIA_TYPE.test(trimmed)) {
     throw new AppError('invalid_metadata', 'filetype must be a media type such as image/png');

@@ -63,9 +63,10 @@ describe('files API', () => {
       'category', 'content_type', 'created_at', 'detected_type', 'filename', 'folder', 'key', 'scan_signature', 'scan_status',
       'sha256', 'size', 'user_id',
     ]);
-    // Text has no signature and none was declared (application/octet-stream): nothing to believe.
+    // Text has no signature; none was declared, so the .txt extension names it (text/plain).
     assert.equal(record.detected_type, null);
-    assert.equal(record.category, 'other');
+    assert.equal(record.content_type, 'text/plain');
+    assert.equal(record.category, 'document');
     assert.equal(record.scan_status, null, 'no verdict while scanning is off');
     assert.equal(record.created_at, '2026-03-01T10:00:01.000Z');
     assert.match(record.key, /^users\/erin\/2026\/03\/01\/[0-9a-f]{32}\.txt$/);

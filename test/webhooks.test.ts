@@ -46,10 +46,10 @@ describe('webhooks', () => {
       const events = r.forUpload(id);
       assert.deepEqual(events.map((e) => e.type), ['upload.created', 'upload.finished', 'file.deleted']);
       const [created, finished, deleted] = events;
-      assert.deepEqual(created!.data, { upload_id: id, user_id: 'wendy', filename: 'hello.txt', folder: 'hooks', content_type: 'application/octet-stream', size: data.length });
+      assert.deepEqual(created!.data, { upload_id: id, user_id: 'wendy', filename: 'hello.txt', folder: 'hooks', content_type: 'text/plain', size: data.length });
       assert.deepEqual(finished!.data, {
         upload_id: id, key, user_id: 'wendy', folder: 'hooks', filename: 'hello.txt', size: data.length,
-        sha256: createHash('sha256').update(data).digest('hex'), content_type: 'application/octet-stream', detected_type: null, category: 'other',
+        sha256: createHash('sha256').update(data).digest('hex'), content_type: 'text/plain', detected_type: null, category: 'document',
       });
       assert.deepEqual(deleted!.data, { upload_id: id, key, user_id: 'wendy' });
     }

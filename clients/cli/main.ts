@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { createServiceClient, createUserSession, errorMessage, StreamLineError } from '../sdk/node.ts';
 import { linkCommand, listCommand, removeCommand, tokenCommand, usageCommand, zipCommand } from './commands.ts';
 import { parseDuration } from '../shared/format.ts';
+import { progressFor } from './progress.ts';
 import { ResumeState } from './resume-state.ts';
 import { requireServiceToken, requireToken, resolveSettings, UsageError } from './settings.ts';
 import { uploadCommand } from './upload-command.ts';
@@ -13,21 +14,23 @@ import { uploadCommand } from './upload-command.ts';
 const HELP = `usage: stream-line <command> [options]
 
 commands:
-  upload <files…> [--folder F]    upload with a progress bar per file; run again after an
-                                  interruption to resume from the server's offset
-  ls [--folder F] [--json]        list your files, newest first
-  rm <keys…>                      delete files
-  link <key> [--ttl 1h] [--inline]  print a signed download link (ttl: 90, 15m, 2h, 7d)
-  zip <keys…> -o out.zip [--name N] download several files as one ZIP
-  usage [--json]                  storage used against your quota
-  token <user> [--hours H]        mint a user token (needs the service token)
+  upload <files…> [--folder F] [--link [--ttl 1h] [--inline]]
+        upload, printing each file's key (and a signed link to it); run the
+        same command again after an interruption to resume
+  ls [--folder F] [--json]           list your files, newest first
+  rm <keys…>                         delete files
+  link <key> [--ttl 1h] [--inline]   print a signed download link
+                                     (ttl: 90, 15m, 2h, 7d)
+  zip <keys…> -o out.zip [--name N]  download several files as one ZIP
+  usage [--json]                     storage used against your quota
+  token <user> [--hours H]           mint a user token (service token needed)
 
 options (or environment):
-  --url URL              STREAM_LINE_URL            server, default http://127.0.0.1:8080
-  --token JWT            STREAM_LINE_TOKEN          your user token
-  --service-token T      STREAM_LINE_SERVICE_TOKEN  the service token (for \`token\`)
-                         STREAM_LINE_STATE          resume state file, default
-                                                    ~/.config/stream-line/uploads.json`;
+  --url URL          STREAM_LINE_URL    server (default http://127.0.0.1:8080)
+  --token JWT        STREAM_LINE_TOKEN  your user token
+  --service-token T  STREAM_LINE_SERVICE_TOKEN  the service token (for token)
+                     STREAM_LINE_STATE  resume state file (default
+                                        ~/.config/stream-line/uploads.json)`;
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
@@ -43,6 +46,7 @@ async function main(argv: string[]): Promise<number> {
       folder: { type: 'string' },
       ttl: { type: 'string' },
       inline: { type: 'boolean' },
+      link: { type: 'boolean' },
       output: { type: 'string', short: 'o' },
       name: { type: 'string' },
       hours: { type: 'string' },
@@ -60,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
   const need = (min: number, what: string) => {
     if (args.length < min) throw new UsageError(`${command} needs ${what}`);
   };
+  const ttl = flags.ttl === undefined ? undefined : parseDuration(flags.ttl);
+  if (ttl === null) throw new UsageError(`--ttl must be seconds or a duration like 15m, 2h, 7d (got "${flags.ttl}")`);
 
   switch (command) {
     case 'upload': {
@@ -68,7 +74,15 @@ async function main(argv: string[]): Promise<number> {
       const onSignal = () => controller.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      const failed = await uploadCommand(args, flags.folder, { session: session(), state: new ResumeState(settings.statePath), signal: controller.signal, out, err });
+      const failed = await uploadCommand(args, flags.folder, {
+        session: session(),
+        state: new ResumeState(settings.statePath),
+        signal: controller.signal,
+        progress: progressFor(process.stderr),
+        ...(flags.link ? { link: { ...(ttl === undefined ? {} : { ttl }), disposition: flags.inline ? 'inline' : 'attachment' } } : {}),
+        out,
+        err,
+      });
       if (controller.signal.aborted) {
         err('interrupted: run the same command again to resume');
         return 130;
@@ -82,8 +96,6 @@ async function main(argv: string[]): Promise<number> {
       return removeCommand(session(), args, out).then(() => 0);
     case 'link': {
       need(1, 'a key');
-      const ttl = flags.ttl === undefined ? undefined : parseDuration(flags.ttl);
-      if (ttl === null) throw new UsageError(`--ttl must be seconds or a duration like 15m, 2h, 7d (got "${flags.ttl}")`);
       return linkCommand(session(), args[0]!, ttl, flags.inline ?? false, out, err).then(() => 0);
     }
     case 'zip':

@@ -1,84 +1,75 @@
-// `stream-line upload <files…> [--folder F]`: one progress bar per file (cli-progress), and
-// resume: each upload URL is kept in the state file as soon as the server creates it, so a run
-// that was interrupted (Ctrl-C, kill, crash) continues from the server's offset when run again.
+// `stream-line upload <files…> [--folder F] [--link]`: progress per file on stderr, and for each
+// file sent one result line on stdout with its key (and, with --link, a signed link), so a script
+// can read what it uploaded whether or not a terminal is attached.
+// Resume: each upload URL is kept in the state file as soon as the server creates it, so a run that
+// was interrupted (Ctrl-C, kill, crash) continues from the server's offset when run again.
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import cliProgress from 'cli-progress';
-import { errorMessage, type FileRecord, type UserSession, type NodeSource } from '../sdk/node.ts';
+import { errorMessage, type FileRecord, type NodeSource, type SignedUrlOptions, type UserSession } from '../sdk/node.ts';
 import { formatBytes } from '../shared/format.ts';
+import type { FileProgress, Progress } from './progress.ts';
 import { ResumeState, type FileIdentity } from './resume-state.ts';
 
 export interface UploadCommandDeps {
   session: UserSession<NodeSource>;
   state: ResumeState;
   signal: AbortSignal;
+  progress: Progress;
+  /** Also print a signed link to each uploaded file. */
+  link?: SignedUrlOptions;
   out: (line: string) => void;
   err: (line: string) => void;
 }
 
 /** Uploads the files one after the other; resolves with how many failed. */
 export async function uploadCommand(files: string[], folder: string | undefined, deps: UploadCommandDeps): Promise<number> {
-  const bars = new cliProgress.MultiBar(
-    {
-      format: ' {name} |{bar}| {percentage}% | {sent} / {size} | {status}',
-      barCompleteChar: '\u2588',
-      barIncompleteChar: '\u2591',
-      hideCursor: true,
-      clearOnComplete: false,
-      stopOnComplete: false,
-      autopadding: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  // Lines printed while bars are drawn go above them, so the two never interleave.
-  const log = (line: string, write: (l: string) => void) => (process.stderr.isTTY ? bars.log(`${line}\n`) : write(line));
   let failed = 0;
-  try {
-    for (const file of files) {
-      if (deps.signal.aborted) break;
-      try {
-        const record = await uploadOne(file, folder, deps, bars, (line) => log(line, deps.err));
-        log(`uploaded ${file} → ${record.key} (${formatBytes(record.size)}, sha256 ${record.sha256})`, deps.out);
-      } catch (error) {
-        if (deps.signal.aborted) break;
-        failed++;
-        log(`failed ${file}: ${errorMessage(error)}`, deps.err);
+  for (const file of files) {
+    if (deps.signal.aborted) break;
+    try {
+      const record = await uploadOne(file, folder, deps);
+      deps.out(`uploaded ${file} → ${record.key} (${formatBytes(record.size)}, sha256 ${record.sha256})`);
+      if (deps.link) {
+        const link = await deps.session.signedUrl(record.key, deps.link);
+        deps.out(`link ${file} → ${link.url} (expires ${link.expires_at})`);
       }
+    } catch (error) {
+      if (deps.signal.aborted) break;
+      failed++;
+      deps.err(`failed ${file}: ${errorMessage(error)}`);
     }
-  } finally {
-    bars.stop();
   }
   return failed;
 }
 
-async function uploadOne(file: string, folder: string | undefined, deps: UploadCommandDeps, bars: cliProgress.MultiBar, note: (line: string) => void): Promise<FileRecord> {
+async function uploadOne(file: string, folder: string | undefined, deps: UploadCommandDeps): Promise<FileRecord> {
   const absolutePath = path.resolve(file);
   const info = await stat(absolutePath);
   if (!info.isFile()) throw new Error('not a regular file');
   const id: FileIdentity = { server: deps.session.baseUrl, absolutePath, size: info.size, mtimeMs: info.mtimeMs, folder: folder ?? '' };
-  const name = path.basename(file).slice(0, 30);
-  const bar = bars.create(info.size, 0, { name, sent: formatBytes(0), size: formatBytes(info.size), status: 'hashing' });
 
   let uploadUrl = deps.state.get(id)?.uploadUrl;
-  if (uploadUrl) {
-    const status = await deps.session.uploadStatus(uploadUrl).catch(() => null);
-    if (status) {
-      note(`resuming ${file} at byte ${status.offset} of ${info.size}`);
-      bar.update(status.offset, { sent: formatBytes(status.offset), status: 'resuming' });
-    } else {
-      deps.state.delete(id);
-      uploadUrl = undefined;
-    }
+  const status = uploadUrl ? await deps.session.uploadStatus(uploadUrl).catch(() => null) : null;
+  if (uploadUrl && !status) {
+    deps.state.delete(id);
+    uploadUrl = undefined;
   }
 
-  const record = await deps.session.upload(absolutePath, {
-    ...(folder ? { folder } : {}),
-    ...(uploadUrl ? { uploadUrl } : {}),
-    signal: deps.signal,
-    onUploadUrl: (url) => deps.state.set(id, url),
-    onProgress: (sent) => bar.update(sent, { sent: formatBytes(sent), status: 'uploading' }),
-  });
-  bar.update(info.size, { sent: formatBytes(info.size), status: 'done' });
-  deps.state.delete(id);
-  return record;
+  const progress: FileProgress = deps.progress.start(file, info.size);
+  if (status) progress.resumed(status.offset);
+  try {
+    const record = await deps.session.upload(absolutePath, {
+      ...(folder ? { folder } : {}),
+      ...(uploadUrl ? { uploadUrl } : {}),
+      signal: deps.signal,
+      onUploadUrl: (url) => deps.state.set(id, url),
+      onProgress: (sent) => progress.sent(sent),
+    });
+    progress.end('done');
+    deps.state.delete(id);
+    return record;
+  } catch (error) {
+    progress.end(deps.signal.aborted ? 'stopped' : 'failed');
+    throw error;
+  }
 }

@@ -1,6 +1,7 @@
 // One upload over tus 1.0 with tus-js-client, resolving with the file record the final PATCH
 // answers (SPEC "Resumable uploads"). Environment-neutral: what the bytes are (a Blob, a path, a
 // stream) is settled beforehand by a SourcePreparer (source-browser.ts, source-node.ts).
+import { getMimeType } from 'hono/utils/mime';
 import * as tus from 'tus-js-client';
 import { errorFromResponse, StreamLineError } from './errors.ts';
 import { keyPath, type Http } from './http.ts';
@@ -11,7 +12,7 @@ export interface UploadOptions {
   folder?: string;
   /** The name to record; defaults to the File's or the path's name. */
   filename?: string;
-  /** Media type to record; defaults to the Blob's type, else the server's default. */
+  /** Media type to record; defaults to the Blob's type, else the one the filename's extension names. */
   filetype?: string;
   onProgress?: (sentBytes: number, totalBytes: number) => void;
   /** Aborting keeps the upload on the server, so it can be resumed with `uploadUrl`. */
@@ -43,8 +44,9 @@ const DEFAULT_CHUNK = 16 * 1024 * 1024;
 
 export async function runUpload(http: Http, prepared: PreparedSource, options: UploadOptions): Promise<FileRecord> {
   options.signal?.throwIfAborted();
-  const metadata: Record<string, string> = { filename: options.filename ?? prepared.filename, sha256: prepared.sha256 };
-  const filetype = options.filetype ?? prepared.filetype;
+  const filename = options.filename ?? prepared.filename;
+  const metadata: Record<string, string> = { filename, sha256: prepared.sha256 };
+  const filetype = options.filetype ?? prepared.filetype ?? typeFromExtension(filename);
   if (filetype) metadata.filetype = filetype;
   if (options.folder) metadata.folder = options.folder;
 
@@ -75,6 +77,14 @@ export async function runUpload(http: Http, prepared: PreparedSource, options: U
     upload.start();
   });
   return recordFrom(http, finalResponse);
+}
+
+/**
+ * What the extension names, from the same table the server uses for a missing filetype (hono's),
+ * without parameters: a `charset` would be a guess about bytes nobody has read.
+ */
+function typeFromExtension(filename: string): string | undefined {
+  return getMimeType(filename)?.split(';')[0]!.trim();
 }
 
 /**

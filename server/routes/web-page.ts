@@ -34,9 +34,10 @@ export function webPageRoute(distDir = WEB_DIST_DIR): Hono {
 
   app.on(['GET', 'HEAD'], '/', async (c) => {
     const html = await readDist(distDir, 'index.html');
-    return c.body(html, 200, {
+    return c.body(c.req.header('cookie') === undefined ? html : markCookies(html), 200, {
       'Content-Type': 'text/html; charset=utf-8',
       'Cache-Control': 'no-cache',
+      Vary: 'Cookie',
       'Content-Security-Policy': CSP,
       'X-Content-Type-Options': 'nosniff',
       'Referrer-Policy': 'no-referrer',
@@ -57,6 +58,15 @@ export function webPageRoute(distDir = WEB_DIST_DIR): Hono {
   });
 
   return app;
+}
+
+/**
+ * The page cannot see an HttpOnly session cookie, so it is told whether the request carried any
+ * cookie at all: without one, asking the API "who am I?" can only be refused, and a first visit
+ * would open with a 401 in the browser's console.
+ */
+function markCookies(html: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(new TextDecoder().decode(html).replace('<body>', '<body data-has-cookie>'));
 }
 
 async function readDist(distDir: string, relative: string, asset = false): Promise<Uint8Array<ArrayBuffer>> {

@@ -1,26 +1,39 @@
-// The page: sign in (pasted token or the server's cookie), then the upload area and the files.
+// The page: sign in (pasted token or the server's cookie) to the server it names, then the upload
+// area and the files.
 import { errorMessage } from '../../sdk/messages.ts';
 import { StreamLineError } from '../../sdk/errors.ts';
 import { byId, showError } from './dom.ts';
 import { mountFilesPanel } from './files-panel.ts';
-import { restore, serverUrl, signIn, signOut, type SignedIn } from './sign-in.ts';
+import { chooseServer, parseServer, restore, signIn, signOut, type SignedIn } from './sign-in.ts';
 import { mountUploader } from './uploader.ts';
 import './styles.css';
 
 const SIGNED_OUT_CODES = new Set(['token_expired', 'invalid_token', 'unauthenticated']);
 
 async function start(): Promise<void> {
-  const server = serverUrl();
-  byId<HTMLInputElement>('server-input').value = server;
-  const who = await restore(server);
+  const { server, problem } = chooseServer();
+  showServer(server);
+  if (problem) showError(problem);
+  const who = await restore(server).catch((error: unknown) => {
+    if (isSignedOut(error)) signOut(server);
+    showError(errorMessage(error));
+    return null;
+  });
   if (who) enter(who);
   else showSignIn();
 
+  // The card always names where the token is about to go, as the address is typed.
+  byId('server-input').addEventListener('input', (event) => {
+    const typed = (event.target as HTMLInputElement).value;
+    byId('sign-in-server').textContent = typed.trim() === '' ? server : (parseServer(typed) ?? typed);
+  });
   byId('sign-in-form').addEventListener('submit', (event) => {
     event.preventDefault();
     const token = byId<HTMLTextAreaElement>('token-input').value.trim();
-    const target = byId<HTMLInputElement>('server-input').value.trim().replace(/\/+$/, '') || server;
-    signIn(target, token).then(
+    const typed = byId<HTMLInputElement>('server-input').value;
+    const target = typed.trim() === '' ? server : parseServer(typed);
+    if (target === null) return showError('The server address must be an http:// or https:// address, such as https://upload.example.com.');
+    signIn(target, token, { remember: true }).then(
       (signedIn) => {
         showError(null);
         enter(signedIn);
@@ -28,10 +41,19 @@ async function start(): Promise<void> {
       (error: unknown) => showError(errorMessage(error)),
     );
   });
-  byId('sign-out').addEventListener('click', () => {
-    signOut();
-    location.reload();
-  });
+}
+
+/** The sign-in form names the server a token will be sent to; another origin's is shown open. */
+function showServer(server: string): void {
+  byId('sign-in-server').textContent = server;
+  byId<HTMLInputElement>('server-input').value = server;
+  const elsewhere = new URL(server).origin !== location.origin;
+  byId<HTMLDetailsElement>('server-details').open = elsewhere;
+  byId('other-server').hidden = !elsewhere;
+}
+
+function isSignedOut(error: unknown): boolean {
+  return error instanceof StreamLineError && SIGNED_OUT_CODES.has(error.code);
 }
 
 function showSignIn(message?: string): void {
@@ -47,9 +69,13 @@ function enter(who: SignedIn): void {
   byId('account').hidden = false;
   byId('who').textContent = who.userId ? `Signed in as ${who.userId}` : 'Signed in';
 
+  byId('sign-out').addEventListener('click', () => {
+    signOut(who.server);
+    location.reload();
+  });
   const onError = (error: unknown) => {
-    if (error instanceof StreamLineError && SIGNED_OUT_CODES.has(error.code)) {
-      signOut();
+    if (isSignedOut(error)) {
+      signOut(who.server);
       return showSignIn(errorMessage(error));
     }
     showError(errorMessage(error));

@@ -1,10 +1,18 @@
-// Who is using the page: a pasted token (kept in localStorage until "Sign out"), or, when the page
-// is on the server's own origin, the server's session cookie. The API may live on another origin
-// (`?server=https://…` or the Server field): the server's CORS_ORIGINS must then list this page.
+// Who is using the page, and which server it talks to. The API may live on another origin
+// (`?server=https://…` or the Server field; that server's CORS_ORIGINS must list this page).
+//
+// A token is only ever sent to the server it was entered for: tokens are kept per server origin,
+// and a page opened for a server this browser holds no token for asks to sign in to it. A link
+// can name any server, so a server taken from the link becomes the page's default only once the
+// user has signed in to it. The session cookie is used only when the API is the page's own origin:
+// cookies belong to a host, not a port, so one sent "with credentials" elsewhere could reach
+// another program on the same host.
 import { createUserSession, type BrowserSource, type UserSession } from '../../sdk/index.ts';
 
-const TOKEN_KEY = 'stream-line:token';
-const SERVER_KEY = 'stream-line:server';
+const TOKENS_KEY = 'stream-line:tokens';
+const DEFAULT_SERVER_KEY = 'stream-line:default-server';
+/** A token or server stored without saying which server the token is for: removed, never guessed at. */
+const UNKEYED = ['stream-line:token', 'stream-line:server'];
 
 export interface SignedIn {
   server: string;
@@ -15,22 +23,45 @@ export interface SignedIn {
   userId: string | null;
 }
 
-export function serverUrl(): string {
-  const fromQuery = new URLSearchParams(location.search).get('server');
-  return (fromQuery || localStorage.getItem(SERVER_KEY) || location.origin).replace(/\/+$/, '');
+export interface ServerChoice {
+  server: string;
+  /** Why the link's `server` was not used, when it was not a server address. */
+  problem: string | null;
 }
 
-/** The session this browser already has, checked against the server; null if none works. */
-export async function restore(server: string): Promise<SignedIn | null> {
-  const token = localStorage.getItem(TOKEN_KEY);
-  if (token) {
-    try {
-      return await signIn(server, token);
-    } catch {
-      localStorage.removeItem(TOKEN_KEY);
-    }
+/**
+ * A server address: http(s), no credentials, query or fragment; returned without a trailing slash.
+ * Null when it is none of that.
+ */
+export function parseServer(text: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(text.trim());
+  } catch {
+    return null;
   }
-  const cookie = createUserSession({ baseUrl: server, credentials: 'include' });
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password || url.search || url.hash) return null;
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
+export function chooseServer(): ServerChoice {
+  for (const key of UNKEYED) localStorage.removeItem(key);
+  const own = location.origin;
+  const remembered = parseServer(localStorage.getItem(DEFAULT_SERVER_KEY) ?? '') ?? own;
+  const fromLink = new URLSearchParams(location.search).get('server');
+  if (fromLink === null || fromLink === '') return { server: remembered, problem: null };
+  const server = parseServer(fromLink);
+  if (server) return { server, problem: null };
+  return { server: remembered, problem: `The link names a server address that is not valid (${fromLink}); showing ${remembered} instead.` };
+}
+
+/** The session this browser already has for this server, checked against it; null if none works. */
+export async function restore(server: string): Promise<SignedIn | null> {
+  const token = storedTokens()[originOf(server)];
+  if (token) return signIn(server, token, { remember: false });
+  if (!isOwnOrigin(server) || !document.body.hasAttribute('data-has-cookie')) return null;
+  // On the server's own page a session cookie (set by a single sign-on in front of it) may sign in.
+  const cookie = createUserSession({ baseUrl: server });
   try {
     await cookie.usage();
     return { server, session: cookie, token: undefined, userId: null };
@@ -39,18 +70,47 @@ export async function restore(server: string): Promise<SignedIn | null> {
   }
 }
 
-/** Checks the token with the server (throws its error in words upstream), then keeps it. */
-export async function signIn(server: string, token: string): Promise<SignedIn> {
+/**
+ * Checks the token with the server (throws its error in words upstream), then keeps it for that
+ * server's origin alone. `remember`: the user signed in here, so this server becomes the default.
+ */
+export async function signIn(server: string, token: string, { remember }: { remember: boolean }): Promise<SignedIn> {
   const session = createUserSession({ baseUrl: server, token });
   await session.usage();
-  localStorage.setItem(TOKEN_KEY, token);
-  if (server !== location.origin) localStorage.setItem(SERVER_KEY, server);
-  else localStorage.removeItem(SERVER_KEY);
+  storeTokens({ ...storedTokens(), [originOf(server)]: token });
+  if (remember && isOwnOrigin(server)) localStorage.removeItem(DEFAULT_SERVER_KEY);
+  else if (remember) localStorage.setItem(DEFAULT_SERVER_KEY, server);
   return { server, session, token, userId: subjectOf(token) };
 }
 
-export function signOut(): void {
-  localStorage.removeItem(TOKEN_KEY);
+/** Forgets the token for this server only. */
+export function signOut(server: string): void {
+  const tokens = storedTokens();
+  delete tokens[originOf(server)];
+  storeTokens(tokens);
+}
+
+function originOf(server: string): string {
+  return new URL(server).origin;
+}
+
+function isOwnOrigin(server: string): boolean {
+  return originOf(server) === location.origin;
+}
+
+function storedTokens(): Record<string, string> {
+  try {
+    const parsed: unknown = JSON.parse(localStorage.getItem(TOKENS_KEY) ?? '{}');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+  } catch {
+    return {};
+  }
+}
+
+function storeTokens(tokens: Record<string, string>): void {
+  if (Object.keys(tokens).length === 0) localStorage.removeItem(TOKENS_KEY);
+  else localStorage.setItem(TOKENS_KEY, JSON.stringify(tokens));
 }
 
 function subjectOf(token: string): string | null {

@@ -24,7 +24,9 @@ export interface UploaderHooks {
 }
 
 export function mountUploader(target: HTMLElement, who: SignedIn, hooks: UploaderHooks): () => void {
-  const uppy = new Uppy<Meta, Record<string, never>>({ id: `stream-line-${who.userId ?? 'cookie'}`, autoProceed: false });
+  // Golden Retriever keeps the queue (with each file's upload URL) under this id: one queue per
+  // server and user, so a queue restored for one server is never resumed with another's token.
+  const uppy = new Uppy<Meta, Record<string, never>>({ id: `stream-line-${new URL(who.server).origin}-${who.userId ?? 'cookie'}`, autoProceed: false });
   uppy.use(Dashboard, {
     inline: true,
     target,
@@ -36,7 +38,6 @@ export function mountUploader(target: HTMLElement, who: SignedIn, hooks: Uploade
   uppy.use(Tus, {
     endpoint: `${who.server}/v1/uploads`,
     headers: who.token ? { Authorization: `Bearer ${who.token}` } : {},
-    withCredentials: who.token === undefined,
     chunkSize: 16 * 1024 * 1024,
     retryDelays: [0, 1000, 3000, 5000],
     removeFingerprintOnSuccess: true,
