@@ -43,7 +43,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
     const corsMiddleware = cors({
         origin: any ? (origin) => origin : config.corsOrigins,
         allowMethods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-        allowHeaders: [...TUS_HEADERS, 'X-Service-Token', 'If-None-Match', 'If-Range', 'Range'],
+        allowHeaders: [...TUS_HEADERS, 'X-Service-Token', 'If-None-Match', 'If-Range', 'Range', 'Upload-Checksum', 'Upload-Complete', 'Upload-Draft-Interop-Version'],
         // Browsers only let a page read the headers listed here: every tus header, ours, and Range's.
         exposeHeaders: [...TUS_HEADERS, 'Upload-Expires', 'X-File-Key', 'Retry-After', 'Content-Range', 'Content-Disposition', 'ETag'],
         credentials: true,

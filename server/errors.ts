@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   not_implemented: { status: 501, title: 'Not implemented' },
   unavailable: { status: 503, title: 'Service unavailable' },
   insufficient_storage: { status: 507, title: 'Insufficient storage' },
+  unsupported_checksum_algorithm: { status: 400, title: 'Unsupported checksum algorithm' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

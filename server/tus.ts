@@ -2,6 +2,7 @@
 // Per-request facts that tus does not carry (the caller, the upload row, the quota bound) travel
 // in a WeakMap keyed by the Request object that routes/uploads.ts hands to tus.
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { Server, type DataStore } from '@tus/server';
 import type { Locker } from '@tus/utils';
@@ -11,6 +12,7 @@ import type { Caller } from './auth/caller.ts';
 import type { UploadRow } from './db/repo.ts';
 import { AppError, toAppError } from './errors.ts';
 import { toFileRecord } from './routes/file-record.ts';
+import { createStaging, type Staging } from './tus-checksum.ts';
 
 export const TUS_PATH = '/v1/uploads';
 
@@ -29,11 +31,15 @@ export interface TusDeps {
   maxUploadBytes: number;
   publicUrl: () => string;
   log: Logger;
+  /** Bodies whose Upload-Checksum is being verified are staged under `<dataDir>/staging`. */
+  dataDir: string;
 }
 
 export interface Tus {
   server: Server;
   contexts: WeakMap<Request, TusRequestContext>;
+  staging: Staging;
+  maxUploadBytes: number;
 }
 
 export function createTus(deps: TusDeps): Tus {
@@ -87,7 +93,7 @@ export function createTus(deps: TusDeps): Tus {
       return { status_code: (known ?? new AppError('internal')).status, body: JSON.stringify((known ?? new AppError('internal')).toProblem()) };
     },
   });
-  return { server, contexts };
+  return { server, contexts, staging: createStaging(path.join(deps.dataDir, 'staging')), maxUploadBytes: deps.maxUploadBytes };
 }
 
 /**

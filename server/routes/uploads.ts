@@ -12,6 +12,8 @@ import { requestBodyFromNode } from '../http/node-body.ts';
 import { reservationIsFinal } from '../../hooks/quota.ts';
 import { isValidUploadId } from '../storage/keys.ts';
 import type { Tus, TusRequestContext } from '../tus.ts';
+import { parseUploadChecksum, type StagedBody } from '../tus-checksum.ts';
+import { advertiseExtensions } from '../tus-discovery.ts';
 
 export interface UploadRouteDeps {
   tus: Tus;
@@ -40,9 +42,18 @@ export function uploadRoutes(deps: UploadRouteDeps): Hono {
 }
 
 async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined): Promise<Response> {
+  const staged: { body?: StagedBody } = {};
+  try {
+    return await handleStaged(c, deps, id, staged);
+  } finally {
+    await staged.body?.remove();
+  }
+}
+
+async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | undefined, staged: { body?: StagedBody }): Promise<Response> {
   let request = c.req.raw;
   const method = effectiveMethod(request);
-  if (method === 'OPTIONS') return deps.tus.server.handleWeb(request);
+  if (method === 'OPTIONS') return advertiseExtensions(await deps.tus.server.handleWeb(request));
   if (method === 'GET') {
     // @tus/server would serve raw upload bytes to anyone; finished files are shared through signed links.
     throw new AppError('method_not_allowed', 'uploads are read through signed links', { Allow: 'OPTIONS, POST, HEAD, PATCH, DELETE' });
@@ -57,9 +68,18 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
       throw new AppError('invalid_header', `${name} must be a whole number of bytes below 2^53`);
     }
   }
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const hasBody = method === 'PATCH' || method === 'POST';
+  const checksum = hasBody ? parseUploadChecksum(request.headers.get('upload-checksum')) : null;
+  const stage = async (limit: number | null) => {
+    if (!checksum) return;
+    staged.body = await deps.tus.staging.stage(bodyOf(request, incoming), checksum, Math.min(limit ?? Infinity, deps.tus.maxUploadBytes));
+  };
 
   if (id === undefined) {
     if (method !== 'POST') throw new AppError('method_not_allowed', 'create uploads with POST', { Allow: 'OPTIONS, POST' });
+    // A creation request carries bytes only as creation-with-upload.
+    if (request.headers.get('content-type') === 'application/offset+octet-stream') await stage(headerInteger(request, 'upload-length'));
   } else {
     if (method === 'POST') throw new AppError('method_not_allowed', 'POST creates uploads at /v1/uploads', { Allow: 'HEAD, PATCH, DELETE' });
     const row = isValidUploadId(id) ? deps.repo.getUpload(id) : undefined;
@@ -67,20 +87,20 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
     if (!row || !mayAccess(caller, row.user_id)) throw new AppError('not_found', 'no such upload');
     ctx.upload = row;
     if (method === 'PATCH') {
+      await stage(row.length ?? headerInteger(request, 'upload-length'));
       ctx.bound = deps.lifecycle.beforePatch(row, {
         declaredLength: headerInteger(request, 'upload-length'),
-        contentLength: headerInteger(request, 'content-length'),
+        contentLength: staged.body?.size ?? headerInteger(request, 'content-length'),
       });
     }
   }
 
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  const hasBody = method === 'PATCH' || method === 'POST';
   if (method !== request.method || (hasBody && incoming)) {
     // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
     // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
-    // the copy @hono/node-server's own request body makes (server/http/node-body.ts).
-    const body = !hasBody ? null : incoming ? requestBodyFromNode(incoming) : request.body;
+    // the copy @hono/node-server's own request body makes (server/http/node-body.ts), or the
+    // verified copy of a checksummed body (server/tus-checksum.ts).
+    const body = !hasBody ? null : (staged.body?.body ?? bodyOf(request, incoming));
     request = new Request(request.url, { method, headers: request.headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
   }
   deps.tus.contexts.set(request, ctx);
@@ -97,6 +117,10 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
     response.headers.set('Upload-Expires', new Date(since + deps.uploadExpirySeconds * 1000).toUTCString());
   }
   return response;
+}
+
+function bodyOf(request: Request, incoming: IncomingMessage | undefined): ReadableStream<Uint8Array> | null {
+  return incoming ? requestBodyFromNode(incoming) : request.body;
 }
 
 function effectiveMethod(request: Request): string {
