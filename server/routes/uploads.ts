@@ -14,6 +14,7 @@ import { isValidUploadId } from '../storage/keys.ts';
 import type { Tus, TusRequestContext } from '../tus.ts';
 import { parseUploadChecksum, type StagedBody } from '../tus-checksum.ts';
 import { advertiseExtensions } from '../tus-discovery.ts';
+import { lenientMetadata } from '../tus-metadata-header.ts';
 
 export interface UploadRouteDeps {
   tus: Tus;
@@ -95,13 +96,14 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
     }
   }
 
-  if (method !== request.method || (hasBody && incoming)) {
+  const headers = lenientMetadata(request.headers);
+  if (method !== request.method || (hasBody && incoming) || headers !== request.headers) {
     // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
     // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
     // the copy @hono/node-server's own request body makes (server/http/node-body.ts), or the
-    // verified copy of a checksummed body (server/tus-checksum.ts).
+    // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata.
     const body = !hasBody ? null : (staged.body?.body ?? bodyOf(request, incoming));
-    request = new Request(request.url, { method, headers: request.headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
+    request = new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
   }
   deps.tus.contexts.set(request, ctx);
   let response = await deps.tus.server.handleWeb(request);
