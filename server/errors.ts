@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   unavailable: { status: 503, title: 'Service unavailable' },
   insufficient_storage: { status: 507, title: 'Insufficient storage' },
   unsupported_checksum_algorithm: { status: 400, title: 'Unsupported checksum algorithm' },
+  invalid_concatenation: { status: 400, title: 'Invalid concatenation' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -3,7 +3,7 @@
 // is listed: the extensions below are implemented in this server, outside @tus/server.
 import { CHECKSUM_ALGORITHMS } from './tus-checksum.ts';
 
-const OWN_EXTENSIONS = ['checksum'];
+const OWN_EXTENSIONS = ['checksum', 'concatenation'];
 
 export function advertiseExtensions(response: Response): Response {
   const headers = new Headers(response.headers);

@@ -129,6 +129,13 @@ const MIGRATIONS: string[] = [
   -- that backs off carry its next attempt time, so they are not due (server/webhooks/outbox.ts).
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (url, next_attempt_at) WHERE state = 'pending';
   `,
+  `
+  -- tus concatenation: uploads created with Upload-Concat: partial. They hold quota like any upload
+  -- but never become files; a final upload concatenates them and removes them (hooks/concat.ts).
+  CREATE TABLE partial_uploads (
+    upload_id TEXT PRIMARY KEY REFERENCES uploads (id) ON DELETE CASCADE
+  ) STRICT;
+  `,
 ];
 
 export function openDb(dataDir: string): Db {

@@ -15,6 +15,7 @@ import type { Tus, TusRequestContext } from '../tus.ts';
 import { parseUploadChecksum, type StagedBody } from '../tus-checksum.ts';
 import { advertiseExtensions } from '../tus-discovery.ts';
 import { lenientMetadata } from '../tus-metadata-header.ts';
+import { createFinalUpload, parseUploadConcat, withoutConcat } from './tus-concat.ts';
 
 export interface UploadRouteDeps {
   tus: Tus;
@@ -79,6 +80,9 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
 
   if (id === undefined) {
     if (method !== 'POST') throw new AppError('method_not_allowed', 'create uploads with POST', { Allow: 'OPTIONS, POST' });
+    const concat = parseUploadConcat(request.headers.get('upload-concat'), request.url);
+    if (concat?.kind === 'final') return createFinalUpload(deps, caller, request, concat.partialIds);
+    ctx.partial = concat?.kind === 'partial';
     // A creation request carries bytes only as creation-with-upload.
     if (request.headers.get('content-type') === 'application/offset+octet-stream') await stage(headerInteger(request, 'upload-length'));
   } else {
@@ -96,19 +100,22 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
     }
   }
 
-  const headers = lenientMetadata(request.headers);
+  const headers = withoutConcat(lenientMetadata(request.headers));
   if (method !== request.method || (hasBody && incoming) || headers !== request.headers) {
     // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
     // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
     // the copy @hono/node-server's own request body makes (server/http/node-body.ts), or the
-    // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata.
+    // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata and
+    // concatenation (server/routes/tus-concat.ts).
     const body = !hasBody ? null : (staged.body?.body ?? bodyOf(request, incoming));
     request = new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
   }
   deps.tus.contexts.set(request, ctx);
   let response = await deps.tus.server.handleWeb(request);
   await settle(deps, method, ctx, response);
-  if (method === 'HEAD' && ctx.upload && isComplete(response)) {
+  const partial = method === 'HEAD' && ctx.upload !== undefined && deps.lifecycle.isPartial(ctx.upload.id);
+  if (partial) response.headers.set('Upload-Concat', 'partial');
+  if (method === 'HEAD' && ctx.upload && !partial && isComplete(response)) {
     response = await finishOnHead(deps, ctx.upload.id, response);
   }
   response = await uniformErrors(response);
