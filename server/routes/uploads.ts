@@ -16,6 +16,7 @@ import { parseUploadChecksum, type StagedBody } from '../tus-checksum.ts';
 import { advertiseExtensions } from '../tus-discovery.ts';
 import { lenientMetadata } from '../tus-metadata-header.ts';
 import { createFinalUpload, parseUploadConcat, withoutConcat } from './tus-concat.ts';
+import { handleIetf, ietfInteropVersion } from './ietf-uploads.ts';
 
 export interface UploadRouteDeps {
   tus: Tus;
@@ -38,22 +39,39 @@ export function uploadRoutes(deps: UploadRouteDeps): Hono {
     c.header('Tus-Resumable', '1.0.0');
     await next();
   });
-  app.all('/', (c) => handle(c, deps, undefined));
-  app.all('/:id', (c) => handle(c, deps, c.req.param('id')));
+  app.all('/', (c) => dispatch(c, deps, undefined));
+  app.all('/:id', (c) => dispatch(c, deps, c.req.param('id')));
   return app;
 }
 
-async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined): Promise<Response> {
+/** tus 1.0, or the IETF draft translated into it (server/routes/ietf-uploads.ts). */
+function dispatch(c: Context, deps: UploadRouteDeps, id: string | undefined): Promise<Response> {
+  const version = ietfInteropVersion(c.req.raw);
+  if (version === null) return handle(c, deps, id, c.req.raw);
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return handleIetf(c.req.raw, version, id, {
+    tus: (translated) => handle(c, deps, id, translated),
+    body: () => bodyOf(c.req.raw, incoming),
+    lengthOf: (uploadId) => (isValidUploadId(uploadId) ? deps.repo.getUpload(uploadId)?.length : undefined),
+    maxUploadBytes: deps.tus.maxUploadBytes,
+  });
+}
+
+async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined, request: Request): Promise<Response> {
   const staged: { body?: StagedBody } = {};
   try {
-    return await handleStaged(c, deps, id, staged);
+    return await handleStaged(c, deps, id, staged, request);
+  } catch (error) {
+    // A translated request's refusals are answered by the draft's handler with its headers.
+    if (request !== c.req.raw && error instanceof AppError) return problemResponse(error, { 'Tus-Resumable': '1.0.0' });
+    throw error;
   } finally {
     await staged.body?.remove();
   }
 }
 
-async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | undefined, staged: { body?: StagedBody }): Promise<Response> {
-  let request = c.req.raw;
+async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | undefined, staged: { body?: StagedBody }, raw: Request): Promise<Response> {
+  let request = raw;
   const method = effectiveMethod(request);
   if (method === 'OPTIONS') return advertiseExtensions(await deps.tus.server.handleWeb(request));
   if (method === 'GET') {
@@ -70,7 +88,8 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
       throw new AppError('invalid_header', `${name} must be a whole number of bytes below 2^53`);
     }
   }
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  // A translated request (the IETF draft) already carries the body read from the socket.
+  const incoming = raw === c.req.raw ? (c.env as { incoming?: IncomingMessage } | undefined)?.incoming : undefined;
   const hasBody = method === 'PATCH' || method === 'POST';
   const checksum = hasBody ? parseUploadChecksum(request.headers.get('upload-checksum')) : null;
   const stage = async (limit: number | null) => {
