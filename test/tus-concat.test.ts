@@ -163,6 +163,32 @@ for (const backend of backendsUnderTest()) {
       assert.equal(ok.status, 201, await ok.clone().text());
       assert.ok(ok.headers.get('location'));
       assert.equal((await server.readStored(ok.headers.get('x-file-key')!))!.toString(), '456123');
+      await expectProblem(await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: { ...TUS, ...alice, 'Upload-Length': '1', 'Upload-Concat': 'sideways' } }), 400, 'invalid_header');
+    });
+
+    test('a service acting for a user: partial and final uploads name the user; another user\'s partials are not found', async () => {
+      const service = { 'X-Service-Token': server.serviceToken };
+      const partial = async (userId: string, body: string) => {
+        const res = await fetch(`${server.url}/v1/uploads`, {
+          method: 'POST',
+          headers: { ...TUS, ...service, 'Upload-Length': String(body.length), 'Upload-Concat': 'partial', 'Upload-Metadata': metadataHeader({ user_id: userId }) },
+        });
+        assert.equal(res.status, 201);
+        assert.equal((await patchUpload(res.headers.get('location')!, service, 0, Buffer.from(body))).status, 204);
+        return res.headers.get('location')!;
+      };
+      const final = (userId: string, urls: string[]) => fetch(`${server.url}/v1/uploads`, {
+        method: 'POST',
+        headers: { ...TUS, ...service, 'Upload-Concat': `final;${urls.join(' ')}`, 'Upload-Metadata': metadataHeader({ user_id: userId, filename: 'joined.txt' }) },
+      });
+      const p1 = await partial('carol-s', 'hello ');
+      const p2 = await partial('carol-s', 'world');
+      await expectProblem(await final('dave-s', [p1, p2]), 404, 'not_found');
+      const ok = await final('carol-s', [p1, p2]);
+      assert.equal(ok.status, 201);
+      const key = ok.headers.get('x-file-key')!;
+      assert.match(key, /^users\/carol-s\//);
+      assert.equal((await server.readStored(key))!.toString(), 'hello world');
     });
   });
 }

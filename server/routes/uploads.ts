@@ -111,7 +111,8 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
     if (!row || !mayAccess(caller, row.user_id)) throw new AppError('not_found', 'no such upload');
     ctx.upload = row;
     if (method === 'PATCH') {
-      await stage(row.length ?? headerInteger(request, 'upload-length'));
+      const length = row.length ?? headerInteger(request, 'upload-length');
+      await stage(length === null ? null : Math.max(0, length - (headerInteger(request, 'upload-offset') ?? 0)));
       ctx.bound = deps.lifecycle.beforePatch(row, {
         declaredLength: headerInteger(request, 'upload-length'),
         contentLength: staged.body?.size ?? headerInteger(request, 'content-length'),
