@@ -135,6 +135,27 @@ print('done', v.offset, v.request.response_headers.get('x-file-key'), flush=True
       assert.ok((await server.readStored(key!))!.equals(data));
     });
 
+    test('features the server does not offer answer 4xx, never a 5xx a client would retry', async () => {
+      const auth = { Authorization: `Bearer ${await server.token('prober')}` };
+      const url = (await createUpload(server.url, auth, 5)).headers.get('location')!;
+      const root = `${server.url}/v1/uploads`;
+      const cases: Array<[string, string, Record<string, string>, number, string]> = [
+        ['PUT', url, TUS, 405, 'method_not_allowed'],
+        ['PUT', root, TUS, 405, 'method_not_allowed'],
+        ['POST', root, { ...TUS, 'Upload-Defer-Length': '2' }, 400, 'invalid_header'],
+        ['POST', root, { ...TUS, 'Upload-Concat': 'final;' }, 400, 'invalid_concatenation'],
+        ['POST', root, { ...TUS, 'Upload-Concat': 'sideways', 'Upload-Length': '1' }, 400, 'invalid_header'],
+        ['POST', root, { 'Tus-Resumable': '0.2.2', 'Upload-Length': '1' }, 412, 'precondition_failed'],
+        ['POST', root, { 'Upload-Draft-Interop-Version': '7', 'Upload-Complete': '?0' }, 412, 'precondition_failed'],
+        ['PATCH', url, { ...TUS, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream', 'Upload-Checksum': 'crc32 AAAAAA==' }, 400, 'unsupported_checksum_algorithm'],
+      ];
+      for (const [method, target, headers, status, code] of cases) {
+        const res = await fetch(target, { method, headers: { ...auth, ...headers }, ...(method === 'PATCH' ? { body: 'hello' } : {}) });
+        await expectProblem(res, status, code, `${method} ${JSON.stringify(headers)}`);
+      }
+      assert.equal((await headUpload(url, auth)).headers.get('upload-offset'), '0');
+    });
+
     test('Upload-Metadata with a space after each comma (TUSKit 3.0–3.1.4) is accepted', async () => {
       const auth = { Authorization: `Bearer ${await server.token('tuskit')}` };
       const res = await fetch(`${server.url}/v1/uploads`, {

@@ -143,6 +143,7 @@ function answer(tus: Response, version: string, method: string, maxUploadBytes: 
   const length = headers.get('upload-length');
   const complete = headers.has('x-file-key') || (offset !== null && offset === length);
   headers.set('Upload-Complete', complete ? '?1' : '?0');
+  if (offset === null) headers.set('Upload-Offset', '0'); // a creation without a body
   if (method === 'HEAD') {
     headers.delete('upload-defer-length');
     headers.delete('upload-metadata');

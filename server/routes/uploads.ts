@@ -30,6 +30,7 @@ export interface UploadRouteDeps {
 }
 
 const OVERRIDABLE = new Set(['PATCH', 'DELETE', 'HEAD']);
+const ON_AN_UPLOAD = new Set(['HEAD', 'PATCH', 'DELETE']);
 const LOCK_WAIT_MS = 3000;
 
 export function uploadRoutes(deps: UploadRouteDeps): Hono {
@@ -106,6 +107,8 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
     if (request.headers.get('content-type') === 'application/offset+octet-stream') await stage(headerInteger(request, 'upload-length'));
   } else {
     if (method === 'POST') throw new AppError('method_not_allowed', 'POST creates uploads at /v1/uploads', { Allow: 'HEAD, PATCH, DELETE' });
+    // tus would answer 404 to any other method, which a client takes for a lost upload.
+    if (!ON_AN_UPLOAD.has(method)) throw new AppError('method_not_allowed', `${method} is not part of tus`, { Allow: 'OPTIONS, HEAD, PATCH, DELETE' });
     const row = isValidUploadId(id) ? deps.repo.getUpload(id) : undefined;
     // Someone else's upload is indistinguishable from one that does not exist.
     if (!row || !mayAccess(caller, row.user_id)) throw new AppError('not_found', 'no such upload');
