@@ -5,20 +5,17 @@
 // (hooks/concat.ts), timed apart. Rounds alternate the workloads. Prints medians and ratios.
 //   node --import tsx bench/tus-extensions.ts [--size 256MiB] [--rounds 3]
 // The server runs through tsx like the other workloads here; ratios compare it with itself.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { BLOCK } from './lib/payload.ts';
 import { watchProcess, type Watched } from './lib/proc-stats.ts';
 import { createUpload, request, type Upload } from './lib/tus-client.ts';
 import { formatSize, mbPerSecond, median, mib, parseSize } from './lib/units.ts';
+import { SERVICE_TOKEN, spawnServer } from '../test/helpers/server.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SERVICE_TOKEN = 'bench-service-token-0123456789abcdef';
 const service = { 'X-Service-Token': SERVICE_TOKEN };
 
 function arg(name: string, fallback: string): string {
@@ -31,21 +28,6 @@ function payloadSha1(length: number): string {
   const hash = createHash('sha1');
   for (let done = 0; done < length; done += BLOCK.length) hash.update(BLOCK.subarray(0, Math.min(BLOCK.length, length - done)));
   return hash.digest('base64');
-}
-
-async function startServer(env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const match = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"listening"|"msg":"listening"[^\n]*"url":"(http:\/\/[^"]+)"/.exec(out);
-      if (match) resolve((match[1] ?? match[2])!);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
-  });
-  child.stdout!.resume();
-  return { url, child };
 }
 
 async function patchAll(upload: Upload, from: number, length: number, agent: http.Agent, extra: Record<string, string> = {}) {
@@ -62,9 +44,7 @@ async function main(): Promise<void> {
   const size = parseSize(arg('size', '256MiB'));
   const rounds = Number(arg('rounds', '3'));
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sl-bench-ext-'));
-  const server = await startServer({
-    DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', AUTH_SERVICE_TOKEN: SERVICE_TOKEN, QUOTA_DEFAULT_BYTES: String(size * 4),
-  });
+  const server = await spawnServer(dataDir, { LOG_LEVEL: 'info', QUOTA_DEFAULT_BYTES: String(size * 4) });
   const agent = new http.Agent({ keepAlive: true });
   const sha1 = payloadSha1(size);
   const samples: Record<'plain' | 'checksum' | 'concat', Sample[]> = { plain: [], checksum: [], concat: [] };
@@ -74,7 +54,7 @@ async function main(): Promise<void> {
   try {
     for (let round = 0; round < rounds; round++) {
       for (const name of ['plain', 'checksum', 'concat'] as const) {
-        const watch = watchProcess(server.child.pid!);
+        const watch = watchProcess(server.pid);
         const t0 = performance.now();
         let key: unknown;
         let finalMs: number | undefined;
@@ -102,8 +82,7 @@ async function main(): Promise<void> {
     }
   } finally {
     agent.destroy();
-    server.child.kill('SIGTERM');
-    await new Promise((resolve) => server.child.once('exit', resolve));
+    await server.kill();
     rmSync(dataDir, { recursive: true, force: true });
   }
 
