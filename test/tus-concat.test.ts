@@ -146,6 +146,12 @@ for (const backend of backendsUnderTest()) {
       await patchUpload(plain, alice, 0, Buffer.from('ab'));
       await expectProblem(await final(alice, [a1, plain]), 400, 'invalid_concatenation');
       await expectProblem(await final(alice, [a1, a1]), 400, 'invalid_concatenation');
+      const withBytes = await fetch(`${server.url}/v1/uploads`, {
+        method: 'POST',
+        headers: { ...TUS, ...alice, 'Upload-Concat': `final;${a1}`, 'Content-Type': 'application/offset+octet-stream' },
+        body: 'extra',
+      });
+      await expectProblem(withBytes, 400, 'invalid_concatenation');
       // Nothing of the refused finals stayed; the partial uploads are still there.
       assert.equal((await headUpload(a1, alice)).status, 200);
       assert.equal((await headUpload(b1, bob)).status, 200);

@@ -38,6 +38,9 @@ export function parseUploadConcat(header: string | null, base: string): UploadCo
 export async function createFinalUpload(deps: { lifecycle: Lifecycle; tus: Tus }, caller: Caller, request: Request, partialIds: string[]): Promise<Response> {
   // "The Client MUST NOT include the Upload-Length header in the final upload creation."
   if (request.headers.has('upload-length')) throw new AppError('invalid_header', 'a final upload takes its length from its partial uploads: omit Upload-Length');
+  if (request.headers.get('content-type') === 'application/offset+octet-stream') {
+    throw new AppError('invalid_concatenation', 'a final upload carries no bytes of its own: send them in partial uploads');
+  }
   const raw = lenientMetadata(request.headers).get('upload-metadata');
   let metadata: Record<string, string | null> | undefined;
   try {
