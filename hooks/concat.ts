@@ -58,7 +58,10 @@ export async function concatenate(deps: HookDeps, digests: Digests, locker: Lock
       const row = deps.repo.getUpload(id);
       if (!row || row.user_id !== userId) throw new AppError('not_found', `no such partial upload: ${id}`);
       if (!deps.repo.isPartialUpload(id)) throw new AppError('invalid_concatenation', `${id} was not created with Upload-Concat: partial`);
-      const stored = await store.getUpload(id);
+      // The row without its bytes (lost to a crash) is no upload either.
+      const stored = await store.getUpload(id).catch(() => {
+        throw new AppError('not_found', `no such partial upload: ${id}`);
+      });
       if (stored.size === undefined || stored.offset !== stored.size) {
         throw new AppError('invalid_concatenation', `partial upload ${id} is not complete (${stored.offset} bytes of ${stored.size ?? 'an unknown length'})`);
       }

@@ -152,6 +152,8 @@ for (const backend of backendsUnderTest()) {
         body: 'extra',
       });
       await expectProblem(withBytes, 400, 'invalid_concatenation');
+      const noVersion = await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: { ...alice, 'Upload-Concat': `final;${a1}` } });
+      await expectProblem(noVersion, 412, 'precondition_failed');
       // Nothing of the refused finals stayed; the partial uploads are still there.
       assert.equal((await headUpload(a1, alice)).status, 200);
       assert.equal((await headUpload(b1, bob)).status, 200);

@@ -5,7 +5,7 @@
 import { Metadata } from '@tus/utils';
 import type { Lifecycle } from '../../hooks/index.ts';
 import type { Caller } from '../auth/caller.ts';
-import { AppError } from '../errors.ts';
+import { AppError, tusErrorToAppError } from '../errors.ts';
 import { isValidUploadId } from '../storage/keys.ts';
 import { newUploadId, TUS_PATH, type Tus } from '../tus.ts';
 import { lenientMetadata } from '../tus-metadata-header.ts';
@@ -36,6 +36,8 @@ export function parseUploadConcat(header: string | null, base: string): UploadCo
 
 /** POST with Upload-Concat: final: the file is assembled and recorded before the answer. */
 export async function createFinalUpload(deps: { lifecycle: Lifecycle; tus: Tus }, caller: Caller, request: Request, partialIds: string[]): Promise<Response> {
+  // Answered here rather than by @tus/server, so its version check is made here too (tus 1.0 §2.4).
+  if (request.headers.get('tus-resumable') !== '1.0.0') throw tusErrorToAppError(412, 'Tus-Resumable Required');
   // "The Client MUST NOT include the Upload-Length header in the final upload creation."
   if (request.headers.has('upload-length')) throw new AppError('invalid_header', 'a final upload takes its length from its partial uploads: omit Upload-Length');
   if (request.headers.get('content-type') === 'application/offset+octet-stream') {

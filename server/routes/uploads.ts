@@ -64,7 +64,7 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined,
     return await handleStaged(c, deps, id, staged, request);
   } catch (error) {
     // A translated request's refusals are answered by the draft's handler with its headers.
-    if (request !== c.req.raw && error instanceof AppError) return problemResponse(error, { 'Tus-Resumable': '1.0.0' });
+    if (request !== c.req.raw && error instanceof AppError) return problemResponse(error);
     throw error;
   } finally {
     await staged.body?.remove();
