@@ -174,6 +174,36 @@ for (const backend of backendsUnderTest()) {
       await expectProblem(await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: { ...TUS, ...alice, 'Upload-Length': '1', 'Upload-Concat': 'sideways' } }), 400, 'invalid_header');
     });
 
+    test('an idle partial upload expires with its reservation, and a terminated one goes, both without webhooks', async () => {
+      let clock = Date.now();
+      const expiring = await startTestServer({
+        storage: backend,
+        now: () => clock,
+        env: { UPLOAD_EXPIRY_SECONDS: '3600', WEBHOOK_URLS: receiver.url, WEBHOOK_SECRET: 'a-plain-secret-of-at-least-32-characters' },
+      });
+      try {
+        const auth = { Authorization: `Bearer ${await expiring.token('idler')}` };
+        const create = async () => (await fetch(`${expiring.url}/v1/uploads`, { method: 'POST', headers: { ...TUS, ...auth, 'Upload-Length': '10', 'Upload-Concat': 'partial' } })).headers.get('location')!;
+        const idle = await create();
+        const terminated = await create();
+        await patchUpload(idle, auth, 0, Buffer.from('12345'));
+        assert.equal((await fetch(terminated, { method: 'DELETE', headers: { ...TUS, ...auth } })).status, 204);
+        clock += 4000 * 1000;
+        assert.equal(await expiring.services.lifecycle.expire(), 1);
+        assert.equal((await headUpload(idle, auth)).status, 404);
+        assert.equal(await expiring.hasUpload(idle.split('/').pop()!), false);
+        assert.equal((await (await fetch(`${expiring.url}/v1/usage`, { headers: auth })).json()).reserved_bytes, 0);
+        // A plain upload's outcome is still announced, so delivery is known to work here.
+        const plain = (await createUpload(expiring.url, auth, 1)).headers.get('location')!;
+        await fetch(plain, { method: 'DELETE', headers: { ...TUS, ...auth } });
+        await until('upload.failed delivered', () => receiver.forUpload(plain.split('/').pop()!).some((r) => r.type === 'upload.failed'));
+        const ids = new Set([idle, terminated].map((u) => u.split('/').pop()));
+        assert.equal(receiver.accepted().filter((r) => ids.has(r.data.upload_id as string)).length, 0);
+      } finally {
+        await expiring.stop();
+      }
+    });
+
     test('a service acting for a user: partial and final uploads name the user; another user\'s partials are not found', async () => {
       const service = { 'X-Service-Token': server.serviceToken };
       const partial = async (userId: string, body: string) => {
