@@ -4,7 +4,9 @@
 // and the same bytes as 3 partial uploads sent in parallel, then the final upload that joins them
 // (hooks/concat.ts), timed apart. Rounds alternate the workloads. Prints medians and ratios.
 //   node --import tsx bench/tus-extensions.ts [--size 256MiB] [--rounds 3]
-// The server runs through tsx like the other workloads here; ratios compare it with itself.
+// The server runs from source through tsx (test/helpers/server.ts's spawnServer; importing it also
+// makes node:test print an empty TAP summary), not as the compiled build bench/run.ts measures:
+// the ratios compare the server with itself.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
