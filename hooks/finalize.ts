@@ -111,8 +111,10 @@ export async function discardUpload(deps: HookDeps, digests: Digests, uploadId: 
   deps.repo.atomically(() => {
     const row = deps.repo.getUpload(uploadId);
     if (!row) return;
+    // A partial upload announced nothing (hooks/concat.ts).
+    const announced = !deps.repo.isPartialUpload(uploadId);
     deps.repo.deleteUpload(uploadId);
-    announceFailure(deps, uploadId, row, reason);
+    if (announced) announceFailure(deps, uploadId, row, reason);
   });
 }
 

@@ -12,6 +12,7 @@ import type { HookDeps } from './deps.ts';
 import { expireIdleUploads } from './expiry.ts';
 import { discardUpload, finalizeUpload, repairInterrupted, type FailureReason } from './finalize.ts';
 import { checkDeclared } from './content-type.ts';
+import { concatenate, markPartial, type FinalUpload } from './concat.ts';
 import { parseUploadMetadata } from './metadata.ts';
 import { claimForPatch, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
 import { createDigests, type Digests } from './sha256.ts';
@@ -33,6 +34,10 @@ export interface Lifecycle {
   finish(upload: { id: string; size: number }): Promise<FileRow>;
   /** Removes an unfinished upload; `reason` goes into the upload.failed event. */
   discard(uploadId: string, reason: FailureReason): Promise<void>;
+  /** Whether finishing this upload stops short of a file (Upload-Concat: partial). */
+  isPartial(uploadId: string): boolean;
+  /** tus concatenation: the final upload, assembled from partial uploads and finished (hooks/concat.ts). */
+  concatenate(final: FinalUpload): Promise<FileRow>;
   expire(): Promise<number>;
   repair(): ReturnType<typeof repairInterrupted>;
   startHousekeeping(sweepIntervalMs: number): () => void;
@@ -44,9 +49,14 @@ export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
     digests,
     create(caller, metadata, req) {
       const meta = parseUploadMetadata(metadata, caller);
-      checkDeclared(deps.typePolicy, meta);
+      // A partial upload's type and events belong to its final upload (hooks/concat.ts).
+      if (!req.partial) checkDeclared(deps.typePolicy, meta);
       return deps.repo.atomically(() => {
         const row = reserveAtCreation(deps, meta, req);
+        if (req.partial) {
+          markPartial(deps, row);
+          return row;
+        }
         deps.events.emit('upload.created', row.id, {
           upload_id: row.id, user_id: row.user_id, filename: row.filename, folder: row.folder,
           content_type: row.content_type, size: row.length,
@@ -93,6 +103,12 @@ export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
     },
     discard(uploadId, reason) {
       return discardUpload(deps, digests, uploadId, reason);
+    },
+    isPartial(uploadId) {
+      return deps.repo.isPartialUpload(uploadId);
+    },
+    concatenate(final) {
+      return concatenate(deps, digests, locker, lifecycle, final);
     },
     expire() {
       return expireIdleUploads(deps, digests, locker);

@@ -15,12 +15,17 @@ export interface CreationRequest {
   /** Bytes sent with the creation request itself (creation-with-upload), when known. */
   bodyLength: number | null;
   hasBody: boolean;
+  /** Created with Upload-Concat: partial (hooks/concat.ts). */
+  partial?: boolean;
+  /** What to reserve instead of the length: a final upload's bytes are held by its partial uploads. */
+  reserve?: number;
 }
 
 export function reserveAtCreation(deps: HookDeps, meta: UploadMetadata, req: CreationRequest): UploadRow {
   const now = deps.now();
   let reserve: number;
-  if (req.length !== null) reserve = req.length;
+  if (req.reserve !== undefined) reserve = req.reserve;
+  else if (req.length !== null) reserve = req.length;
   else if (!req.hasBody) reserve = 0;
   else reserve = req.bodyLength ?? deps.repo.roomFor(meta.userId, req.uploadId, deps.quotaBytes);
   const row: UploadRow = {

@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   origin_not_allowed: { status: 403, title: 'Cross-origin request refused' },
   part_out_of_order: { status: 409, title: 'Part out of order' },
   upload_incomplete: { status: 409, title: 'Upload incomplete' },
+  unsupported_checksum_algorithm: { status: 400, title: 'Unsupported checksum algorithm' },
+  invalid_concatenation: { status: 400, title: 'Invalid concatenation' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -95,6 +95,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     maxUploadBytes: config.maxUploadBytes,
     publicUrl: () => publicUrl.value,
     log,
+    dataDir: config.dataDir,
   });
   return {
     config,

@@ -2,6 +2,7 @@
 // Per-request facts that tus does not carry (the caller, the upload row, the quota bound) travel
 // in a WeakMap keyed by the Request object that routes/uploads.ts hands to tus.
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { Server, type DataStore } from '@tus/server';
 import type { Locker } from '@tus/utils';
@@ -11,6 +12,7 @@ import type { Caller } from './auth/caller.ts';
 import type { UploadRow } from './db/repo.ts';
 import { AppError, toAppError } from './errors.ts';
 import { toFileRecord } from './routes/file-record.ts';
+import { createStaging, type Staging } from './tus-checksum.ts';
 
 export const TUS_PATH = '/v1/uploads';
 
@@ -20,6 +22,8 @@ export interface TusRequestContext {
   upload?: UploadRow;
   /** Upper bound on the upload's total size for this request (deferred length). */
   bound?: number;
+  /** A creation with Upload-Concat: partial (hooks/concat.ts). */
+  partial?: boolean;
 }
 
 export interface TusDeps {
@@ -29,11 +33,21 @@ export interface TusDeps {
   maxUploadBytes: number;
   publicUrl: () => string;
   log: Logger;
+  /** Bodies whose Upload-Checksum is being verified are staged under `<dataDir>/staging`. */
+  dataDir: string;
 }
 
 export interface Tus {
   server: Server;
   contexts: WeakMap<Request, TusRequestContext>;
+  staging: Staging;
+  maxUploadBytes: number;
+  /** The URL of an upload, as Location gives it. */
+  uploadUrl(id: string): string;
+}
+
+export function newUploadId(): string {
+  return randomBytes(16).toString('hex');
 }
 
 export function createTus(deps: TusDeps): Tus {
@@ -45,14 +59,15 @@ export function createTus(deps: TusDeps): Tus {
   };
   observeWhileWriting(deps.store, deps.lifecycle);
 
+  const uploadUrl = (id: string) => `${deps.publicUrl()}${TUS_PATH}/${id}`;
   const server = new Server({
     path: TUS_PATH,
     datastore: deps.store,
     locker: deps.locker,
     // CORS is answered by Hono for every route alike (app.ts); tus would otherwise send `*`.
     allowedOrigins: () => false,
-    namingFunction: () => randomBytes(16).toString('hex'),
-    generateUrl: (_req, { path, id }) => `${deps.publicUrl()}${path}/${id}`,
+    namingFunction: newUploadId,
+    generateUrl: (_req, { id }) => uploadUrl(id),
     maxSize: (req) => {
       // OPTIONS (discovery: Tus-Max-Size) carries no context: it names no upload.
       const bound = contexts.get(req as unknown as Request)?.bound;
@@ -67,10 +82,13 @@ export function createTus(deps: TusDeps): Tus {
         length: upload.size ?? null,
         bodyLength: contentLength !== null ? Number(contentLength) : null,
         hasBody: req.headers.get('content-type') === 'application/offset+octet-stream',
+        partial: ctx.partial === true,
       });
       return {};
     },
     async onUploadFinish(req, upload) {
+      // A complete partial upload waits for its final upload (hooks/concat.ts).
+      if (deps.lifecycle.isPartial(upload.id)) return {};
       const file = await deps.lifecycle.finish({ id: upload.id, size: upload.size ?? upload.offset });
       return {
         // A POST that finished the upload (creation-with-upload) must stay 201: clients need Location.
@@ -87,7 +105,13 @@ export function createTus(deps: TusDeps): Tus {
       return { status_code: (known ?? new AppError('internal')).status, body: JSON.stringify((known ?? new AppError('internal')).toProblem()) };
     },
   });
-  return { server, contexts };
+  return {
+    server,
+    contexts,
+    staging: createStaging(path.join(deps.dataDir, 'staging')),
+    maxUploadBytes: deps.maxUploadBytes,
+    uploadUrl,
+  };
 }
 
 /**
@@ -104,6 +128,10 @@ function observeWhileWriting(store: DataStore, lifecycle: Lifecycle): void {
     let upstreamError: unknown;
     readable.once('error', (error) => (upstreamError = error));
     const observed = await lifecycle.observeWrite(id, offset, readable);
+    // A client that disconnects before the store starts reading (S3 first fetches the unfinished
+    // part it prepends) errors this stream while nothing listens yet: an uncaught exception. The
+    // store still sees the error: its pipeline finds the stream destroyed.
+    observed.stream.on('error', () => {});
     let newOffset: number | null = null;
     let failure: unknown;
     try {

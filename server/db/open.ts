@@ -140,6 +140,13 @@ const MIGRATIONS: string[] = [
     length      INTEGER NOT NULL CHECK (length >= 0)
   ) STRICT;
   `,
+  `
+  -- tus concatenation: uploads created with Upload-Concat: partial. They hold quota like any upload
+  -- but never become files; a final upload concatenates them and removes them (hooks/concat.ts).
+  CREATE TABLE partial_uploads (
+    upload_id TEXT PRIMARY KEY REFERENCES uploads (id) ON DELETE CASCADE
+  ) STRICT;
+  `,
 ];
 
 export function openDb(dataDir: string): Db {

@@ -135,6 +135,8 @@ export class Repo {
         'DELETE FROM upload_digests WHERE upload_id = ? AND offset NOT IN (?, ?)',
       ),
       ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
+      markPartial: db.prepare<[string]>('INSERT OR IGNORE INTO partial_uploads (upload_id) VALUES (?)'),
+      isPartial: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM partial_uploads WHERE upload_id = ?'),
     };
   }
 
@@ -287,5 +289,14 @@ export class Repo {
 
   ping(): boolean {
     return this.#s.ping.get()?.ok === 1;
+  }
+
+  /** An upload created with Upload-Concat: partial (hooks/concat.ts); the mark goes with its row. */
+  markPartialUpload(id: string): void {
+    this.#s.markPartial.run(id);
+  }
+
+  isPartialUpload(id: string): boolean {
+    return this.#s.isPartial.get(id)!.n > 0;
   }
 }

@@ -7,11 +7,17 @@ import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import { HEADERS as TUS_HEADERS } from '@tus/utils';
 
+const UPLOAD_EXTENSION_HEADERS = ['Upload-Checksum', 'Upload-Complete', 'Upload-Draft-Interop-Version'];
+
 const SHARED = {
   allowMethods: ['GET', 'HEAD', 'POST', 'PATCH', 'DELETE', 'OPTIONS'],
-  allowHeaders: [...TUS_HEADERS, 'X-Service-Token', 'If-None-Match', 'If-Range', 'Range'],
+  // tus 1.0 with its checksum extension, the IETF resumable-upload draft (docs/tus-extensions.md), ours, Range's.
+  allowHeaders: [...TUS_HEADERS, ...UPLOAD_EXTENSION_HEADERS, 'X-Service-Token', 'If-None-Match', 'If-Range', 'Range'],
   // Browsers only let a page read the headers listed here: every tus header, ours, and Range's.
-  exposeHeaders: [...TUS_HEADERS, 'Upload-Expires', 'X-File-Key', 'Retry-After', 'Content-Range', 'Content-Disposition', 'ETag'],
+  exposeHeaders: [
+    ...TUS_HEADERS, ...UPLOAD_EXTENSION_HEADERS, 'Tus-Checksum-Algorithm', 'Upload-Limit', 'Upload-Expires',
+    'X-File-Key', 'Retry-After', 'Content-Range', 'Content-Disposition', 'ETag',
+  ],
   maxAge: 86400,
 };
 

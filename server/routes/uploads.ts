@@ -12,6 +12,11 @@ import { requestBodyFromNode } from '../http/node-body.ts';
 import { reservationIsFinal } from '../../hooks/quota.ts';
 import { isValidUploadId } from '../storage/keys.ts';
 import type { Tus, TusRequestContext } from '../tus.ts';
+import { parseUploadChecksum, type StagedBody } from '../tus-checksum.ts';
+import { advertiseExtensions } from '../tus-discovery.ts';
+import { lenientMetadata } from '../tus-metadata-header.ts';
+import { createFinalUpload, parseUploadConcat, withoutConcat } from './tus-concat.ts';
+import { handleIetf, ietfInteropVersion } from './ietf-uploads.ts';
 
 export interface UploadRouteDeps {
   tus: Tus;
@@ -25,6 +30,7 @@ export interface UploadRouteDeps {
 }
 
 const OVERRIDABLE = new Set(['PATCH', 'DELETE', 'HEAD']);
+const ON_AN_UPLOAD = new Set(['HEAD', 'PATCH', 'DELETE']);
 const LOCK_WAIT_MS = 3000;
 
 export function uploadRoutes(deps: UploadRouteDeps): Hono {
@@ -34,15 +40,41 @@ export function uploadRoutes(deps: UploadRouteDeps): Hono {
     c.header('Tus-Resumable', '1.0.0');
     await next();
   });
-  app.all('/', (c) => handle(c, deps, undefined));
-  app.all('/:id', (c) => handle(c, deps, c.req.param('id')));
+  app.all('/', (c) => dispatch(c, deps, undefined));
+  app.all('/:id', (c) => dispatch(c, deps, c.req.param('id')));
   return app;
 }
 
-async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined): Promise<Response> {
-  let request = c.req.raw;
+/** tus 1.0, or the IETF draft translated into it (server/routes/ietf-uploads.ts). */
+function dispatch(c: Context, deps: UploadRouteDeps, id: string | undefined): Promise<Response> {
+  const version = ietfInteropVersion(c.req.raw);
+  if (version === null) return handle(c, deps, id, c.req.raw);
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  return handleIetf(c.req.raw, version, id, {
+    tus: (translated) => handle(c, deps, id, translated),
+    body: () => bodyOf(c.req.raw, incoming),
+    lengthOf: (uploadId) => (isValidUploadId(uploadId) ? deps.repo.getUpload(uploadId)?.length : undefined),
+    maxUploadBytes: deps.tus.maxUploadBytes,
+  });
+}
+
+async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined, request: Request): Promise<Response> {
+  const staged: { body?: StagedBody } = {};
+  try {
+    return await handleStaged(c, deps, id, staged, request);
+  } catch (error) {
+    // A translated request's refusals are answered by the draft's handler with its headers.
+    if (request !== c.req.raw && error instanceof AppError) return problemResponse(error);
+    throw error;
+  } finally {
+    await staged.body?.remove();
+  }
+}
+
+async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | undefined, staged: { body?: StagedBody }, raw: Request): Promise<Response> {
+  let request = raw;
   const method = effectiveMethod(request);
-  if (method === 'OPTIONS') return deps.tus.server.handleWeb(request);
+  if (method === 'OPTIONS') return advertiseExtensions(await deps.tus.server.handleWeb(request));
   if (method === 'GET') {
     // @tus/server would serve raw upload bytes to anyone; finished files are shared through signed links.
     throw new AppError('method_not_allowed', 'uploads are read through signed links', { Allow: 'OPTIONS, POST, HEAD, PATCH, DELETE' });
@@ -57,36 +89,56 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
       throw new AppError('invalid_header', `${name} must be a whole number of bytes below 2^53`);
     }
   }
+  // A translated request (the IETF draft) already carries the body read from the socket.
+  const incoming = raw === c.req.raw ? (c.env as { incoming?: IncomingMessage } | undefined)?.incoming : undefined;
+  const hasBody = method === 'PATCH' || method === 'POST';
+  const checksum = hasBody ? parseUploadChecksum(request.headers.get('upload-checksum')) : null;
+  const stage = async (limit: number | null) => {
+    if (!checksum) return;
+    staged.body = await deps.tus.staging.stage(bodyOf(request, incoming), checksum, Math.min(limit ?? Infinity, deps.tus.maxUploadBytes));
+  };
 
   if (id === undefined) {
     if (method !== 'POST') throw new AppError('method_not_allowed', 'create uploads with POST', { Allow: 'OPTIONS, POST' });
+    const concat = parseUploadConcat(request.headers.get('upload-concat'), request.url);
+    if (concat?.kind === 'final') return createFinalUpload(deps, caller, request, concat.partialIds);
+    ctx.partial = concat?.kind === 'partial';
+    // A creation request carries bytes only as creation-with-upload.
+    if (request.headers.get('content-type') === 'application/offset+octet-stream') await stage(headerInteger(request, 'upload-length'));
   } else {
     if (method === 'POST') throw new AppError('method_not_allowed', 'POST creates uploads at /v1/uploads', { Allow: 'HEAD, PATCH, DELETE' });
+    // tus would answer 404 to any other method, which a client takes for a lost upload.
+    if (!ON_AN_UPLOAD.has(method)) throw new AppError('method_not_allowed', `${method} is not part of tus`, { Allow: 'OPTIONS, HEAD, PATCH, DELETE' });
     const row = isValidUploadId(id) ? deps.repo.getUpload(id) : undefined;
     // Someone else's upload is indistinguishable from one that does not exist.
     if (!row || !mayAccess(caller, row.user_id)) throw new AppError('not_found', 'no such upload');
     ctx.upload = row;
     if (method === 'PATCH') {
+      const length = row.length ?? headerInteger(request, 'upload-length');
+      await stage(length === null ? null : Math.max(0, length - (headerInteger(request, 'upload-offset') ?? 0)));
       ctx.bound = deps.lifecycle.beforePatch(row, {
         declaredLength: headerInteger(request, 'upload-length'),
-        contentLength: headerInteger(request, 'content-length'),
+        contentLength: staged.body?.size ?? headerInteger(request, 'content-length'),
       });
     }
   }
 
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  const hasBody = method === 'PATCH' || method === 'POST';
-  if (method !== request.method || (hasBody && incoming)) {
+  const headers = withoutConcat(lenientMetadata(request.headers));
+  if (method !== request.method || (hasBody && incoming) || headers !== request.headers) {
     // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
     // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
-    // the copy @hono/node-server's own request body makes (server/http/node-body.ts).
-    const body = !hasBody ? null : incoming ? requestBodyFromNode(incoming) : request.body;
-    request = new Request(request.url, { method, headers: request.headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
+    // the copy @hono/node-server's own request body makes (server/http/node-body.ts), or the
+    // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata and
+    // concatenation (server/routes/tus-concat.ts).
+    const body = !hasBody ? null : (staged.body?.body ?? bodyOf(request, incoming));
+    request = new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
   }
   deps.tus.contexts.set(request, ctx);
   let response = await deps.tus.server.handleWeb(request);
   await settle(deps, method, ctx, response);
-  if (method === 'HEAD' && ctx.upload && isComplete(response)) {
+  const partial = method === 'HEAD' && ctx.upload !== undefined && deps.lifecycle.isPartial(ctx.upload.id);
+  if (partial) response.headers.set('Upload-Concat', 'partial');
+  if (method === 'HEAD' && ctx.upload && !partial && isComplete(response)) {
     response = await finishOnHead(deps, ctx.upload.id, response);
   }
   response = await uniformErrors(response);
@@ -97,6 +149,10 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
     response.headers.set('Upload-Expires', new Date(since + deps.uploadExpirySeconds * 1000).toUTCString());
   }
   return response;
+}
+
+function bodyOf(request: Request, incoming: IncomingMessage | undefined): ReadableStream<Uint8Array> | null {
+  return incoming ? requestBodyFromNode(incoming) : request.body;
 }
 
 function effectiveMethod(request: Request): string {
