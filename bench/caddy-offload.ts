@@ -1,7 +1,7 @@
 // Signed GETs through Caddy with the byte-sending offload (Node decides, Caddy's file_server sends)
 // against Caddy's file_server serving the same file directly: 1 GiB throughput (curl, median of
 // runs) and 10 KiB requests per second (wrk), both over HTTPS on this machine, ratios printed.
-// Goals (issue 7): ≥ 0.8× for 1 GiB, ≥ 0.5× req/s for 10 KiB.
+// Goals: ≥ 0.8× for 1 GiB, ≥ 0.5× req/s for 10 KiB.
 //
 //   node --import tsx bench/caddy-offload.ts [--runs 3] [--seconds 5] [--connections 32]
 //

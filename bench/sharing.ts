@@ -1,4 +1,4 @@
-// Download side of issue 8: signed GET and batch ZIP of the real server (server/main.ts) beside
+// Download side: signed GET and batch ZIP of the real server (server/main.ts) beside
 // Caddy's file_server and `zip -0` doing the same work in the same run, on the same files (Caddy
 // serves the server's own DATA_DIR, so both read the same page-cached bytes). One table, also
 // written with the machine's description to bench/results/sharing.md. See bench/README.md.

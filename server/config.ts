@@ -1,4 +1,4 @@
-// Configuration: the SPEC's environment variables, parsed and validated in one place.
+// Configuration: the environment variables of docs/configuration.md, parsed and validated in one place.
 // loadConfig reports every bad variable at once (one line each) so an operator fixes them in one go.
 import { isIP } from 'node:net';
 import path from 'node:path';
@@ -43,7 +43,7 @@ export interface Config {
   /**
    * Shared with the reverse proxy, which adds it as `X-Edge-Secret` to every request it forwards:
    * only such requests have their X-Forwarded-For trusted and may be answered with a file for the
-   * proxy to send (README "Deploying"). A client cannot forge it; the proxy overwrites the header.
+   * proxy to send (docs/operations.md). A client cannot forge it; the proxy overwrites the header.
    */
   edgeSecret: string | undefined;
   /** Let the proxy send signed-link bytes (local storage only); EDGE_OFFLOAD=false keeps Node sending. */

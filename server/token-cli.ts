@@ -10,7 +10,7 @@ import { isValidUserId } from './storage/keys.ts';
 const [subject, hoursArg] = process.argv.slice(2);
 const config = loadConfig(process.env);
 if (!existsSync(secretsPath(config.dataDir))) {
-  console.error(`no secrets in ${config.dataDir} yet: start the server once (npm start), then run this again`);
+  console.error(`no secrets in ${config.dataDir} yet: start the server once (node server/serve.mjs), then run this again`);
   process.exit(1);
 }
 const secrets = await loadSecrets(config.dataDir, { ...config, jwtAlgorithm: undefined });

@@ -1,4 +1,4 @@
-// Authentication and isolation (SPEC "Authentication"): every route refuses missing and bad
+// Authentication and isolation (docs/api.md "Authentication"): every route refuses missing and bad
 // credentials and other users' data; every supported way in (Bearer, cookie, service token,
 // AUTH_JWT_PUBLIC_KEY_BASE64, AUTH_JWKS_URL, generate-token) works.
 import assert from 'node:assert/strict';

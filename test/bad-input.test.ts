@@ -1,4 +1,4 @@
-// Bad input answered cleanly (issue 2): malformed metadata, hostile filenames and folders,
+// Bad input answered cleanly: malformed metadata, hostile filenames and folders,
 // user_id values that are not allowed, broken lengths and offsets, oversized bodies, protocol
 // mistakes, hostile keys and query parameters. Every refusal is problem+json with a stable code,
 // and afterwards the server still serves, holds no orphaned bytes and reserves exactly what its
@@ -312,7 +312,7 @@ describe('bad input', () => {
     const victimData = Buffer.from('not yours');
     const victimRes = await post({ ...service, 'Upload-Length': String(victimData.length), 'Upload-Metadata': metadataHeader({ user_id: 'victim' }), 'Content-Type': 'application/offset+octet-stream' }, victimData);
     const victimKey: string = (await victimRes.json()).key;
-    // Percent-encoded, the key still names the file (SPEC: "raw or percent-encoded").
+    // Percent-encoded, the key still names the file (keys may be sent raw or percent-encoded).
     assert.equal((await fetch(`${server.url}/v1/files/metadata/${encodeURIComponent(key)}`, { headers: mallory })).status, 200);
     const paths = [
       'nope',

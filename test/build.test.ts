@@ -1,4 +1,4 @@
-// What `npm start` and deploy/stream-line.service run is the build (`npm run build`: tsc with
+// What server/serve.mjs (`npm start`) and deploy/stream-line.service run is the build (tsc with
 // tsconfig.build.json), not the TypeScript the other tests run through tsx. Build it into a
 // directory of its own inside the checkout (node_modules and PROJECT_ROOT are found by walking
 // up, as from dist/) and run a whole upload through it as a separate process.
@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { ROOT, SERVICE_TOKEN, spawnServer, tempDir, type SpawnedServer } from './helpers/server.ts';
 import { createUpload, patchUpload } from './helpers/tus.ts';
 
-describe('the build that npm start runs', () => {
+describe('the build that the server runs from', () => {
   const outDir = path.join(ROOT, 'test-artifacts', `build-${process.pid}`);
   let server: SpawnedServer;
   let dataDir: string;

@@ -1,4 +1,4 @@
-// Configuration: the SPEC's variables, defaults, and one clear line per bad variable.
+// Configuration: the variables of docs/configuration.md, their defaults, and one clear line per bad variable.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';

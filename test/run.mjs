@@ -1,16 +1,22 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with Node's own test runner (TypeScript through tsx).
 // Node 20's `--test` takes no globs, so the file list is built here.
-// Arguments narrow the run: `npm test -- sharing` runs files whose path contains "sharing".
-import { readdirSync, statSync } from 'node:fs';
+//   npm test                      every file whose programs are on this machine; the rest are named
+//   npm test -- sharing quota     files whose path contains "sharing" or "quota"
+//   npm test -- --install-deps    first apt-get install what the chosen files need (root)
+// With CI set, missing programs are installed and a file that still cannot run fails the run:
+// CI runs everything. What each file needs is one table, test/system-deps.mjs.
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { ensureSystemPackages } from './system-deps.mjs';
+import { aptPackages, CAPABILITIES, installPackages, needsOf, runsOnBothBackends } from './system-deps.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-ensureSystemPackages(join(root, '.ci/apt-packages'));
-const filters = process.argv.slice(2);
+const args = process.argv.slice(2);
+const installAsked = args.includes('--install-deps');
+const filters = args.filter((a) => a !== '--install-deps');
+const ci = !['', '0', 'false'].includes((process.env.CI ?? '').toLowerCase());
 
 function walk(dir) {
   return readdirSync(dir).flatMap((name) => {
@@ -31,10 +37,65 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+// The table may only name packages CI installs.
+const listed = new Set(aptPackages(join(root, '.ci/apt-packages')));
+for (const [name, cap] of Object.entries(CAPABILITIES)) {
+  const unlisted = cap.packages.filter((p) => !listed.has(p));
+  if (unlisted.length > 0) fail(`test/system-deps.mjs: ${name} needs ${unlisted.join(', ')}, which .ci/apt-packages does not list`);
+}
+
+const storage = process.env.TEST_STORAGE;
+const onBothBackends = new Set(storage === 'file' ? [] : files.filter((f) => runsOnBothBackends(readFileSync(join(root, f), 'utf8'))));
+const needs = new Map(files.map((f) => [f, [...new Set([...needsOf(f), ...(onBothBackends.has(f) ? ['swift'] : [])])]]));
+const wanted = [...new Set([...needs.values()].flat())];
+let missing = wanted.filter((name) => !CAPABILITIES[name].present());
+
+if (missing.length > 0 && (ci || installAsked)) {
+  installPackages(missing.flatMap((name) => CAPABILITIES[name].packages));
+  missing = missing.filter((name) => !CAPABILITIES[name].present());
+}
+if (missing.length > 0 && ci) {
+  fail(`CI runs every test, but these are missing: ${missing.map((name) => `${name} (${CAPABILITIES[name].what})`).join('; ')}`);
+}
+
+// Without Swift, files that run on both backends still run on local disk; named with S3 they cannot.
+const env = { ...process.env };
+const notes = [];
+const s3Missing = missing.includes('swift') && onBothBackends.size > 0;
+if (s3Missing && storage !== 's3') {
+  env.TEST_STORAGE = 'file';
+  notes.push(`ran on local disk only, not on S3 (needs swift): ${[...onBothBackends].join(', ')}`);
+}
+const skipped = [];
+const toRun = files.filter((f) => {
+  const absent = needsOf(f).filter((name) => missing.includes(name));
+  if (s3Missing && storage === 's3' && onBothBackends.has(f) && !absent.includes('swift')) absent.push('swift');
+  if (absent.length > 0) skipped.push(`${f}: needs ${absent.join(', ')}`);
+  return absent.length === 0;
+});
+
+function report() {
+  if (skipped.length === 0 && notes.length === 0) return;
+  console.error('\nnot run on this machine:');
+  for (const line of [...skipped, ...notes]) console.error(`  ${line}`);
+  console.error('what they need:');
+  for (const name of missing) console.error(`  ${name}: ${CAPABILITIES[name].what} (Debian: ${CAPABILITIES[name].packages.join(' ')})`);
+  console.error('install it all with `npm test -- --install-deps` (as root), or: apt-get install $(grep -v "^#" .ci/apt-packages)\n');
+}
+
+report();
+if (toRun.length === 0) fail('every matching test file needs something this machine lacks');
+
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
-  { cwd: root, stdio: 'inherit' },
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...toRun],
+  { cwd: root, stdio: 'inherit', env },
 );
+report();
 process.exit(result.status ?? 1);
+
+function fail(message) {
+  console.error(message);
+  process.exit(1);
+}

@@ -1,5 +1,5 @@
-// What bench/sharing.ts asks of the real server before it downloads anything (SPEC "Files API",
-// "Signed GET", "Batch ZIP"): upload a file with tus and learn its key, mint a signed link, mint a
+// What bench/sharing.ts asks of the real server before it downloads anything (docs/api.md: files,
+// signed links, batch ZIPs): upload a file with tus and learn its key, mint a signed link, mint a
 // batch-ZIP link. Uploads use the raw tus client, so the bytes are the generated payload.
 import http from 'node:http';
 import { payloadSha256 } from './payload.ts';

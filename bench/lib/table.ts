@@ -1,5 +1,5 @@
 // Turns the measurements into the one table `npm run bench` prints: every figure for the baseline
-// and the real server, their ratio, the target from issue 3, and throughput as a fraction of each
+// and the real server, their ratio, its target (bench/README.md), and throughput as a fraction of each
 // machine limit. Rendered as aligned text for the terminal and as markdown for results/latest.md.
 import type { Limit } from './machine.ts';
 import type { Sample } from './workloads.ts';

@@ -109,7 +109,7 @@ async function measure(
   }
 }
 
-/** The baseline answers the last PATCH 204; the real server 200 with the file record (SPEC.md). */
+/** The baseline answers the last PATCH 204; the real server 200 with the file record (docs/api.md). */
 function checkFinal(target: TargetName, final: PatchTiming, size: number): string {
   const { status, body } = final.reply;
   if (target === 'baseline') return status === 204 ? '' : `final PATCH answered ${status}`;

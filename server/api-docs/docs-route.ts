@@ -1,11 +1,10 @@
-// GET /docs: the API described by the routes themselves (hono-openapi walks the app and reads each
-// route's describeRoute/validator), shown with Swagger UI served from node_modules — no CDN, so
+// GET /docs: the API document (document.ts) shown with Swagger UI served from node_modules — no CDN, so
 // the page works offline and under a strict network policy.
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Hono } from 'hono';
-import { generateSpecs } from 'hono-openapi';
+import { openApiDocument } from './document.ts';
 
 const require = createRequire(import.meta.url);
 const SWAGGER_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
@@ -13,9 +12,6 @@ const ASSETS: Record<string, string> = {
   'swagger-ui.css': 'text/css; charset=utf-8',
   'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
 };
-/** Routes that are not part of the files API: tus has its own protocol; the rest are not JSON APIs. */
-const NOT_DOCUMENTED = [/^\/v1\/uploads/, /^\/docs/, /^\/metrics/, /^\/\.well-known/];
-
 const PAGE = `<!doctype html>
 <html lang="en">
 <head><meta charset="utf-8"><title>Stream-Line Upload API</title>
@@ -31,24 +27,7 @@ export function docsRoute(describedApp: () => Hono<any, any, any>, version: stri
   const app = new Hono();
   let document: Promise<unknown> | undefined;
   app.get('/openapi.json', async (c) => {
-    document ??= generateSpecs(describedApp(), {
-      documentation: {
-        info: {
-          title: 'Stream-Line Upload files API',
-          version,
-          description: 'Files, signed links, batch ZIPs, tokens and health. Uploads themselves speak tus 1.0.0 at /v1/uploads (https://tus.io/protocols/resumable-upload). Errors are RFC 9457 problem+json with a stable `code`.',
-        },
-        components: {
-          securitySchemes: {
-            bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' },
-            service: { type: 'apiKey', in: 'header', name: 'X-Service-Token' },
-          },
-        },
-        security: [{ bearer: [] }, { service: [] }],
-      },
-      exclude: NOT_DOCUMENTED,
-      excludeMethods: ['OPTIONS'],
-    });
+    document ??= openApiDocument(describedApp(), version);
     c.header('Cache-Control', 'no-cache');
     return c.json(await document);
   });

@@ -67,7 +67,7 @@ export function signedUrlRoute(deps: SignedLinkDeps): Hono<AuthEnv> {
     '/files/signed-url',
     describeRoute({
       tags: ['sharing'],
-      summary: 'An expiring signed link to one file, for anyone to download (GET /get/{key})',
+      summary: 'An expiring signed link to one file, for anyone to download (GET /get/{encoded})',
       responses: {
         200: jsonResponse('the link', z.object({ url: z.string(), expires_at: z.string().meta({ format: 'date-time' }) })),
         400: problemResponse('bad parameter'),

@@ -1,5 +1,5 @@
 // Which files may be handed out while virus scanning is on: only those clamd called clean.
-// An infected file is never served, scanning on or off (it stays quarantined: README "Virus scanning").
+// An infected file is never served, scanning on or off (it stays quarantined: docs/operations.md "Virus scanning").
 import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 

@@ -1,5 +1,5 @@
 // deploy/: the example environment file names every variable the server reads, and its values
-// load; the systemd unit carries the hardening the README promises.
+// load; the systemd unit carries the hardening docs/operations.md promises.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { ROOT } from '../helpers/server.ts';
 
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
 
-/** The SPEC's table, plus the variables README "Configuration"/"Operations" add. */
+/** Every variable of docs/configuration.md. */
 const VARIABLES = [
   'PORT', 'HOST', 'DATA_DIR', 'PUBLIC_URL', 'AUTH_SERVICE_TOKEN', 'AUTH_JWT_PUBLIC_KEY_BASE64', 'AUTH_JWKS_URL',
   'AUTH_JWT_ISSUER', 'AUTH_JWT_AUDIENCE', 'AUTH_COOKIE_NAME', 'UPLOAD_SIGNING_KEY', 'QUOTA_DEFAULT_BYTES',

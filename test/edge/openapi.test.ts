@@ -1,15 +1,24 @@
-// The OpenAPI document generated from the routes, the /docs page with its bundled assets, and the
-// validators that produced the document answering with our problem codes.
+// The OpenAPI document generated from the routes plus the tus endpoint and /metrics, checked by an
+// OpenAPI validator; the /docs page with its bundled assets; and the validators that produced the
+// document answering with our problem codes.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { compileErrors, validate } from '@readme/openapi-parser';
+import { ERROR_CODES } from '../../server/errors.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 interface Operation {
+  summary?: string;
   parameters?: Array<{ name: string; in: string; schema?: Record<string, unknown> }>;
   requestBody?: { content: Record<string, { schema: { properties?: Record<string, unknown>; required?: string[] } }> };
-  responses: Record<string, unknown>;
+  responses: Record<string, Response>;
 }
+interface Response {
+  headers?: Record<string, unknown>;
+  content?: Record<string, { schema: { allOf?: Array<{ properties?: { code?: { enum?: string[] } } }> } }>;
+}
+type Document = { openapi: string; paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, unknown> } };
 
 describe('OpenAPI and /docs', () => {
   let server: TestServer;
@@ -23,7 +32,7 @@ describe('OpenAPI and /docs', () => {
   test('the document describes the files API from the route definitions', async () => {
     const res = await fetch(`${server.url}/docs/openapi.json`);
     assert.equal(res.status, 200);
-    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, unknown> } };
+    const doc = (await res.json()) as Document;
     assert.match(doc.openapi, /^3\.1\./);
     const expected: Array<[string, string]> = [
       ['/v1/files/all', 'get'],
@@ -38,7 +47,6 @@ describe('OpenAPI and /docs', () => {
       ['/healthz', 'get'],
     ];
     for (const [path, method] of expected) assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is described`);
-    assert.ok(!Object.keys(doc.paths).some((p) => p.startsWith('/v1/uploads')), 'tus is its own protocol, not described here');
 
     // Parameters come from the validators the routes run.
     const list = doc.paths['/v1/files/all']!.get!;
@@ -48,6 +56,60 @@ describe('OpenAPI and /docs', () => {
     const body = doc.paths['/v1/files/batch-download']!.post!.requestBody!.content['application/json']!.schema;
     assert.ok(body.properties?.keys && body.properties?.name);
     assert.ok(doc.components.schemas.FileRecord && doc.components.schemas.Problem);
+  });
+
+  test('the document is valid OpenAPI and describes every route, tus and /metrics included', async () => {
+    const doc = (await (await fetch(`${server.url}/docs/openapi.json`)).json()) as Document;
+    const result = await validate(structuredClone(doc) as never);
+    assert.ok(result.valid, compileErrors(result));
+    assert.deepEqual(result.warnings, []);
+
+    const expected: Array<[string, string]> = [
+      ['/v1/uploads', 'options'],
+      ['/v1/uploads', 'post'],
+      ['/v1/uploads/{id}', 'head'],
+      ['/v1/uploads/{id}', 'patch'],
+      ['/v1/uploads/{id}', 'delete'],
+      ['/metrics', 'get'],
+    ];
+    for (const [path, method] of expected) assert.ok(doc.paths[path]?.[method], `${method.toUpperCase()} ${path} is described`);
+    const post = doc.paths['/v1/uploads']!.post!;
+    for (const name of ['Tus-Resumable', 'Upload-Length', 'Upload-Defer-Length', 'Upload-Metadata']) {
+      assert.ok(post.parameters!.some((p) => p.in === 'header' && p.name === name), `POST /v1/uploads takes ${name}`);
+    }
+    assert.ok(post.responses['201']!.headers!.Location);
+    assert.ok(doc.paths['/v1/uploads/{id}']!.patch!.responses['200']!.headers!['X-File-Key']);
+
+    // Each problem response names the codes it may carry, and each has that status in errors.ts.
+    const tusCodes = new Set<string>();
+    for (const item of [doc.paths['/v1/uploads']!, doc.paths['/v1/uploads/{id}']!]) {
+      for (const operation of Object.values(item)) {
+        for (const [status, response] of Object.entries(operation.responses ?? {})) {
+          const codes = response.content?.['application/problem+json']?.schema.allOf?.[1]?.properties?.code?.enum ?? [];
+          for (const code of codes) {
+            assert.equal(ERROR_CODES[code as keyof typeof ERROR_CODES]?.status, Number(status), `${code} answers ${status}`);
+            tusCodes.add(code);
+          }
+        }
+      }
+    }
+    for (const code of ['quota_exceeded', 'upload_too_large', 'checksum_mismatch', 'offset_mismatch', 'not_found', 'upload_locked', 'precondition_failed']) {
+      assert.ok(tusCodes.has(code), `the tus endpoint's ${code} is described`);
+    }
+
+    // What the live discovery answers is what the document says it answers.
+    const options = await fetch(`${server.url}/v1/uploads`, { method: 'OPTIONS' });
+    const documented = Object.keys(doc.paths['/v1/uploads']!.options!.responses[String(options.status)]?.headers ?? {}).map((h) => h.toLowerCase());
+    for (const name of [...options.headers.keys()].filter((h) => h.startsWith('tus-'))) assert.ok(documented.includes(name), `${name} is documented`);
+
+    // A summary that names a route names one the document has (e.g. /get/{encoded}, not /get/{key}).
+    for (const item of Object.values(doc.paths)) {
+      for (const operation of Object.values(item)) {
+        for (const [, named] of (operation.summary ?? '').matchAll(/\b(?:GET|POST|PATCH|DELETE|HEAD) (\/[^\s)]*)/g)) {
+          assert.ok(doc.paths[named!], `${named} (in "${operation.summary}") is a described path`);
+        }
+      }
+    }
   });
 
   test('the validators answer with the codes of errors.ts', async () => {

@@ -97,7 +97,7 @@ describe('rate limits on a real server', () => {
 
     clock += 2000;
     assert.equal((await fetch(link, { headers: viaEdge('203.0.113.1') })).status, 200, 'tokens come back at the rate');
-    // Requests on this machine that skip the proxy are not limited (README "Operations").
+    // Requests on this machine that skip the proxy are not limited (docs/operations.md "Rate limits").
     for (let i = 0; i < 10; i++) assert.equal((await fetch(link)).status, 200);
     // A client cannot pose as the proxy: a wrong secret makes X-Forwarded-For meaningless, and the
     // request is no longer a local one either — it is limited under its own address (the link's

@@ -37,7 +37,7 @@ export interface TestBucket {
   accessKeyId: string;
   secretAccessKey: string;
   forcePathStyle: true;
-  /** The SPEC's variables for a server that stores in this bucket. */
+  /** The S3 variables (docs/configuration.md) for a server that stores in this bucket. */
   env: Record<string, string>;
 }
 

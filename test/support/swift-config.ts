@@ -1,6 +1,6 @@
 // Config files for a one-node OpenStack Swift (Debian 12's 2.30.1) with the s3api middleware, as
 // test/support/swift.ts runs it: every server on 127.0.0.1, one process each (`workers = 0`), one
-// device, rings with one replica. The settings follow issue 4's verified list, plus a memcached of
+// device, rings with one replica. The settings are the minimal set verified to work with s3api, plus a memcached of
 // our own and a swift.conf that is really read (see SERVER_WRAPPER).
 
 export type SwiftRole = 'proxy' | 'account' | 'container' | 'object';
