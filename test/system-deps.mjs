@@ -39,6 +39,16 @@ export const CAPABILITIES = {
     packages: ['python3-tuspy', 'python3-requests'],
     present: () => spawnSync('/usr/bin/python3', ['-c', 'import tusclient, requests'], { stdio: 'ignore' }).status === 0,
   },
+  python_guide: {
+    what: 'Debian python3 with requests and PyJWT, for the original client guide (test/fixtures/original-client)',
+    packages: ['python3-requests', 'python3-jwt'],
+    present: () => spawnSync('/usr/bin/python3', ['-c', 'import requests, jwt'], { stdio: 'ignore' }).status === 0,
+  },
+  python: {
+    what: "Debian's python3 (the Python client's tests, and a pseudo-terminal for the CLI's)",
+    packages: ['python3'],
+    present: () => existsSync('/usr/bin/python3'),
+  },
   postgres: {
     what: 'PostgreSQL server programs (initdb, postgres)',
     packages: ['postgresql'],
@@ -53,11 +63,13 @@ export const CAPABILITIES = {
 export const TEST_NEEDS = [
   { tests: ['test/batch-download.test.ts', 'test/zip/zip-stream.test.ts'], needs: ['unzip'] },
   { tests: ['test/support/swift.test.ts', 'test/storage/storage-contract.test.ts'], needs: ['swift'] },
-  { tests: ['test/clients/web'], needs: ['chromium'] },
+  { tests: ['test/clients/web', 'test/edge/cors-credentials.test.ts', 'test/edge/docs-headers.test.ts'], needs: ['chromium'] },
   { tests: ['test/edge/caddy.test.ts'], needs: ['caddy'] },
   { tests: ['test/scan.test.ts', 'test/scan/clamd.test.ts'], needs: ['clamd'] },
-  { tests: ['python'], needs: ['python_tus'] },
-  { tests: ['postgres'], needs: ['postgres'] },
+  { tests: ['test/clients/python', 'test/clients/cli-output'], needs: ['python'] },
+  { tests: ['test/tus-checksum.test.ts', 'test/finished-upload'], needs: ['python_tus'] },
+  { tests: ['test/original-client.test.ts'], needs: ['python_guide'] },
+  { tests: ['postgres', 'test/locker/'], needs: ['postgres'] },
 ];
 
 /**
