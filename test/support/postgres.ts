@@ -1,11 +1,11 @@
-// A real PostgreSQL for tests: Debian's postgresql 15 (.ci/apt-packages), a fresh cluster made by
-// initdb in a temp folder and served on a free loopback port, password-protected (scram-sha-256)
-// with a password of its own. initdb and postgres refuse to run as root, so both run as the
-// `postgres` user through runuser, in a folder that user owns. stop() signals the postmaster by
-// its own PID (from postmaster.pid: runuser forks, so our child is not the postmaster).
+// A real PostgreSQL for tests: Debian's postgresql (15 on Debian 12; .ci/apt-packages), a fresh
+// cluster made by initdb in a temp folder and served on a free loopback port, password-protected
+// (scram-sha-256) with a password of its own. initdb and postgres refuse to run as root, so both run
+// as the `postgres` user through runuser, in a folder that user owns. stop() signals the postmaster
+// by its own PID (from postmaster.pid: runuser forks, so our child is not the postmaster).
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +13,8 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { freePort } from '../helpers/free-port.ts';
 
-const BIN = '/usr/lib/postgresql/15/bin';
+// Debian installs each major version beside the others; the newest one present serves.
+const BIN = newestPostgresBin() ?? '/usr/lib/postgresql/15/bin';
 const REQUIRED = [`${BIN}/initdb`, `${BIN}/postgres`, '/usr/sbin/runuser', '/usr/bin/setpriv'];
 // Generous: a start takes about a second, but initdb alone took 4 s on a 2-core machine busy with
 // other builds; a server that crashes is reported at once, so only a hang waits this long.
@@ -25,7 +26,7 @@ export const POSTGRES_MISSING: string | undefined = (() => {
   const missing = REQUIRED.filter((bin) => !existsSync(bin));
   return missing.length === 0
     ? undefined
-    : `PostgreSQL 15 is not installed (${missing.join(', ')} missing): apt-get install $(grep -v '^#' .ci/apt-packages)`;
+    : `PostgreSQL is not installed (${missing.join(', ')} missing): apt-get install $(grep -v '^#' .ci/apt-packages)`;
 })();
 
 export interface PostgresServer {
@@ -136,4 +137,10 @@ async function waitUntilReady(url: string, data: string, signal: AbortSignal): P
     await new Promise((r) => setTimeout(r, 50));
   }
   return -1; // the server exited: the race in startPostgres has already failed
+}
+
+function newestPostgresBin(): string | undefined {
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((x, y) => Number(y) - Number(x)) : [];
+  return versions.map((v) => `${root}/${v}/bin`).find((bin) => existsSync(`${bin}/initdb`));
 }
