@@ -35,6 +35,8 @@ export interface PostgresServer {
   port: number;
   /** The postmaster's PID. */
   pid: number;
+  /** The folder holding the cluster (removed by stop()). */
+  dir: string;
   /** Fast shutdown (clients are disconnected), waits for the exit, removes the folder. */
   stop(): Promise<void>;
 }
@@ -97,6 +99,7 @@ export async function startPostgres(): Promise<PostgresServer> {
       url,
       port,
       pid,
+      dir,
       async stop() {
         if (running.exitCode === null && running.signalCode === null) {
           const gone = new Promise<void>((resolve) => running.once('exit', () => resolve()));
