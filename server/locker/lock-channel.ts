@@ -18,9 +18,14 @@ export interface LockChannel {
 const RECONNECT_FIRST_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
 
-/** NOTIFY channel of an instance: its name must be a plain lower-case identifier (LISTEN takes no parameter). */
-export function channelOf(instanceId: string): string {
-  return `upload_lock_${instanceId}`;
+/**
+ * An instance's NOTIFY channel is this prefix and its id. LISTEN takes no parameter, so the name is
+ * spliced into the statement: instance ids are plain lower-case identifiers (checked by the locker).
+ */
+export const CHANNEL_PREFIX = 'upload_lock_';
+
+function channelOf(instanceId: string): string {
+  return `${CHANNEL_PREFIX}${instanceId}`;
 }
 
 /** Connects and listens; resolves once LISTEN is in place, and reconnects for as long as it is open. */

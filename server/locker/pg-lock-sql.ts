@@ -1,7 +1,7 @@
 // The statements of the PostgreSQL upload locker, each one round trip on any pooled connection.
 // Leases are measured on the database's clock (now()), the one clock every instance shares.
 import type { Pool } from 'pg';
-import { channelOf } from './lock-channel.ts';
+import { CHANNEL_PREFIX } from './lock-channel.ts';
 
 const LEASE = `now() + make_interval(secs => $4::float8 / 1000)`;
 
@@ -23,7 +23,7 @@ export async function claimLock(pool: Pool, uploadId: string, instanceId: string
  */
 export async function askHolderToRelease(pool: Pool, uploadId: string, fromInstanceId: string): Promise<boolean> {
   const { rowCount } = await pool.query(
-    `SELECT pg_notify('${channelOf('')}' || instance_id,
+    `SELECT pg_notify('${CHANNEL_PREFIX}' || instance_id,
               json_build_object('kind', 'release', 'upload', upload_id, 'token', token, 'from', $2::text)::text)
      FROM upload_locks WHERE upload_id = $1 AND expires_at > now()`,
     [uploadId, fromInstanceId],
@@ -50,7 +50,7 @@ export async function renewLocks(pool: Pool, locks: readonly { uploadId: string;
 export async function releaseLock(pool: Pool, uploadId: string, token: string, notifyInstanceIds: readonly string[]): Promise<void> {
   await pool.query(
     `WITH gone AS (DELETE FROM upload_locks WHERE upload_id = $1 AND token = $2 RETURNING upload_id)
-     SELECT pg_notify('${channelOf('')}' || w.instance_id, json_build_object('kind', 'freed', 'upload', gone.upload_id)::text)
+     SELECT pg_notify('${CHANNEL_PREFIX}' || w.instance_id, json_build_object('kind', 'freed', 'upload', gone.upload_id)::text)
      FROM gone CROSS JOIN unnest($3::text[]) AS w (instance_id)`,
     [uploadId, token, notifyInstanceIds],
   );

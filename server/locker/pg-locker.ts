@@ -126,7 +126,15 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
   };
 
   const acquire = async (uploadId: string, signal: AbortSignal, requestRelease: RequestRelease): Promise<Held> => {
-    const stop = AbortSignal.any([signal, AbortSignal.timeout(acquireTimeoutMs), closing.signal]);
+    // One signal for the three ways a wait ends, unhooked in `finally` (closing.signal lives as long
+    // as the locker: nothing may stay attached to it per request).
+    const ending = new AbortController();
+    const end = () => ending.abort();
+    const stop = ending.signal;
+    if (signal.aborted || closing.signal.aborted) end();
+    signal.addEventListener('abort', end, { once: true });
+    closing.signal.addEventListener('abort', end, { once: true });
+    const deadline = setTimeout(end, acquireTimeoutMs);
     const token = randomUUID();
     let woken = false;
     let interrupt: (() => void) | undefined;
@@ -156,6 +164,9 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
         if (!woken) await sleep(pollMs, stop, (fn) => (interrupt = fn));
       }
     } finally {
+      clearTimeout(deadline);
+      signal.removeEventListener('abort', end);
+      closing.signal.removeEventListener('abort', end);
       wakers.delete(onFree);
       if (wakers.size === 0) waiting.delete(uploadId);
     }
