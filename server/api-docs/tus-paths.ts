@@ -25,6 +25,10 @@ const METHOD_OVERRIDE = requestHeader(
   'PATCH, DELETE or HEAD sent as POST, for clients behind proxies that block those methods (tus-java-client, tus-android-client)',
 );
 const UPLOAD_EXPIRES = header('RFC 9110 date after which an idle unfinished upload is removed (UPLOAD_EXPIRY_SECONDS after its last recorded activity)');
+const UPLOAD_CHECKSUM = requestHeader(
+  'Upload-Checksum',
+  '`<algorithm> <base64 digest>` of this request\'s body (checksum extension; sha1, md5 or sha256): a mismatch answers 460 and keeps none of the body',
+);
 const UPLOAD_ID = { name: 'id', in: 'path', required: true, description: 'The upload id: the last segment of the Location that creation answered', schema: { type: 'string', pattern: '^[0-9a-f]{32}$' } };
 
 /**
@@ -52,6 +56,8 @@ function problems(codes: ErrorCode[]): Record<string, object> {
 /** Refusals every authenticated tus request may meet, whatever its method. */
 const COMMON: ErrorCode[] = ['precondition_failed', 'unauthenticated', 'invalid_token', 'token_expired', 'rate_limited', 'internal', 'unavailable'];
 const FINISH: ErrorCode[] = ['checksum_mismatch', 'type_not_allowed', 'insufficient_storage'];
+/** Requests that change state: a cookie from another origin is refused; a body's checksum is checked. */
+const STATE_CHANGE: ErrorCode[] = ['origin_not_allowed', 'unsupported_checksum_algorithm'];
 
 const finished = (status: '200' | '201', description: string) => ({
   description,
@@ -75,7 +81,8 @@ export const TUS_PATHS = {
           headers: {
             'Tus-Resumable': TUS_RESUMABLE,
             'Tus-Version': header('Protocol versions offered', { type: 'string', example: '1.0.0' }),
-            'Tus-Extension': header('Extensions offered, comma-separated', { type: 'string', example: 'creation,creation-with-upload,creation-defer-length,termination,expiration' }),
+            'Tus-Extension': header('Extensions offered, comma-separated', { type: 'string', example: 'creation,creation-with-upload,creation-defer-length,termination,expiration,checksum,concatenation' }),
+            'Tus-Checksum-Algorithm': header('Algorithms accepted in Upload-Checksum (checksum extension)', { type: 'string', example: 'sha1,md5,sha256' }),
             'Tus-Max-Size': header('Largest upload accepted, in bytes (MAX_UPLOAD_BYTES)', bytes),
           },
         },
@@ -86,11 +93,17 @@ export const TUS_PATHS = {
       summary: 'Create an upload (tus creation), optionally with its first bytes (creation-with-upload)',
       description:
         'Reserves `Upload-Length` bytes of the caller\'s quota. A user creates uploads for themselves; the service token names the owner with the `user_id` metadata value. ' +
-        'Send the bytes with PATCH to the answered `Location`. A body that completes the upload finishes it at once (201 with the file record).',
+        'Send the bytes with PATCH to the answered `Location`. A body that completes the upload finishes it at once (201 with the file record). ' +
+        'The same resources also speak the IETF resumable-upload draft (a request with `Upload-Draft-Interop-Version` 5 or 6 and no `Tus-Resumable`: `Upload-Complete`, `Upload-Offset`, `Upload-Limit`).',
       parameters: [
         TUS_RESUMABLE_REQUEST,
         requestHeader('Upload-Length', 'The upload\'s size in bytes; or send Upload-Defer-Length instead', false, bytes),
         requestHeader('Upload-Defer-Length', '1: the size is declared by a later PATCH (creation-defer-length)', false, { type: 'string', const: '1' }),
+        requestHeader(
+          'Upload-Concat',
+          '`partial` creates a part of a parallel upload (never a file of its own); `final;<url> <url> …` joins the caller\'s finished partial uploads, in that order, into one file (concatenation extension)',
+        ),
+        UPLOAD_CHECKSUM,
         requestHeader(
           'Upload-Metadata',
           'Comma-separated `key base64(value)` pairs. Keys understood: `filename`, `filetype` (a media type), `folder` (a logical folder such as main/pictures), `sha256` (64 hex digits of the whole file; a mismatch refuses the upload), `user_id` (service token only)',
@@ -114,7 +127,7 @@ export const TUS_PATHS = {
           },
           content: { 'application/json': { schema: { $ref: FILE_RECORD_REF } } },
         },
-        ...problems([...COMMON, 'invalid_header', 'invalid_metadata', 'invalid_user_id', 'bad_request', 'forbidden', 'method_not_allowed', 'upload_too_large', 'quota_exceeded', 'unsupported_media_type', ...FINISH]),
+        ...problems([...COMMON, ...STATE_CHANGE, 'invalid_header', 'invalid_metadata', 'invalid_user_id', 'bad_request', 'forbidden', 'method_not_allowed', 'upload_too_large', 'quota_exceeded', 'unsupported_media_type', 'invalid_concatenation', ...FINISH]),
       },
     },
   },
@@ -137,6 +150,7 @@ export const TUS_PATHS = {
             'Upload-Defer-Length': header('1 while the size is not declared yet'),
             'Upload-Metadata': header('The metadata given at creation'),
             'Cache-Control': header('no-store'),
+            'Upload-Concat': header('`partial` for a part of a parallel upload'),
             'X-File-Key': header('Present when this HEAD finished the upload'),
           },
         },
@@ -154,6 +168,7 @@ export const TUS_PATHS = {
         TUS_RESUMABLE_REQUEST,
         requestHeader('Upload-Offset', 'Must equal the offset HEAD reports, else 409', true, bytes),
         requestHeader('Upload-Length', 'Declares the size of a deferred-length upload (once)', false, bytes),
+        UPLOAD_CHECKSUM,
         METHOD_OVERRIDE,
       ],
       requestBody: { required: true, content: { 'application/offset+octet-stream': { schema: { type: 'string', format: 'binary' } } } },
@@ -163,7 +178,7 @@ export const TUS_PATHS = {
           headers: { 'Tus-Resumable': TUS_RESUMABLE, 'Upload-Offset': header('The new offset', bytes), 'Upload-Expires': UPLOAD_EXPIRES },
         },
         '200': finished('200', 'The upload is complete and recorded: the body is the file record'),
-        ...problems([...COMMON, 'invalid_header', 'bad_request', 'not_found', 'offset_mismatch', 'upload_too_large', 'quota_exceeded', 'unsupported_media_type', 'upload_locked', 'conflict', ...FINISH]),
+        ...problems([...COMMON, ...STATE_CHANGE, 'invalid_header', 'bad_request', 'not_found', 'offset_mismatch', 'upload_too_large', 'quota_exceeded', 'unsupported_media_type', 'upload_locked', 'conflict', ...FINISH]),
       },
     },
     delete: {
@@ -172,7 +187,7 @@ export const TUS_PATHS = {
       parameters: [TUS_RESUMABLE_REQUEST, METHOD_OVERRIDE],
       responses: {
         '204': { description: 'Removed', headers: { 'Tus-Resumable': TUS_RESUMABLE } },
-        ...problems([...COMMON, 'not_found', 'conflict', 'upload_locked']),
+        ...problems([...COMMON, 'origin_not_allowed', 'not_found', 'conflict', 'upload_locked']),
       },
     },
     get: {
