@@ -211,7 +211,7 @@ function hashedCpuRow(name: string, upload: Runs | undefined, limits: Limits): R
   const sha = limits.nodeSha256?.cpuSPerGiB;
   if (!upload || sha === undefined) return null;
   const perGiB = (s: Sample[]): number[] => s.map((x) => x.serverCpuS / (x.bytes / 1024 ** 3));
-  const row = pairRow(`${name}: server CPU, s per GiB, against baseline + node sha256 (${sha.toFixed(2)})`, perGiB(upload.baseline).map((b) => b + sha), upload.real && perGiB(upload.real), 2, targets.hashOnly);
+  const row = pairRow(`${name}: server CPU, s per GiB, against baseline + node sha256 (${sha.toFixed(2)} s)`, perGiB(upload.baseline).map((b) => b + sha), upload.real && perGiB(upload.real), 2, targets.hashOnly);
   return row;
 }
 

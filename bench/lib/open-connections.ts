@@ -14,6 +14,7 @@ import { createUpload, patch } from './tus-client.ts';
 const DECLARED = 1024 * 1024;
 const SENT = 64;
 const WARM_UPLOADS = 50;
+const WARM_BYTES = 16 * 1024;
 const HOLD_TIMEOUT_MS = 60_000;
 
 export type HeldSample = {
@@ -34,9 +35,10 @@ export async function holdOpenPatches(server: Running, count: number): Promise<H
   const sockets: net.Socket[] = [];
   try {
     const uploads = await inBatches(count + WARM_UPLOADS, 16, (i) => createUpload(server.url, server.headers, DECLARED, `held-${i}.bin`, agent));
-    // Every code path a PATCH takes runs a few times before the "before" figure, so lazily
-    // loaded modules and compiled code are not counted as per-connection memory.
-    for (const upload of uploads.slice(count)) await patch(upload, 0, DECLARED, agent);
+    // The PATCH path runs a few times before the "before" figure, so lazily loaded modules and
+    // compiled code are not counted as per-connection memory. Small bodies: megabytes of buffers
+    // passing through would leave garbage whose collection lands inside the measurement.
+    for (const upload of uploads.slice(count)) await patch(upload, 0, WARM_BYTES, agent);
     agent.destroy();
     await settle(server.pid, 1500);
     const rssBefore = readRss(server.pid).rss;
