@@ -10,7 +10,25 @@ type ProfileNode = { id: number; callFrame: CallFrame; children?: number[] };
 type Profile = { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number };
 
 export type Cost = { name: string; ms: number; share: number };
-export type ProfileSummary = { totalMs: number; groups: Cost[]; self: Cost[]; total: Cost[] };
+export type ProfileSummary = { totalMs: number; stages: Cost[]; groups: Cost[]; self: Cost[]; total: Cost[] };
+
+/**
+ * Stages of an upload's life, tested in this order on each sample's whole stack: a sample belongs
+ * to the first stage any of its frames is in (so the finish's SQLite counts for the finish, the
+ * tus handler's own work is what is left of it once the hooks it calls are taken out).
+ */
+const STAGES: [string, (f: CallFrame) => boolean][] = [
+  ['webhook delivery (server/webhooks/dispatcher)', (f) => f.url.includes('/dist/server/webhooks/dispatcher.js')],
+  ['virus scan worker (server/scan/)', (f) => f.url.includes('/dist/server/scan/')],
+  ['finish: finalizeUpload (hooks/finalize)', (f) => f.functionName === 'finalizeUpload'],
+  ['bytes: store write, SHA-256, type sniffing (tus.ts observeWhileWriting)', (f) => f.url.includes('/dist/server/tus.js') && f.functionName === 'store.write'],
+  ['create: lifecycle.create (metadata, type policy, quota, event)', (f) => f.url.includes('/dist/hooks/index.js') && f.functionName === 'create'],
+  ['tus handlers and @tus/file-store (the rest)', (f) => f.url.includes('/@tus/')],
+  ['route: server/routes/uploads.ts (the rest)', (f) => f.url.includes('/dist/server/routes/uploads.js')],
+  ['Hono and @hono/node-server (the rest)', (f) => f.url.includes('/hono/') || f.url.includes('/@hono/')],
+  ['pino logging', (f) => /\/(pino|sonic-boom)\//.test(f.url)],
+  ['Node HTTP parsing and socket writes', (f) => /node:(_http|net|internal\/stream_base)/.test(f.url)],
+];
 
 /** Files whose functions run SQL: a native better-sqlite3 call under them is that statement's cost. */
 const SQL_FILES = /\/server\/db\/[^/]+\.js$|\/server\/webhooks\/outbox\.js$/;
@@ -24,6 +42,7 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
   const self = new Map<string, number>();
   const total = new Map<string, number>();
   const groups = new Map<string, number>();
+  const stages = new Map<string, number>();
   let totalMs = 0;
   profile.samples.forEach((id, i) => {
     // timeDeltas[i] is the time since the previous sample: the time of sample i - 1.
@@ -35,10 +54,12 @@ export function summarizeProfile(path: string, top = 25): ProfileSummary {
     add(self, label(leaf), ms);
     for (const name of new Set(stack.map(label))) add(total, name, ms);
     add(groups, group(stack), ms);
+    const stage = leaf.functionName.startsWith('(') ? leaf.functionName : STAGES.find(([, test]) => stack.some(test))?.[0] ?? 'other';
+    add(stages, stage, ms);
   });
   const rank = (m: Map<string, number>, n: number): Cost[] =>
     [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, ms]) => ({ name, ms, share: ms / totalMs }));
-  return { totalMs, groups: rank(groups, 40), self: rank(self, top), total: rank(total, top) };
+  return { totalMs, stages: rank(stages, STAGES.length + 5), groups: rank(groups, 45), self: rank(self, top), total: rank(total, top + 15) };
 }
 
 function add(m: Map<string, number>, key: string, ms: number): void {
@@ -59,18 +80,30 @@ function shortUrl(url: string): string {
   return url.replace(/^file:\/\//, '');
 }
 
+/** Wrappers that say nothing about which statement ran: the caller above them names it. */
+const SQL_WRAPPERS = new Set(['atomically', 'transaction', 'sqliteTransaction', '']);
+
 /** The group a sample's self time belongs to, from its leaf (and, for native calls, who made them). */
 function group(stack: CallFrame[]): string {
   const leaf = stack[0]!;
   if (leaf.functionName.startsWith('(')) return leaf.functionName; // (garbage collector), (program), (idle)
-  const sqlCaller = stack.find((f) => SQL_FILES.test(f.url));
-  if (sqlCaller && (leaf.url === '' || leaf.url.includes('better-sqlite3') || SQL_FILES.test(leaf.url))) {
-    return `SQLite: ${sqlCaller.functionName || '(anonymous)'} (${shortUrl(sqlCaller.url)})`;
+  // Log lines are written synchronously to stdout (pino → sonic-boom → fs.writeSync).
+  if (stack.some((f) => /\/(pino|sonic-boom|pino-std-serializers)\//.test(f.url))) return 'pino logging (sync write to stdout)';
+  const sqlAt = stack.findIndex((f) => SQL_FILES.test(f.url));
+  if (sqlAt >= 0 && (leaf.url === '' || leaf.url.includes('better-sqlite3') || SQL_FILES.test(leaf.url))) {
+    const sql = stack[sqlAt]!;
+    let name = `${sql.functionName || '(anonymous)'} (${shortUrl(sql.url)})`;
+    if (SQL_WRAPPERS.has(sql.functionName)) {
+      const caller = stack.slice(sqlAt).find((f) => f.url !== '' && !SQL_FILES.test(f.url) && !f.url.includes('better-sqlite3'));
+      if (caller) name += ` ← ${caller.functionName || '(anonymous)'} (${shortUrl(caller.url)})`;
+    }
+    return `SQLite: ${name}`;
   }
   const u = leaf.url;
   if (u === '') {
-    // A native function: name it by the first JavaScript frame that called it.
+    // A native function: an fs call by its name; otherwise named by the JavaScript that called it.
     const caller = stack.find((f) => f.url !== '');
+    if (caller && /node:(internal\/)?fs/.test(caller.url)) return `fs call: ${leaf.functionName}`;
     return caller ? `native, from ${area(caller.url)}` : `native ${leaf.functionName}`;
   }
   return area(u);

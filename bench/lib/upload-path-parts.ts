@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hooks } from './hooks-on.ts';
 import { bytesPerConnection, holdOpenPatches, type HeldSample } from './open-connections.ts';
-import { DB_FILE, seedFiles } from './seed-files.ts';
+import { DB_FILE, seedFiles, type Seeded } from './seed-files.ts';
 import { cpuMsPerUpload, measureSmall, sendSmall, uploadsPerSecond, type SmallOptions, type SmallSample } from './small-uploads.ts';
 import { pairRow, realOnlyRow, targets, type Row } from './table.ts';
 import { startTarget, type Running, type TargetName } from './targets.ts';
@@ -73,6 +73,7 @@ export type FilesRuns = { baseline: SmallSample[]; byCount: Map<number, SmallSam
  */
 export async function filesPart(c: PartContext, counts: number[], withReal: boolean): Promise<FilesRuns> {
   const out: FilesRuns = { baseline: [], byCount: new Map(counts.map((n) => [n, []])) };
+  const seeding = new Map<number, Seeded[]>(counts.map((n) => [n, []]));
   for (let i = 0; i < c.repeat; i++) {
     const steps: (() => Promise<void>)[] = [
       async () => {
@@ -81,24 +82,22 @@ export async function filesPart(c: PartContext, counts: number[], withReal: bool
       },
       ...(withReal ? counts : []).map((n) => async () => {
         c.log(`files: real, user with ${n} files (${i + 1}/${c.repeat})`);
-        out.byCount.get(n)!.push(checked(c, `files ${n}, real`, await atFileCount(c, n)));
+        out.byCount.get(n)!.push(checked(c, `files ${n}, real`, await atFileCount(c, n, (s) => seeding.get(n)!.push(s))));
       }),
     ];
     for (const step of i % 2 === 0 ? steps : steps.reverse()) await step();
   }
   for (const [n, s] of out.byCount) noteSettle(c, `user with ${n} files`, s);
+  for (const [n, s] of seeding) if (s.length) c.notes.push(seedingNote(n, s));
   return out;
 }
 
-async function atFileCount(c: PartContext, n: number): Promise<SmallSample> {
+async function atFileCount(c: PartContext, n: number, seeded: (s: Seeded) => void): Promise<SmallSample> {
   const dataDir = await mkdtemp(join(tmpdir(), 'bench-files-'));
   try {
     const first: Running = await startTarget(c.root, 'real', { env: c.hooks.env, dataDir });
     await first.stop();
-    const seeded = seedFiles(join(dataDir, DB_FILE), MEASURED_USER, n);
-    const counters = seeded.counters.length ? `; counters: ${seeded.counters.join('; ')}` : '; no per-user counter table';
-    const note = `seeded ${n} files (${(seeded.bytes / 1024 ** 3).toFixed(0)} GiB of rows) in ${seeded.ms.toFixed(0)} ms${counters}`;
-    if (!c.notes.includes(note)) c.notes.push(note);
+    seeded(seedFiles(join(dataDir, DB_FILE), MEASURED_USER, n));
     return await smallOnce(c, 'real', dataDir);
   } finally {
     await rm(dataDir, { recursive: true, force: true });
@@ -145,6 +144,12 @@ export function connectionRows(count: number, runs: Both<HeldSample>): Row[] {
     pairRow(`${name}: server RSS held, MiB`, runs.baseline.map((s) => mib(s.rssHeld)), runs.real?.map((s) => mib(s.rssHeld)), 0),
     pairRow(`${name}: descriptors per connection`, runs.baseline.map((s) => s.fdDelta / s.connections), runs.real?.map((s) => s.fdDelta / s.connections), 2),
   ].filter((r): r is Row => r !== null);
+}
+
+function seedingNote(n: number, s: Seeded[]): string {
+  const counters = s[0]!.counters.length ? `counters: ${s[0]!.counters.join('; ')}` : 'no per-user counter table';
+  const gib = (s[0]!.bytes / 1024 ** 3).toFixed(0);
+  return `user with ${n} files: rows seeded (${gib} GiB declared) in ${median(s.map((x) => x.ms)).toFixed(0)} ms (median); ${counters}`;
 }
 
 function checked(c: PartContext, name: string, s: SmallSample): SmallSample {
