@@ -32,7 +32,9 @@ export function seedFiles(dbPath: string, userId: string, count: number, now = D
     const insert = db.prepare(`INSERT INTO files (${names.join(', ')}) VALUES (${names.map((n) => `@${n}`).join(', ')})`);
     let bytes = 0;
     const counters = db.transaction(() => {
-      for (let i = 0; i < count; i++) {
+      // Numbered after every row already there, so a second seeding adds files instead of colliding.
+      const first = (db.prepare('SELECT coalesce(max(rowid), 0) AS n FROM files').get() as { n: number }).n;
+      for (let i = first; i < first + count; i++) {
         const row = fileRow(userId, i, now);
         bytes += row.size;
         insert.run(pick(row, names));

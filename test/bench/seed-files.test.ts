@@ -18,7 +18,7 @@ test('seeded files are listed and counted by the real server as the user\'s own'
   const server = await startTestServer({ dataDir });
   try {
     const auth = { Authorization: `Bearer ${await server.token('alice')}` };
-    const usage = (await (await fetch(`${server.url}/v1/files/usage`, { headers: auth })).json()) as { used_bytes: number };
+    const usage = (await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json()) as { used_bytes: number };
     assert.equal(usage.used_bytes, seeded.bytes);
     const keys: string[] = [];
     for (let cursor: string | undefined; ;) {
