@@ -121,7 +121,7 @@ function area(u: string): string {
     return `server: ${rest.includes('/') ? `${rest.split('/')[0]}/` : rest}`;
   }
   if (u.includes('/node_modules/')) return `package: ${u.slice(u.lastIndexOf('/node_modules/') + 14).split('/').slice(0, u.includes('/node_modules/@') ? 2 : 1).join('/')}`;
-  if (u.includes('undici')) return 'node: fetch (undici)';
+  if (u.includes('undici')) return 'node: web Request/Response/Headers/fetch (undici)';
   if (/node:(_http|http|https|net|internal\/http|internal\/net|internal\/stream_base)/.test(u)) return 'node: http/net';
   if (/node:(stream|internal\/streams|internal\/webstreams)/.test(u)) return 'node: streams';
   if (/node:(crypto|internal\/crypto)/.test(u)) return 'node: crypto';
