@@ -133,7 +133,8 @@ async function main(): Promise<void> {
 const loadByPart: string[] = [];
 
 async function uploadPathParts(who: TargetName[]): Promise<Row[]> {
-  const hooks: Hooks = await startHooks(hookNames as Hook[]);
+  // clamd and the webhook receiver serve only the real server.
+  const hooks: Hooks = await startHooks(who.includes('real') ? (hookNames as Hook[]) : []);
   notes.push(...hooks.notes, `real server hooks on: ${hooks.on.join(', ') || 'none beyond the built-in ones'}`);
   const c: PartContext = {
     root: ROOT,

@@ -4,7 +4,8 @@
 // a one-signature database, so clamd's own work is small; the server's — reading the file,
 // streaming it to clamd, recording the verdict, its event — is all there).
 // `settled()` waits until every event of the uploads so far has arrived: the work a hook does
-// after the response is then inside the CPU figure of the uploads that caused it.
+// after the response is then inside the CPU figure of the uploads that caused it. Without the
+// webhooks hook there is nothing to wait for, and a scan still running is left out of the figure.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';

@@ -19,6 +19,8 @@ const HOLD_TIMEOUT_MS = 60_000;
 
 export type HeldSample = {
   connections: number;
+  /** the idle server, before the uploads were created */
+  rssStart: number;
   rssBefore: number;
   rssHeld: number;
   /** file descriptors the server opened for them (a socket each, and whatever the path keeps open) */
@@ -33,6 +35,7 @@ export const bytesPerConnection = (s: HeldSample): number => (s.rssHeld - s.rssB
 export async function holdOpenPatches(server: Running, count: number): Promise<HeldSample> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const sockets: net.Socket[] = [];
+  const rssStart = readRss(server.pid).rss;
   try {
     const uploads = await inBatches(count + WARM_UPLOADS, 16, (i) => createUpload(server.url, server.headers, DECLARED, `held-${i}.bin`, agent));
     // The PATCH path runs a few times before the "before" figure, so lazily loaded modules and
@@ -53,7 +56,7 @@ export async function holdOpenPatches(server: Running, count: number): Promise<H
     await waitForFds(server.pid, fdBefore + count);
     await settle(server.pid, 1500);
     const rssHeld = readRss(server.pid).rss;
-    return { connections: count, rssBefore, rssHeld, fdDelta: fdCount(server.pid) - fdBefore, problem };
+    return { connections: count, rssStart, rssBefore, rssHeld, fdDelta: fdCount(server.pid) - fdBefore, problem };
   } finally {
     agent.destroy();
     for (const s of sockets) s.destroy();

@@ -138,8 +138,10 @@ export async function connectionsPart(c: PartContext, count: number): Promise<Bo
 export function connectionRows(count: number, runs: Both<HeldSample>): Row[] {
   const name = `${count.toLocaleString('en')} PATCHes held open`;
   const kib = (s: HeldSample): number => bytesPerConnection(s) / 1024;
+  const sinceStart = (s: HeldSample): number => (s.rssHeld - s.rssStart) / s.connections / 1024;
   return [
     pairRow(`${name}: server memory per connection, KiB`, runs.baseline.map(kib), runs.real?.map(kib), 1, targets.atMostBaseline),
+    pairRow(`${name}: (RSS held − RSS idle before the uploads were created) / connections, KiB`, runs.baseline.map(sinceStart), runs.real?.map(sinceStart), 1),
     pairRow(`${name}: server RSS before, MiB`, runs.baseline.map((s) => mib(s.rssBefore)), runs.real?.map((s) => mib(s.rssBefore)), 0),
     pairRow(`${name}: server RSS held, MiB`, runs.baseline.map((s) => mib(s.rssHeld)), runs.real?.map((s) => mib(s.rssHeld)), 0),
     pairRow(`${name}: descriptors per connection`, runs.baseline.map((s) => s.fdDelta / s.connections), runs.real?.map((s) => s.fdDelta / s.connections), 2),
