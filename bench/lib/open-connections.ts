@@ -22,6 +22,8 @@ export type HeldSample = {
   /** the idle server, before the uploads were created */
   rssStart: number;
   rssBefore: number;
+  /** with the first half of the connections held: the second half's growth is free of the creations' garbage */
+  rssHalf: number;
   rssHeld: number;
   /** file descriptors the server opened for them (a socket each, and whatever the path keeps open) */
   fdDelta: number;
@@ -30,6 +32,7 @@ export type HeldSample = {
 };
 
 export const bytesPerConnection = (s: HeldSample): number => (s.rssHeld - s.rssBefore) / s.connections;
+export const bytesPerConnectionSecondHalf = (s: HeldSample): number => (s.rssHeld - s.rssHalf) / (s.connections - Math.floor(s.connections / 2));
 
 /** Creates `count` uploads, warms the PATCH path up, then holds `count` PATCHes open at once. */
 export async function holdOpenPatches(server: Running, count: number): Promise<HeldSample> {
@@ -49,14 +52,19 @@ export async function holdOpenPatches(server: Running, count: number): Promise<H
     const { hostname, port } = new URL(server.url);
     let problem = '';
     const early = (line: string): void => void (problem ||= `a held PATCH was answered: ${line}`);
-    for (let i = 0; i < count; i += 50) {
-      const batch = uploads.slice(i, Math.min(i + 50, count));
-      sockets.push(...(await Promise.all(batch.map((u) => openPatch(hostname.replace(/^\[|\]$/g, ''), Number(port), u.url, server.headers, early)))));
-    }
-    await waitForFds(server.pid, fdBefore + count);
-    await settle(server.pid, 1500);
-    const rssHeld = readRss(server.pid).rss;
-    return { connections: count, rssStart, rssBefore, rssHeld, fdDelta: fdCount(server.pid) - fdBefore, problem };
+    const half = Math.floor(count / 2);
+    const hold = async (from: number, to: number): Promise<number> => {
+      for (let i = from; i < to; i += 50) {
+        const batch = uploads.slice(i, Math.min(i + 50, to));
+        sockets.push(...(await Promise.all(batch.map((u) => openPatch(hostname.replace(/^\[|\]$/g, ''), Number(port), u.url, server.headers, early)))));
+      }
+      await waitForFds(server.pid, fdBefore + to);
+      await settle(server.pid, 1500);
+      return readRss(server.pid).rss;
+    };
+    const rssHalf = await hold(0, half);
+    const rssHeld = await hold(half, count);
+    return { connections: count, rssStart, rssBefore, rssHalf, rssHeld, fdDelta: fdCount(server.pid) - fdBefore, problem };
   } finally {
     agent.destroy();
     for (const s of sockets) s.destroy();

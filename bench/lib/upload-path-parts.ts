@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hooks } from './hooks-on.ts';
-import { bytesPerConnection, holdOpenPatches, type HeldSample } from './open-connections.ts';
+import { bytesPerConnection, bytesPerConnectionSecondHalf, holdOpenPatches, type HeldSample } from './open-connections.ts';
 import { DB_FILE, seedFiles, type Seeded } from './seed-files.ts';
 import { cpuMsPerUpload, measureSmall, sendSmall, uploadsPerSecond, type SmallOptions, type SmallSample } from './small-uploads.ts';
 import { pairRow, realOnlyRow, targets, type Row } from './table.ts';
@@ -138,9 +138,11 @@ export async function connectionsPart(c: PartContext, count: number): Promise<Bo
 export function connectionRows(count: number, runs: Both<HeldSample>): Row[] {
   const name = `${count.toLocaleString('en')} PATCHes held open`;
   const kib = (s: HeldSample): number => bytesPerConnection(s) / 1024;
+  const secondHalf = (s: HeldSample): number => bytesPerConnectionSecondHalf(s) / 1024;
   const sinceStart = (s: HeldSample): number => (s.rssHeld - s.rssStart) / s.connections / 1024;
   return [
     pairRow(`${name}: server memory per connection, KiB`, runs.baseline.map(kib), runs.real?.map(kib), 1, targets.atMostBaseline),
+    pairRow(`${name}: the second half's RSS growth per connection, KiB`, runs.baseline.map(secondHalf), runs.real?.map(secondHalf), 1),
     pairRow(`${name}: (RSS held − RSS idle before the uploads were created) / connections, KiB`, runs.baseline.map(sinceStart), runs.real?.map(sinceStart), 1),
     pairRow(`${name}: server RSS before, MiB`, runs.baseline.map((s) => mib(s.rssBefore)), runs.real?.map((s) => mib(s.rssBefore)), 0),
     pairRow(`${name}: server RSS held, MiB`, runs.baseline.map((s) => mib(s.rssHeld)), runs.real?.map((s) => mib(s.rssHeld)), 0),
