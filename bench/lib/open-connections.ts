@@ -7,6 +7,7 @@ import net from 'node:net';
 import { readdirSync } from 'node:fs';
 import { BLOCK } from './payload.ts';
 import { readRss } from './proc-stats.ts';
+import type { Live } from './inspector.ts';
 import type { Running } from './targets.ts';
 import { createUpload, patch } from './tus-client.ts';
 
@@ -25,6 +26,9 @@ export type HeldSample = {
   /** with the first half of the connections held: the second half's growth is free of the creations' garbage */
   rssHalf: number;
   rssHeld: number;
+  /** heap used + external after a full GC (lib/inspector.ts), before and with all held */
+  liveBefore: number;
+  liveHeld: number;
   /** file descriptors the server opened for them (a socket each, and whatever the path keeps open) */
   fdDelta: number;
   /** the first answer a held PATCH got before it was released (it was then not held), or '' */
@@ -32,10 +36,15 @@ export type HeldSample = {
 };
 
 export const bytesPerConnection = (s: HeldSample): number => (s.rssHeld - s.rssBefore) / s.connections;
+export const liveBytesPerConnection = (s: HeldSample): number => (s.liveHeld - s.liveBefore) / s.connections;
 export const bytesPerConnectionSecondHalf = (s: HeldSample): number => (s.rssHeld - s.rssHalf) / (s.connections - Math.floor(s.connections / 2));
 
 /** Creates `count` uploads, warms the PATCH path up, then holds `count` PATCHes open at once. */
-export async function holdOpenPatches(server: Running, count: number): Promise<HeldSample> {
+export async function holdOpenPatches(server: Running, count: number, live: () => Promise<Live>): Promise<HeldSample> {
+  const liveBytes = async (): Promise<number> => {
+    const l = await live();
+    return l.heapUsed + l.external;
+  };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
   const sockets: net.Socket[] = [];
   const rssStart = readRss(server.pid).rss;
@@ -47,6 +56,7 @@ export async function holdOpenPatches(server: Running, count: number): Promise<H
     for (const upload of uploads.slice(count)) await patch(upload, 0, WARM_BYTES, agent);
     agent.destroy();
     await settle(server.pid, 1500);
+    const liveBefore = await liveBytes();
     const rssBefore = readRss(server.pid).rss;
     const fdBefore = fdCount(server.pid);
     const { hostname, port } = new URL(server.url);
@@ -64,7 +74,8 @@ export async function holdOpenPatches(server: Running, count: number): Promise<H
     };
     const rssHalf = await hold(0, half);
     const rssHeld = await hold(half, count);
-    return { connections: count, rssStart, rssBefore, rssHalf, rssHeld, fdDelta: fdCount(server.pid) - fdBefore, problem };
+    const liveHeld = await liveBytes();
+    return { connections: count, rssStart, rssBefore, rssHalf, rssHeld, liveBefore, liveHeld, fdDelta: fdCount(server.pid) - fdBefore, problem };
   } finally {
     agent.destroy();
     for (const s of sockets) s.destroy();

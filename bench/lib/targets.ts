@@ -20,6 +20,8 @@ export type Running = {
   dataDir: string;
   /** headers every tus request to this target needs (auth) */
   headers: Readonly<Record<string, string>>;
+  /** what it wrote to stderr so far (e.g. node's "Debugger listening on ws://…" line) */
+  stderr: () => string;
   stop: () => Promise<void>;
 };
 
@@ -116,7 +118,7 @@ async function spawnAndWait(root: string, name: string, spec: Spec, dataDir: str
   };
   try {
     const url = await waitForListening(child, exited, () => stderr.join('').slice(-2000));
-    return { name, pid: child.pid!, url, dataDir, headers: spec.headers, stop };
+    return { name, pid: child.pid!, url, dataDir, headers: spec.headers, stderr: () => stderr.join(''), stop };
   } catch (error) {
     await stop();
     throw error;

@@ -7,7 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hooks } from './hooks-on.ts';
-import { bytesPerConnection, bytesPerConnectionSecondHalf, holdOpenPatches, type HeldSample } from './open-connections.ts';
+import { connectInspector, type Inspector } from './inspector.ts';
+import { bytesPerConnection, bytesPerConnectionSecondHalf, holdOpenPatches, liveBytesPerConnection, type HeldSample } from './open-connections.ts';
 import { DB_FILE, seedFiles, type Seeded } from './seed-files.ts';
 import { cpuMsPerUpload, measureSmall, sendSmall, uploadsPerSecond, type SmallOptions, type SmallSample } from './small-uploads.ts';
 import { pairRow, realOnlyRow, targets, type Row } from './table.ts';
@@ -126,10 +127,15 @@ export function filesRows(c: PartContext, runs: FilesRuns): Row[] {
 
 export async function connectionsPart(c: PartContext, count: number): Promise<Both<HeldSample>> {
   return c.series(`${count} held PATCHes`, c.repeat, async (t) => {
-    const server = await startTarget(c.root, t, t === 'real' ? { env: c.hooks.env } : {});
+    // The inspector (127.0.0.1, a random port) lets the bench force a full GC and read the live heap.
+    const nodeArgs = ['--inspect=127.0.0.1:0'];
+    const server = await startTarget(c.root, t, t === 'real' ? { env: c.hooks.env, nodeArgs } : { nodeArgs });
+    let inspector: Inspector | undefined;
     try {
-      return await holdOpenPatches(server, count);
+      inspector = await connectInspector(server);
+      return await holdOpenPatches(server, count, inspector.liveMemory);
     } finally {
+      inspector?.close();
       await server.stop();
     }
   });
@@ -140,8 +146,10 @@ export function connectionRows(count: number, runs: Both<HeldSample>): Row[] {
   const kib = (s: HeldSample): number => bytesPerConnection(s) / 1024;
   const secondHalf = (s: HeldSample): number => bytesPerConnectionSecondHalf(s) / 1024;
   const sinceStart = (s: HeldSample): number => (s.rssHeld - s.rssStart) / s.connections / 1024;
+  const live = (s: HeldSample): number => liveBytesPerConnection(s) / 1024;
   return [
-    pairRow(`${name}: server memory per connection, KiB`, runs.baseline.map(kib), runs.real?.map(kib), 1, targets.atMostBaseline),
+    pairRow(`${name}: server memory per connection (RSS), KiB`, runs.baseline.map(kib), runs.real?.map(kib), 1, targets.atMostBaseline),
+    pairRow(`${name}: live heap + external per connection after a full GC, KiB`, runs.baseline.map(live), runs.real?.map(live), 1, targets.atMostBaseline),
     pairRow(`${name}: the second half's RSS growth per connection, KiB`, runs.baseline.map(secondHalf), runs.real?.map(secondHalf), 1),
     pairRow(`${name}: (RSS held − RSS idle before the uploads were created) / connections, KiB`, runs.baseline.map(sinceStart), runs.real?.map(sinceStart), 1),
     pairRow(`${name}: server RSS before, MiB`, runs.baseline.map((s) => mib(s.rssBefore)), runs.real?.map((s) => mib(s.rssBefore)), 0),
