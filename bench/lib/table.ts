@@ -81,6 +81,9 @@ export const targets = {
   growth: { text: 'real ≤ 1.10 (flat)', ok: (r: number) => r <= 1.1 },
   reads: { text: 'real ≤ 1.05', ok: (r: number) => r <= 1.05 },
   latency: { text: 'real ≤ baseline + 5 ms', ok: (r: number, b: number) => r <= b + 5 },
+  atLeastBaseline: { text: 'real/baseline ≥ 1.00', ok: (_r: number, _b: number, ratio: number) => ratio >= 1 },
+  atMostBaseline: { text: 'real/baseline ≤ 1.00', ok: (_r: number, _b: number, ratio: number) => ratio <= 1 },
+  hashOnly: { text: 'real/baseline ≤ 1.05', ok: (_r: number, _b: number, ratio: number) => ratio <= 1.05 },
 } satisfies Record<string, Target>;
 
 /** Peak RSS of the large parallel run over the small one, per target. */
@@ -112,4 +115,29 @@ export function renderMarkdown(rows: Row[], columns: readonly string[] = COLUMNS
     `|${columns.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
     ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
   ].join('\n');
+}
+
+/**
+ * A row from plain values per side (workloads that are not a Sample): median of each side, or the
+ * worst (max) for peaks; `real` undefined when the real server was skipped.
+ */
+export function pairRow(name: string, base: number[], real: number[] | undefined, digits: number, target?: Target, agg: 'median' | 'max' = 'median'): Row | null {
+  if (base.length === 0) return null;
+  const of = (v: number[]): number => (agg === 'max' ? Math.max(...v) : median(v));
+  const b = of(base);
+  const realOk = real !== undefined && real.length > 0;
+  const r = realOk ? of(real) : Number.NaN;
+  const ratio = r / b;
+  const met = !target ? '—' : !realOk ? 'n/a' : target.ok(r, b, ratio) ? 'yes' : 'NO';
+  const pct = (v: number[] | undefined): string => (v && v.length > 1 ? `${(spread(v) * 100).toFixed(0)}%` : '—');
+  return [
+    name, b.toFixed(digits), realOk ? r.toFixed(digits) : 'skipped', realOk && Number.isFinite(ratio) ? ratio.toFixed(2) : '—',
+    target?.text ?? '', met, '', '', '', '', `${pct(base)} / ${pct(real)} (n=${base.length})`,
+  ];
+}
+
+/** A row of the real server alone (a ratio of two of its own figures), e.g. cost with many files over none. */
+export function realOnlyRow(name: string, value: number, digits: number, target?: Target, detail = ''): Row {
+  const met = !target ? '—' : !Number.isFinite(value) ? 'n/a' : target.ok(value, Number.NaN, value) ? 'yes' : 'NO';
+  return [name, '—', Number.isFinite(value) ? value.toFixed(digits) : '—', '—', target?.text ?? '', met, '', '', '', '', detail];
 }

@@ -20,10 +20,12 @@ export type Running = {
   dataDir: string;
   /** headers every tus request to this target needs (auth) */
   headers: Readonly<Record<string, string>>;
+  /** what it wrote to stderr so far (e.g. node's "Debugger listening on ws://…" line) */
+  stderr: () => string;
   stop: () => Promise<void>;
 };
 
-type Spec = { entry: string; env: Record<string, string>; headers: Record<string, string> };
+type Spec = { entry: string; env: Record<string, string>; headers: Record<string, string>; nodeArgs?: readonly string[] };
 
 const START_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 5_000;
@@ -70,28 +72,39 @@ function compile(root: string, name: TargetName | 'discard'): string {
   return out;
 }
 
-/** Starts `name` with a fresh DATA_DIR (removed again by stop()). */
-export async function startTarget(root: string, name: TargetName | 'discard'): Promise<Running> {
-  const dataDir = await mkdtemp(join(tmpdir(), `bench-${name}-`));
+export type StartOptions = {
+  /** extra environment for the real server (hooks that are off by default: webhooks, scanning, types) */
+  env?: Readonly<Record<string, string>>;
+  /** start on this DATA_DIR and keep it on stop() (a restart on seeded data) instead of a fresh one */
+  dataDir?: string;
+  /** options for node itself, e.g. --cpu-prof */
+  nodeArgs?: readonly string[];
+};
+
+/** Starts `name` with a fresh DATA_DIR (removed again by stop()), or on `options.dataDir` (kept). */
+export async function startTarget(root: string, name: TargetName | 'discard', options: StartOptions = {}): Promise<Running> {
+  const keep = options.dataDir !== undefined;
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), `bench-${name}-`)));
   const token = randomBytes(24).toString('base64url');
   const spec: Spec =
     name === 'real'
       ? {
           entry: compile(root, name),
-          env: { AUTH_SERVICE_TOKEN: token, QUOTA_DEFAULT_BYTES: String(1024 ** 4) },
+          env: { ...options.env, AUTH_SERVICE_TOKEN: token, QUOTA_DEFAULT_BYTES: String(1024 ** 4) },
           headers: { 'X-Service-Token': token },
+          nodeArgs: options.nodeArgs,
         }
-      : { entry: compile(root, name), env: {}, headers: {} };
+      : { entry: compile(root, name), env: {}, headers: {}, nodeArgs: options.nodeArgs };
   try {
-    return await spawnAndWait(root, name, spec, dataDir);
+    return await spawnAndWait(root, name, spec, dataDir, keep);
   } catch (error) {
-    await rm(dataDir, { recursive: true, force: true });
+    if (!keep) await rm(dataDir, { recursive: true, force: true });
     throw error;
   }
 }
 
-async function spawnAndWait(root: string, name: string, spec: Spec, dataDir: string): Promise<Running> {
-  const child = spawn(process.execPath, [spec.entry], {
+async function spawnAndWait(root: string, name: string, spec: Spec, dataDir: string, keep: boolean): Promise<Running> {
+  const child = spawn(process.execPath, [...(spec.nodeArgs ?? []), spec.entry], {
     cwd: root,
     env: { ...process.env, ...spec.env, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -101,11 +114,11 @@ async function spawnAndWait(root: string, name: string, spec: Spec, dataDir: str
   child.stderr!.setEncoding('utf8').on('data', (s: string) => stderr.push(s));
   const stop = async (): Promise<void> => {
     await stopProcess();
-    await rm(dataDir, { recursive: true, force: true });
+    if (!keep) await rm(dataDir, { recursive: true, force: true });
   };
   try {
     const url = await waitForListening(child, exited, () => stderr.join('').slice(-2000));
-    return { name, pid: child.pid!, url, dataDir, headers: spec.headers, stop };
+    return { name, pid: child.pid!, url, dataDir, headers: spec.headers, stderr: () => stderr.join(''), stop };
   } catch (error) {
     await stop();
     throw error;
