@@ -1,7 +1,9 @@
 // The clients of the download benchmark (bench/sharing.ts), all outside this Node process so they
 // do not share its event loop: curl writing to /dev/null, wrk for requests per second, and zip -0
 // as the archive baseline.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runCommand } from './command.ts';
 
 const DOWNLOAD_TIMEOUT_MS = 180_000;
@@ -29,9 +31,19 @@ export async function parallelDownloads(url: string, count: number): Promise<Dow
 
 export type Load = { rps: number; p50Ms: number; p99Ms: number; requests: number; errors: number };
 
+let headScript: string | undefined;
+/** A wrk script that sends HEAD instead of GET. */
+function wrkHeadScript(): string {
+  if (headScript === undefined) {
+    headScript = join(mkdtempSync(join(tmpdir(), 'bench-wrk-')), 'head.lua');
+    writeFileSync(headScript, 'wrk.method = "HEAD"\n');
+  }
+  return headScript;
+}
+
 /** wrk for `seconds` with `connections` on one thread (the server under test gets the other core). */
-export async function wrk(url: string, seconds: number, connections: number): Promise<Load> {
-  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url];
+export async function wrk(url: string, seconds: number, connections: number, method: 'GET' | 'HEAD' = 'GET'): Promise<Load> {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...(method === 'HEAD' ? ['-s', wrkHeadScript()] : []), url];
   const done = await runCommand('wrk', args, { timeoutMs: (seconds + 30) * 1000 });
   if (done.code !== 0) throw new Error(`wrk exited ${done.code}: ${done.stderr.trim()}`);
   const out = done.stdout;

@@ -59,9 +59,9 @@ export function builtServer(root: string): string {
  * node_modules). Under tsx the bare baseline measured ~50% more CPU per GiB (its GC time grows
  * with tsx's heap), which would flatter every ratio. Done once per bench process, outside any timing.
  */
-function compile(root: string, name: TargetName | 'discard'): string {
+function compile(root: string, name: TargetName | Helper): string {
   if (name === 'real') return builtServer(root);
-  const source = name === 'baseline' ? 'bench/baseline-bare-tus.ts' : 'bench/discard-server.ts';
+  const source = HELPER_SOURCES[name];
   const out = join(HELPERS_OUT, `${name}.mjs`);
   if (!compiled.has(name)) {
     buildSync({ absWorkingDir: root, entryPoints: [source], outfile: out, bundle: true, packages: 'external', platform: 'node', format: 'esm', logLevel: 'error' });
@@ -70,18 +70,25 @@ function compile(root: string, name: TargetName | 'discard'): string {
   return out;
 }
 
-/** Starts `name` with a fresh DATA_DIR (removed again by stop()). */
-export async function startTarget(root: string, name: TargetName | 'discard'): Promise<Running> {
+type Helper = 'baseline' | 'discard' | 'bare-download';
+const HELPER_SOURCES: Record<Helper, string> = {
+  baseline: 'bench/baseline-bare-tus.ts',
+  discard: 'bench/discard-server.ts',
+  'bare-download': 'bench/bare-download-server.ts',
+};
+
+/** Starts `name` with a fresh DATA_DIR (removed again by stop()) and `env` added to its environment. */
+export async function startTarget(root: string, name: TargetName | Helper, env: Record<string, string> = {}): Promise<Running> {
   const dataDir = await mkdtemp(join(tmpdir(), `bench-${name}-`));
   const token = randomBytes(24).toString('base64url');
   const spec: Spec =
     name === 'real'
       ? {
           entry: compile(root, name),
-          env: { AUTH_SERVICE_TOKEN: token, QUOTA_DEFAULT_BYTES: String(1024 ** 4) },
+          env: { AUTH_SERVICE_TOKEN: token, QUOTA_DEFAULT_BYTES: String(1024 ** 4), ...env },
           headers: { 'X-Service-Token': token },
         }
-      : { entry: compile(root, name), env: {}, headers: {} };
+      : { entry: compile(root, name), env, headers: {} };
   try {
     return await spawnAndWait(root, name, spec, dataDir);
   } catch (error) {
