@@ -34,6 +34,9 @@ export const ERROR_CODES = {
   not_implemented: { status: 501, title: 'Not implemented' },
   unavailable: { status: 503, title: 'Service unavailable' },
   insufficient_storage: { status: 507, title: 'Insufficient storage' },
+  // A ready record whose bytes storage no longer holds, or holds at another size (docs/storage-check.md).
+  file_missing: { status: 410, title: 'The stored bytes of this file are gone' },
+  file_damaged: { status: 500, title: 'The stored bytes of this file do not match its record' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
