@@ -69,7 +69,12 @@ const log = (s: string): void => void process.stderr.write(`${s}\n`);
 const notes: string[] = [];
 /** Every measured figure, by name: `<figure>.s` for Stream-Line, `<figure>.b` (or another name) for its baseline. */
 const figures = new Figures();
-const record = (name: string, v: number): void => figures.record(name, v);
+/** BENCH_VERBOSE=1 prints every sample as it is taken (the table shows medians). */
+const verbose = process.env.BENCH_VERBOSE === '1';
+const record = (name: string, v: number): void => {
+  if (verbose) log(`  ${name} = ${v.toFixed(2)}`);
+  figures.record(name, v);
+};
 
 /** s: Stream-Line's signed GET; n: the bare node:http server (bare-download-server.ts); c: Caddy. */
 type Side = 's' | 'n' | 'c';
