@@ -22,6 +22,8 @@ import { contentDisposition } from '../http/content-disposition.ts';
 import { decodeKeyFromPath, encodeKeyForPath, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
 import { contentRange, resolveRange } from '../http/range.ts';
 import type { RequestEnv } from '../http/request-context.ts';
+import type { HttpBindings } from '@hono/node-server';
+import { fileResponse, isUnreadFileStream } from '../http/send-file.ts';
 import { streamResponse } from '../http/send-stream.ts';
 import { assertIntact, damageError, type DamageReporter } from '../storage/damage.ts';
 import type { Storage } from '../storage/types.ts';
@@ -183,8 +185,12 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
       throw error;
     }
     const sending = span.end - span.start + 1;
-    // Shrunk while it is read: the response is cut (send-stream.ts) and the record marked.
+    // Shrunk while it is read: the response is cut (send-file.ts, send-stream.ts) and the record marked.
     const onShort = () => deps.damage.found(file, 'size_mismatch', null);
+    const outgoing = (c.env as HttpBindings | undefined)?.outgoing;
+    if (outgoing && isUnreadFileStream(opened!.body)) {
+      return fileResponse(outgoing, status, headers, { file: opened!.body, start: span.start, length: sending, onShort });
+    }
     return streamResponse(status, headers, opened!.body, { expected: sending, onShort });
   });
   return app;
