@@ -55,6 +55,8 @@ export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
       200: jsonResponse('the link', z.object({ token: z.string(), url: z.string(), expires_at: z.string().meta({ format: 'date-time' }) })),
       400: problemResponse('bad body'),
       404: problemResponse('a key names no file of yours'),
+      410: problemResponse('file_missing: a file\'s stored bytes are gone (docs/storage-check.md)'),
+      500: problemResponse('file_damaged: a file\'s stored bytes do not match its record'),
       ...commonProblems,
     },
   }), async (c) => {
