@@ -1,8 +1,10 @@
-// Download side: signed GET and batch ZIP of the real server (server/main.ts) beside
-// Caddy's file_server and `zip -0` doing the same work in the same run, on the same files (Caddy
-// serves the server's own DATA_DIR, so both read the same page-cached bytes). One table, also
-// written with the machine's description to bench/results/sharing.md. See bench/README.md.
-//   node --import tsx bench/sharing.ts --file-size 256MiB --zip-count 4 --zip-size 16MiB --repeat 1 --duration 3
+// The download side: signed GET (whole, range, HEAD, 10 KiB) and batch ZIP of the real server
+// (server/main.ts) beside a bare node:http server piping the same file (bare-download-server.ts),
+// Caddy's file_server and `zip -0` doing the same work in the same run, on the same files (all
+// serve the server's own DATA_DIR, so all read the same page-cached bytes); then the same on S3
+// storage (a local Swift) against a bare GetObject pipe. One table, also written with the
+// machine's description to bench/results/sharing.md. See bench/README.md.
+//   node --import tsx bench/sharing.ts --file-size 256MiB --zip-count 4 --zip-size 16MiB --repeat 1 --duration 3 --s3-size 64MiB
 import http from 'node:http';
 import { statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -10,9 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { createS3Client } from '../server/storage/s3-client.ts';
+import { startSwift } from '../test/support/swift.ts';
 import { caddyUnavailable, startCaddy, type Caddy } from './lib/caddy.ts';
 import { runCommand } from './lib/command.ts';
-import { curlDownload, parallelDownloads, wrk, zipStore, type Download } from './lib/download-clients.ts';
+import { curlDownload, curlHeads, parallelDownloads, wrk, zipStore, type Download } from './lib/download-clients.ts';
 import { describeMachine, loadAverage } from './lib/machine.ts';
 import { readRss, watchProcess, type Watched } from './lib/proc-stats.ts';
 import { batchUrl, signedUrl, uploadForKey } from './lib/share-api.ts';
@@ -24,6 +29,7 @@ import { writeReport } from './lib/report.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const GiB = 1024 ** 3;
+const HEAD_COUNT = 2000;
 
 const { values } = parseArgs({
   options: {
@@ -36,6 +42,8 @@ const { values } = parseArgs({
     'zip-size': { type: 'string', default: '50MiB' },
     repeat: { type: 'string', default: '5' },
     'load-repeat': { type: 'string', default: '3' },
+    's3-size': { type: 'string', default: '256MiB' },
+    's3-zip-count': { type: 'string', default: '4' },
     out: { type: 'string', default: join(ROOT, 'bench/results/sharing.md') },
   },
 });
@@ -48,6 +56,9 @@ const zipCount = boundedInt('zip-count', values['zip-count'], 1, 200);
 const zipSize = parseSize(values['zip-size']);
 const repeat = boundedInt('repeat', values.repeat, 1, 10);
 const loadRepeat = boundedInt('load-repeat', values['load-repeat'], 1, 10);
+/** 0 leaves the S3 part out. */
+const s3Size = values['s3-size'] === '0' ? 0 : parseSize(values['s3-size']);
+const s3ZipCount = boundedInt('s3-zip-count', values['s3-zip-count'], 1, 200);
 
 process.on('SIGINT', () => {
   killAllSync();
@@ -58,11 +69,16 @@ const log = (s: string): void => void process.stderr.write(`${s}\n`);
 const notes: string[] = [];
 /** Every measured figure, by name: `<figure>.s` for Stream-Line, `<figure>.b` (or another name) for its baseline. */
 const figures = new Figures();
-const record = (name: string, v: number): void => figures.record(name, v);
+/** BENCH_VERBOSE=1 prints every sample as it is taken (the table shows medians). */
+const verbose = process.env.BENCH_VERBOSE === '1';
+const record = (name: string, v: number): void => {
+  if (verbose) log(`  ${name} = ${v.toFixed(2)}`);
+  figures.record(name, v);
+};
 
-type Side = 's' | 'b';
-/** Alternates which side goes first, to spread any drift of the machine over both. */
-const order = (i: number): Side[] => (i % 2 === 0 ? ['s', 'b'] : ['b', 's']);
+/** s: Stream-Line's signed GET; n: the bare node:http server (bare-download-server.ts); c: Caddy. */
+type Side = 's' | 'n' | 'c';
+const SIDES: readonly Side[] = ['s', 'n', 'c'];
 /** The 1-minute load average as each part starts: the machine is shared, so it goes in the file. */
 const loads: string[] = [];
 const phase = (name: string, short: string): void => {
@@ -71,6 +87,8 @@ const phase = (name: string, short: string): void => {
 };
 const startedAt = performance.now();
 
+type Sides = Partial<Record<Side, string>>;
+
 async function main(): Promise<void> {
   const machine = describeMachine();
   const loadAtStart = loadAverage();
@@ -78,6 +96,7 @@ async function main(): Promise<void> {
   if (missing) fail(missing);
   const real = await startTarget(ROOT, 'real');
   let caddy: Caddy | undefined;
+  let bare: Running | undefined;
   const scratch = await mkdtemp(join(tmpdir(), 'bench-sharing-'));
   try {
     phase(`uploading ${formatSize(fileSize)}, ${formatSize(smallSize)}, ${zipCount} × ${formatSize(zipSize)}`, 'uploads');
@@ -89,42 +108,26 @@ async function main(): Promise<void> {
     agent.destroy();
     await runCommand('sync', []); // the uploads' writeback must not land in the timings
     caddy = await startCaddy(real.dataDir);
-    notes.push(`Caddy ${caddy.version} file_server on the server's DATA_DIR: both serve the same page-cached files`);
+    bare = await startTarget(ROOT, 'bare-download', { env: { BARE_ROOT: real.dataDir } });
+    notes.push(`Caddy ${caddy.version} file_server and the bare node:http server on the server's DATA_DIR: all serve the same page-cached files`);
     const caddyUrl = (key: string): string => `${caddy!.url}/${key.split('/').map(encodeURIComponent).join('/')}`;
-    const big = { s: await signedUrl(real, bigKey), b: caddyUrl(bigKey) };
-    const small = { s: await signedUrl(real, smallKey), b: caddyUrl(smallKey) };
-    const pids = { s: real.pid, b: caddy.pid };
-    for (const side of ['s', 'b'] as const) expectDownload(await curlDownload(small[side]), smallSize, `warm-up ${side}`);
+    const bareUrl = (key: string): string => `${bare!.url}/file/${key.split('/').map(encodeURIComponent).join('/')}`;
+    const big: Sides = { s: await signedUrl(real, bigKey), n: bareUrl(bigKey), c: caddyUrl(bigKey) };
+    const small: Sides = { s: await signedUrl(real, smallKey), n: bareUrl(smallKey), c: caddyUrl(smallKey) };
+    const pids: Sides = { s: String(real.pid), n: String(bare.pid), c: String(caddy.pid) };
+    for (const side of SIDES) expectDownload(await curlDownload(small[side]!), smallSize, `warm-up ${side}`);
 
-    phase(`${formatSize(fileSize)}: one download, then ${parallel} at once`, 'large GETs');
-    for (const side of ['s', 'b'] as const) record(`idle.rss.${side}`, mib(readRss(pids[side]).rss));
-    for (let i = 0; i < repeat; i++) {
-      for (const side of order(i)) {
-        const [d, w] = await watched(pids[side], () => curlDownload(big[side]));
-        if (!expectDownload(d, fileSize, `one download, ${side}`)) continue;
-        record(`one.mbps.${side}`, mbPerSecond(d.bytes, d.ms));
-        record(`one.cpu.${side}`, w.cpuS / (d.bytes / GiB));
-        record(`one.rss.${side}`, mib(w.peakRss));
-      }
-    }
-    for (let i = 0; i < repeat; i++) {
-      for (const side of order(i)) {
-        const [d, w] = await watched(pids[side], () => parallelDownloads(big[side], parallel));
-        if (!expectDownload(d, parallel * fileSize, `${parallel} parallel, ${side}`)) continue;
-        record(`par.mbps.${side}`, mbPerSecond(d.bytes, d.ms));
-        record(`par.rss.${side}`, mib(w.peakRss));
-      }
-    }
+    phase(`${formatSize(fileSize)}: one download (whole, then a range), then ${parallel} at once`, 'large GETs');
+    for (const side of SIDES) record(`idle.rss.${side}`, mib(readRss(Number(pids[side])).rss));
+    await largeGets(big, pids, fileSize, 'one', SIDES);
 
-    phase(`${formatSize(smallSize)}: wrk -t1 -c${connections} -d${duration}s`, 'wrk');
+    phase(`${formatSize(smallSize)}: wrk -t1 -c${connections} -d${duration}s; ${HEAD_COUNT} HEADs`, 'wrk');
+    await smallGets(small, pids, SIDES);
     for (let i = 0; i < loadRepeat; i++) {
-      for (const side of order(i)) {
-        const [l, w] = await watched(pids[side], () => wrk(small[side], duration, connections));
-        if (l.errors > 0) notes.push(`wrk ${side === 's' ? 'signed GET' : 'Caddy'}: ${l.errors} errors or non-2xx answers of ${l.requests}`);
-        record(`rps.${side}`, l.rps);
-        record(`p50.${side}`, l.p50Ms);
-        record(`p99.${side}`, l.p99Ms);
-        record(`rcpu.${side}`, (w.cpuS / l.requests) * 1e6);
+      for (const side of rotate(['s', 'n'], i)) {
+        const [h, w] = await watched(Number(pids[side]), () => curlHeads(big[side]!, HEAD_COUNT));
+        record(`head.${side}`, h.rps);
+        record(`head.cpu.${side}`, (w.cpuS / h.requests) * 1e6);
       }
     }
 
@@ -158,11 +161,109 @@ async function main(): Promise<void> {
     }
   } finally {
     await caddy?.stop();
+    await bare?.stop();
     await real.stop();
     await rm(scratch, { recursive: true, force: true });
   }
+  if (s3Size > 0) await s3Part();
   phase('done', 'end');
   report(machine, loadAtStart, await codeVersion());
+}
+
+/**
+ * One download of the whole file, then one of its middle half (Range), per side; then `parallel`
+ * whole downloads at once. `prefix` names the figures (`one`, `s3`).
+ */
+async function largeGets(urls: Sides, pids: Sides, size: number, prefix: string, sides: readonly Side[]): Promise<void> {
+  const start = Math.floor(size / 4);
+  const end = start + Math.floor(size / 2) - 1;
+  const rangeBytes = end - start + 1;
+  for (let i = 0; i < repeat; i++) {
+    for (const side of rotate(sides, i)) {
+      const pid = Number(pids[side]);
+      const [d, w] = await watched(pid, () => curlDownload(urls[side]!));
+      if (expectDownload(d, size, `${prefix} download, ${side}`)) {
+        record(`${prefix}.mbps.${side}`, mbPerSecond(d.bytes, d.ms));
+        record(`${prefix}.cpu.${side}`, w.cpuS / (d.bytes / GiB));
+        record(`${prefix}.rss.${side}`, mib(w.peakRss));
+      }
+      const [r, rw] = await watched(pid, () => curlDownload(urls[side]!, { Range: `bytes=${start}-${end}` }));
+      if (expectDownload(r, rangeBytes, `${prefix} range, ${side}`, false, 206)) {
+        record(`${prefix}.range.mbps.${side}`, mbPerSecond(r.bytes, r.ms));
+        record(`${prefix}.range.cpu.${side}`, rw.cpuS / (r.bytes / GiB));
+      }
+    }
+  }
+  if (prefix !== 'one') return;
+  for (let i = 0; i < repeat; i++) {
+    for (const side of rotate(sides, i)) {
+      const [d, w] = await watched(Number(pids[side]), () => parallelDownloads(urls[side]!, parallel));
+      if (!expectDownload(d, parallel * size, `${parallel} parallel, ${side}`)) continue;
+      record(`par.mbps.${side}`, mbPerSecond(d.bytes, d.ms));
+      record(`par.rss.${side}`, mib(w.peakRss));
+    }
+  }
+}
+
+async function smallGets(urls: Sides, pids: Sides, sides: readonly Side[]): Promise<void> {
+  const prefix = 'rps';
+  for (let i = 0; i < loadRepeat; i++) {
+    for (const side of rotate(sides, i)) {
+      const [l, w] = await watched(Number(pids[side]), () => wrk(urls[side]!, duration, connections));
+      if (l.errors > 0) notes.push(`wrk ${side}: ${l.errors} errors or non-2xx answers of ${l.requests}`);
+      record(`${prefix}.${side}`, l.rps);
+      record(`${prefix}.p50.${side}`, l.p50Ms);
+      record(`${prefix}.p99.${side}`, l.p99Ms);
+      record(`${prefix}.cpu.${side}`, (w.cpuS / l.requests) * 1e6);
+    }
+  }
+}
+
+/**
+ * S3 storage (a one-node Swift on loopback, test/support/swift.ts): the real server with
+ * STORAGE=s3 beside the bare node:http server piping one GetObject, same bucket, same object; then a
+ * batch ZIP of S3 objects, whose peak RSS must stay near a single download's.
+ */
+async function s3Part(): Promise<void> {
+  phase(`S3 (Swift): ${formatSize(s3Size)} signed GET and a ZIP of ${s3ZipCount} × ${formatSize(zipSize)}`, 'S3');
+  const swift = await startSwift();
+  const bucket = 'bench-sharing';
+  const s3Env = {
+    STORAGE: 's3', S3_BUCKET: bucket, S3_ENDPOINT: swift.endpoint, S3_REGION: swift.region,
+    S3_ACCESS_KEY_ID: swift.accessKeyId, S3_SECRET_ACCESS_KEY: swift.secretAccessKey, S3_FORCE_PATH_STYLE: 'true',
+  };
+  let real: Running | undefined;
+  let bare: Running | undefined;
+  try {
+    await createS3Client({ ...swift, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: bucket }));
+    real = await startTarget(ROOT, 'real', { env: s3Env });
+    bare = await startTarget(ROOT, 'bare-download', { env: s3Env });
+    const agent = new http.Agent({ keepAlive: true });
+    const key = await uploadForKey(real, s3Size, 'bench-s3.bin', agent);
+    const zipKeys: string[] = [];
+    for (let i = 0; i < s3ZipCount; i++) zipKeys.push(await uploadForKey(real, zipSize, `bench-s3-zip-${i}.bin`, agent));
+    agent.destroy();
+    const urls: Sides = { s: await signedUrl(real, key), n: `${bare.url}/s3/${key.split('/').map(encodeURIComponent).join('/')}` };
+    const pids: Sides = { s: String(real.pid), n: String(bare.pid) };
+    await largeGets(urls, pids, s3Size, 's3', ['s', 'n']);
+    const zipUrl = await batchUrl(real, zipKeys);
+    for (let i = 0; i < repeat; i++) {
+      const [d, w] = await watched(real.pid, () => curlDownload(zipUrl));
+      if (!expectDownload(d, s3ZipCount * zipSize, 'S3 batch ZIP', true)) continue;
+      record('s3zip.mbps.s', mbPerSecond(s3ZipCount * zipSize, d.ms));
+      record('s3zip.rss.s', mib(w.peakRss));
+    }
+  } finally {
+    await bare?.stop();
+    await real?.stop();
+    await swift.stop();
+  }
+}
+
+/** The sides in a different order on each repeat, to spread any drift of the machine over all. */
+function rotate(sides: readonly Side[], i: number): Side[] {
+  const k = i % sides.length;
+  return [...sides.slice(k), ...sides.slice(0, k)];
 }
 
 /** The commit measured, and how many files under server/ and hooks/ differed from it. */
@@ -189,10 +290,10 @@ async function watched<T>(pid: number, work: () => Promise<T>): Promise<[T, Watc
   }
 }
 
-/** True when the answer is 200 with the expected bytes (at least them, for an archive). */
-function expectDownload(d: Download, bytes: number, what: string, atLeast = false): boolean {
-  const ok = d.status === 200 && (atLeast ? d.bytes > bytes : d.bytes === bytes);
-  if (!ok) notes.push(`${what}: answered ${d.status} with ${d.bytes} bytes (expected ${atLeast ? 'more than ' : ''}${bytes}); not counted`);
+/** True when the answer has the expected status and bytes (at least them, for an archive). */
+function expectDownload(d: Download, bytes: number, what: string, atLeast = false, status = 200): boolean {
+  const ok = d.status === status && (atLeast ? d.bytes > bytes : d.bytes === bytes);
+  if (!ok) notes.push(`${what}: answered ${d.status} with ${d.bytes} bytes (expected ${status} with ${atLeast ? 'more than ' : ''}${bytes}); not counted`);
   return ok;
 }
 
@@ -200,21 +301,41 @@ function report(machine: ReturnType<typeof describeMachine>, loadAtStart: string
   const big = formatSize(fileSize);
   const zips = `${zipCount} × ${formatSize(zipSize)} batch ZIP`;
   const wrkDesc = `wrk ${connections} conn., ${duration} s`;
+  const s3 = formatSize(s3Size);
+  const N = 'bare node:http pipe (1 MiB reads)';
+  const NS3 = 'bare node:http pipe of GetObject';
   const specs: FigureSpec[] = [
-    { name: `${big} signed GET, one download: MB/s`, s: 'one.mbps.s', b: 'one.mbps.b', baseline: 'Caddy file_server', digits: 0 },
-    { name: `${big} signed GET, ${parallel} parallel: MB/s in all`, s: 'par.mbps.s', b: 'par.mbps.b', baseline: 'Caddy file_server', digits: 0 },
-    { name: `${big} signed GET, one download: server CPU, s per GiB`, s: 'one.cpu.s', b: 'one.cpu.b', baseline: 'Caddy file_server', digits: 2 },
-    { name: 'server RSS before the downloads, MiB', s: 'idle.rss.s', b: 'idle.rss.b', baseline: 'Caddy', digits: 0 },
-    { name: `${big} signed GET, one download: peak RSS, MiB`, s: 'one.rss.s', b: 'one.rss.b', baseline: 'Caddy', digits: 0, agg: 'max' },
-    { name: `${big} signed GET, ${parallel} parallel: peak RSS, MiB`, s: 'par.rss.s', b: 'par.rss.b', baseline: 'Caddy', digits: 0, agg: 'max' },
-    { name: `${formatSize(smallSize)} signed GET: requests/s (${wrkDesc})`, s: 'rps.s', b: 'rps.b', baseline: 'Caddy file_server', digits: 0 },
-    { name: `${formatSize(smallSize)} signed GET: latency p50, ms`, s: 'p50.s', b: 'p50.b', baseline: 'Caddy file_server', digits: 2 },
-    { name: `${formatSize(smallSize)} signed GET: latency p99, ms`, s: 'p99.s', b: 'p99.b', baseline: 'Caddy file_server', digits: 2 },
-    { name: `${formatSize(smallSize)} signed GET: server CPU per request, µs`, s: 'rcpu.s', b: 'rcpu.b', baseline: 'Caddy file_server', digits: 0 },
+    { name: `${big} signed GET, one download: MB/s`, s: 'one.mbps.s', b: 'one.mbps.n', baseline: N, digits: 0 },
+    { name: `${big} signed GET, one download: server CPU, s per GiB`, s: 'one.cpu.s', b: 'one.cpu.n', baseline: N, digits: 2 },
+    { name: `${big} signed GET, middle half (Range): MB/s`, s: 'one.range.mbps.s', b: 'one.range.mbps.n', baseline: N, digits: 0 },
+    { name: `${big} signed GET, middle half (Range): server CPU, s per GiB`, s: 'one.range.cpu.s', b: 'one.range.cpu.n', baseline: N, digits: 2 },
+    { name: `${big} signed GET, ${parallel} parallel: MB/s in all`, s: 'par.mbps.s', b: 'par.mbps.n', baseline: N, digits: 0 },
+    { name: `${big} signed GET, one download: MB/s`, s: 'one.mbps.s', b: 'one.mbps.c', baseline: 'Caddy file_server', digits: 0 },
+    { name: `${big} signed GET, one download: server CPU, s per GiB`, s: 'one.cpu.s', b: 'one.cpu.c', baseline: 'Caddy file_server', digits: 2 },
+    { name: 'server RSS before the downloads, MiB', s: 'idle.rss.s', b: 'idle.rss.n', baseline: 'bare node:http', digits: 0 },
+    { name: `${big} signed GET, one download: peak RSS, MiB`, s: 'one.rss.s', b: 'one.rss.n', baseline: 'bare node:http', digits: 0, agg: 'max' },
+    { name: `${big} signed GET, ${parallel} parallel: peak RSS, MiB`, s: 'par.rss.s', b: 'par.rss.n', baseline: 'bare node:http', digits: 0, agg: 'max' },
+    { name: `${formatSize(smallSize)} signed GET: requests/s (${wrkDesc})`, s: 'rps.s', b: 'rps.n', baseline: N, digits: 0 },
+    { name: `${formatSize(smallSize)} signed GET: requests/s (${wrkDesc})`, s: 'rps.s', b: 'rps.c', baseline: 'Caddy file_server', digits: 0 },
+    { name: `${formatSize(smallSize)} signed GET: latency p50, ms`, s: 'rps.p50.s', b: 'rps.p50.n', baseline: N, digits: 2 },
+    { name: `${formatSize(smallSize)} signed GET: latency p99, ms`, s: 'rps.p99.s', b: 'rps.p99.n', baseline: N, digits: 2 },
+    { name: `${formatSize(smallSize)} signed GET: server CPU per request, µs`, s: 'rps.cpu.s', b: 'rps.cpu.n', baseline: N, digits: 0 },
+    { name: `${big} signed HEAD: requests/s (curl, one connection)`, s: 'head.s', b: 'head.n', baseline: N, digits: 0 },
+    { name: `${big} signed HEAD: server CPU per request, µs`, s: 'head.cpu.s', b: 'head.cpu.n', baseline: N, digits: 0 },
     { name: `${zips}: MB/s of file data`, s: 'zip.mbps.s', b: 'zip.mbps.disk', baseline: 'zip -0 out.zip (disk)', digits: 0 },
     { name: `${zips}: MB/s of file data`, s: 'zip.mbps.s', b: 'zip.mbps.null', baseline: 'zip -0 - > /dev/null', digits: 0 },
     { name: `${zips}: CPU, s per GiB`, s: 'zip.cpu.s', b: 'zip.cpu.null', baseline: 'zip -0 - > /dev/null', digits: 2 },
-    { name: `${zips}: server peak RSS, MiB`, s: 'zip.rss.s', baseline: '', digits: 0, agg: 'max' },
+    { name: `${zips}: server peak RSS, MiB`, s: 'zip.rss.s', b: 'one.rss.s', baseline: `one ${big} signed GET`, digits: 0, agg: 'max' },
+    ...(s3Size > 0
+      ? [
+          { name: `S3: ${s3} signed GET, one download: MB/s`, s: 's3.mbps.s', b: 's3.mbps.n', baseline: NS3, digits: 0 },
+          { name: `S3: ${s3} signed GET, one download: server CPU, s per GiB`, s: 's3.cpu.s', b: 's3.cpu.n', baseline: NS3, digits: 2 },
+          { name: `S3: ${s3} signed GET, middle half (Range): MB/s`, s: 's3.range.mbps.s', b: 's3.range.mbps.n', baseline: NS3, digits: 0 },
+          { name: `S3: ${s3} signed GET, one download: peak RSS, MiB`, s: 's3.rss.s', b: 's3.rss.n', baseline: NS3, digits: 0, agg: 'max' as const },
+          { name: `S3: ${s3ZipCount} × ${formatSize(zipSize)} batch ZIP: MB/s of file data`, s: 's3zip.mbps.s', b: 's3.mbps.s', baseline: `S3 signed GET (same server)`, digits: 0 },
+          { name: `S3: ${s3ZipCount} × ${formatSize(zipSize)} batch ZIP: server peak RSS, MiB`, s: 's3zip.rss.s', b: 's3.rss.s', baseline: 'S3 signed GET (same server)', digits: 0, agg: 'max' as const },
+        ]
+      : []),
   ];
   const rows = specs.map((spec) => figures.row(spec));
   const loadLine = `load average (1 min) ${loadAtStart} at start, ${loadAverage()} at end (at each part: ${loads.join(', ')})`;

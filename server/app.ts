@@ -24,6 +24,7 @@ import { LEGACY_UPLOAD_PATHS, legacyUploadRoutes } from './routes/legacy-uploads
 import { uploadRoutes } from './routes/uploads.ts';
 import { webPageRoute } from './routes/web-page.ts';
 import type { Services } from './services.ts';
+import { createDamageReporter } from './storage/damage.ts';
 import { TUS_PATH } from './tus.ts';
 
 /** Version of the HTTP API described at /docs/openapi.json. */
@@ -72,6 +73,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
     now: services.now,
     offload: services.storage.kind === 'file' && config.edgeSecret !== undefined && config.edgeOffload,
     scanning: config.clamd !== undefined,
+    damage: createDamageReporter({ repo: services.repo, metrics: edge.metrics, log, now: services.now }),
   };
   app.route('/get', signedGetRoute(links));
   // Registered before the authenticated /v1 tree: whoever holds the link needs no account.

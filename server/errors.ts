@@ -40,6 +40,9 @@ export const ERROR_CODES = {
   upload_incomplete: { status: 409, title: 'Upload incomplete' },
   unsupported_checksum_algorithm: { status: 400, title: 'Unsupported checksum algorithm' },
   invalid_concatenation: { status: 400, title: 'Invalid concatenation' },
+  // A ready record whose bytes storage no longer holds, or holds at another size (docs/storage-check.md).
+  file_missing: { status: 410, title: 'The stored bytes of this file are gone' },
+  file_damaged: { status: 500, title: 'The stored bytes of this file do not match its record' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

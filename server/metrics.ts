@@ -18,6 +18,7 @@ export interface Metrics {
   openDownloads: Gauge;
   quotaRejections: Counter;
   rateLimited: Counter<'limit'>;
+  filesDamaged: Counter<'damage'>;
 }
 
 /** `unfinishedUploads` is read at each scrape (uploads known to the database, not yet finished). */
@@ -57,6 +58,12 @@ export function createMetrics(unfinishedUploads: () => number): Metrics {
     openDownloads: new Gauge({ name: 'sl_downloads_open', help: 'Signed-link and batch ZIP responses this process is sending right now', registers }),
     quotaRejections: new Counter({ name: 'sl_quota_rejections_total', help: 'Uploads refused with 413 quota_exceeded', registers }),
     rateLimited: new Counter({ name: 'sl_rate_limited_total', help: 'Requests refused with 429, by limit', labelNames: ['limit'], registers }),
+    filesDamaged: new Counter({
+      name: 'sl_files_damaged_total',
+      help: 'Ready files found with their stored bytes missing or of another size, by damage (docs/storage-check.md); /healthz counts those still marked',
+      labelNames: ['damage'],
+      registers,
+    }),
   };
 }
 

@@ -181,13 +181,14 @@ for (const backend of backendsUnderTest()) {
       assert.equal((await get(l)).status, 404);
     });
 
-    test('bytes that vanished behind a ready record answer 404, on GET and HEAD', async () => {
+    test('bytes that vanished behind a ready record answer 410 file_missing, on GET and HEAD', async () => {
       const k = (await tusUpload({ endpoint: server.url, headers: auth, data: Buffer.from('gone'), metadata: { filename: 'gone.txt' } }).done).fileKey!;
       const l = (await (await fetch(`${server.url}/v1/files/signed-url?key=${encodeURIComponent(k)}`, { headers: auth })).json()).url;
       await server.services.storage.removeFile(k); // behind the record's back (an operator, a disk fault)
       for (const method of ['GET', 'HEAD']) {
         const res = await get(l, {}, method);
-        assert.equal(res.status, 404, method);
+        assert.equal(res.status, 410, method);
+        if (method === 'GET') assert.equal((await res.json()).code, 'file_missing');
       }
       assert.equal((await get(link)).status, 200, 'the server keeps serving');
     });

@@ -1,7 +1,9 @@
 // The clients of the download benchmark (bench/sharing.ts), all outside this Node process so they
 // do not share its event loop: curl writing to /dev/null, wrk for requests per second, and zip -0
 // as the archive baseline.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runCommand } from './command.ts';
 
 const DOWNLOAD_TIMEOUT_MS = 180_000;
@@ -28,6 +30,25 @@ export async function parallelDownloads(url: string, count: number): Promise<Dow
 }
 
 export type Load = { rps: number; p50Ms: number; p99Ms: number; requests: number; errors: number };
+
+/**
+ * `count` HEAD requests to `url`, one after another on one keep-alive connection, by one curl
+ * process (wrk cannot: its parser waits for the Content-Length bytes a HEAD answer never sends).
+ */
+export async function curlHeads(url: string, count: number): Promise<{ rps: number; requests: number; ms: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-head-'));
+  const config = join(dir, 'urls.conf');
+  writeFileSync(config, `url = "${url}"\n`.repeat(count));
+  const devNull = openSync('/dev/null', 'w');
+  try {
+    const done = await runCommand('curl', ['-s', '-f', '-I', '-K', config], { timeoutMs: DOWNLOAD_TIMEOUT_MS, stdoutFd: devNull });
+    if (done.code !== 0) throw new Error(`curl -I exited ${done.code}: ${done.stderr.trim()}`);
+    return { rps: count / (done.ms / 1000), requests: count, ms: done.ms };
+  } finally {
+    closeSync(devNull);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 /** wrk for `seconds` with `connections` on one thread (the server under test gets the other core). */
 export async function wrk(url: string, seconds: number, connections: number): Promise<Load> {

@@ -61,9 +61,9 @@ export function builtServer(root: string): string {
  * node_modules). Under tsx the bare baseline measured ~50% more CPU per GiB (its GC time grows
  * with tsx's heap), which would flatter every ratio. Done once per bench process, outside any timing.
  */
-function compile(root: string, name: TargetName | 'discard'): string {
+function compile(root: string, name: TargetName | Helper): string {
   if (name === 'real') return builtServer(root);
-  const source = name === 'baseline' ? 'bench/baseline-bare-tus.ts' : 'bench/discard-server.ts';
+  const source = HELPER_SOURCES[name];
   const out = join(HELPERS_OUT, `${name}.mjs`);
   if (!compiled.has(name)) {
     buildSync({ absWorkingDir: root, entryPoints: [source], outfile: out, bundle: true, packages: 'external', platform: 'node', format: 'esm', logLevel: 'error' });
@@ -72,8 +72,15 @@ function compile(root: string, name: TargetName | 'discard'): string {
   return out;
 }
 
+type Helper = 'baseline' | 'discard' | 'bare-download';
+const HELPER_SOURCES: Record<Helper, string> = {
+  baseline: 'bench/baseline-bare-tus.ts',
+  discard: 'bench/discard-server.ts',
+  'bare-download': 'bench/bare-download-server.ts',
+};
+
 export type StartOptions = {
-  /** extra environment for the real server (hooks that are off by default: webhooks, scanning, types) */
+  /** extra environment (the real server: hooks that are off by default, S3 settings; helpers: their settings) */
   env?: Readonly<Record<string, string>>;
   /** start on this DATA_DIR and keep it on stop() (a restart on seeded data) instead of a fresh one */
   dataDir?: string;
@@ -82,7 +89,7 @@ export type StartOptions = {
 };
 
 /** Starts `name` with a fresh DATA_DIR (removed again by stop()), or on `options.dataDir` (kept). */
-export async function startTarget(root: string, name: TargetName | 'discard', options: StartOptions = {}): Promise<Running> {
+export async function startTarget(root: string, name: TargetName | Helper, options: StartOptions = {}): Promise<Running> {
   const keep = options.dataDir !== undefined;
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), `bench-${name}-`)));
   const token = randomBytes(24).toString('base64url');
@@ -90,11 +97,11 @@ export async function startTarget(root: string, name: TargetName | 'discard', op
     name === 'real'
       ? {
           entry: compile(root, name),
-          env: { ...options.env, AUTH_SERVICE_TOKEN: token, QUOTA_DEFAULT_BYTES: String(1024 ** 4) },
+          env: { AUTH_SERVICE_TOKEN: token, QUOTA_DEFAULT_BYTES: String(1024 ** 4), ...options.env },
           headers: { 'X-Service-Token': token },
           nodeArgs: options.nodeArgs,
         }
-      : { entry: compile(root, name), env: {}, headers: {}, nodeArgs: options.nodeArgs };
+      : { entry: compile(root, name), env: { ...options.env }, headers: {}, nodeArgs: options.nodeArgs };
   try {
     return await spawnAndWait(root, name, spec, dataDir, keep);
   } catch (error) {

@@ -147,6 +147,15 @@ const MIGRATIONS: string[] = [
     upload_id TEXT PRIMARY KEY REFERENCES uploads (id) ON DELETE CASCADE
   ) STRICT;
   `,
+  `
+  -- Stored bytes that no longer match a ready record (server/storage/damage.ts): 'missing' when
+  -- storage holds nothing at the key, 'size_mismatch' when it holds another number of bytes. A marked
+  -- file is left out of listings and usage and answers file_missing / file_damaged; the mark goes
+  -- when the bytes match again (scripts: npm run check-storage). See docs/storage-check.md.
+  ALTER TABLE files ADD COLUMN damage TEXT CHECK (damage IN ('missing', 'size_mismatch'));
+  ALTER TABLE files ADD COLUMN damaged_at INTEGER;
+  CREATE INDEX files_damaged ON files (user_id) WHERE damage IS NOT NULL;
+  `,
 ];
 
 export function openDb(dataDir: string): Db {

@@ -41,7 +41,12 @@ export interface FileRow {
   /** The signature clamd found, for 'infected'. */
   scan_signature: string | null;
   scanned_at: number | null;
+  /** Set when the stored bytes were found missing or of another size (server/storage/damage.ts). */
+  damage?: FileDamage | null;
+  damaged_at?: number | null;
 }
+
+export type FileDamage = 'missing' | 'size_mismatch';
 
 export type Category = 'image' | 'video' | 'audio' | 'document' | 'archive' | 'other';
 export type ScanStatus = 'pending' | 'scanning' | 'clean' | 'infected' | 'error';
@@ -72,7 +77,8 @@ export class Repo {
     this.#db = db;
     this.#s = {
       used: db.prepare<[string], { n: number }>(
-        'SELECT coalesce(sum(size), 0) AS n FROM files WHERE user_id = ?',
+        // A file whose bytes are gone or damaged is not charged (docs/storage-check.md).
+        'SELECT coalesce(sum(size), 0) AS n FROM files WHERE user_id = ? AND damage IS NULL',
       ),
       reserved: db.prepare<[string], { n: number }>(
         'SELECT coalesce(sum(reserved_bytes), 0) AS n FROM uploads WHERE user_id = ?',
@@ -117,7 +123,7 @@ export class Repo {
         FileRow
       >(
         `SELECT * FROM files
-          WHERE user_id = @user_id AND state = 'ready'
+          WHERE user_id = @user_id AND state = 'ready' AND damage IS NULL
             AND (@folder IS NULL OR folder = @folder)
             AND (@created_at IS NULL OR created_at < @created_at
                  OR (created_at = @created_at AND key < @key))
@@ -137,6 +143,17 @@ export class Repo {
       ping: db.prepare<[], { ok: number }>('SELECT 1 AS ok'),
       markPartial: db.prepare<[string]>('INSERT OR IGNORE INTO partial_uploads (upload_id) VALUES (?)'),
       isPartial: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM partial_uploads WHERE upload_id = ?'),
+      // Records against stored bytes (server/storage/damage.ts, server/check-storage-cli.ts).
+      markDamage: db.prepare<[FileDamage, number, string, FileDamage]>(
+        "UPDATE files SET damage = ?, damaged_at = ? WHERE key = ? AND state = 'ready' AND damage IS NOT ?",
+      ),
+      clearDamage: db.prepare<[string]>('UPDATE files SET damage = NULL, damaged_at = NULL WHERE key = ? AND damage IS NOT NULL'),
+      countDamaged: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM files WHERE damage IS NOT NULL'),
+      readyFiles: db.prepare<[], FileRow>("SELECT * FROM files WHERE state = 'ready' ORDER BY key"),
+      allFileKeys: db.prepare<[], { key: string }>('SELECT key FROM files'),
+      usageByUser: db.prepare<[], { user_id: string; n: number }>(
+        'SELECT user_id, coalesce(sum(size), 0) AS n FROM files WHERE damage IS NULL GROUP BY user_id',
+      ),
     };
   }
 
@@ -298,5 +315,36 @@ export class Repo {
 
   isPartialUpload(id: string): boolean {
     return this.#s.isPartial.get(id)!.n > 0;
+  }
+
+  // --- records against stored bytes (server/storage/damage.ts) ---
+
+  /** Marks a ready file's bytes as missing or damaged; true when the mark is new or changed. */
+  markDamage(key: string, damage: FileDamage, now: number): boolean {
+    return this.#s.markDamage.run(damage, now, key, damage).changes > 0;
+  }
+
+  /** Clears the mark once the bytes match again; true when there was one. */
+  clearDamage(key: string): boolean {
+    return this.#s.clearDamage.run(key).changes > 0;
+  }
+
+  countDamagedFiles(): number {
+    return this.#s.countDamaged.get()!.n;
+  }
+
+  /** Every ready record, by key (the storage check walks them; one query, rows streamed). */
+  readyFiles(): IterableIterator<FileRow> {
+    return this.#s.readyFiles.iterate();
+  }
+
+  /** Keys of every record in any state: bytes at another key belong to no record. */
+  allFileKeys(): Set<string> {
+    return new Set(this.#s.allFileKeys.all().map((r) => r.key));
+  }
+
+  /** Stored bytes charged per user (what GET /v1/usage reports as used_bytes). */
+  usageByUser(): Map<string, number> {
+    return new Map(this.#s.usageByUser.all().map((r) => [r.user_id, r.n]));
   }
 }

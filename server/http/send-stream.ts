@@ -1,10 +1,68 @@
-// A Node stream as a response body. @hono/node-server reads it chunk by chunk into the socket;
-// when the client goes away it cancels the web stream, which destroys the Node stream and so
-// releases its file descriptor at once. (Its RESPONSE_ALREADY_SENT escape hatch, which would let
-// us pipe directly, is ignored on its cached-response path in 2.1.x; measured files are read in
-// 1 MiB chunks, so the per-chunk cost of the web stream stays small.)
-import { Readable } from 'node:stream';
+// A Node stream as a response body, handed to @hono/node-server as a web stream that it writes to
+// the socket chunk by chunk, waiting for 'drain'.
+//
+// Not Readable.toWeb: in Node 20 it copies every chunk into a fresh Uint8Array ("to detach it from
+// the pool"), a second pass over every byte plus 1 MiB of garbage per chunk, measured at a third
+// of a signed GET's CPU (docs in bench/README.md). Chunks of a Node stream belong to whoever
+// receives them and this (non-byte) stream never transfers their buffers, so they go as they are.
+//
+// The body is held to the length the headers promised: a source that ends early (a file truncated
+// while it is read) or runs long errors the web stream, and the adapter then destroys the socket,
+// so the client sees a cut connection instead of waiting forever for bytes that will never come.
+// When the client goes away the adapter cancels the web stream, which destroys the source and so
+// releases its file descriptor at once.
+import { finished, type Readable } from 'node:stream';
 
-export function streamResponse(status: number, headers: Headers, body: Readable): Response {
-  return new Response(Readable.toWeb(body) as ReadableStream, { status, headers });
+export interface BodyLength {
+  /** What Content-Length promised; null when the response carries none. */
+  expected: number | null;
+  /** Told once when the source ended after `sent` of the expected bytes. */
+  onShort?: (sent: number) => void;
+}
+
+export function streamResponse(status: number, headers: Headers, body: Readable, length: BodyLength): Response {
+  return new Response(exactWebStream(body, length), { status, headers });
+}
+
+export function exactWebStream(source: Readable, { expected, onShort }: BodyLength): ReadableStream<Uint8Array> {
+  let sent = 0;
+  let settled = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        const fail = (error: Error): void => {
+          if (settled) return;
+          settled = true;
+          source.destroy();
+          controller.error(error);
+        };
+        source.on('data', (chunk: Uint8Array) => {
+          if (settled) return;
+          sent += chunk.byteLength;
+          if (expected !== null && sent > expected) return fail(new Error(`the body ran past the ${expected} bytes promised`));
+          controller.enqueue(chunk);
+          if ((controller.desiredSize ?? 0) <= 0) source.pause();
+        });
+        finished(source, (error) => {
+          if (error) return fail(error);
+          if (expected !== null && sent < expected) {
+            onShort?.(sent);
+            return fail(new Error(`the body ended after ${sent} of the ${expected} bytes promised`));
+          }
+          if (settled) return;
+          settled = true;
+          controller.close();
+        });
+      },
+      pull() {
+        source.resume();
+      },
+      cancel() {
+        settled = true;
+        source.destroy();
+      },
+    },
+    // One chunk (1 MiB from the file) waits while the previous one is in the socket.
+    { highWaterMark: 1 },
+  );
 }

@@ -1,10 +1,11 @@
 // Batch ZIP (SPEC "Batch ZIP"): an owner names up to MAX_BATCH_KEYS of their files and gets an
 // expiring signed link; whoever opens it receives one ZIP streamed as it is built.
 //
-// A file deleted between the link and the download is left out, and the archive gains a
-// `MISSING.txt` note saying how many were; every file is checked before the first byte, so
-// Content-Length stays exact. (One deleted in the split second while the archive streams ends the
-// download early; zip-stream.ts explains why that cannot be a complete-looking archive.)
+// A file deleted between the link and the download, or whose stored bytes are missing or of
+// another size than its record (then marked, storage/damage.ts), is left out, and the archive
+// gains a `MISSING.txt` note saying how many were; every file is checked before the first byte, so
+// Content-Length stays exact. (One that vanishes or shrinks while the archive streams cuts the
+// download; zip-stream.ts explains why that cannot be a complete-looking archive.)
 import { Hono } from 'hono';
 import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
@@ -16,6 +17,7 @@ import { assertServable } from '../scan/gate.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
 import { signBatchToken, verifyBatchToken } from '../http/link-signing.ts';
 import { streamResponse } from '../http/send-stream.ts';
+import { damageError, damageOf, type DamageReporter } from '../storage/damage.ts';
 import type { Storage } from '../storage/types.ts';
 import { createZipStream, type ZipEntryInput } from '../zip/zip-stream.ts';
 import { commonProblems, jsonResponse, problemResponse } from './files.ts';
@@ -32,6 +34,8 @@ export interface BatchDeps {
   now: () => number;
   /** Virus scanning is on: only files clamd called clean are served (scan/gate.ts). */
   scanning: boolean;
+  /** Marks records whose stored bytes turn out missing or of another size (storage/damage.ts). */
+  damage: DamageReporter;
 }
 
 /** The request body: validated with this schema, and described by it in the OpenAPI document. */
@@ -51,6 +55,8 @@ export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
       200: jsonResponse('the link', z.object({ token: z.string(), url: z.string(), expires_at: z.string().meta({ format: 'date-time' }) })),
       400: problemResponse('bad body'),
       404: problemResponse('a key names no file of yours'),
+      410: problemResponse('file_missing: a file\'s stored bytes are gone (docs/storage-check.md)'),
+      500: problemResponse('file_damaged: a file\'s stored bytes do not match its record'),
       ...commonProblems,
     },
   }), async (c) => {
@@ -63,6 +69,7 @@ export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
       const file = deps.repo.getFile(key);
       // Naming no key: a foreign key and a missing one look the same.
       if (!file || file.state !== 'ready' || !mayAccess(caller, file.user_id)) throw new AppError('not_found', 'one or more keys name no file of yours');
+      if (file.damage) throw damageError(file.damage);
       // The caller's own key may be named: a batch that cannot be served is refused up front.
       assertServable(file, deps.scanning);
       return file;
@@ -113,8 +120,15 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
     const present: FileRow[] = [];
     for (const key of payload.keys) {
       const file = deps.repo.getFile(key);
-      const stat = file?.state === 'ready' && file.user_id === payload.userId ? await deps.storage.statFile(key) : null;
-      if (!file || !stat || stat.size !== file.size) continue;
+      if (!file || file.state !== 'ready' || file.user_id !== payload.userId) continue;
+      const storedSize = (await deps.storage.statFile(key))?.size ?? null;
+      const damage = damageOf(file.size, storedSize);
+      if (damage) {
+        // Re-read: a record deleted while the stat ran is a deletion, not damage.
+        if (deps.repo.getFile(key)?.state === 'ready') deps.damage.found(file, damage, storedSize);
+        continue;
+      }
+      if (file.damage) deps.damage.healed(file);
       // Verdicts may have changed since the link was made (scanning turned on): refuse, never skip.
       assertServable(file, deps.scanning);
       present.push(file);
@@ -128,9 +142,10 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
       size: file.size,
       contentType: file.detected_type ?? file.content_type,
       open: () => deps.storage.openFile(file.key),
+      onWrongSize: () => deps.damage.found(file, 'size_mismatch', null),
     }));
     const missing = payload.keys.length - present.length;
-    if (missing > 0) entries.push(noteEntry(`${missing} of the ${payload.keys.length} files in this download were deleted after its link was made.\n`));
+    if (missing > 0) entries.push(noteEntry(`${missing} of the ${payload.keys.length} files in this download were deleted, or their stored bytes were lost, after its link was made.\n`));
     const zip = createZipStream(entries);
     const headers = new Headers({
       'Content-Type': 'application/zip',
@@ -143,7 +158,7 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
       zip.stream.destroy();
       return new Response(null, { status: 200, headers });
     }
-    return streamResponse(200, headers, zip.stream);
+    return streamResponse(200, headers, zip.stream, { expected: zip.size });
   });
   return app;
 }

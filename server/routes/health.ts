@@ -2,6 +2,9 @@
 // sending uploads to an instance whose disk is full or whose database is unreachable.
 // With virus scanning on, `scan` reports clamd and the queue without ever failing the check: while
 // clamd is away files wait as pending, and the instance still takes uploads and serves clean files.
+// `files.damaged` counts records whose stored bytes were found missing or of another size
+// (storage/damage.ts) and not yet repaired: an operator's signal (npm run check-storage) that
+// never fails the check either, since every other file is still served.
 import { statfs } from 'node:fs/promises';
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
@@ -24,7 +27,7 @@ export function healthRoute(deps: {
     tags: ['operations'],
     summary: 'Disk, database and storage checks; 503 when one fails',
     security: [],
-    responses: { 200: { description: '{status: "ok", disk, db, storage, scan?: {clamd: "up"|"down", queue_depth}}' }, 503: { description: '{status: "fail", …}' } },
+    responses: { 200: { description: '{status: "ok", disk, db, storage, files: {damaged}, scan?: {clamd: "up"|"down", queue_depth}}' }, 503: { description: '{status: "fail", …}' } },
   }), async (c) => {
     const [disk, db, storage, scan] = await Promise.all([
       statfs(deps.dataDir).then(
@@ -44,8 +47,9 @@ export function healthRoute(deps: {
       deps.scan?.health().catch((error: unknown) => void deps.log.warn({ err: error }, 'scan health report failed')),
     ]);
     const ok = disk.ok && db.ok && storage.ok;
+    const files = db.ok ? { damaged: deps.repo.countDamagedFiles() } : undefined;
     c.header('Cache-Control', 'no-store');
-    return c.json({ status: ok ? 'ok' : 'fail', disk, db, storage, ...(scan ? { scan } : {}) }, ok ? 200 : 503);
+    return c.json({ status: ok ? 'ok' : 'fail', disk, db, storage, ...(files ? { files } : {}), ...(scan ? { scan } : {}) }, ok ? 200 : 503);
   });
   return app;
 }

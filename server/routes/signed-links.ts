@@ -22,7 +22,10 @@ import { contentDisposition } from '../http/content-disposition.ts';
 import { decodeKeyFromPath, encodeKeyForPath, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
 import { contentRange, resolveRange } from '../http/range.ts';
 import type { RequestEnv } from '../http/request-context.ts';
+import type { HttpBindings } from '@hono/node-server';
+import { fileResponse, isUnreadFileStream } from '../http/send-file.ts';
 import { streamResponse } from '../http/send-stream.ts';
+import { assertIntact, damageError, type DamageReporter } from '../storage/damage.ts';
 import type { Storage } from '../storage/types.ts';
 import { commonProblems, jsonResponse, problemResponse } from './files.ts';
 
@@ -40,6 +43,8 @@ export interface SignedLinkDeps {
   offload?: boolean;
   /** Virus scanning is on: only files clamd called clean are served (scan/gate.ts). */
   scanning: boolean;
+  /** Marks records whose stored bytes turn out missing or of another size (storage/damage.ts). */
+  damage: DamageReporter;
 }
 
 /** Internal to the server ↔ Caddy hop: the file under DATA_DIR/users, and the range to send. */
@@ -72,6 +77,8 @@ export function signedUrlRoute(deps: SignedLinkDeps): Hono<AuthEnv> {
         200: jsonResponse('the link', z.object({ url: z.string(), expires_at: z.string().meta({ format: 'date-time' }) })),
         400: problemResponse('bad parameter'),
         404: problemResponse('no such file of yours'),
+        410: problemResponse('file_missing: the stored bytes are gone (docs/storage-check.md)'),
+        500: problemResponse('file_damaged: the stored bytes do not match the record'),
         ...commonProblems,
       },
     }),
@@ -80,6 +87,7 @@ export function signedUrlRoute(deps: SignedLinkDeps): Hono<AuthEnv> {
       const query = c.req.valid('query');
       const file = query.key === undefined ? undefined : deps.repo.getFile(query.key);
       if (!file || file.state !== 'ready' || !mayAccess(c.get('caller'), file.user_id)) throw new AppError('not_found', 'no such file');
+      if (file.damage) throw damageError(file.damage);
       return c.json(signUrl(deps, file.key, query.ttl ?? deps.defaultTtlSeconds, query.disposition ?? 'attachment'));
     },
   );
@@ -105,7 +113,8 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
       403: problemResponse('invalid_signature; infected or scan_failed while virus scanning is on'),
       409: problemResponse('scan_pending: the virus scan has not finished (Retry-After)'),
       404: problemResponse('the file was deleted'),
-      410: problemResponse('link_expired'),
+      410: problemResponse('link_expired; file_missing: the stored bytes are gone (docs/storage-check.md)'),
+      500: problemResponse('file_damaged: the stored bytes do not match the record'),
       416: problemResponse('range_not_satisfiable'),
       429: problemResponse('rate_limited'),
     },
@@ -124,11 +133,6 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
     if (!file || file.state !== 'ready') throw new AppError('not_found', 'this file no longer exists');
     assertServable(file, deps.scanning);
     const offloading = deps.offload && c.get('fromEdge') && file.key.startsWith(OFFLOAD_ROOT);
-    // Node opens the file below anyway (a vanished file fails there); Caddy's file_server checks it
-    // when offloading. A stat here would only cost: ~8% of an offloaded request's CPU, measured.
-    if (!offloading && c.req.method === 'HEAD' && !(await deps.storage.statFile(file.key))) {
-      throw new AppError('not_found', 'this file no longer exists');
-    }
 
     const size = file.size;
     const validators: Validators = { etag: strongEtag({ size, mtimeMs: file.created_at, sha256: file.sha256 }), lastModified: new Date(file.created_at) };
@@ -158,9 +162,10 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
     headers.set('Content-Length', String(partial ? range.end - range.start + 1 : size));
     if (partial) headers.set('Content-Range', contentRange(range, size)!);
     const status = partial ? 206 : 200;
-    if (c.req.method === 'HEAD' || size === 0) return new Response(null, { status, headers });
     if (offloading) {
-      // Caddy's file_server recomputes Content-Length/Content-Range from the range it is given.
+      // Caddy's file_server recomputes Content-Length/Content-Range from the range it is given, and
+      // checks the file itself: a stat here would only cost (~8% of an offloaded request's CPU).
+      if (c.req.method === 'HEAD' || size === 0) return new Response(null, { status, headers });
       headers.delete('Content-Length');
       headers.delete('Content-Range');
       headers.set(OFFLOAD_PATH_HEADER, `/${file.key.slice(OFFLOAD_ROOT.length)}`);
@@ -168,11 +173,28 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
       headers.set(OFFLOAD_RANGE_HEADER, partial ? `bytes=${range.start}-${range.end}` : '');
       return new Response(null, { status, headers });
     }
-    const body = await deps.storage.openFile(file.key, partial ? { start: range.start, end: range.end } : undefined).catch(async (error: unknown) => {
-      if (!(await deps.storage.statFile(file.key))) throw new AppError('not_found', 'this file no longer exists');
+    // The stored size is compared with the record before the status line goes out: a shorter file
+    // would leave the client waiting for bytes promised by Content-Length (storage/damage.ts).
+    if (c.req.method === 'HEAD' || size === 0) {
+      assertIntact(deps.repo, deps.damage, file, (await deps.storage.statFile(file.key))?.size ?? null);
+      return new Response(null, { status, headers });
+    }
+    const span = partial ? { start: range.start, end: range.end } : { start: 0, end: size - 1 };
+    const opened = await deps.storage.openSized(file.key, span);
+    try {
+      assertIntact(deps.repo, deps.damage, file, opened?.storedSize ?? null);
+    } catch (error) {
+      opened?.body.destroy();
       throw error;
-    });
-    return streamResponse(status, headers, body);
+    }
+    const sending = span.end - span.start + 1;
+    // Shrunk while it is read: the response is cut (send-file.ts, send-stream.ts) and the record marked.
+    const onShort = () => deps.damage.found(file, 'size_mismatch', null);
+    const outgoing = (c.env as HttpBindings | undefined)?.outgoing;
+    if (outgoing && isUnreadFileStream(opened!.body)) {
+      return fileResponse(outgoing, status, headers, { file: opened!.body, start: span.start, length: sending, onShort });
+    }
+    return streamResponse(status, headers, opened!.body, { expected: sending, onShort });
   });
   return app;
 }

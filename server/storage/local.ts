@@ -1,12 +1,12 @@
 // Local disk storage: tus uploads under DATA_DIR/uploads (data file + .json sidecar), finished files
 // under DATA_DIR/<key>. A rename moves a finished upload into place: one syscall, no copy, atomic.
-import { createReadStream } from 'node:fs';
+import { createReadStream, fstat, open } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { isValidUploadId, parseKey } from './keys.ts';
 import { LocalTusStore } from './local-tus-store.ts';
-import type { ByteRange, Storage, StoredFile } from './types.ts';
+import type { ByteRange, ListedFile, Storage, StoredFile } from './types.ts';
 
 // 1 MiB reads: Node's default 64 KiB chunks cap a download near 0.55 GB/s here (STYLE.md).
 const READ_CHUNK = 1024 * 1024;
@@ -94,6 +94,21 @@ export function createLocalStorage(dataDir: string): Storage {
       return stream;
     },
 
+    async openSized(key, range) {
+      const fd = await new Promise<number | null>((resolve, reject) =>
+        open(filePath(key), 'r', (error, fd) => (error ? (error.code === 'ENOENT' ? resolve(null) : reject(error)) : resolve(fd))),
+      );
+      if (fd === null) return null;
+      // fstat on the descriptor that will be read: the size of exactly the bytes this request sends.
+      const storedSize = await new Promise<number>((resolve, reject) => fstat(fd, (error, stat) => (error ? reject(error) : resolve(stat.size))));
+      const body = createReadStream(filePath(key), { fd, ...(range ? { start: range.start, end: range.end } : {}), highWaterMark: READ_CHUNK });
+      return { body, storedSize };
+    },
+
+    async *listFiles() {
+      yield* walkFiles(dataDir, 'users');
+    },
+
     async removeFile(key) {
       await unlinkIfPresent(filePath(key));
     },
@@ -104,6 +119,22 @@ export function createLocalStorage(dataDir: string): Storage {
       await fs.access(dataDir, fs.constants.R_OK | fs.constants.W_OK);
     },
   };
+}
+
+/** Regular files under `<dataDir>/<dir>`, depth first, as keys relative to dataDir. */
+async function* walkFiles(dataDir: string, dir: string): AsyncGenerator<ListedFile> {
+  const entries = await fs.readdir(path.join(dataDir, dir), { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw error;
+  });
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const key = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) yield* walkFiles(dataDir, key);
+    else if (entry.isFile()) {
+      const stat = await fs.stat(path.join(dataDir, key)).catch(() => null);
+      if (stat) yield { key, size: stat.size, modifiedAt: stat.mtime };
+    }
+  }
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -18,7 +18,7 @@ import {
 import { isValidUploadId, parseKey } from './keys.ts';
 import { s3ClientConfig, type S3ClientOptions } from './s3-client.ts';
 import { isNotFound, TusS3Store } from './s3-tus-store.ts';
-import type { ByteRange, Storage, StoredFile } from './types.ts';
+import type { ByteRange, OpenedFile, Storage, StoredFile } from './types.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -90,13 +90,26 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
   }
 
   async function get(key: string, range?: ByteRange): Promise<Readable> {
+    const opened = await getSized(key, range);
+    if (!opened) throw Object.assign(new Error(`no object at ${key}`), { code: 'ENOENT' });
+    return opened.body;
+  }
+
+  /** One GetObject: its body and the whole object's size (Content-Range's total, or the length). */
+  async function getSized(key: string, range?: ByteRange): Promise<OpenedFile | null> {
     try {
       const res = await s3.send(
         new GetObjectCommand({ Bucket: bucket, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
       );
-      return res.Body as Readable;
+      const total = /\/(\d+)$/.exec(res.ContentRange ?? '')?.[1];
+      return { body: res.Body as Readable, storedSize: total === undefined ? (res.ContentLength ?? 0) : Number(total) };
     } catch (error) {
-      if (isNotFound(error)) throw Object.assign(new Error(`no object at ${key}`), { code: 'ENOENT', cause: error });
+      if (isNotFound(error)) return null;
+      // A range that starts past the object's end: 416 InvalidRange, and the object is shorter.
+      if ((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) {
+        const stored = await head(key);
+        return stored ? { body: Readable.from([]), storedSize: stored.size } : null;
+      }
       throw error;
     }
   }
@@ -245,6 +258,21 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
 
     async openFile(key, range) {
       return get(fileKey(key), range);
+    },
+
+    async openSized(key, range) {
+      return getSized(fileKey(key), range);
+    },
+
+    async *listFiles() {
+      let ContinuationToken: string | undefined;
+      do {
+        const res = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'users/', ContinuationToken }));
+        for (const object of res.Contents ?? []) {
+          yield { key: object.Key!, size: object.Size ?? 0, modifiedAt: object.LastModified ?? new Date(0) };
+        }
+        ContinuationToken = res.IsTruncated ? res.NextContinuationToken : undefined;
+      } while (ContinuationToken);
     },
 
     async removeFile(key) {

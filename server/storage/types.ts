@@ -13,6 +13,20 @@ export interface StoredFile {
   modifiedAt: Date;
 }
 
+/** A finished file opened to be sent, with the size storage holds at its key right now. */
+export interface OpenedFile {
+  body: Readable;
+  /** The whole stored object's size, learnt in the same round trip as the open (fstat; S3's length). */
+  storedSize: number;
+}
+
+/** One finished file's bytes as storage lists them. */
+export interface ListedFile {
+  key: string;
+  size: number;
+  modifiedAt: Date;
+}
+
 export interface Storage {
   readonly kind: 'file' | 's3';
   /** The tus DataStore that receives upload bytes. */
@@ -39,6 +53,14 @@ export interface Storage {
   promote(uploadId: string, key: string): Promise<void>;
   statFile(key: string): Promise<StoredFile | null>;
   openFile(key: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Opens `range` of a finished file (the whole file without one) and reports the stored size, so a
+   * caller can compare it with the record before it sends a status line. null when nothing is
+   * stored at `key`. A range past the stored end gives an empty body (and the smaller storedSize).
+   */
+  openSized(key: string, range?: ByteRange): Promise<OpenedFile | null>;
+  /** Every finished file's bytes under `users/`, whatever the database says (server/check-storage-cli.ts). */
+  listFiles(): AsyncIterable<ListedFile>;
   /** Removes a finished file. Idempotent. */
   removeFile(key: string): Promise<void>;
   /** Throws when the backend cannot serve. */

@@ -28,6 +28,8 @@ export interface ZipEntryInput {
   size: number;
   contentType: string;
   open: () => Promise<NodeJS.ReadableStream>;
+  /** Told when the opened stream ended at another byte count than `size` (the archive then fails). */
+  onWrongSize?: (read: number) => void;
 }
 
 export interface ZipStream {
@@ -149,10 +151,17 @@ export function createZipStream(entries: readonly ZipEntryInput[], options: ZipS
           current = source;
           // yazl pipes a lazy stream without listening for its errors; unheard, one would crash the process.
           source.once('error', (error: Error) => fail(new Error(`zip entry "${path}": ${error.message}`, { cause: error })));
+          let read = 0;
           source.once('end', () => {
             if (current === source) current = null;
+            if (read === entry.size) return;
+            entry.onWrongSize?.(read);
+            fail(new Error(`zip entry "${path}" ended after ${read} of its ${entry.size} bytes`));
           });
           callback(null, source);
+          // yazl notices a wrong count too, but cannot say which entry: count here to name it
+          // (after yazl's pipe, so that this listener does not start the flow before it).
+          source.on('data', (chunk: Uint8Array) => void (read += chunk.byteLength));
         },
         (error: unknown) => fail(new Error(`zip entry "${path}" could not be opened`, { cause: error })),
       );

@@ -139,6 +139,37 @@ for (const backend of backends) {
       }
     });
 
+    test('openSized: the bytes of a range and the whole stored size; a range past the end is empty; missing is null', async () => {
+      const data = randomBytes(MiB + 5);
+      const id = await upload(data.length, data);
+      const key = keyFor(id);
+      await storage.promote(id, key);
+      for (const range of [undefined, { start: 0, end: data.length - 1 }, { start: 7, end: 99 }]) {
+        const opened = await storage.openSized(key, range);
+        assert.equal(opened?.storedSize, data.length);
+        const expected = range ? data.subarray(range.start, range.end + 1) : data;
+        assert.ok((await collect(opened!.body)).equals(expected), JSON.stringify(range));
+      }
+      const past = await storage.openSized(key, { start: data.length + 10, end: data.length + 20 });
+      assert.equal(past?.storedSize, data.length);
+      past!.body.destroy();
+      assert.equal(await storage.openSized(keyFor(newId())), null);
+    });
+
+    test('listFiles: every finished file with its size, nothing of unfinished uploads', async () => {
+      const data = randomBytes(1234);
+      const id = await upload(data.length, data);
+      const key = keyFor(id, 'listed.bin');
+      await storage.promote(id, key);
+      const open = await upload(10, Buffer.from('01234'));
+      const listed = new Map<string, number>();
+      for await (const file of storage.listFiles()) listed.set(file.key, file.size);
+      assert.equal(listed.get(key), 1234);
+      assert.ok([...listed.keys()].every((k) => k.startsWith('users/')));
+      assert.ok(![...listed.keys()].some((k) => k.includes(open)));
+      await storage.removeUpload(open);
+    });
+
     test('missing keys: statFile null, openFile rejects, removeFile is a no-op', async () => {
       const key = keyFor(newId());
       assert.equal(await storage.statFile(key), null);

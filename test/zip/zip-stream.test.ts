@@ -197,10 +197,14 @@ test('a read error mid-file fails the archive instead of crashing the process', 
   assert.match(error.message, /disk on fire/);
 });
 
-test('a file whose size differs from its record fails the archive', async () => {
-  const entry = await fileEntry('', 'x', Buffer.alloc(100));
-  const error = await sinkUntilError(createZipStream([{ ...entry, size: 99 }]).stream);
-  assert.match(error.message, /unexpected number of bytes/);
+test('a file whose size differs from its record fails the archive and names the entry', async () => {
+  for (const [stored, recorded] of [[100, 99], [99, 100]] as const) {
+    const entry = await fileEntry('', 'x', Buffer.alloc(stored));
+    const told: number[] = [];
+    const error = await sinkUntilError(createZipStream([{ ...entry, size: recorded, onWrongSize: (read) => told.push(read) }]).stream);
+    assert.match(error.message, /zip entry "x" ended after \d+ of its \d+ bytes/);
+    assert.deepEqual(told, [stored]);
+  }
 });
 
 async function disconnectAfter(bytes: number, openDelayMs = 0): Promise<{ source: ReturnType<typeof createReadStream> | null; secondOpened: boolean }> {

@@ -1,0 +1,65 @@
+// Records against stored bytes. A ready record promises `size` bytes at its key; when storage holds
+// nothing there, or another number of bytes (a disk fault, an operator's mistake, a bucket edited
+// behind the server's back), sending would either promise a Content-Length it cannot keep or
+// answer a range from the wrong end. So every download compares first (docs/storage-check.md):
+//   missing       → 410 file_missing (nothing will come back by retrying)
+//   size_mismatch → 500 file_damaged (the server cannot send what it recorded)
+// and the record is marked (files.damage): left out of listings, usage and batch archives, counted
+// by sl_files_damaged_total and in /healthz, until the bytes match again or the record goes
+// (npm run check-storage -- --repair).
+import type { Logger } from 'pino';
+import type { FileDamage, FileRow, Repo } from '../db/repo.ts';
+import { AppError } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+
+export type { FileDamage } from '../db/repo.ts';
+
+/** What is wrong with a record's bytes, given the size storage holds (null: nothing stored). */
+export function damageOf(recordedSize: number, storedSize: number | null): FileDamage | null {
+  if (storedSize === null) return 'missing';
+  return storedSize === recordedSize ? null : 'size_mismatch';
+}
+
+export function damageError(damage: FileDamage): AppError {
+  return damage === 'missing'
+    ? new AppError('file_missing', 'the stored bytes of this file are gone; ask its owner to upload it again')
+    : new AppError('file_damaged', 'the stored bytes of this file do not match its record; the operator has been told');
+}
+
+export interface DamageReporter {
+  /** Marks the record (when it is still ready), counts and logs the first finding. */
+  found(file: FileRow, damage: FileDamage, storedSize: number | null): void;
+  /** The bytes match again: the mark goes. */
+  healed(file: FileRow): void;
+}
+
+export function createDamageReporter(deps: { repo: Repo; metrics: Pick<Metrics, 'filesDamaged'>; log: Logger; now: () => number }): DamageReporter {
+  return {
+    found(file, damage, storedSize) {
+      if (!deps.repo.markDamage(file.key, damage, deps.now())) return;
+      deps.metrics.filesDamaged.inc({ damage });
+      deps.log.error(
+        { event: 'file.damaged', key: file.key, user_id: file.user_id, damage, recorded_size: file.size, stored_size: storedSize },
+        'stored bytes do not match the record (npm run check-storage)',
+      );
+    },
+    healed(file) {
+      if (deps.repo.clearDamage(file.key)) deps.log.info({ event: 'file.healed', key: file.key }, 'stored bytes match the record again');
+    },
+  };
+}
+
+/**
+ * Checks a record against the size storage reported; throws what the client should see when they
+ * differ. A record that left 'ready' meanwhile (deleted while this request ran) is simply gone.
+ */
+export function assertIntact(repo: Repo, reporter: DamageReporter, file: FileRow, storedSize: number | null): void {
+  const damage = damageOf(file.size, storedSize);
+  if (damage === null) {
+    if (file.damage) reporter.healed(file);
+    return;
+  }
+  if (repo.getFile(file.key)?.state !== 'ready') throw new AppError('not_found', 'this file no longer exists');
+  reporter.found(file, damage, storedSize);
+  throw damageError(damage);
+}
