@@ -55,6 +55,12 @@ export interface Config {
   clamd: ClamdConfig | undefined;
   /** Where events are POSTed; undefined = webhooks are off (server/webhooks/). */
   webhooks: WebhookConfig | undefined;
+  /** An upload request body with no byte for this long is ended; the bytes received are kept. */
+  uploadIdleTimeoutSeconds: number;
+  /** Upload requests (PATCH, POST) one user may have in flight at once; more answer 429. */
+  uploadMaxRequestsPerUser: number;
+  /** Unfinished uploads one user may hold; creating more answers 429. */
+  uploadMaxUnfinishedPerUser: number;
 }
 
 /**
@@ -314,6 +320,9 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     typePolicy,
     clamd,
     webhooks,
+    uploadIdleTimeoutSeconds: integer('UPLOAD_IDLE_TIMEOUT_SECONDS', 60, 1, 24 * 3600),
+    uploadMaxRequestsPerUser: integer('UPLOAD_MAX_REQUESTS_PER_USER', 64, 1, 1_000_000),
+    uploadMaxUnfinishedPerUser: integer('UPLOAD_MAX_UNFINISHED_PER_USER', 1000, 1, 100_000_000),
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent`);

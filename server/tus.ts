@@ -27,6 +27,8 @@ export interface TusDeps {
   locker: Locker;
   lifecycle: Lifecycle;
   maxUploadBytes: number;
+  /** UPLOAD_IDLE_TIMEOUT_SECONDS, for the request bodies handed to tus (server/http/node-body.ts). */
+  bodyIdleTimeoutMs: number;
   publicUrl: () => string;
   log: Logger;
 }
@@ -34,6 +36,7 @@ export interface TusDeps {
 export interface Tus {
   server: Server;
   contexts: WeakMap<Request, TusRequestContext>;
+  bodyIdleTimeoutMs: number;
 }
 
 export function createTus(deps: TusDeps): Tus {
@@ -87,7 +90,7 @@ export function createTus(deps: TusDeps): Tus {
       return { status_code: (known ?? new AppError('internal')).status, body: JSON.stringify((known ?? new AppError('internal')).toProblem()) };
     },
   });
-  return { server, contexts };
+  return { server, contexts, bodyIdleTimeoutMs: deps.bodyIdleTimeoutMs };
 }
 
 /**
@@ -101,7 +104,7 @@ function observeWhileWriting(store: DataStore, lifecycle: Lifecycle): void {
   store.write = async (readable: Readable, id: string, offset: number) => {
     // Stores report every failure as their own write error; a refusal from upstream (tus's size
     // limiter: 413) must reach the client as what it is.
-    let upstreamError: unknown;
+    let upstreamError: unknown = readable.errored ?? undefined;
     readable.once('error', (error) => (upstreamError = error));
     const observed = await lifecycle.observeWrite(id, offset, readable);
     let newOffset: number | null = null;

@@ -105,6 +105,8 @@ export class Repo {
            @created_at, @state, @detected_type, @category, @scan_status, @scan_signature, @scanned_at)`,
       ),
       getFile: db.prepare<[string], FileRow>('SELECT * FROM files WHERE key = ?'),
+      getFileByUpload: db.prepare<[string], FileRow>('SELECT * FROM files WHERE upload_id = ?'),
+      countUploads: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM uploads WHERE user_id = ?'),
       setFileState: db.prepare<[FileState, string]>('UPDATE files SET state = ? WHERE key = ?'),
       setFileType: db.prepare<[string | null, Category, string]>('UPDATE files SET detected_type = ?, category = ? WHERE key = ?'),
       deleteFile: db.prepare<[string]>('DELETE FROM files WHERE key = ?'),
@@ -153,14 +155,18 @@ export class Repo {
     return this.#db.transaction(fn).immediate();
   }
 
-  /** Inserts the upload if its reservation fits the quota; returns false (and writes nothing) if not. */
-  reserveUpload(row: UploadRow, quotaBytes: number): boolean {
+  /**
+   * Inserts the upload if its reservation fits the quota and the user holds fewer than
+   * `maxUnfinished` unfinished uploads; otherwise writes nothing and says which limit refused it.
+   */
+  reserveUpload(row: UploadRow, quotaBytes: number, maxUnfinished: number): 'reserved' | 'quota' | 'count' {
     return this.#db
       .transaction(() => {
+        if (this.#s.countUploads.get(row.user_id)!.n >= maxUnfinished) return 'count';
         const { used_bytes, reserved_bytes } = this.usage(row.user_id);
-        if (used_bytes + reserved_bytes + row.reserved_bytes > quotaBytes) return false;
+        if (used_bytes + reserved_bytes + row.reserved_bytes > quotaBytes) return 'quota';
         this.#s.insertUpload.run(row);
-        return true;
+        return 'reserved';
       })
       .immediate();
   }
@@ -254,6 +260,16 @@ export class Repo {
 
   getFile(key: string): FileRow | undefined {
     return this.#s.getFile.get(key);
+  }
+
+  /** The file an upload became (files.upload_id is unique). */
+  getFileByUploadId(uploadId: string): FileRow | undefined {
+    return this.#s.getFileByUpload.get(uploadId);
+  }
+
+  /** Ids of every unfinished upload (the start-up check for uploads storage lost). */
+  unfinishedUploadIds(): string[] {
+    return this.#s.allUploadIds.all().map((r) => r.id);
   }
 
   filesInTransition(): FileRow[] {

@@ -2,16 +2,17 @@
 // made uniform (problem+json errors, Upload-Expires, reservations settled).
 import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
-import { ERRORS as TUS_ERRORS, type Locker } from '@tus/utils';
+import { ERRORS as TUS_ERRORS, Metadata, type Locker } from '@tus/utils';
 import type { Logger } from 'pino';
 import type { Lifecycle } from '../../hooks/index.ts';
-import { identify, mayAccess, type AuthDeps } from '../auth/caller.ts';
+import { identify, mayAccess, type AuthDeps, type Caller } from '../auth/caller.ts';
 import type { Repo } from '../db/repo.ts';
 import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, tusErrorToAppError, type ErrorCode } from '../errors.ts';
 import { requestBodyFromNode } from '../http/node-body.ts';
 import { reservationIsFinal } from '../../hooks/quota.ts';
 import { isValidUploadId } from '../storage/keys.ts';
 import type { Tus, TusRequestContext } from '../tus.ts';
+import { answerFinished, finishedFileOf } from './finished-uploads.ts';
 
 export interface UploadRouteDeps {
   tus: Tus;
@@ -62,7 +63,12 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
     if (method !== 'POST') throw new AppError('method_not_allowed', 'create uploads with POST', { Allow: 'OPTIONS, POST' });
   } else {
     if (method === 'POST') throw new AppError('method_not_allowed', 'POST creates uploads at /v1/uploads', { Allow: 'HEAD, PATCH, DELETE' });
-    const row = isValidUploadId(id) ? deps.repo.getUpload(id) : undefined;
+    if (!isValidUploadId(id)) throw new AppError('not_found', 'no such upload');
+    const row = deps.repo.getUpload(id);
+    if (!row) {
+      const file = finishedFileOf(deps.repo, caller, id);
+      if (file) return answerFinished(method, file, request);
+    }
     // Someone else's upload is indistinguishable from one that does not exist.
     if (!row || !mayAccess(caller, row.user_id)) throw new AppError('not_found', 'no such upload');
     ctx.upload = row;
@@ -76,15 +82,37 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
 
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   const hasBody = method === 'PATCH' || method === 'POST';
-  if (method !== request.method || (hasBody && incoming)) {
-    // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
-    // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
-    // the copy @hono/node-server's own request body makes (server/http/node-body.ts).
-    const body = !hasBody ? null : incoming ? requestBodyFromNode(incoming) : request.body;
-    request = new Request(request.url, { method, headers: request.headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
+  // Requests that may carry bytes hold a slot of their user's until they end (server/upload-requests.ts).
+  const uploader = method === 'PATCH' ? ctx.upload?.user_id : method === 'POST' ? uploaderOf(caller, request) : undefined;
+  const release = uploader === undefined ? undefined : deps.lifecycle.requests.enter(uploader, method === 'PATCH' ? id : undefined);
+  try {
+    if (method !== request.method || (hasBody && incoming)) {
+      // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
+      // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
+      // the copy @hono/node-server's own request body makes (server/http/node-body.ts).
+      const body = !hasBody ? null : incoming ? nodeBody(deps, incoming, ctx) : request.body;
+      request = new Request(request.url, { method, headers: request.headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
+    }
+    deps.tus.contexts.set(request, ctx);
+    return await answer(deps, method, ctx, request);
+  } finally {
+    release?.();
   }
-  deps.tus.contexts.set(request, ctx);
+}
+
+async function answer(deps: UploadRouteDeps, method: string, ctx: TusRequestContext, request: Request): Promise<Response> {
   let response = await deps.tus.server.handleWeb(request);
+  if (ctx.upload && !deps.repo.getUpload(ctx.upload.id) && (method === 'HEAD' || method === 'PATCH') && response.status === 404) {
+    // Finished by another request between our look-up and tus's (its bookkeeping is gone now).
+    const file = finishedFileOf(deps.repo, ctx.caller, ctx.upload.id);
+    if (file) return answerFinished(method, file, request);
+  }
+  if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && deps.repo.getUpload(ctx.upload.id)) {
+    // tus could not terminate an upload this server knows: its data file or tus's bookkeeping
+    // (.json, S3's .info) is missing. Termination removes whatever is left (settle below), and
+    // frees the reservation; a storage failure there still answers as what it is.
+    response = new Response(null, { status: 204 });
+  }
   await settle(deps, method, ctx, response);
   if (method === 'HEAD' && ctx.upload && isComplete(response)) {
     response = await finishOnHead(deps, ctx.upload.id, response);
@@ -97,6 +125,26 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
     response.headers.set('Upload-Expires', new Date(since + deps.uploadExpirySeconds * 1000).toUTCString());
   }
   return response;
+}
+
+function nodeBody(deps: UploadRouteDeps, incoming: IncomingMessage, ctx: TusRequestContext): ReadableStream<Uint8Array> {
+  return requestBodyFromNode(incoming, {
+    idleTimeoutMs: deps.tus.bodyIdleTimeoutMs,
+    onIdle: () => deps.log.info({ event: 'upload.idle', upload_id: ctx.upload?.id }, 'upload request body went silent; ended it, bytes kept'),
+  });
+}
+
+/**
+ * The user a creation is for, to count it against that user's requests: the caller, or for the
+ * service token the `user_id` in Upload-Metadata (undefined when unreadable: creation refuses it).
+ */
+function uploaderOf(caller: Caller, request: Request): string | undefined {
+  if (caller.kind === 'user') return caller.userId;
+  try {
+    return Metadata.parse(request.headers.get('upload-metadata') ?? undefined).user_id ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function effectiveMethod(request: Request): string {
