@@ -111,7 +111,7 @@ async function answer(deps: UploadRouteDeps, method: string, ctx: TusRequestCont
     // tus could not terminate an upload this server knows: its data file or tus's bookkeeping
     // (.json, S3's .info) is missing. Termination removes whatever is left (settle below), and
     // frees the reservation; a storage failure there still answers as what it is.
-    response = new Response(null, { status: 204 });
+    response = new Response(null, { status: 204, headers: { 'Tus-Resumable': '1.0.0' } });
   }
   await settle(deps, method, ctx, response);
   if (method === 'HEAD' && ctx.upload && isComplete(response)) {
