@@ -72,12 +72,6 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
     // Someone else's upload is indistinguishable from one that does not exist.
     if (!row || !mayAccess(caller, row.user_id)) throw new AppError('not_found', 'no such upload');
     ctx.upload = row;
-    if (method === 'PATCH') {
-      ctx.bound = deps.lifecycle.beforePatch(row, {
-        declaredLength: headerInteger(request, 'upload-length'),
-        contentLength: headerInteger(request, 'content-length'),
-      });
-    }
   }
 
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
@@ -86,6 +80,13 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
   const uploader = method === 'PATCH' ? ctx.upload?.user_id : method === 'POST' ? uploaderOf(caller, request) : undefined;
   const release = uploader === undefined ? undefined : deps.lifecycle.requests.enter(uploader, method === 'PATCH' ? id : undefined);
   try {
+    if (method === 'PATCH' && ctx.upload) {
+      // After the admission: a refused request must not leave a claim that nothing settles.
+      ctx.bound = deps.lifecycle.beforePatch(ctx.upload, {
+        declaredLength: headerInteger(request, 'upload-length'),
+        contentLength: headerInteger(request, 'content-length'),
+      });
+    }
     if (method !== request.method || (hasBody && incoming)) {
       // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
       // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
@@ -102,7 +103,7 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined)
 
 async function answer(deps: UploadRouteDeps, method: string, ctx: TusRequestContext, request: Request): Promise<Response> {
   let response = await deps.tus.server.handleWeb(request);
-  if (ctx.upload && !deps.repo.getUpload(ctx.upload.id) && (method === 'HEAD' || method === 'PATCH') && response.status === 404) {
+  if (response.status === 404 && (method === 'HEAD' || method === 'PATCH') && ctx.upload && !deps.repo.getUpload(ctx.upload.id)) {
     // Finished by another request between our look-up and tus's (its bookkeeping is gone now).
     const file = finishedFileOf(deps.repo, ctx.caller, ctx.upload.id);
     if (file) return answerFinished(method, file, request);
