@@ -129,6 +129,46 @@ const MIGRATIONS: string[] = [
   -- that backs off carry its next attempt time, so they are not due (server/webhooks/outbox.ts).
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (url, next_attempt_at) WHERE state = 'pending';
   `,
+  `
+  -- Each user's totals against the quota: bytes of their files (every state) and reservations of
+  -- their unfinished uploads. Triggers keep them in the very transaction that inserts, resizes or
+  -- deletes an upload or a file, so a quota decision reads one row instead of summing over every
+  -- file the user has (the cost of an upload no longer grows with the user's files).
+  CREATE TABLE user_usage (
+    user_id        TEXT PRIMARY KEY,
+    used_bytes     INTEGER NOT NULL DEFAULT 0 CHECK (used_bytes >= 0),
+    reserved_bytes INTEGER NOT NULL DEFAULT 0 CHECK (reserved_bytes >= 0)
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO user_usage (user_id, used_bytes, reserved_bytes)
+    SELECT user_id, sum(used), sum(reserved) FROM (
+      SELECT user_id, size AS used, 0 AS reserved FROM files
+      UNION ALL SELECT user_id, 0, reserved_bytes FROM uploads
+    ) GROUP BY user_id;
+  CREATE TRIGGER uploads_count_insert AFTER INSERT ON uploads BEGIN
+    INSERT INTO user_usage (user_id, reserved_bytes) VALUES (NEW.user_id, NEW.reserved_bytes)
+      ON CONFLICT (user_id) DO UPDATE SET reserved_bytes = reserved_bytes + excluded.reserved_bytes;
+  END;
+  CREATE TRIGGER uploads_count_update AFTER UPDATE OF user_id, reserved_bytes ON uploads BEGIN
+    UPDATE user_usage SET reserved_bytes = reserved_bytes - OLD.reserved_bytes WHERE user_id = OLD.user_id;
+    INSERT INTO user_usage (user_id, reserved_bytes) VALUES (NEW.user_id, NEW.reserved_bytes)
+      ON CONFLICT (user_id) DO UPDATE SET reserved_bytes = reserved_bytes + excluded.reserved_bytes;
+  END;
+  CREATE TRIGGER uploads_count_delete AFTER DELETE ON uploads BEGIN
+    UPDATE user_usage SET reserved_bytes = reserved_bytes - OLD.reserved_bytes WHERE user_id = OLD.user_id;
+  END;
+  CREATE TRIGGER files_count_insert AFTER INSERT ON files BEGIN
+    INSERT INTO user_usage (user_id, used_bytes) VALUES (NEW.user_id, NEW.size)
+      ON CONFLICT (user_id) DO UPDATE SET used_bytes = used_bytes + excluded.used_bytes;
+  END;
+  CREATE TRIGGER files_count_update AFTER UPDATE OF user_id, size ON files BEGIN
+    UPDATE user_usage SET used_bytes = used_bytes - OLD.size WHERE user_id = OLD.user_id;
+    INSERT INTO user_usage (user_id, used_bytes) VALUES (NEW.user_id, NEW.size)
+      ON CONFLICT (user_id) DO UPDATE SET used_bytes = used_bytes + excluded.used_bytes;
+  END;
+  CREATE TRIGGER files_count_delete AFTER DELETE ON files BEGIN
+    UPDATE user_usage SET used_bytes = used_bytes - OLD.size WHERE user_id = OLD.user_id;
+  END;
+  `,
 ];
 
 export function openDb(dataDir: string): Db {

@@ -1,6 +1,8 @@
 // The only module that speaks SQL: prepared statements behind named methods.
 // Quota decisions run inside IMMEDIATE transactions: SQLite takes the write lock before reading the
 // totals, so parallel creations (even from several processes on one database) can never overshoot.
+// The totals are one row per user (user_usage), kept by triggers in the transactions that change
+// uploads and files (server/db/open.ts): no request sums over a user's files.
 import type { Db } from './open.ts';
 
 export interface UploadRow {
@@ -71,15 +73,7 @@ export class Repo {
   constructor(db: Db) {
     this.#db = db;
     this.#s = {
-      used: db.prepare<[string], { n: number }>(
-        'SELECT coalesce(sum(size), 0) AS n FROM files WHERE user_id = ?',
-      ),
-      reserved: db.prepare<[string], { n: number }>(
-        'SELECT coalesce(sum(reserved_bytes), 0) AS n FROM uploads WHERE user_id = ?',
-      ),
-      reservedByOthers: db.prepare<[string, string], { n: number }>(
-        'SELECT coalesce(sum(reserved_bytes), 0) AS n FROM uploads WHERE user_id = ? AND id <> ?',
-      ),
+      usage: db.prepare<[string], Usage>('SELECT used_bytes, reserved_bytes FROM user_usage WHERE user_id = ?'),
       insertUpload: db.prepare<UploadRow>(
         `INSERT INTO uploads (id, user_id, length, reserved_bytes, filename, folder, content_type,
            sha256_declared, created_at, touched_at, head, type_checked, detected_type)
@@ -141,10 +135,7 @@ export class Repo {
   }
 
   usage(userId: string): Usage {
-    return {
-      used_bytes: this.#s.used.get(userId)!.n,
-      reserved_bytes: this.#s.reserved.get(userId)!.n,
-    };
+    return this.#s.usage.get(userId) ?? { used_bytes: 0, reserved_bytes: 0 };
   }
 
   /**
@@ -181,9 +172,9 @@ export class Repo {
         const upload = this.#s.getUpload.get(id);
         if (!upload) return false;
         if (reservedBytes > upload.reserved_bytes) {
-          const used = this.#s.used.get(upload.user_id)!.n;
-          const others = this.#s.reservedByOthers.get(upload.user_id, id)!.n;
-          if (used + others + reservedBytes > quotaBytes) return false;
+          const { used_bytes, reserved_bytes } = this.usage(upload.user_id);
+          const others = reserved_bytes - upload.reserved_bytes;
+          if (used_bytes + others + reservedBytes > quotaBytes) return false;
         }
         this.#s.setReservation.run(reservedBytes, length, now, id);
         return true;
@@ -193,9 +184,10 @@ export class Repo {
 
   /** Room left for one upload of this user: quota minus stored bytes and other uploads' reservations. */
   roomFor(userId: string, uploadId: string, quotaBytes: number): number {
-    const used = this.#s.used.get(userId)!.n;
-    const others = this.#s.reservedByOthers.get(userId, uploadId)!.n;
-    return Math.max(0, quotaBytes - used - others);
+    const { used_bytes, reserved_bytes } = this.usage(userId);
+    const own = this.#s.getUpload.get(uploadId);
+    const others = reserved_bytes - (own?.user_id === userId ? own.reserved_bytes : 0);
+    return Math.max(0, quotaBytes - used_bytes - others);
   }
 
   /** The first bytes of an upload whose type is not known yet (hooks/type-sniffer.ts). */
