@@ -130,31 +130,32 @@ const MIGRATIONS: string[] = [
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (url, next_attempt_at) WHERE state = 'pending';
   `,
   `
-  -- Each user's totals against the quota: bytes of their files (every state) and reservations of
-  -- their unfinished uploads. Triggers keep them in the very transaction that inserts, resizes or
-  -- deletes an upload or a file, so a quota decision reads one row instead of summing over every
-  -- file the user has (the cost of an upload no longer grows with the user's files).
+  -- Each user's totals against the quota: bytes of their files (every state), reservations and
+  -- number of their unfinished uploads. Triggers keep them in the very transaction that inserts,
+  -- resizes or deletes an upload or a file, so a quota decision reads one row instead of summing
+  -- over every file the user has (the cost of an upload no longer grows with the user's files).
   CREATE TABLE user_usage (
     user_id        TEXT PRIMARY KEY,
     used_bytes     INTEGER NOT NULL DEFAULT 0 CHECK (used_bytes >= 0),
-    reserved_bytes INTEGER NOT NULL DEFAULT 0 CHECK (reserved_bytes >= 0)
+    reserved_bytes INTEGER NOT NULL DEFAULT 0 CHECK (reserved_bytes >= 0),
+    uploads        INTEGER NOT NULL DEFAULT 0 CHECK (uploads >= 0)
   ) STRICT, WITHOUT ROWID;
-  INSERT INTO user_usage (user_id, used_bytes, reserved_bytes)
-    SELECT user_id, sum(used), sum(reserved) FROM (
-      SELECT user_id, size AS used, 0 AS reserved FROM files
-      UNION ALL SELECT user_id, 0, reserved_bytes FROM uploads
+  INSERT INTO user_usage (user_id, used_bytes, reserved_bytes, uploads)
+    SELECT user_id, sum(used), sum(reserved), sum(upload) FROM (
+      SELECT user_id, size AS used, 0 AS reserved, 0 AS upload FROM files
+      UNION ALL SELECT user_id, 0, reserved_bytes, 1 FROM uploads
     ) GROUP BY user_id;
   CREATE TRIGGER uploads_count_insert AFTER INSERT ON uploads BEGIN
-    INSERT INTO user_usage (user_id, reserved_bytes) VALUES (NEW.user_id, NEW.reserved_bytes)
-      ON CONFLICT (user_id) DO UPDATE SET reserved_bytes = reserved_bytes + excluded.reserved_bytes;
+    INSERT INTO user_usage (user_id, reserved_bytes, uploads) VALUES (NEW.user_id, NEW.reserved_bytes, 1)
+      ON CONFLICT (user_id) DO UPDATE SET reserved_bytes = reserved_bytes + excluded.reserved_bytes, uploads = uploads + 1;
   END;
   CREATE TRIGGER uploads_count_update AFTER UPDATE OF user_id, reserved_bytes ON uploads BEGIN
-    UPDATE user_usage SET reserved_bytes = reserved_bytes - OLD.reserved_bytes WHERE user_id = OLD.user_id;
-    INSERT INTO user_usage (user_id, reserved_bytes) VALUES (NEW.user_id, NEW.reserved_bytes)
-      ON CONFLICT (user_id) DO UPDATE SET reserved_bytes = reserved_bytes + excluded.reserved_bytes;
+    UPDATE user_usage SET reserved_bytes = reserved_bytes - OLD.reserved_bytes, uploads = uploads - 1 WHERE user_id = OLD.user_id;
+    INSERT INTO user_usage (user_id, reserved_bytes, uploads) VALUES (NEW.user_id, NEW.reserved_bytes, 1)
+      ON CONFLICT (user_id) DO UPDATE SET reserved_bytes = reserved_bytes + excluded.reserved_bytes, uploads = uploads + 1;
   END;
   CREATE TRIGGER uploads_count_delete AFTER DELETE ON uploads BEGIN
-    UPDATE user_usage SET reserved_bytes = reserved_bytes - OLD.reserved_bytes WHERE user_id = OLD.user_id;
+    UPDATE user_usage SET reserved_bytes = reserved_bytes - OLD.reserved_bytes, uploads = uploads - 1 WHERE user_id = OLD.user_id;
   END;
   CREATE TRIGGER files_count_insert AFTER INSERT ON files BEGIN
     INSERT INTO user_usage (user_id, used_bytes) VALUES (NEW.user_id, NEW.size)

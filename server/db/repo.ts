@@ -73,7 +73,7 @@ export class Repo {
   constructor(db: Db) {
     this.#db = db;
     this.#s = {
-      usage: db.prepare<[string], Usage>('SELECT used_bytes, reserved_bytes FROM user_usage WHERE user_id = ?'),
+      usage: db.prepare<[string], Usage & { uploads: number }>('SELECT used_bytes, reserved_bytes, uploads FROM user_usage WHERE user_id = ?'),
       insertUpload: db.prepare<UploadRow>(
         `INSERT INTO uploads (id, user_id, length, reserved_bytes, filename, folder, content_type,
            sha256_declared, created_at, touched_at, head, type_checked, detected_type)
@@ -100,7 +100,6 @@ export class Repo {
       ),
       getFile: db.prepare<[string], FileRow>('SELECT * FROM files WHERE key = ?'),
       getFileByUpload: db.prepare<[string], FileRow>('SELECT * FROM files WHERE upload_id = ?'),
-      countUploads: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM uploads WHERE user_id = ?'),
       setFileState: db.prepare<[FileState, string]>('UPDATE files SET state = ? WHERE key = ?'),
       setFileType: db.prepare<[string | null, Category, string]>('UPDATE files SET detected_type = ?, category = ? WHERE key = ?'),
       deleteFile: db.prepare<[string]>('DELETE FROM files WHERE key = ?'),
@@ -135,7 +134,12 @@ export class Repo {
   }
 
   usage(userId: string): Usage {
-    return this.#s.usage.get(userId) ?? { used_bytes: 0, reserved_bytes: 0 };
+    const { used_bytes, reserved_bytes } = this.#totals(userId);
+    return { used_bytes, reserved_bytes };
+  }
+
+  #totals(userId: string): Usage & { uploads: number } {
+    return this.#s.usage.get(userId) ?? { used_bytes: 0, reserved_bytes: 0, uploads: 0 };
   }
 
   /**
@@ -153,8 +157,8 @@ export class Repo {
   reserveUpload(row: UploadRow, quotaBytes: number, maxUnfinished: number): 'reserved' | 'quota' | 'count' {
     return this.#db
       .transaction(() => {
-        if (this.#s.countUploads.get(row.user_id)!.n >= maxUnfinished) return 'count';
-        const { used_bytes, reserved_bytes } = this.usage(row.user_id);
+        const { used_bytes, reserved_bytes, uploads } = this.#totals(row.user_id);
+        if (uploads >= maxUnfinished) return 'count';
         if (used_bytes + reserved_bytes + row.reserved_bytes > quotaBytes) return 'quota';
         this.#s.insertUpload.run(row);
         return 'reserved';
