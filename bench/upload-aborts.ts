@@ -188,7 +188,7 @@ async function main(): Promise<void> {
     const after = await settle(pid, before);
     const open = sockets.filter((s) => !s.destroyed && !s.readableEnded).length;
     row(`${STALLED} stalled PATCHes (${PER_USER} per user, ${refused} answered 429)`, before, peak, after, rssBefore, rssPeak);
-    rows.push(`| … RSS after settling; client sockets the server left open: ${open} | | | | | ${mib(readRss(pid).rss)} |`);
+    rows.push(`| … RSS after settling; client sockets not closed yet when counted: ${open} | | | | | ${mib(readRss(pid).rss)} |`);
     for (const s of sockets) s.destroy();
   } finally {
     child.kill('SIGKILL');
