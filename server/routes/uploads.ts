@@ -109,9 +109,9 @@ async function answer(deps: UploadRouteDeps, method: string, ctx: TusRequestCont
     if (file) return answerFinished(method, file, request);
   }
   if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && deps.repo.getUpload(ctx.upload.id)) {
-    // tus could not terminate an upload this server knows: its data file or tus's bookkeeping
-    // (.json, S3's .info) is missing. Termination removes whatever is left (settle below), and
-    // frees the reservation; a storage failure there still answers as what it is.
+    // tus could not terminate an upload this server knows: its bookkeeping is missing (S3's
+    // `.info`; on disk the store removes what is left itself). Termination removes whatever is
+    // left (settle below) and frees the reservation; a storage failure there answers as what it is.
     response = new Response(null, { status: 204, headers: { 'Tus-Resumable': '1.0.0' } });
   }
   await settle(deps, method, ctx, response);
