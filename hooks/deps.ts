@@ -35,6 +35,8 @@ export interface HookDeps {
   storage: Storage;
   quotaBytes: number;
   maxUploadBytes: number;
+  /** UPLOAD_MAX_UNFINISHED_PER_USER: creations past it are refused (hooks/quota.ts). */
+  maxUnfinishedUploads: number;
   uploadExpirySeconds: number;
   /** ALLOWED_TYPES / DENIED_TYPES (hooks/content-type.ts). */
   typePolicy: TypePolicy;

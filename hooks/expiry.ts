@@ -1,7 +1,10 @@
 // Expiry step: unfinished uploads idle for UPLOAD_EXPIRY_SECONDS are removed with their
-// reservations, at start-up and periodically. An upload that is being written to right now holds
-// the tus lock; expiry does not wait for it or ask it to stop, it skips it until the next round.
+// reservations, at start-up and periodically. An upload that is receiving bytes right now is
+// skipped until the next round, however long ago its request began: asking tus's locker for its
+// lock would make tus cancel that request (a lock request asks the holder to release it), which
+// cut a PATCH that streamed for longer than the expiry.
 import type { Locker } from '@tus/utils';
+import type { UploadRequests } from '../server/upload-requests.ts';
 import type { HookDeps } from './deps.ts';
 import { discardUpload } from './finalize.ts';
 import type { Digests } from './sha256.ts';
@@ -9,7 +12,7 @@ import type { Digests } from './sha256.ts';
 const BATCH = 100;
 const LOCK_WAIT_MS = 100;
 
-export async function expireIdleUploads(deps: HookDeps, digests: Digests, locker: Locker): Promise<number> {
+export async function expireIdleUploads(deps: HookDeps, digests: Digests, locker: Locker, requests: UploadRequests): Promise<number> {
   const cutoff = deps.now() - deps.uploadExpirySeconds * 1000;
   let expired = 0;
   const skipped = new Set<string>();
@@ -17,6 +20,12 @@ export async function expireIdleUploads(deps: HookDeps, digests: Digests, locker
     const rows = deps.repo.idleUploads(cutoff, BATCH + skipped.size).filter((r) => !skipped.has(r.id));
     if (rows.length === 0) return expired;
     for (const row of rows) {
+      // Checked in the same turn of the event loop as the lock request below: a PATCH that is
+      // admitted later waits for this lock instead of being cancelled by it.
+      if (requests.isReceiving(row.id)) {
+        skipped.add(row.id);
+        continue;
+      }
       const lock = locker.newLock(row.id);
       const signal = AbortSignal.timeout(LOCK_WAIT_MS);
       try {

@@ -17,6 +17,7 @@ import { categoryFor, detectStoredFile } from './content-type.ts';
 import type { HookDeps } from './deps.ts';
 import { detectAtFinish } from './type-sniffer.ts';
 import type { Digests } from './sha256.ts';
+import { releaseUnresumable } from './unresumable.ts';
 
 export async function finalizeUpload(
   deps: HookDeps,
@@ -152,9 +153,15 @@ function forgetFile(
   });
 }
 
-/** Start-up: finish every commit or deletion that a crash interrupted, then sweep orphaned upload bytes. */
-export async function repairInterrupted(deps: HookDeps): Promise<{ committed: number; deleted: number; lost: number; orphans: number }> {
-  const result = { committed: 0, deleted: 0, lost: 0, orphans: 0 };
+/**
+ * Start-up: finish every commit or deletion that a crash interrupted, sweep orphaned upload bytes,
+ * and release unfinished uploads whose storage entry is gone (hooks/unresumable.ts).
+ */
+export async function repairInterrupted(
+  deps: HookDeps,
+  digests: Digests,
+): Promise<{ committed: number; deleted: number; lost: number; orphans: number; released: number }> {
+  const result = { committed: 0, deleted: 0, lost: 0, orphans: 0, released: 0 };
   for (const file of deps.repo.filesInTransition()) {
     if (file.state === 'deleting') {
       await deps.storage.removeFile(file.key);
@@ -187,5 +194,6 @@ export async function repairInterrupted(deps: HookDeps): Promise<{ committed: nu
     await deps.storage.removeUpload(id);
     result.orphans++;
   }
+  result.released = await releaseUnresumable(deps, digests, new Set(present));
   return result;
 }

@@ -7,6 +7,7 @@
 import type { Readable } from 'node:stream';
 import type { Locker } from '@tus/utils';
 import type { Caller } from '../server/auth/caller.ts';
+import type { UploadRequests } from '../server/upload-requests.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import type { HookDeps } from './deps.ts';
 import { expireIdleUploads } from './expiry.ts';
@@ -22,6 +23,8 @@ export type { HookDeps } from './deps.ts';
 
 export interface Lifecycle {
   readonly digests: Digests;
+  /** Upload requests in flight: per-user admission (routes/uploads.ts), and what expiry skips. */
+  readonly requests: UploadRequests;
   create(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): UploadRow;
   beforePatch(row: UploadRow, req: PatchRequest): number;
   /**
@@ -43,10 +46,15 @@ export interface Lifecycle {
   startHousekeeping(sweepIntervalMs: number): () => void;
 }
 
-export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
+export function createLifecycle(deps: HookDeps, locker: Locker, requests: UploadRequests): Lifecycle {
   const digests = createDigests(deps.storage, deps.repo);
+  // Expiry only needs to know an upload is alive to within a small part of its idle limit:
+  // touching on every PATCH cost a write transaction each (a client sending 500 KiB chunks
+  // makes thousands per GiB). At most 1/100 of UPLOAD_EXPIRY_SECONDS, and never over a minute.
+  const touchEveryMs = Math.min(60_000, deps.uploadExpirySeconds * 10);
   const lifecycle: Lifecycle = {
     digests,
+    requests,
     create(caller, metadata, req) {
       const meta = parseUploadMetadata(metadata, caller);
       // A partial upload's type and events belong to its final upload (hooks/concat.ts).
@@ -65,11 +73,8 @@ export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
       });
     },
     beforePatch(row, req) {
-      // Expiry only needs to know an upload is alive to within a small part of its idle limit:
-      // touching on every PATCH cost a write transaction each (a client sending 500 KiB chunks
-      // makes thousands per GiB). At most 1/100 of UPLOAD_EXPIRY_SECONDS, and never over a minute.
       const now = deps.now();
-      if (now - row.touched_at >= Math.min(60_000, deps.uploadExpirySeconds * 10)) {
+      if (now - row.touched_at >= touchEveryMs) {
         deps.repo.touchUpload(row.id, now);
         row.touched_at = now; // what Upload-Expires is computed from (server/routes/uploads.ts)
       }
@@ -82,6 +87,15 @@ export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
       // before the upload is discarded; this way the store's write returns first and settle runs
       // (and throws the refusal).
       sniff.listen(source, () => digest.cut());
+      // A PATCH streaming for longer than the expiry keeps its upload alive as its bytes arrive
+      // (beforePatch recorded its start), so no instance takes it for idle meanwhile or right after.
+      let touched = deps.now();
+      source.on('data', () => {
+        const now = deps.now();
+        if (now - touched < touchEveryMs) return;
+        touched = now;
+        deps.repo.touchUpload(uploadId, now);
+      });
       return {
         stream: digest.stream,
         async settle(newOffset) {
@@ -111,10 +125,10 @@ export function createLifecycle(deps: HookDeps, locker: Locker): Lifecycle {
       return concatenate(deps, digests, locker, lifecycle, final);
     },
     expire() {
-      return expireIdleUploads(deps, digests, locker);
+      return expireIdleUploads(deps, digests, locker, requests);
     },
     repair() {
-      return repairInterrupted(deps);
+      return repairInterrupted(deps, digests);
     },
     startHousekeeping(sweepIntervalMs) {
       const timer = setInterval(() => {

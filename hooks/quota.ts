@@ -43,7 +43,14 @@ export function reserveAtCreation(deps: HookDeps, meta: UploadMetadata, req: Cre
     detected_type: null,
     touched_at: now,
   };
-  if (!deps.repo.reserveUpload(row, deps.quotaBytes)) throw quotaExceeded(deps, meta.userId);
+  const outcome = deps.repo.reserveUpload(row, deps.quotaBytes, deps.maxUnfinishedUploads);
+  if (outcome === 'quota') throw quotaExceeded(deps, meta.userId);
+  if (outcome === 'count') {
+    throw new AppError(
+      'too_many_unfinished_uploads',
+      `at most ${deps.maxUnfinishedUploads} unfinished uploads per user; finish or terminate one first`,
+    );
+  }
   return row;
 }
 

@@ -30,7 +30,7 @@
 // per GiB against 3.2–3.7 inline, and 0.64–0.79× the baseline's throughput against 0.89–0.95×; the
 // worker's wake-ups cost more than the hashing they move, and the event loop's share did not fall.
 import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
+import { finished, Transform, type Readable } from 'node:stream';
 import type { IHasher } from 'hash-wasm';
 import type { Repo } from '../server/db/repo.ts';
 import { AppError } from '../server/errors.ts';
@@ -156,7 +156,15 @@ export function createDigests(storage: Storage, checkpoints: Checkpoints): Diges
           }
         },
       });
-      source.on('error', (error) => tap.destroy(error));
+      // finished() also reports a source that failed before this point (a client that vanished
+      // while the state above was being prepared): piping a dead source would leave the store's
+      // write waiting forever with its file open.
+      finished(source, { writable: false }, (error) => {
+        if (error && !tap.destroyed) tap.destroy(error);
+      });
+      // The store's write learns of the error from its own pipeline (it checks `errored`); without
+      // this, one raised before the store attached would be an uncaught 'error' event.
+      tap.on('error', () => {});
       return {
         stream: source.pipe(tap),
         cut() {

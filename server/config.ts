@@ -68,6 +68,12 @@ export interface Config {
   jwtAlgorithm: UserTokenAlgorithm;
   /** Largest JSON body of the original API's init/part/complete (base64 parts): they are read whole. */
   legacyMaxBodyBytes: number;
+  /** An upload request body with no byte for this long is ended; the bytes received are kept. */
+  uploadIdleTimeoutSeconds: number;
+  /** Upload requests (PATCH, POST) one user may have in flight at once; more answer 429. */
+  uploadMaxRequestsPerUser: number;
+  /** Unfinished uploads one user may hold; creating more answers 429. */
+  uploadMaxUnfinishedPerUser: number;
 }
 
 /**
@@ -341,6 +347,9 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     bodyLimitBytes: integer('BODY_LIMIT_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
     jwtAlgorithm: jwtAlgorithm(),
     legacyMaxBodyBytes: integer('LEGACY_API_MAX_BODY_BYTES', 64 * 1024 ** 2, 1024, GiB),
+    uploadIdleTimeoutSeconds: integer('UPLOAD_IDLE_TIMEOUT_SECONDS', 60, 1, 24 * 3600),
+    uploadMaxRequestsPerUser: integer('UPLOAD_MAX_REQUESTS_PER_USER', 64, 1, 1_000_000),
+    uploadMaxUnfinishedPerUser: integer('UPLOAD_MAX_UNFINISHED_PER_USER', 1000, 1, 100_000_000),
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent`);

@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   range_not_satisfiable: { status: 416, title: 'Range not satisfiable' },
   upload_locked: { status: 423, title: 'Upload is locked by another request' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  too_many_upload_requests: { status: 429, title: 'Too many upload requests in flight' },
+  too_many_unfinished_uploads: { status: 429, title: 'Too many unfinished uploads' },
   checksum_mismatch: { status: 460, title: 'Checksum mismatch' },
   internal: { status: 500, title: 'Internal server error' },
   not_implemented: { status: 501, title: 'Not implemented' },
@@ -53,6 +55,10 @@ export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
   scan_pending: 5,
   unavailable: 1,
   insufficient_storage: 60,
+  // A request slot frees as soon as one of the user's other requests ends.
+  too_many_upload_requests: 5,
+  // Room comes back when an upload finishes, is terminated or expires.
+  too_many_unfinished_uploads: 60,
 };
 
 export interface Problem {

@@ -18,6 +18,7 @@ import { Repo } from './db/repo.ts';
 import { createLocalStorage } from './storage/local.ts';
 import type { Storage } from './storage/types.ts';
 import { createTus, type Tus } from './tus.ts';
+import { UploadRequests } from './upload-requests.ts';
 
 export interface Services {
   config: Readonly<Config>;
@@ -78,6 +79,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     storage,
     quotaBytes: config.quotaBytes,
     maxUploadBytes: config.maxUploadBytes,
+    maxUnfinishedUploads: config.uploadMaxUnfinishedPerUser,
     uploadExpirySeconds: config.uploadExpirySeconds,
     typePolicy: config.typePolicy,
     events,
@@ -86,13 +88,14 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     log,
   };
   const locker = new MemoryLocker();
-  const lifecycle = createLifecycle(hookDeps, locker);
+  const lifecycle = createLifecycle(hookDeps, locker, new UploadRequests(config.uploadMaxRequestsPerUser));
   const publicUrl = { value: config.publicUrl ?? `http://${config.host}:${config.port}` };
   const tus = createTus({
     store: storage.tusStore,
     locker,
     lifecycle,
     maxUploadBytes: config.maxUploadBytes,
+    bodyIdleTimeoutMs: config.uploadIdleTimeoutSeconds * 1000,
     publicUrl: () => publicUrl.value,
     log,
     dataDir: config.dataDir,

@@ -37,7 +37,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
     : undefined;
   if (dispatcher) services.webhooks!.wake = () => dispatcher.wake();
   const repaired = await services.lifecycle.repair();
-  if (repaired.committed + repaired.deleted + repaired.lost + repaired.orphans > 0) {
+  if (repaired.committed + repaired.deleted + repaired.lost + repaired.orphans + repaired.released > 0) {
     log.warn({ ...repaired }, 'finished work interrupted by the last shutdown');
   }
   // After the repair: files it committed are queued by the worker's backfill.

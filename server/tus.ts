@@ -31,6 +31,8 @@ export interface TusDeps {
   locker: Locker;
   lifecycle: Lifecycle;
   maxUploadBytes: number;
+  /** UPLOAD_IDLE_TIMEOUT_SECONDS, for the request bodies handed to tus (server/http/node-body.ts). */
+  bodyIdleTimeoutMs: number;
   publicUrl: () => string;
   log: Logger;
   /** Bodies whose Upload-Checksum is being verified are staged under `<dataDir>/staging`. */
@@ -44,6 +46,7 @@ export interface Tus {
   maxUploadBytes: number;
   /** The URL of an upload, as Location gives it. */
   uploadUrl(id: string): string;
+  bodyIdleTimeoutMs: number;
 }
 
 export function newUploadId(): string {
@@ -111,6 +114,7 @@ export function createTus(deps: TusDeps): Tus {
     staging: createStaging(path.join(deps.dataDir, 'staging')),
     maxUploadBytes: deps.maxUploadBytes,
     uploadUrl,
+    bodyIdleTimeoutMs: deps.bodyIdleTimeoutMs,
   };
 }
 
@@ -125,7 +129,7 @@ function observeWhileWriting(store: DataStore, lifecycle: Lifecycle): void {
   store.write = async (readable: Readable, id: string, offset: number) => {
     // Stores report every failure as their own write error; a refusal from upstream (tus's size
     // limiter: 413) must reach the client as what it is.
-    let upstreamError: unknown;
+    let upstreamError: unknown = readable.errored ?? undefined;
     readable.once('error', (error) => (upstreamError = error));
     const observed = await lifecycle.observeWrite(id, offset, readable);
     // A client that disconnects before the store starts reading (S3 first fetches the unfinished

@@ -52,9 +52,11 @@ for (const backend of backendsUnderTest()) {
       const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
       assert.equal(usage.used_bytes, data.length);
       assert.equal(usage.reserved_bytes, 0);
-      // The upload URL is finished with: 404, which every client understands as "gone".
+      // The upload URL stays addressable as finished (a client whose last response was lost asks it).
       const head = await headUpload(result.url, auth);
-      assert.equal(head.status, 404);
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('upload-offset'), String(data.length));
+      assert.equal(head.headers.get('x-file-key'), record.key);
       assert.equal(head.headers.get('tus-resumable'), '1.0.0');
     });
 
@@ -213,7 +215,7 @@ describe('a finish that fails', () => {
       assert.ok(readFileSync(path.join(server.dataDir, key)).equals(data));
       const record = await (await fetch(`${server.url}/v1/files/metadata/${key}`, { headers: auth })).json();
       assert.equal(record.sha256, sha256(data));
-      assert.equal((await headUpload(url, auth)).status, 404);
+      assert.equal((await headUpload(url, auth)).headers.get('x-file-key'), key);
     } finally {
       await server.stop();
     }

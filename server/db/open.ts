@@ -156,6 +156,48 @@ const MIGRATIONS: string[] = [
   ALTER TABLE files ADD COLUMN damaged_at INTEGER;
   CREATE INDEX files_damaged ON files (user_id) WHERE damage IS NOT NULL;
   `,
+  `
+  -- Each user's totals against the quota: bytes of their files (every state), reservations and
+  -- number of their unfinished uploads. Triggers keep them in the very transaction that inserts,
+  -- resizes or deletes an upload or a file, so a quota decision reads one row instead of summing
+  -- over every file the user has (the cost of an upload no longer grows with the user's files).
+  -- A file whose stored bytes are marked missing or damaged is not charged (docs/storage-check.md).
+  CREATE TABLE user_usage (
+    user_id        TEXT PRIMARY KEY,
+    used_bytes     INTEGER NOT NULL DEFAULT 0 CHECK (used_bytes >= 0),
+    reserved_bytes INTEGER NOT NULL DEFAULT 0 CHECK (reserved_bytes >= 0),
+    uploads        INTEGER NOT NULL DEFAULT 0 CHECK (uploads >= 0)
+  ) STRICT, WITHOUT ROWID;
+  INSERT INTO user_usage (user_id, used_bytes, reserved_bytes, uploads)
+    SELECT user_id, sum(used), sum(reserved), sum(upload) FROM (
+      SELECT user_id, size AS used, 0 AS reserved, 0 AS upload FROM files WHERE damage IS NULL
+      UNION ALL SELECT user_id, 0, reserved_bytes, 1 FROM uploads
+    ) GROUP BY user_id;
+  CREATE TRIGGER uploads_count_insert AFTER INSERT ON uploads BEGIN
+    INSERT INTO user_usage (user_id, reserved_bytes, uploads) VALUES (NEW.user_id, NEW.reserved_bytes, 1)
+      ON CONFLICT (user_id) DO UPDATE SET reserved_bytes = reserved_bytes + excluded.reserved_bytes, uploads = uploads + 1;
+  END;
+  CREATE TRIGGER uploads_count_update AFTER UPDATE OF user_id, reserved_bytes ON uploads BEGIN
+    UPDATE user_usage SET reserved_bytes = reserved_bytes - OLD.reserved_bytes, uploads = uploads - 1 WHERE user_id = OLD.user_id;
+    INSERT INTO user_usage (user_id, reserved_bytes, uploads) VALUES (NEW.user_id, NEW.reserved_bytes, 1)
+      ON CONFLICT (user_id) DO UPDATE SET reserved_bytes = reserved_bytes + excluded.reserved_bytes, uploads = uploads + 1;
+  END;
+  CREATE TRIGGER uploads_count_delete AFTER DELETE ON uploads BEGIN
+    UPDATE user_usage SET reserved_bytes = reserved_bytes - OLD.reserved_bytes, uploads = uploads - 1 WHERE user_id = OLD.user_id;
+  END;
+  CREATE TRIGGER files_count_insert AFTER INSERT ON files BEGIN
+    INSERT INTO user_usage (user_id, used_bytes) VALUES (NEW.user_id, iif(NEW.damage IS NULL, NEW.size, 0))
+      ON CONFLICT (user_id) DO UPDATE SET used_bytes = used_bytes + excluded.used_bytes;
+  END;
+  CREATE TRIGGER files_count_update AFTER UPDATE OF user_id, size, damage ON files BEGIN
+    UPDATE user_usage SET used_bytes = used_bytes - iif(OLD.damage IS NULL, OLD.size, 0) WHERE user_id = OLD.user_id;
+    INSERT INTO user_usage (user_id, used_bytes) VALUES (NEW.user_id, iif(NEW.damage IS NULL, NEW.size, 0))
+      ON CONFLICT (user_id) DO UPDATE SET used_bytes = used_bytes + excluded.used_bytes;
+  END;
+  CREATE TRIGGER files_count_delete AFTER DELETE ON files BEGIN
+    UPDATE user_usage SET used_bytes = used_bytes - iif(OLD.damage IS NULL, OLD.size, 0) WHERE user_id = OLD.user_id;
+  END;
+  `,
 ];
 
 export function openDb(dataDir: string): Db {

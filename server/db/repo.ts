@@ -1,6 +1,8 @@
 // The only module that speaks SQL: prepared statements behind named methods.
 // Quota decisions run inside IMMEDIATE transactions: SQLite takes the write lock before reading the
 // totals, so parallel creations (even from several processes on one database) can never overshoot.
+// The totals are one row per user (user_usage), kept by triggers in the transactions that change
+// uploads and files (server/db/open.ts): no request sums over a user's files.
 import type { Db } from './open.ts';
 
 export interface UploadRow {
@@ -76,16 +78,7 @@ export class Repo {
   constructor(db: Db) {
     this.#db = db;
     this.#s = {
-      used: db.prepare<[string], { n: number }>(
-        // A file whose bytes are gone or damaged is not charged (docs/storage-check.md).
-        'SELECT coalesce(sum(size), 0) AS n FROM files WHERE user_id = ? AND damage IS NULL',
-      ),
-      reserved: db.prepare<[string], { n: number }>(
-        'SELECT coalesce(sum(reserved_bytes), 0) AS n FROM uploads WHERE user_id = ?',
-      ),
-      reservedByOthers: db.prepare<[string, string], { n: number }>(
-        'SELECT coalesce(sum(reserved_bytes), 0) AS n FROM uploads WHERE user_id = ? AND id <> ?',
-      ),
+      usage: db.prepare<[string], Usage & { uploads: number }>('SELECT used_bytes, reserved_bytes, uploads FROM user_usage WHERE user_id = ?'),
       insertUpload: db.prepare<UploadRow>(
         `INSERT INTO uploads (id, user_id, length, reserved_bytes, filename, folder, content_type,
            sha256_declared, created_at, touched_at, head, type_checked, detected_type)
@@ -111,6 +104,7 @@ export class Repo {
            @created_at, @state, @detected_type, @category, @scan_status, @scan_signature, @scanned_at)`,
       ),
       getFile: db.prepare<[string], FileRow>('SELECT * FROM files WHERE key = ?'),
+      getFileByUpload: db.prepare<[string], FileRow>('SELECT * FROM files WHERE upload_id = ?'),
       setFileState: db.prepare<[FileState, string]>('UPDATE files SET state = ? WHERE key = ?'),
       setFileType: db.prepare<[string | null, Category, string]>('UPDATE files SET detected_type = ?, category = ? WHERE key = ?'),
       deleteFile: db.prepare<[string]>('DELETE FROM files WHERE key = ?'),
@@ -158,10 +152,12 @@ export class Repo {
   }
 
   usage(userId: string): Usage {
-    return {
-      used_bytes: this.#s.used.get(userId)!.n,
-      reserved_bytes: this.#s.reserved.get(userId)!.n,
-    };
+    const { used_bytes, reserved_bytes } = this.#totals(userId);
+    return { used_bytes, reserved_bytes };
+  }
+
+  #totals(userId: string): Usage & { uploads: number } {
+    return this.#s.usage.get(userId) ?? { used_bytes: 0, reserved_bytes: 0, uploads: 0 };
   }
 
   /**
@@ -172,14 +168,18 @@ export class Repo {
     return this.#db.transaction(fn).immediate();
   }
 
-  /** Inserts the upload if its reservation fits the quota; returns false (and writes nothing) if not. */
-  reserveUpload(row: UploadRow, quotaBytes: number): boolean {
+  /**
+   * Inserts the upload if its reservation fits the quota and the user holds fewer than
+   * `maxUnfinished` unfinished uploads; otherwise writes nothing and says which limit refused it.
+   */
+  reserveUpload(row: UploadRow, quotaBytes: number, maxUnfinished: number): 'reserved' | 'quota' | 'count' {
     return this.#db
       .transaction(() => {
-        const { used_bytes, reserved_bytes } = this.usage(row.user_id);
-        if (used_bytes + reserved_bytes + row.reserved_bytes > quotaBytes) return false;
+        const { used_bytes, reserved_bytes, uploads } = this.#totals(row.user_id);
+        if (uploads >= maxUnfinished) return 'count';
+        if (used_bytes + reserved_bytes + row.reserved_bytes > quotaBytes) return 'quota';
         this.#s.insertUpload.run(row);
-        return true;
+        return 'reserved';
       })
       .immediate();
   }
@@ -194,9 +194,9 @@ export class Repo {
         const upload = this.#s.getUpload.get(id);
         if (!upload) return false;
         if (reservedBytes > upload.reserved_bytes) {
-          const used = this.#s.used.get(upload.user_id)!.n;
-          const others = this.#s.reservedByOthers.get(upload.user_id, id)!.n;
-          if (used + others + reservedBytes > quotaBytes) return false;
+          const { used_bytes, reserved_bytes } = this.usage(upload.user_id);
+          const others = reserved_bytes - upload.reserved_bytes;
+          if (used_bytes + others + reservedBytes > quotaBytes) return false;
         }
         this.#s.setReservation.run(reservedBytes, length, now, id);
         return true;
@@ -206,9 +206,10 @@ export class Repo {
 
   /** Room left for one upload of this user: quota minus stored bytes and other uploads' reservations. */
   roomFor(userId: string, uploadId: string, quotaBytes: number): number {
-    const used = this.#s.used.get(userId)!.n;
-    const others = this.#s.reservedByOthers.get(userId, uploadId)!.n;
-    return Math.max(0, quotaBytes - used - others);
+    const { used_bytes, reserved_bytes } = this.usage(userId);
+    const own = this.#s.getUpload.get(uploadId);
+    const others = reserved_bytes - (own?.user_id === userId ? own.reserved_bytes : 0);
+    return Math.max(0, quotaBytes - used_bytes - others);
   }
 
   /** The first bytes of an upload whose type is not known yet (hooks/type-sniffer.ts). */
@@ -273,6 +274,16 @@ export class Repo {
 
   getFile(key: string): FileRow | undefined {
     return this.#s.getFile.get(key);
+  }
+
+  /** The file an upload became (files.upload_id is unique). */
+  getFileByUploadId(uploadId: string): FileRow | undefined {
+    return this.#s.getFileByUpload.get(uploadId);
+  }
+
+  /** Ids of every unfinished upload (the start-up check for uploads storage lost). */
+  unfinishedUploadIds(): string[] {
+    return this.#s.allUploadIds.all().map((r) => r.id);
   }
 
   filesInTransition(): FileRow[] {

@@ -12,37 +12,69 @@
 import type { IncomingMessage } from 'node:http';
 
 /**
- * Chunks queued before the socket is paused (~256 KiB of 64 KiB reads). Was 16: at 8 parallel
- * uploads that held up to 8 MiB of queued body; 4 lowered peak RSS by ~5 MiB with the same
+ * Chunks queued before the socket is paused (~256 KiB of 64 KiB reads). With 16, 8 parallel
+ * uploads held up to 8 MiB of queued body; 4 lowered peak RSS by ~5 MiB with the same
  * throughput (8 × 256 MiB and 1 GiB, `npm run bench`, medians of 3; 2 measured the same as 4).
  */
 const HIGH_WATER_CHUNKS = 4;
 
-export function requestBodyFromNode(incoming: IncomingMessage): ReadableStream<Uint8Array> {
+export interface BodyOptions {
+  /**
+   * A body that brings no byte for this long while it is being waited for is ended: the bytes
+   * already received go to the store as a shorter PATCH would (kept, resumable), and the response
+   * then closes the connection (@hono/node-server drains an unread body for 500 ms, then closes).
+   * Time the server itself holds the body back (its queue is full) does not count.
+   */
+  idleTimeoutMs: number;
+  onIdle?: () => void;
+}
+
+export function requestBodyFromNode(incoming: IncomingMessage, options: BodyOptions): ReadableStream<Uint8Array> {
   let attached = false;
+  let finished = false;
+  let idle: NodeJS.Timeout | undefined;
+  const disarm = () => {
+    clearTimeout(idle);
+    idle = undefined;
+  };
+  let arm = () => {};
 
   // Listeners are attached on the first pull (right after construction, see above).
   function attach(controller: ReadableStreamDefaultController<Uint8Array>): void {
-    let finished = false;
+    const end = () => {
+      if (finished) return;
+      finished = true;
+      disarm();
+      controller.close();
+    };
     const fail = (error: Error) => {
       if (finished) return;
       finished = true;
+      disarm();
       controller.error(error);
     };
-    if (incoming.readableEnded) {
-      finished = true;
-      controller.close();
-      return;
-    }
+    arm = () => {
+      disarm();
+      if (finished) return;
+      idle = setTimeout(() => {
+        end();
+        incoming.pause();
+        options.onIdle?.();
+      }, options.idleTimeoutMs);
+      idle.unref();
+    };
+    if (incoming.readableEnded) return end();
     if (incoming.destroyed) return fail(disconnected());
     incoming.on('data', (chunk: Buffer) => {
+      // Bytes after an idle end are not this body's any more (the connection is being closed).
+      if (finished) return;
       controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      if ((controller.desiredSize ?? 0) <= 0) incoming.pause();
+      if ((controller.desiredSize ?? 0) <= 0) {
+        incoming.pause();
+        disarm();
+      } else arm();
     });
-    incoming.once('end', () => {
-      finished = true;
-      controller.close();
-    });
+    incoming.once('end', end);
     incoming.once('error', fail);
     // A client that disconnects mid-body: 'close' without 'end'.
     incoming.once('close', () => fail(disconnected()));
@@ -55,9 +87,13 @@ export function requestBodyFromNode(incoming: IncomingMessage): ReadableStream<U
           attached = true;
           attach(controller);
         }
+        if (finished) return;
         incoming.resume();
+        arm();
       },
       cancel(reason) {
+        finished = true;
+        disarm();
         incoming.destroy(reason instanceof Error ? reason : undefined);
       },
     },

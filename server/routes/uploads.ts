@@ -2,10 +2,10 @@
 // made uniform (problem+json errors, Upload-Expires, reservations settled).
 import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
-import { ERRORS as TUS_ERRORS, type Locker } from '@tus/utils';
+import { ERRORS as TUS_ERRORS, Metadata, type Locker } from '@tus/utils';
 import type { Logger } from 'pino';
 import type { Lifecycle } from '../../hooks/index.ts';
-import { identify, mayAccess, type AuthDeps } from '../auth/caller.ts';
+import { identify, mayAccess, type AuthDeps, type Caller } from '../auth/caller.ts';
 import type { Repo } from '../db/repo.ts';
 import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, tusErrorToAppError, type ErrorCode } from '../errors.ts';
 import { requestBodyFromNode } from '../http/node-body.ts';
@@ -16,6 +16,7 @@ import { parseUploadChecksum, type StagedBody } from '../tus-checksum.ts';
 import { advertiseExtensions } from '../tus-discovery.ts';
 import { lenientMetadata } from '../tus-metadata-header.ts';
 import { createFinalUpload, parseUploadConcat, withoutConcat } from './tus-concat.ts';
+import { answerFinished, finishedFileOf } from './finished-uploads.ts';
 import { handleIetf, ietfInteropVersion } from './ietf-uploads.ts';
 
 export interface UploadRouteDeps {
@@ -52,7 +53,7 @@ function dispatch(c: Context, deps: UploadRouteDeps, id: string | undefined): Pr
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   return handleIetf(c.req.raw, version, id, {
     tus: (translated) => handle(c, deps, id, translated),
-    body: () => bodyOf(c.req.raw, incoming),
+    body: () => bodyOf(deps, c.req.raw, incoming, undefined),
     lengthOf: (uploadId) => (isValidUploadId(uploadId) ? deps.repo.getUpload(uploadId)?.length : undefined),
     maxUploadBytes: deps.tus.maxUploadBytes,
   });
@@ -95,7 +96,7 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
   const checksum = hasBody ? parseUploadChecksum(request.headers.get('upload-checksum')) : null;
   const stage = async (limit: number | null) => {
     if (!checksum) return;
-    staged.body = await deps.tus.staging.stage(bodyOf(request, incoming), checksum, Math.min(limit ?? Infinity, deps.tus.maxUploadBytes));
+    staged.body = await deps.tus.staging.stage(bodyOf(deps, request, incoming, ctx), checksum, Math.min(limit ?? Infinity, deps.tus.maxUploadBytes));
   };
 
   if (id === undefined) {
@@ -103,38 +104,67 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
     const concat = parseUploadConcat(request.headers.get('upload-concat'), request.url);
     if (concat?.kind === 'final') return createFinalUpload(deps, caller, request, concat.partialIds);
     ctx.partial = concat?.kind === 'partial';
-    // A creation request carries bytes only as creation-with-upload.
-    if (request.headers.get('content-type') === 'application/offset+octet-stream') await stage(headerInteger(request, 'upload-length'));
   } else {
     if (method === 'POST') throw new AppError('method_not_allowed', 'POST creates uploads at /v1/uploads', { Allow: 'HEAD, PATCH, DELETE' });
     // tus would answer 404 to any other method, which a client takes for a lost upload.
     if (!ON_AN_UPLOAD.has(method)) throw new AppError('method_not_allowed', `${method} is not part of tus`, { Allow: 'OPTIONS, HEAD, PATCH, DELETE' });
-    const row = isValidUploadId(id) ? deps.repo.getUpload(id) : undefined;
+    if (!isValidUploadId(id)) throw new AppError('not_found', 'no such upload');
+    const row = deps.repo.getUpload(id);
+    if (!row) {
+      // A finished upload stays addressable, so a client whose final answer was lost learns it is done.
+      const file = finishedFileOf(deps.repo, caller, id);
+      if (file) return answerFinished(method, file, request);
+    }
     // Someone else's upload is indistinguishable from one that does not exist.
     if (!row || !mayAccess(caller, row.user_id)) throw new AppError('not_found', 'no such upload');
     ctx.upload = row;
-    if (method === 'PATCH') {
-      const length = row.length ?? headerInteger(request, 'upload-length');
+  }
+
+  // Requests that may carry bytes hold a slot of their user's until they end (server/upload-requests.ts).
+  const uploader = method === 'PATCH' ? ctx.upload?.user_id : method === 'POST' ? uploaderOf(caller, request) : undefined;
+  const release = uploader === undefined ? undefined : deps.lifecycle.requests.enter(uploader, method === 'PATCH' ? id : undefined);
+  try {
+    // A creation request carries bytes only as creation-with-upload.
+    if (method === 'POST' && request.headers.get('content-type') === 'application/offset+octet-stream') await stage(headerInteger(request, 'upload-length'));
+    if (method === 'PATCH' && ctx.upload) {
+      const length = ctx.upload.length ?? headerInteger(request, 'upload-length');
       await stage(length === null ? null : Math.max(0, length - (headerInteger(request, 'upload-offset') ?? 0)));
-      ctx.bound = deps.lifecycle.beforePatch(row, {
+      // After the admission: a refused request must not leave a claim that nothing settles.
+      ctx.bound = deps.lifecycle.beforePatch(ctx.upload, {
         declaredLength: headerInteger(request, 'upload-length'),
         contentLength: staged.body?.size ?? headerInteger(request, 'content-length'),
       });
     }
+    const headers = withoutConcat(lenientMetadata(request.headers));
+    if (method !== request.method || (hasBody && incoming) || headers !== request.headers) {
+      // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
+      // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
+      // the copy @hono/node-server's own request body makes (server/http/node-body.ts), or the
+      // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata and
+      // concatenation (server/routes/tus-concat.ts).
+      const body = !hasBody ? null : (staged.body?.body ?? bodyOf(deps, request, incoming, ctx));
+      request = new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
+    }
+    deps.tus.contexts.set(request, ctx);
+    return await answer(deps, method, ctx, request);
+  } finally {
+    release?.();
   }
+}
 
-  const headers = withoutConcat(lenientMetadata(request.headers));
-  if (method !== request.method || (hasBody && incoming) || headers !== request.headers) {
-    // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
-    // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
-    // the copy @hono/node-server's own request body makes (server/http/node-body.ts), or the
-    // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata and
-    // concatenation (server/routes/tus-concat.ts).
-    const body = !hasBody ? null : (staged.body?.body ?? bodyOf(request, incoming));
-    request = new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
-  }
-  deps.tus.contexts.set(request, ctx);
+async function answer(deps: UploadRouteDeps, method: string, ctx: TusRequestContext, request: Request): Promise<Response> {
   let response = await deps.tus.server.handleWeb(request);
+  if (response.status === 404 && (method === 'HEAD' || method === 'PATCH') && ctx.upload && !deps.repo.getUpload(ctx.upload.id)) {
+    // Finished by another request between our look-up and tus's (its bookkeeping is gone now).
+    const file = finishedFileOf(deps.repo, ctx.caller, ctx.upload.id);
+    if (file) return answerFinished(method, file, request);
+  }
+  if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && deps.repo.getUpload(ctx.upload.id)) {
+    // tus could not terminate an upload this server knows: its bookkeeping is missing (S3's
+    // `.info`; on disk the store removes what is left itself). Termination removes whatever is
+    // left (settle below) and frees the reservation; a storage failure there answers as what it is.
+    response = new Response(null, { status: 204, headers: { 'Tus-Resumable': '1.0.0' } });
+  }
   await settle(deps, method, ctx, response);
   const partial = method === 'HEAD' && ctx.upload !== undefined && deps.lifecycle.isPartial(ctx.upload.id);
   if (partial) response.headers.set('Upload-Concat', 'partial');
@@ -151,8 +181,26 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
   return response;
 }
 
-function bodyOf(request: Request, incoming: IncomingMessage | undefined): ReadableStream<Uint8Array> | null {
-  return incoming ? requestBodyFromNode(incoming) : request.body;
+/** The request's body: straight from the socket when there is one, ended if it goes silent (UPLOAD_IDLE_TIMEOUT_SECONDS). */
+function bodyOf(deps: UploadRouteDeps, request: Request, incoming: IncomingMessage | undefined, ctx: TusRequestContext | undefined): ReadableStream<Uint8Array> | null {
+  if (!incoming) return request.body;
+  return requestBodyFromNode(incoming, {
+    idleTimeoutMs: deps.tus.bodyIdleTimeoutMs,
+    onIdle: () => deps.log.info({ event: 'upload.idle', upload_id: ctx?.upload?.id }, 'upload request body went silent; ended it, bytes kept'),
+  });
+}
+
+/**
+ * The user a creation is for, to count it against that user's requests: the caller, or for the
+ * service token the `user_id` in Upload-Metadata (undefined when unreadable: creation refuses it).
+ */
+function uploaderOf(caller: Caller, request: Request): string | undefined {
+  if (caller.kind === 'user') return caller.userId;
+  try {
+    return Metadata.parse(lenientMetadata(request.headers).get('upload-metadata') ?? undefined).user_id ?? undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function effectiveMethod(request: Request): string {

@@ -88,6 +88,20 @@ export class TusS3Store extends S3Store {
     return true;
   }
 
+  /**
+   * tus's `<id>.info` is there: everything else (parts, `.part`) can be missing or complete and the
+   * upload still resumes or finishes, but without it S3Store knows nothing of the upload.
+   */
+  async isResumable(id: string): Promise<boolean> {
+    try {
+      await this.client.headObject({ Bucket: this.bucket, Key: `${id}.info` });
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  }
+
   forget(id: string): Promise<void> {
     return this.clearCache(id);
   }

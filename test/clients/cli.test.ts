@@ -72,7 +72,7 @@ describe('CLI upload: interrupted, then resumed from the server offset', () => {
     assert.equal(uploaded[2], sha256(data));
     const record = await session.getFileMetadata(uploaded[1]!);
     assert.deepEqual([record.size, record.sha256, record.folder, record.filename], [data.length, sha256(data), 'backups', path.basename(file)]);
-    assert.equal(await session.uploadStatus(uploadUrl), null, 'the same upload was finished, not a new one');
+    assert.deepEqual(await session.uploadStatus(uploadUrl), { offset: data.length, length: data.length }, 'the same upload was finished, not a new one');
     assert.deepEqual(JSON.parse(readFileSync(env.STREAM_LINE_STATE!, 'utf8')), {}, 'a finished upload leaves the state file');
     await session.deleteFile(record.key);
   }

@@ -169,8 +169,9 @@ describe('SDK user session', () => {
     const record = await session().upload(file, { chunkSize: MiB, uploadUrl, onProgress: (sent) => (firstSent ??= sent) });
     assert.ok(firstSent! >= status.offset, `resumed at ${firstSent}, server had ${status.offset}`);
     assert.equal(record.sha256, sha256(data));
-    assert.equal(await session().uploadStatus(uploadUrl), null, 'a finished upload URL is gone');
+    assert.deepEqual(await session().uploadStatus(uploadUrl), { offset: data.length, length: data.length }, 'a finished upload URL answers complete');
     await session().deleteFile(record.key);
+    assert.equal(await session().uploadStatus(uploadUrl), null, 'and is gone with its file');
   });
 
   test('signedUrl gives a link that serves the bytes; batchDownload a ZIP of several files', async () => {
