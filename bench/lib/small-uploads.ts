@@ -80,7 +80,7 @@ export async function sendSmall(server: Running, target: TargetName, o: SmallOpt
   return { uploads: done, problem };
 }
 
-/** Both answer 201 with Upload-Offset = size; the real server's body is the file record (SPEC). */
+/** Both answer 201 with Upload-Offset = size; the real server's body is the file record (docs/api.md "Finishing"). */
 function checkReply(target: TargetName, reply: { status: number; headers: http.IncomingHttpHeaders; body: string }, size: number, sha256: string): string {
   if (reply.status !== 201) return `creation-with-upload answered ${reply.status}: ${reply.body.slice(0, 200)}`;
   if (Number(reply.headers['upload-offset']) !== size) return `Upload-Offset ${String(reply.headers['upload-offset'])} ≠ ${size}`;

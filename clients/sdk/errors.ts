@@ -1,5 +1,5 @@
 // One error class for every refusal the server answers, typed by its stable problem `code`
-// (RFC 9457 problem+json, SPEC "Files API"). The codes come from the server's own table, imported
+// (RFC 9457 problem+json, docs/api.md "Errors"). The codes come from the server's own table, imported
 // as a type only: nothing of the server reaches a client bundle, and the list is written once.
 import type { ErrorCode } from '../../server/errors.ts';
 

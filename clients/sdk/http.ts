@@ -59,7 +59,7 @@ export function createHttp(options: HttpOptions, headers: Record<string, string>
   };
 }
 
-/** A file key in a path: slashes stay, everything else is percent-encoded (SPEC: keys contain slashes). */
+/** A file key in a path: slashes stay, everything else is percent-encoded (keys contain slashes, which the server reads raw). */
 export function keyPath(key: string): string {
   return key.split('/').map(encodeURIComponent).join('/');
 }

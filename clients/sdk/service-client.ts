@@ -1,4 +1,4 @@
-// A service's client from a service token: acts for any user (SPEC "Authentication": X-Service-Token
+// A service's client from a service token: acts for any user (docs/api.md "Authentication": X-Service-Token
 // with `user_id`), and mints user tokens and sessions.
 import { errorFromResponse, StreamLineError } from './errors.ts';
 import { createHttp, keyPath, type HttpOptions } from './http.ts';

@@ -1,4 +1,4 @@
-// The shapes the server answers (SPEC "Files API"). FileRecord is the server's own type, imported
+// The shapes the server answers (docs/api.md "Files"). FileRecord is the server's own type, imported
 // as a type only so the two cannot drift apart.
 export type { FileRecord } from '../../server/routes/file-record.ts';
 import type { FileRecord } from '../../server/routes/file-record.ts';

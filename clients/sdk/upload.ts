@@ -1,5 +1,5 @@
 // One upload over tus 1.0 with tus-js-client, resolving with the file record the final PATCH
-// answers (SPEC "Resumable uploads"). Environment-neutral: what the bytes are (a Blob, a path, a
+// answers (docs/api.md "Finishing"). Environment-neutral: what the bytes are (a Blob, a path, a
 // stream) is settled beforehand by a SourcePreparer (source-browser.ts, source-node.ts).
 import { getMimeType } from 'hono/utils/mime';
 import * as tus from 'tus-js-client';

@@ -25,7 +25,7 @@ export interface UserSession<S> {
   /** Where an unfinished upload stands on the server; null once it is gone (finished or expired). */
   uploadStatus(uploadUrl: string): Promise<UploadStatus | null>;
   signedUrl(key: string, options?: SignedUrlOptions): Promise<SignedUrl>;
-  /** An expiring link to one ZIP of these files (SPEC "Batch ZIP"). */
+  /** An expiring link to one ZIP of these files (docs/api.md "Batch ZIP"). */
   batchDownload(keys: string[], name?: string): Promise<BatchDownload>;
   usage(): Promise<Usage>;
   deleteFile(key: string): Promise<void>;

@@ -1,4 +1,5 @@
-// CORS for browser clients on other origins (SPEC: Uppy and tus-js-client from other origins).
+// CORS for browser clients on other origins: Uppy and tus-js-client usually run on the app's own
+// origin, not the upload server's.
 // CORS_ORIGINS lists the origins that may use the API with the user's cookie: they get their
 // origin echoed and `Access-Control-Allow-Credentials: true`. `*` lets any page call the API with
 // a token it holds itself (Bearer, service token) — `Access-Control-Allow-Origin: *` and never

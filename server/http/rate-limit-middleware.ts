@@ -1,6 +1,6 @@
-// Rate limits on what needs no account (SPEC: signed GET, batch ZIP downloads) and on failed
-// authentication, so a leaked link or a token-guessing script cannot hammer the server:
-// 429 `rate_limited` with Retry-After. Limits and defaults: config.ts (RATE_LIMIT_*), README.
+// Rate limits on what needs no account (signed GETs, batch ZIP downloads: anyone holding a link) and
+// on failed authentication, so a leaked link or a token-guessing script cannot hammer the server:
+// 429 `rate_limited` with Retry-After. Limits and defaults: config.ts (RATE_LIMIT_*), docs/operations.md.
 // Requests from this machine straight to the server (`local`) are not limited: local tools and
 // health checks. Anything relayed by a proxy is: by the client's own address when the proxy is
 // trusted (EDGE_SECRET, TRUSTED_PROXIES), by the proxy's address otherwise (server/http/client-address.ts).

@@ -1,4 +1,4 @@
-// The public shape of a file record (SPEC "Files API": key, user_id, folder, filename,
+// The public shape of a file record (docs/api.md "File record": key, user_id, folder, filename,
 // content_type, size, sha256, created_at), and what the server learnt of it: the detected type
 // and category (hooks/content-type.ts) and the virus scan's verdict (hooks/scan.ts).
 import type { Category, FileRow, ScanStatus } from '../db/repo.ts';

@@ -1,4 +1,4 @@
-// Files API (SPEC): list, metadata, delete, usage. Keys contain slashes and may arrive raw or
+// Files API (docs/api.md "Files"): list, metadata, delete, usage. Keys contain slashes and may arrive raw or
 // percent-encoded, so they are read from the raw path rather than from a route parameter.
 import { Hono, type Context } from 'hono';
 import { describeRoute, resolver } from 'hono-openapi';

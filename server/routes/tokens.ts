@@ -1,4 +1,4 @@
-// User tokens minted by the server for services (SPEC: POST /v1/files/generate-token), and the
+// User tokens minted by the server for services (POST /v1/files/generate-token, docs/api.md), and the
 // public half of the signing key at /.well-known/jwks.json so other services can verify them.
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
