@@ -1,5 +1,5 @@
 // Creation step 1: Upload-Metadata becomes a validated object before anything is stored.
-// Keys understood (SPEC): filename, filetype, folder, sha256, user_id (service token only).
+// Keys understood (docs/api.md, "Metadata"): filename, filetype, folder, sha256, user_id (service token only).
 import type { Caller } from '../server/auth/caller.ts';
 import { actingUser } from '../server/auth/caller.ts';
 import { AppError } from '../server/errors.ts';

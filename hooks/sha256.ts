@@ -17,14 +17,14 @@
 // Why not hash-wasm everywhere, or node:crypto everywhere: measured on this machine (AMD EPYC with
 // SHA-NI, Node 20.20, 512 MiB in 16 KiB–8 MiB chunks), node:crypto hashes 1,430–1,460 MiB/s and
 // hash-wasm 186–212 MiB/s; save() takes ~1–1.7 µs and load() ~0.6–1.6 µs. hash-wasm would cost the
-// local path ~4.3 s more CPU per GiB (it was 2.9 s per GiB in all), and node:crypto's state cannot
+// local path ~4.3 s more CPU per GiB (against 2.9 s per GiB for the whole path), and node:crypto's state cannot
 // be exported at all, so S3 pays hash-wasm's price only where it buys correctness. (Measured with
 // a loop of update()/save()/load() over random buffers; one SQLite checkpoint per 8 MiB is noise.)
 // Hashing on a worker thread (1 MiB batches transferred, acked for backpressure) was tried for the
 // local path and measured slower on this 2-core machine: a 1 GiB PATCH took 3.0–3.4 s wall and
 // 3.7–3.9 s server CPU against 2.1–2.7 s and 2.6–3.2 s inline — the copy and messaging cost more
 // than moving ~0.4 s of update() off the event loop saves when the client, the fs threadpool and
-// the worker share two cores. Tried again in session 4 without messages per chunk: one worker fed
+// the worker share two cores. A second design without messages per chunk was measured too: one worker fed
 // through a 256 KiB SharedArrayBuffer ring per upload (a copy on the event loop, Atomics.waitAsync
 // on both sides). Against the compiled build, 2 × 3 runs each, same hour: 5.1–5.2 s of server CPU
 // per GiB against 3.2–3.7 inline, and 0.64–0.79× the baseline's throughput against 0.89–0.95×; the

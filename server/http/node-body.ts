@@ -12,8 +12,8 @@
 import type { IncomingMessage } from 'node:http';
 
 /**
- * Chunks queued before the socket is paused (~256 KiB of 64 KiB reads). With 16, 8 parallel
- * uploads held up to 8 MiB of queued body; 4 lowered peak RSS by ~5 MiB with the same
+ * Chunks queued before the socket is paused (~256 KiB of 64 KiB reads). A queue of 16 let 8 parallel
+ * uploads hold up to 8 MiB of queued body; 4 lowers peak RSS by ~5 MiB with the same
  * throughput (8 × 256 MiB and 1 GiB, `npm run bench`, medians of 3; 2 measured the same as 4).
  */
 const HIGH_WATER_CHUNKS = 4;

@@ -1,4 +1,4 @@
-// Batch ZIP (SPEC "Batch ZIP"): an owner names up to MAX_BATCH_KEYS of their files and gets an
+// Batch ZIP (docs/api.md, "Batch ZIP"): an owner names up to MAX_BATCH_KEYS of their files and gets an
 // expiring signed link; whoever opens it receives one ZIP streamed as it is built.
 //
 // A file deleted between the link and the download, or whose stored bytes are missing or of

@@ -1,4 +1,4 @@
-// Signed links (SPEC "Signed GET"): owners mint expiring HMAC-signed URLs; anyone holding one gets
+// Signed links (docs/api.md, "Signed links"): owners mint expiring HMAC-signed URLs; anyone holding one gets
 // the bytes with Range, validators and the original filename — and nothing else.
 //
 // Byte-sending offload. Behind our Caddy (a request carrying EDGE_SECRET) with local storage, this

@@ -1,4 +1,4 @@
-// File keys: `users/<user_id>/<yyyy>/<mm>/<dd>/<upload_id><.ext>` (SPEC "Resumable uploads").
+// File keys: `users/<user_id>/<yyyy>/<mm>/<dd>/<upload_id><.ext>` (docs/api.md, "Finishing").
 // Every key the server accepts from outside is parsed here first; anything that does not have
 // exactly this shape is "not found", so a key can never name a path outside its root.
 
