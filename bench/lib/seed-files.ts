@@ -2,19 +2,17 @@
 // server's SQLite database, in one transaction, through the schema the database has at that
 // moment (read with PRAGMA table_info, so the helper follows migrations instead of a copy of them).
 // Rows are what a real upload leaves: state 'ready', a valid key, photo-like sizes, a scan verdict
-// where the schema has one. Per-user counters, if the schema keeps any, are raised by the same
-// totals in the same transaction, so the database stays consistent for a quota check.
+// where the schema has one. The per-user counters (user_usage) follow by the schema's own triggers,
+// as they do for an upload, so the database stays consistent for a quota check.
 // Only the rows exist: no bytes are written to storage (the cost measured is the database's).
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 
 export const DB_FILE = 'stream-line.sqlite';
 
-/** Tables whose user_id column is not a per-user counter. */
-const NOT_COUNTERS = new Set(['files', 'uploads', 'upload_digests', 'scan_jobs', 'webhook_events', 'webhook_deliveries']);
 const DAY_MS = 86_400_000;
 
-export type Seeded = { files: number; bytes: number; ms: number; counters: string[] };
+export type Seeded = { files: number; bytes: number; ms: number };
 
 type Column = { name: string; notnull: number; dflt_value: unknown; pk: number };
 
@@ -31,7 +29,7 @@ export function seedFiles(dbPath: string, userId: string, count: number, now = D
     if (missing.length) throw new Error(`files.${missing.map((c) => c.name).join(', files.')}: NOT NULL without a default; teach seed-files.ts what a real upload puts there`);
     const insert = db.prepare(`INSERT INTO files (${names.join(', ')}) VALUES (${names.map((n) => `@${n}`).join(', ')})`);
     let bytes = 0;
-    const counters = db.transaction(() => {
+    db.transaction(() => {
       // Numbered after every row already there, so a second seeding adds files instead of colliding.
       const first = (db.prepare('SELECT coalesce(max(rowid), 0) AS n FROM files').get() as { n: number }).n;
       for (let i = first; i < first + count; i++) {
@@ -39,9 +37,8 @@ export function seedFiles(dbPath: string, userId: string, count: number, now = D
         bytes += row.size;
         insert.run(pick(row, names));
       }
-      return count > 0 ? raiseCounters(db, userId, count, bytes) : [];
     })();
-    return { files: count, bytes, ms: performance.now() - t0, counters };
+    return { files: count, bytes, ms: performance.now() - t0 };
   } finally {
     db.close();
   }
@@ -83,38 +80,4 @@ function photoSize(i: number): number {
 
 function pick(row: Record<string, unknown>, names: string[]): Record<string, unknown> {
   return Object.fromEntries(names.map((n) => [n, row[n]]));
-}
-
-/**
- * Per-user counters, whatever a migration calls them: any other table with a user_id column. A
- * column named for bytes or size (not a reservation) grows by the files' bytes, one named for a
- * count or files by their number. Returns what it changed, to be printed with the figures.
- */
-function raiseCounters(db: Database.Database, userId: string, files: number, bytes: number): string[] {
-  const done: string[] = [];
-  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[];
-  for (const { name } of tables) {
-    if (NOT_COUNTERS.has(name)) continue;
-    const columns = columnsOf(db, name);
-    if (!columns.some((c) => c.name === 'user_id')) continue;
-    const add = new Map<string, number>();
-    for (const c of columns) {
-      if (c.name === 'user_id' || /reserv/i.test(c.name)) continue;
-      if (/bytes|size/i.test(c.name)) add.set(c.name, bytes);
-      else if (/count|files/i.test(c.name)) add.set(c.name, files);
-    }
-    if (add.size === 0) {
-      done.push(`${name}: has user_id but no column read as a counter; left alone`);
-      continue;
-    }
-    const required = columns.filter((c) => c.name !== 'user_id' && c.notnull && c.dflt_value === null && !c.pk);
-    const q = (n: string): string => `"${n.replaceAll('"', '""')}"`;
-    if (!db.prepare(`SELECT 1 FROM ${q(name)} WHERE user_id = ?`).get(userId)) {
-      db.prepare(`INSERT INTO ${q(name)} (user_id${required.map((c) => `, ${q(c.name)}`).join('')}) VALUES (?${', 0'.repeat(required.length)})`).run(userId);
-    }
-    const sets = [...add.keys()].map((c) => `${q(c)} = ${q(c)} + ?`).join(', ');
-    db.prepare(`UPDATE ${q(name)} SET ${sets} WHERE user_id = ?`).run(...add.values(), userId);
-    done.push(`${name}: ${[...add].map(([c, v]) => `${c} += ${v}`).join(', ')}`);
-  }
-  return done;
 }

@@ -159,9 +159,8 @@ export function connectionRows(count: number, runs: Both<HeldSample>): Row[] {
 }
 
 function seedingNote(n: number, s: Seeded[]): string {
-  const counters = s[0]!.counters.length ? `counters: ${s[0]!.counters.join('; ')}` : 'no per-user counter table';
   const gib = (s[0]!.bytes / 1024 ** 3).toFixed(0);
-  return `user with ${n} files: rows seeded (${gib} GiB declared) in ${median(s.map((x) => x.ms)).toFixed(0)} ms (median); ${counters}`;
+  return `user with ${n} files: rows seeded (${gib} GiB declared) in ${median(s.map((x) => x.ms)).toFixed(0)} ms (median)`;
 }
 
 function checked(c: PartContext, name: string, s: SmallSample): SmallSample {

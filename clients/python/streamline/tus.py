@@ -31,10 +31,13 @@ FetchRecord = Callable[[str], Dict[str, Any]]
 class UploadStatus(NamedTuple):
     offset: int
     length: Optional[int]
+    #: The finished file's key once every byte is stored and recorded (the upload URL stays
+    #: addressable while the file exists, so a client whose final answer was lost learns it is done).
+    file_key: Optional[str] = None
 
 
 def upload_status(transport: Transport, upload_url: str) -> Optional[UploadStatus]:
-    """Where an unfinished upload stands; None once it is gone (finished, terminated or expired)."""
+    """Where an upload stands; None once it is gone (terminated, expired, or its file deleted)."""
     res = _head(transport, upload_url)
     if res.status in (404, 410):
         return None
@@ -42,7 +45,7 @@ def upload_status(transport: Transport, upload_url: str) -> Optional[UploadStatu
     if not 200 <= res.status < 300 or offset is None:
         raise error_from_response(res.status, res.header("Content-Type"), res.body)
     length = res.header("Upload-Length")
-    return UploadStatus(int(offset), int(length) if length is not None else None)
+    return UploadStatus(int(offset), int(length) if length is not None else None, res.header("X-File-Key"))
 
 
 def run_upload(transport: Transport, prepared: PreparedSource, fetch_record: FetchRecord, *,

@@ -114,7 +114,8 @@ class UploadTest(ServerTestCase):
         self.assertGreaterEqual(progress[0], status.offset, "resumed from the server's offset, not from 0")
         self.assertEqual((record["size"], record["sha256"]), (len(data), sha256(data)))
         self.assertEqual([f["key"] for f in resumed.iter_my_files()], [record["key"]], "exactly one file")
-        self.assertIsNone(resumed.upload_status(urls[0]), "a finished upload's URL is gone")
+        self.assertEqual(resumed.upload_status(urls[0]), (len(data), len(data), record["key"]),
+                         "a finished upload's URL answers complete, with its file's key")
         with open(store.path) as stream:
             self.assertEqual(json.load(stream), {}, "the store forgets a finished upload")
         self.assertEqual(resumed.usage()["reserved_bytes"], 0)
