@@ -6,6 +6,7 @@
 // ends. No connection is held per lock: queries go through the caller's small pool, and one LISTEN
 // connection per instance carries release requests (see docs/design-several-instances.md).
 import { randomBytes, randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { ERRORS } from '@tus/server';
 import type { Lock, Locker, RequestRelease } from '@tus/utils';
@@ -64,6 +65,9 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
   const held = new Map<string, Held>(); // by token
   const waiting = new Map<string, Set<() => void>>(); // by upload id: wakes waiting requests
   const closing = new AbortController();
+  // Every waiting lock() listens to it until its wait ends (removed in acquire's finally): a
+  // thousand concurrent waits are a thousand listeners, not a leak.
+  setMaxListeners(0, closing.signal);
 
   const askRelease = (lock: Held) => {
     Promise.resolve()
