@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { Hono } from 'hono';
 import { AppError } from '../errors.ts';
+import { contentSecurityPolicy, securityHeaders } from '../http/security-headers.ts';
 import { PROJECT_ROOT } from '../paths.ts';
 
 export const WEB_DIST_DIR = join(PROJECT_ROOT, 'clients/web/dist/');
@@ -19,28 +20,22 @@ const TYPES: Record<string, string> = {
 
 // hash-wasm compiles its WebAssembly from the bundle ('wasm-unsafe-eval'); Uppy shows thumbnails
 // from blob: URLs and sets inline styles; the page may talk to an API on another origin.
-const CSP = [
-  "default-src 'self'",
+const PAGE_POLICY = contentSecurityPolicy([
   "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data: blob:",
   'connect-src *',
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-].join('; ');
+]);
 
 export function webPageRoute(distDir = WEB_DIST_DIR): Hono {
   const app = new Hono();
 
-  app.on(['GET', 'HEAD'], '/', async (c) => {
+  app.on(['GET', 'HEAD'], '/', securityHeaders(PAGE_POLICY), async (c) => {
     const html = await readDist(distDir, 'index.html');
     return c.body(c.req.header('cookie') === undefined ? html : markCookies(html), 200, {
       'Content-Type': 'text/html; charset=utf-8',
       'Cache-Control': 'no-cache',
       Vary: 'Cookie',
-      'Content-Security-Policy': CSP,
-      'X-Content-Type-Options': 'nosniff',
-      'Referrer-Policy': 'no-referrer',
     });
   });
 
