@@ -8,16 +8,14 @@
 //  - DELETE: 409; the file is deleted through the files API (DELETE /v1/files/{key}).
 // The owner check is the same as for an unfinished upload: someone else's answers 404.
 import type { Caller } from '../auth/caller.ts';
-import { mayAccess } from '../auth/caller.ts';
+import { visibleFile } from '../auth/visible-file.ts';
 import type { FileRow, Repo } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import { toFileRecord } from './file-record.ts';
 
-/** The finished file an upload became, if the caller may see it. */
+/** The file an upload became, ready or being finished right now, if the caller may see it. */
 export function finishedFileOf(repo: Repo, caller: Caller, uploadId: string): FileRow | undefined {
-  const file = repo.getFileByUploadId(uploadId);
-  if (!file || !mayAccess(caller, file.user_id) || file.state === 'deleting') return undefined;
-  return file;
+  return visibleFile(caller, repo.getFileByUploadId(uploadId), ['ready', 'committing']);
 }
 
 export function answerFinished(method: string, file: FileRow, request: Request): Response {

@@ -14,7 +14,8 @@ import { z } from 'zod';
 import { validated, wholeNumber } from '../api-docs/validate.ts';
 import type { Repo } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
-import { mayAccess, type AuthEnv } from '../auth/caller.ts';
+import type { AuthEnv } from '../auth/caller.ts';
+import { requireVisibleFile } from '../auth/visible-file.ts';
 import { evaluatePreconditions, rangeAllowedByIfRange, strongEtag, type Validators } from '../http/conditional.ts';
 import { executesInBrowser } from '../../hooks/content-type.ts';
 import { assertServable } from '../scan/gate.ts';
@@ -85,8 +86,7 @@ export function signedUrlRoute(deps: SignedLinkDeps): Hono<AuthEnv> {
     validated('query', signedUrlQuery),
     (c) => {
       const query = c.req.valid('query');
-      const file = query.key === undefined ? undefined : deps.repo.getFile(query.key);
-      if (!file || file.state !== 'ready' || !mayAccess(c.get('caller'), file.user_id)) throw new AppError('not_found', 'no such file');
+      const file = requireVisibleFile(c.get('caller'), query.key === undefined ? undefined : deps.repo.getFile(query.key));
       if (file.damage) throw damageError(file.damage);
       return c.json(signUrl(deps, file.key, query.ttl ?? deps.defaultTtlSeconds, query.disposition ?? 'attachment'));
     },
@@ -129,8 +129,7 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
         );
     if (verdict === 'invalid') throw new AppError('invalid_signature', 'this link is not valid');
     if (verdict === 'expired') throw new AppError('link_expired', 'this link has expired; ask for a new one');
-    const file = deps.repo.getFile(key!);
-    if (!file || file.state !== 'ready') throw new AppError('not_found', 'this file no longer exists');
+    const file = requireVisibleFile('signed-link', deps.repo.getFile(key!), 'this file no longer exists');
     assertServable(file, deps.scanning);
     const offloading = deps.offload && c.get('fromEdge') && file.key.startsWith(OFFLOAD_ROOT);
 
