@@ -57,7 +57,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
   const auth: AuthDeps = {
     verifyUserToken: createUserTokenVerifier({
       ownKeys: secrets.userTokenKeys,
-      publicKeyPem: config.jwtPublicKeyBase64 ? Buffer.from(config.jwtPublicKeyBase64, 'base64').toString('utf8') : undefined,
+      publicKeyPem: config.jwtPublicKeyPem,
       jwksUrl: config.jwksUrl,
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,

@@ -20,7 +20,7 @@ import { evaluatePreconditions, rangeAllowedByIfRange, strongEtag, type Validato
 import { executesInBrowser } from '../../hooks/content-type.ts';
 import { assertServable } from '../scan/gate.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
-import { decodeKeyFromPath, encodeKeyForPath, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
+import { decodeKeyFromPath, encodeKeyForPath, MAX_LINK_TTL_SECONDS, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
 import { contentRange, resolveRange } from '../http/range.ts';
 import type { RequestEnv } from '../http/request-context.ts';
 import type { HttpBindings } from '@hono/node-server';
@@ -29,9 +29,6 @@ import { streamResponse } from '../http/send-stream.ts';
 import { assertIntact, damageError, type DamageReporter } from '../storage/damage.ts';
 import type { Storage } from '../storage/types.ts';
 import { commonProblems, jsonResponse, problemResponse } from './files.ts';
-
-/** Longest lifetime a link may be given: a leaked link must not stay useful for months. */
-export const MAX_LINK_TTL_SECONDS = 7 * 24 * 3600;
 
 export interface SignedLinkDeps {
   repo: Repo;
