@@ -72,7 +72,7 @@ const MIGRATIONS: string[] = [
     CHECK (category IN ('image', 'video', 'audio', 'document', 'archive', 'other'));
   `,
   `
-  -- Virus scanning (hooks/scan.ts). scan_status is NULL for files recorded while scanning was off.
+  -- Virus scanning (server/scan/worker.ts). scan_status is NULL for files recorded while scanning was off.
   -- scan_jobs is the durable queue: one row per file waiting for clamd, with its backoff; it goes
   -- with its file.
   ALTER TABLE files ADD COLUMN scan_status TEXT
