@@ -11,7 +11,7 @@ import { createLifecycle, type HookDeps, type Lifecycle } from '../hooks/index.t
 import type { AuthDeps } from './auth/caller.ts';
 import { createUserTokenSigner, createUserTokenVerifier, type SignUserToken } from './auth/jwt.ts';
 import { loadSecrets, type Secrets } from './auth/secrets.ts';
-import { createServiceTokenCheck } from './auth/service-token.ts';
+import { createSecretCheck } from './auth/secret-check.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import { Repo } from './db/repo.ts';
@@ -62,7 +62,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
     }),
-    checkServiceToken: createServiceTokenCheck(secrets.serviceTokens),
+    checkServiceToken: createSecretCheck(secrets.serviceTokens),
     cookieName: config.cookieName,
   };
   let webhooks: Services['webhooks'];
