@@ -125,7 +125,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
 
 /**
  * The configured backend. The S3 one is loaded only when chosen: @tus/s3-store and the AWS SDK
- * weigh ~20 MiB of RSS that a file-storage server would carry for nothing.
+ * weigh tens of MiB of RSS that a file-storage server would carry for nothing (bench/README.md).
  */
 export async function createStorage(config: Readonly<Config>): Promise<Storage> {
   if (config.storage === 'file') return createLocalStorage(config.dataDir);

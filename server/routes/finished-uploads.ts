@@ -1,7 +1,7 @@
 // A finished upload stays addressable at its tus URL for as long as its file exists, as tusd does.
 // A client whose final PATCH response was lost (mobile network, proxy timeout, a crash right after
-// the record was written) asks HEAD for the offset; answering 404 there made tus-js-client create
-// a new upload and store and charge the file twice, and tuspy fail on every later run.
+// the record was written) asks HEAD for the offset; a 404 there makes tus-js-client create a new
+// upload and store and charge the file twice, and tuspy fail on every later run.
 //  - HEAD: 200 with Upload-Offset = Upload-Length (tus 1.0 §3.1 HEAD) and X-File-Key.
 //  - PATCH at that offset: success with the file record again (what the lost response carried);
 //    nothing is read or stored. Another offset: 409, as for any upload (tus 1.0 §3.2 PATCH).
