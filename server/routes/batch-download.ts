@@ -12,32 +12,22 @@ import { z } from 'zod';
 import { Readable } from 'node:stream';
 import type { AuthEnv } from '../auth/caller.ts';
 import { requireVisibleFile, visibleFile } from '../auth/visible-file.ts';
-import type { FileRow, Repo } from '../db/repo.ts';
+import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import { assertServable } from '../scan/gate.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
 import { signBatchToken, verifyBatchToken } from '../http/link-signing.ts';
 import { streamResponse } from '../http/send-stream.ts';
-import { damageError, damageOf, type DamageReporter } from '../storage/damage.ts';
-import type { Storage } from '../storage/types.ts';
+import { damageError, damageOf } from '../storage/damage.ts';
 import { createZipStream, type ZipEntryInput } from '../zip/zip-stream.ts';
 import { commonProblems, jsonResponse, problemResponse } from './files.ts';
+import type { SignedLinkDeps } from './signed-links.ts';
 
 /** Keys travel inside the signed token, which must fit in a URL (link-signing.ts). */
 export const MAX_BATCH_KEYS = 200;
 
-export interface BatchDeps {
-  repo: Repo;
-  storage: Storage;
-  signingKeys: Buffer[];
-  ttlSeconds: number;
-  publicUrl: () => string;
-  now: () => number;
-  /** Virus scanning is on: only files clamd called clean are served (scan/gate.ts). */
-  scanning: boolean;
-  /** Marks records whose stored bytes turn out missing or of another size (storage/damage.ts). */
-  damage: DamageReporter;
-}
+/** What a signed link needs (the same keys, gate and damage marks), with the batch link's lifetime. */
+export type BatchDeps = Omit<SignedLinkDeps, 'defaultTtlSeconds' | 'offload'> & { ttlSeconds: number };
 
 /** The request body: validated with this schema, and described by it in the OpenAPI document. */
 const batchRequestSchema = z.object({
