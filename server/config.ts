@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { USER_TOKEN_ALGORITHMS, type UserTokenAlgorithm } from './auth/secrets.ts';
+import { MAX_LINK_TTL_SECONDS } from './http/link-signing.ts';
 
 export const GiB = 1024 ** 3;
 
@@ -24,7 +25,8 @@ export interface Config {
   /** Origin used in links the server hands out; undefined means "http://HOST:<bound port>". */
   publicUrl: string | undefined;
   serviceTokens: string[] | undefined;
-  jwtPublicKeyBase64: string | undefined;
+  /** AUTH_JWT_PUBLIC_KEY_BASE64, decoded: a PEM "BEGIN PUBLIC KEY" block. */
+  jwtPublicKeyPem: string | undefined;
   jwksUrl: string | undefined;
   jwtIssuer: string | undefined;
   jwtAudience: string | undefined;
@@ -53,7 +55,7 @@ export interface Config {
   rateLimits: RateLimitConfig;
   /** ALLOWED_TYPES / DENIED_TYPES (hooks/content-type.ts); both empty = every type is accepted. */
   typePolicy: TypePolicy;
-  /** clamd to scan every finished file with; undefined = scanning is off (hooks/scan.ts). */
+  /** clamd to scan every finished file with; undefined = scanning is off (server/scan/worker.ts). */
   clamd: ClamdConfig | undefined;
   /** Where events are POSTed; undefined = webhooks are off (server/webhooks/). */
   webhooks: WebhookConfig | undefined;
@@ -195,11 +197,9 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
   }
 
   const jwtPublicKeyBase64 = read('AUTH_JWT_PUBLIC_KEY_BASE64');
-  if (jwtPublicKeyBase64 !== undefined) {
-    const pem = Buffer.from(jwtPublicKeyBase64, 'base64').toString('utf8');
-    if (!pem.includes('-----BEGIN PUBLIC KEY-----')) {
-      problems.push('AUTH_JWT_PUBLIC_KEY_BASE64: expected the base64 of a PEM "BEGIN PUBLIC KEY" block');
-    }
+  const jwtPublicKeyPem = jwtPublicKeyBase64 === undefined ? undefined : Buffer.from(jwtPublicKeyBase64, 'base64').toString('utf8');
+  if (jwtPublicKeyPem !== undefined && !jwtPublicKeyPem.includes('-----BEGIN PUBLIC KEY-----')) {
+    problems.push('AUTH_JWT_PUBLIC_KEY_BASE64: expected the base64 of a PEM "BEGIN PUBLIC KEY" block');
   }
 
   const cookieName = read('AUTH_COOKIE_NAME') ?? 'sl_token';
@@ -321,7 +321,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     dataDir,
     publicUrl,
     serviceTokens,
-    jwtPublicKeyBase64,
+    jwtPublicKeyPem,
     jwksUrl: url('AUTH_JWKS_URL'),
     jwtIssuer: read('AUTH_JWT_ISSUER'),
     jwtAudience: read('AUTH_JWT_AUDIENCE'),
@@ -329,7 +329,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     signingKeys,
     quotaBytes,
     maxUploadBytes,
-    signedUrlTtlSeconds: integer('SIGNED_URL_TTL_SECONDS', 3600, 1, 7 * 24 * 3600),
+    signedUrlTtlSeconds: integer('SIGNED_URL_TTL_SECONDS', 3600, 1, MAX_LINK_TTL_SECONDS),
     uploadExpirySeconds: integer('UPLOAD_EXPIRY_SECONDS', 86400, 1),
     corsOrigins,
     storage,

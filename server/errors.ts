@@ -161,12 +161,22 @@ function invalidHeaders(body: string): AppError {
  */
 export function toAppError(error: unknown): AppError | null {
   if (error instanceof AppError) return error;
+  const full = diskFullError(error);
+  if (full) return full;
   const code = (error as { code?: unknown } | null)?.code;
-  if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'SQLITE_FULL') {
-    return new AppError('insufficient_storage', 'the server ran out of disk space; retry later');
-  }
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
     return new AppError('unavailable', 'the database is busy; retry shortly');
   }
   return null;
+}
+
+const DISK_FULL = new Set<unknown>(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
+
+/**
+ * A full disk (the file system, a user quota on it, or SQLite's file) as 507 insufficient_storage:
+ * the client may retry, or resume an upload, once space returns. null for any other error.
+ */
+export function diskFullError(error: unknown, advice = 'retry later'): AppError | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  return DISK_FULL.has(code) ? new AppError('insufficient_storage', `the server ran out of disk space; ${advice}`) : null;
 }

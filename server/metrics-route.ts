@@ -5,14 +5,14 @@
 // Metrics name routes, users' activity and volumes: not for the public, and not worth the service
 // token either, which can act for every user.
 import { Hono } from 'hono';
-import { createServiceTokenCheck } from './auth/service-token.ts';
+import { createSecretCheck } from './auth/secret-check.ts';
 import { AppError } from './errors.ts';
 import { bearerToken } from './http/bearer.ts';
 import type { RequestEnv } from './http/request-context.ts';
 import type { Metrics } from './metrics.ts';
 
 export function metricsRoute(metrics: Metrics, metricsToken: string | undefined): Hono<RequestEnv> {
-  const isMetricsToken = metricsToken === undefined ? () => false : createServiceTokenCheck([metricsToken]);
+  const isMetricsToken = createSecretCheck([metricsToken]);
   const app = new Hono<RequestEnv>();
   app.get('/', async (c) => {
     const authorization = c.req.header('authorization');

@@ -11,7 +11,7 @@ import { createLifecycle, type HookDeps, type Lifecycle } from '../hooks/index.t
 import type { AuthDeps } from './auth/caller.ts';
 import { createUserTokenSigner, createUserTokenVerifier, type SignUserToken } from './auth/jwt.ts';
 import { loadSecrets, type Secrets } from './auth/secrets.ts';
-import { createServiceTokenCheck } from './auth/service-token.ts';
+import { createSecretCheck } from './auth/secret-check.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import { Repo } from './db/repo.ts';
@@ -57,12 +57,12 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
   const auth: AuthDeps = {
     verifyUserToken: createUserTokenVerifier({
       ownKeys: secrets.userTokenKeys,
-      publicKeyPem: config.jwtPublicKeyBase64 ? Buffer.from(config.jwtPublicKeyBase64, 'base64').toString('utf8') : undefined,
+      publicKeyPem: config.jwtPublicKeyPem,
       jwksUrl: config.jwksUrl,
       issuer: config.jwtIssuer,
       audience: config.jwtAudience,
     }),
-    checkServiceToken: createServiceTokenCheck(secrets.serviceTokens),
+    checkServiceToken: createSecretCheck(secrets.serviceTokens),
     cookieName: config.cookieName,
   };
   let webhooks: Services['webhooks'];
@@ -125,7 +125,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
 
 /**
  * The configured backend. The S3 one is loaded only when chosen: @tus/s3-store and the AWS SDK
- * weigh ~20 MiB of RSS that a file-storage server would carry for nothing.
+ * weigh tens of MiB of RSS that a file-storage server would carry for nothing (bench/README.md).
  */
 export async function createStorage(config: Readonly<Config>): Promise<Storage> {
   if (config.storage === 'file') return createLocalStorage(config.dataDir);

@@ -8,10 +8,8 @@
 // committed, the offset stays, and the upload's running SHA-256 (hooks/sha256.ts) never sees them.
 // A client that disconnects mid-body leaves nothing either: the bytes of a request whose checksum
 // cannot be checked are not kept. Staging costs one extra write and read of the body, only for
-// requests that ask for a checksum, and the append starts only once the body is in: measured with
-// bench/tus-extensions.ts (one 256 MiB PATCH, local disk, medians of 3 against a plain PATCH in the
-// same run; three runs on a shared 2-core machine at load 13–16) 1.05–2.64× the wall time and
-// 1.31–1.93× the server CPU, peak RSS 1.02–1.05×.
+// requests that ask for a checksum, and the append starts only once the body is in
+// (bench/tus-extensions.ts measures it against a plain PATCH; figures in bench/README.md, "Figures behind choices in the code").
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';

@@ -1,9 +1,11 @@
 // Configuration: the variables of docs/configuration.md, their defaults, and one clear line per bad variable.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, GiB, loadConfig } from '../server/config.ts';
+import { MAX_LINK_TTL_SECONDS } from '../server/http/link-signing.ts';
 import { ROOT } from './helpers/server.ts';
 
 describe('loadConfig', () => {
@@ -20,6 +22,17 @@ describe('loadConfig', () => {
     assert.equal(config.storage, 'file');
     assert.deepEqual(config.corsOrigins, []);
     assert.equal(config.serviceTokens, undefined);
+  });
+
+  test('AUTH_JWT_PUBLIC_KEY_BASE64 is decoded once, here: the config holds the PEM the verifier reads', () => {
+    const pem = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    assert.equal(loadConfig({ AUTH_JWT_PUBLIC_KEY_BASE64: Buffer.from(pem).toString('base64') }).jwtPublicKeyPem, pem);
+    assert.equal(loadConfig({}).jwtPublicKeyPem, undefined);
+  });
+
+  test('SIGNED_URL_TTL_SECONDS goes up to the longest lifetime a link may have, and no further', () => {
+    assert.equal(loadConfig({ SIGNED_URL_TTL_SECONDS: String(MAX_LINK_TTL_SECONDS) }).signedUrlTtlSeconds, MAX_LINK_TTL_SECONDS);
+    assert.throws(() => loadConfig({ SIGNED_URL_TTL_SECONDS: String(MAX_LINK_TTL_SECONDS + 1) }), ConfigError);
   });
 
   test('lists are comma-separated; MAX_UPLOAD_BYTES defaults to the quota', () => {

@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as tus from 'tus-js-client';
-import { startLossyProxy, type LossyProxy } from './helpers/lossy-proxy.ts';
+import { startRecordingProxy, type RecordingProxy } from './helpers/recording-proxy.ts';
 import { expectProblem } from './helpers/problem.ts';
 import { startTestServer, tempDir, type TestServer } from './helpers/server.ts';
 import { backendsUnderTest } from './helpers/s3.ts';
@@ -52,9 +52,9 @@ async function runTuspy(args: string[]): Promise<{ ok: boolean; offset?: number;
 for (const backend of backendsUnderTest()) {
   describe(`a finished upload stays addressable (${backend})`, () => {
     let server: TestServer;
-    let proxy: LossyProxy;
+    let proxy: RecordingProxy;
     before(async () => {
-      proxy = await startLossyProxy();
+      proxy = await startRecordingProxy();
       // Clients learn upload URLs from Location: they must point at the proxy.
       server = await startTestServer({ storage: backend, env: { PUBLIC_URL: proxy.url } });
       proxy.target = server.url;

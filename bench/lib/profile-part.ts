@@ -34,18 +34,10 @@ export async function profilePart(c: PartContext, seconds: number): Promise<stri
     const lines = [
       `CPU profile: ${sent.uploads} uploads of ${formatSize(c.small.size)}, ${c.small.concurrency} at once, ${seconds} s; main thread ${(s.totalMs / 1000).toFixed(1)} s sampled (${(s.totalMs / sent.uploads).toFixed(2)} ms per upload, idle included); ${kept}`,
       sent.problem ? `problem: ${sent.problem}` : '',
-      '',
-      'time by stage (inclusive; each sample counted once, in the first stage its stack is in):',
-      ...s.stages.map(fmt),
-      '',
-      'self time by group:',
-      ...s.groups.map(fmt),
-      '',
-      'self time by function:',
-      ...s.self.map(fmt),
-      '',
-      'total time by function (the function and everything it called):',
-      ...s.total.map(fmt),
+      ...section('time by stage (inclusive; each sample counted once, in the first stage its stack is in):', s.stages),
+      ...section('self time by group:', s.groups),
+      ...section('self time by function:', s.self),
+      ...section('total time by function (the function and everything it called):', s.total),
     ];
     return lines.join('\n');
   } finally {
@@ -53,4 +45,7 @@ export async function profilePart(c: PartContext, seconds: number): Promise<stri
   }
 }
 
-const fmt = (x: Cost): string => `${(x.share * 100).toFixed(1).padStart(5)}%  ${x.ms.toFixed(0).padStart(7)} ms  ${x.name}`;
+/** A blank line, the title, then one line per cost: share, milliseconds, name. */
+function section(title: string, costs: Cost[]): string[] {
+  return ['', title, ...costs.map((x) => `${(x.share * 100).toFixed(1).padStart(5)}%  ${x.ms.toFixed(0).padStart(7)} ms  ${x.name}`)];
+}

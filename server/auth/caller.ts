@@ -5,13 +5,13 @@ import { AppError } from '../errors.ts';
 import { bearerToken } from '../http/bearer.ts';
 import { isValidUserId } from '../storage/keys.ts';
 import type { VerifyUserToken } from './jwt.ts';
-import type { ServiceTokenCheck } from './service-token.ts';
+import type { SecretCheck } from './secret-check.ts';
 
 export type Caller = { kind: 'user'; userId: string } | { kind: 'service' };
 
 export interface AuthDeps {
   verifyUserToken: VerifyUserToken;
-  checkServiceToken: ServiceTokenCheck;
+  checkServiceToken: SecretCheck;
   cookieName: string;
 }
 

@@ -65,8 +65,8 @@ export async function loadSecrets(
   const retired = (stored.retired_user_token_keys ?? []).filter((key) => key.retired_at + RETIRED_KEY_KEPT_MS > now());
   if (retired.length !== (stored.retired_user_token_keys ?? []).length) changed = true;
   if (stored.user_token_key && stored.user_token_key.alg !== algorithm) {
-    // The algorithm changed (an install from before RS256 was the default, or AUTH_JWT_ALGORITHM
-    // was set): a new key signs from now on; the old one keeps verifying what it signed.
+    // The algorithm changed (AUTH_JWT_ALGORITHM set to another, or unset over a stored key of
+    // another algorithm): a new key signs from here on; the old one keeps verifying what it signed.
     retired.unshift({ ...stored.user_token_key, retired_at: now() });
     delete stored.user_token_key;
   }

@@ -72,7 +72,7 @@ const MIGRATIONS: string[] = [
     CHECK (category IN ('image', 'video', 'audio', 'document', 'archive', 'other'));
   `,
   `
-  -- Virus scanning (hooks/scan.ts). scan_status is NULL for files recorded while scanning was off.
+  -- Virus scanning (server/scan/worker.ts). scan_status is NULL for files recorded while scanning was off.
   -- scan_jobs is the durable queue: one row per file waiting for clamd, with its backoff; it goes
   -- with its file.
   ALTER TABLE files ADD COLUMN scan_status TEXT
@@ -119,8 +119,8 @@ const MIGRATIONS: string[] = [
   `,
   `
   -- Webhooks: the outbox is read by age (pruning, server/webhooks/dispatcher.ts) and counted by
-  -- state at every metrics scrape; without these both scanned every event and delivery kept for
-  -- 7 to 30 days (~0.2 s per count at a million deliveries, on the event loop).
+  -- state at every metrics scrape; without these both would scan every event and delivery kept
+  -- for 7 to 30 days, on the event loop (figures in bench/README.md).
   CREATE INDEX webhook_events_by_age ON webhook_events (created_at);
   CREATE INDEX webhook_deliveries_dead ON webhook_deliveries (event) WHERE state = 'dead';
   `,
@@ -160,7 +160,7 @@ const MIGRATIONS: string[] = [
   -- Each user's totals against the quota: bytes of their files (every state), reservations and
   -- number of their unfinished uploads. Triggers keep them in the very transaction that inserts,
   -- resizes or deletes an upload or a file, so a quota decision reads one row instead of summing
-  -- over every file the user has (the cost of an upload no longer grows with the user's files).
+  -- over every file the user has: the cost of an upload does not grow with the user's files.
   -- A file whose stored bytes are marked missing or damaged is not charged (docs/storage-check.md).
   CREATE TABLE user_usage (
     user_id        TEXT PRIMARY KEY,

@@ -8,7 +8,7 @@
 // may read /metrics without a token and is not rate limited: a proxy on this machine that is not
 // configured must never get those privileges for the whole internet behind it.
 import { BlockList, isIP } from 'node:net';
-import { createServiceTokenCheck } from '../auth/service-token.ts';
+import { createSecretCheck } from '../auth/secret-check.ts';
 
 export const EDGE_SECRET_HEADER = 'x-edge-secret';
 
@@ -30,7 +30,7 @@ export type ResolveClient = (peer: string | undefined, headers: Headers) => Clie
 
 export function createClientResolver(options: { trustedProxies: readonly string[]; edgeSecret: string | undefined }): ResolveClient {
   const trusted = addressList(options.trustedProxies);
-  const isEdgeSecret = options.edgeSecret === undefined ? () => false : createServiceTokenCheck([options.edgeSecret]);
+  const isEdgeSecret = createSecretCheck([options.edgeSecret]);
   const isTrusted = (address: string) => matches(trusted, address);
   return (rawPeer, headers) => {
     const peer = rawPeer === undefined ? undefined : unmapped(rawPeer);

@@ -1,20 +1,21 @@
 // The request body as a web stream, without copying it. @hono/node-server builds request bodies
-// with Readable.toWeb(), which in Node 20 copies every chunk (`new Uint8Array(chunk)`); profiled
-// on a 1 GiB PATCH that copy and the garbage it makes were ~20% of the server's CPU. tus turns the
+// with Readable.toWeb(), which in Node 20 copies every chunk (`new Uint8Array(chunk)`): a second
+// pass over every byte, and its garbage, on the largest bodies the server receives. tus turns the
 // web stream straight back into a Node stream (Readable.fromWeb, which does not copy), so the
-// bytes now cross from the socket to the file system without an extra pass.
-// Measured (1 GiB PATCH, server CPU): toWeb 4.7–5.0 s, this adapter 2.7–3.2 s.
+// bytes cross from the socket to the file system without an extra pass (figures in
+// bench/README.md, "Figures behind choices in the code").
 //
 // A web stream pulls as soon as it is built to fill its queue, so reading starts at once; when tus
 // refuses a body without reading it (409, 413 on Upload-Length), at most HIGH_WATER_CHUNKS are
 // queued before the socket is paused, and @hono/node-server then drains or closes the connection.
-// A queue of 0 would read strictly on demand but costs ~0.5 s of CPU per GiB in pause/resume.
+// A queue of 0 would read strictly on demand, but pausing and resuming the socket for every chunk
+// costs CPU on every byte.
 import type { IncomingMessage } from 'node:http';
 
 /**
- * Chunks queued before the socket is paused (~256 KiB of 64 KiB reads). A queue of 16 let 8 parallel
- * uploads hold up to 8 MiB of queued body; 4 lowers peak RSS by ~5 MiB with the same
- * throughput (8 × 256 MiB and 1 GiB, `npm run bench`, medians of 3; 2 measured the same as 4).
+ * Chunks queued before the socket is paused (~256 KiB of 64 KiB reads): enough for full
+ * throughput, little enough that parallel uploads hold no megabytes of queued body each
+ * (`npm run bench`; figures in bench/README.md, "Figures behind choices in the code").
  */
 const HIGH_WATER_CHUNKS = 4;
 

@@ -2,8 +2,8 @@
 // the socket chunk by chunk, waiting for 'drain'.
 //
 // Not Readable.toWeb: in Node 20 it copies every chunk into a fresh Uint8Array ("to detach it from
-// the pool"), a second pass over every byte plus 1 MiB of garbage per chunk, measured at a third
-// of a signed GET's CPU (docs in bench/README.md). Chunks of a Node stream belong to whoever
+// the pool"), a second pass over every byte plus 1 MiB of garbage per chunk (bench/README.md,
+// "Where a signed GET's time goes"). Chunks of a Node stream belong to whoever
 // receives them and this (non-byte) stream never transfers their buffers, so they go as they are.
 //
 // The body is held to the length the headers promised: a source that ends early (a file truncated

@@ -10,33 +10,24 @@ import { Hono } from 'hono';
 import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
 import { Readable } from 'node:stream';
-import { mayAccess, type AuthEnv } from '../auth/caller.ts';
-import type { FileRow, Repo } from '../db/repo.ts';
+import type { AuthEnv } from '../auth/caller.ts';
+import { requireVisibleFile, visibleFile } from '../auth/visible-file.ts';
+import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import { assertServable } from '../scan/gate.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
 import { signBatchToken, verifyBatchToken } from '../http/link-signing.ts';
 import { streamResponse } from '../http/send-stream.ts';
-import { damageError, damageOf, type DamageReporter } from '../storage/damage.ts';
-import type { Storage } from '../storage/types.ts';
+import { damageError, damageOf } from '../storage/damage.ts';
 import { createZipStream, type ZipEntryInput } from '../zip/zip-stream.ts';
 import { commonProblems, jsonResponse, problemResponse } from './files.ts';
+import type { SignedLinkDeps } from './signed-links.ts';
 
 /** Keys travel inside the signed token, which must fit in a URL (link-signing.ts). */
 export const MAX_BATCH_KEYS = 200;
 
-export interface BatchDeps {
-  repo: Repo;
-  storage: Storage;
-  signingKeys: Buffer[];
-  ttlSeconds: number;
-  publicUrl: () => string;
-  now: () => number;
-  /** Virus scanning is on: only files clamd called clean are served (scan/gate.ts). */
-  scanning: boolean;
-  /** Marks records whose stored bytes turn out missing or of another size (storage/damage.ts). */
-  damage: DamageReporter;
-}
+/** What a signed link needs (the same keys, gate and damage marks), with the batch link's lifetime. */
+export type BatchDeps = Omit<SignedLinkDeps, 'defaultTtlSeconds' | 'offload'> & { ttlSeconds: number };
 
 /** The request body: validated with this schema, and described by it in the OpenAPI document. */
 const batchRequestSchema = z.object({
@@ -66,9 +57,8 @@ export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
     const { keys, name } = parseBatchRequest(body);
     const caller = c.get('caller');
     const files = keys.map((key) => {
-      const file = deps.repo.getFile(key);
       // Naming no key: a foreign key and a missing one look the same.
-      if (!file || file.state !== 'ready' || !mayAccess(caller, file.user_id)) throw new AppError('not_found', 'one or more keys name no file of yours');
+      const file = requireVisibleFile(caller, deps.repo.getFile(key), 'one or more keys name no file of yours');
       if (file.damage) throw damageError(file.damage);
       // The caller's own key may be named: a batch that cannot be served is refused up front.
       assertServable(file, deps.scanning);
@@ -118,9 +108,11 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
     if (!verdict.ok) throw new AppError('invalid_signature', 'this download link is not valid');
     const { payload } = verdict;
     const present: FileRow[] = [];
+    // The link acts for the user who made it: only their files, and only while they exist.
+    const maker = { kind: 'user', userId: payload.userId } as const;
     for (const key of payload.keys) {
-      const file = deps.repo.getFile(key);
-      if (!file || file.state !== 'ready' || file.user_id !== payload.userId) continue;
+      const file = visibleFile(maker, deps.repo.getFile(key));
+      if (!file) continue;
       const storedSize = (await deps.storage.statFile(key))?.size ?? null;
       const damage = damageOf(file.size, storedSize);
       if (damage) {

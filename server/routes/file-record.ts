@@ -1,6 +1,6 @@
 // The public shape of a file record (docs/api.md "File record": key, user_id, folder, filename,
 // content_type, size, sha256, created_at), and what the server learnt of it: the detected type
-// and category (hooks/content-type.ts) and the virus scan's verdict (hooks/scan.ts).
+// and category (hooks/content-type.ts) and the virus scan's verdict (server/scan/worker.ts).
 import type { Category, FileRow, ScanStatus } from '../db/repo.ts';
 
 export interface FileRecord {

@@ -5,7 +5,8 @@ import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
 import type { HookDeps } from '../../hooks/deps.ts';
 import { deleteFile } from '../../hooks/finalize.ts';
-import { actingUser, mayAccess, type AuthEnv } from '../auth/caller.ts';
+import { actingUser, type AuthEnv } from '../auth/caller.ts';
+import { requireVisibleFile } from '../auth/visible-file.ts';
 import type { FileRow } from '../db/repo.ts';
 import { problemSchema, validated, wholeNumber } from '../api-docs/validate.ts';
 import { AppError } from '../errors.ts';
@@ -123,11 +124,7 @@ export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
 /** The ready file named by the rest of the path, if the caller may see it; 404 otherwise. */
 export function ownedFile(c: Context<AuthEnv>, deps: Pick<HookDeps, 'repo'>, prefix: string): FileRow {
   const key = keyFromPath(new URL(c.req.url).pathname, prefix);
-  const file = key === null ? undefined : deps.repo.getFile(key);
-  if (!file || file.state !== 'ready' || !mayAccess(c.get('caller'), file.user_id)) {
-    throw new AppError('not_found', 'no such file');
-  }
-  return file;
+  return requireVisibleFile(c.get('caller'), key === null ? undefined : deps.repo.getFile(key));
 }
 
 export function keyFromPath(pathname: string, prefix: string): string | null {

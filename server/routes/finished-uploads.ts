@@ -1,23 +1,21 @@
 // A finished upload stays addressable at its tus URL for as long as its file exists, as tusd does.
 // A client whose final PATCH response was lost (mobile network, proxy timeout, a crash right after
-// the record was written) asks HEAD for the offset; answering 404 there made tus-js-client create
-// a new upload and store and charge the file twice, and tuspy fail on every later run.
+// the record was written) asks HEAD for the offset; a 404 there makes tus-js-client create a new
+// upload and store and charge the file twice, and tuspy fail on every later run.
 //  - HEAD: 200 with Upload-Offset = Upload-Length (tus 1.0 §3.1 HEAD) and X-File-Key.
 //  - PATCH at that offset: success with the file record again (what the lost response carried);
 //    nothing is read or stored. Another offset: 409, as for any upload (tus 1.0 §3.2 PATCH).
 //  - DELETE: 409; the file is deleted through the files API (DELETE /v1/files/{key}).
 // The owner check is the same as for an unfinished upload: someone else's answers 404.
 import type { Caller } from '../auth/caller.ts';
-import { mayAccess } from '../auth/caller.ts';
+import { visibleFile } from '../auth/visible-file.ts';
 import type { FileRow, Repo } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import { toFileRecord } from './file-record.ts';
 
-/** The finished file an upload became, if the caller may see it. */
+/** The file an upload became, ready or being finished right now, if the caller may see it. */
 export function finishedFileOf(repo: Repo, caller: Caller, uploadId: string): FileRow | undefined {
-  const file = repo.getFileByUploadId(uploadId);
-  if (!file || !mayAccess(caller, file.user_id) || file.state === 'deleting') return undefined;
-  return file;
+  return visibleFile(caller, repo.getFileByUploadId(uploadId), ['ready', 'committing']);
 }
 
 export function answerFinished(method: string, file: FileRow, request: Request): Response {

@@ -7,6 +7,7 @@ import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
 import { sanitizeFilename, sanitizeFolder } from '../../hooks/metadata.ts';
 import { actingUser, mayAccess, type AuthEnv, type Caller } from '../auth/caller.ts';
+import { visibleFile } from '../auth/visible-file.ts';
 import { LegacyParts } from '../db/legacy-parts.ts';
 import type { FileRow, Repo } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
@@ -196,8 +197,7 @@ function ownUpload(deps: LegacyUploadDeps, caller: Caller, id: string) {
 }
 
 function finishedFile(deps: LegacyUploadDeps, caller: Caller, id: string): FileRow | undefined {
-  const file = deps.parts.fileOfUpload(id);
-  return file && mayAccess(caller, file.user_id) ? file : undefined;
+  return visibleFile(caller, deps.parts.fileOfUpload(id));
 }
 
 /**

@@ -7,19 +7,20 @@
 // naming the file (as nginx's X-Accel-Redirect) and OFFLOAD_RANGE_HEADER naming the resolved
 // range. The Caddyfile's `handle_response` sends those bytes with file_server (sendfile) and our
 // headers, and never lets either header reach the client. Any other request gets the bytes from
-// Node as before: a forged X-Edge-Secret only fails the constant-time comparison.
+// Node: a forged X-Edge-Secret only fails the constant-time comparison.
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
 import { z } from 'zod';
 import { validated, wholeNumber } from '../api-docs/validate.ts';
 import type { Repo } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
-import { mayAccess, type AuthEnv } from '../auth/caller.ts';
+import type { AuthEnv } from '../auth/caller.ts';
+import { requireVisibleFile } from '../auth/visible-file.ts';
 import { evaluatePreconditions, rangeAllowedByIfRange, strongEtag, type Validators } from '../http/conditional.ts';
 import { executesInBrowser } from '../../hooks/content-type.ts';
 import { assertServable } from '../scan/gate.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
-import { decodeKeyFromPath, encodeKeyForPath, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
+import { decodeKeyFromPath, encodeKeyForPath, MAX_LINK_TTL_SECONDS, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
 import { contentRange, resolveRange } from '../http/range.ts';
 import type { RequestEnv } from '../http/request-context.ts';
 import type { HttpBindings } from '@hono/node-server';
@@ -28,9 +29,6 @@ import { streamResponse } from '../http/send-stream.ts';
 import { assertIntact, damageError, type DamageReporter } from '../storage/damage.ts';
 import type { Storage } from '../storage/types.ts';
 import { commonProblems, jsonResponse, problemResponse } from './files.ts';
-
-/** Longest lifetime a link may be given: a leaked link must not stay useful for months. */
-export const MAX_LINK_TTL_SECONDS = 7 * 24 * 3600;
 
 export interface SignedLinkDeps {
   repo: Repo;
@@ -85,8 +83,7 @@ export function signedUrlRoute(deps: SignedLinkDeps): Hono<AuthEnv> {
     validated('query', signedUrlQuery),
     (c) => {
       const query = c.req.valid('query');
-      const file = query.key === undefined ? undefined : deps.repo.getFile(query.key);
-      if (!file || file.state !== 'ready' || !mayAccess(c.get('caller'), file.user_id)) throw new AppError('not_found', 'no such file');
+      const file = requireVisibleFile(c.get('caller'), query.key === undefined ? undefined : deps.repo.getFile(query.key));
       if (file.damage) throw damageError(file.damage);
       return c.json(signUrl(deps, file.key, query.ttl ?? deps.defaultTtlSeconds, query.disposition ?? 'attachment'));
     },
@@ -129,8 +126,7 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
         );
     if (verdict === 'invalid') throw new AppError('invalid_signature', 'this link is not valid');
     if (verdict === 'expired') throw new AppError('link_expired', 'this link has expired; ask for a new one');
-    const file = deps.repo.getFile(key!);
-    if (!file || file.state !== 'ready') throw new AppError('not_found', 'this file no longer exists');
+    const file = requireVisibleFile('signed-link', deps.repo.getFile(key!), 'this file no longer exists');
     assertServable(file, deps.scanning);
     const offloading = deps.offload && c.get('fromEdge') && file.key.startsWith(OFFLOAD_ROOT);
 
@@ -164,7 +160,8 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
     const status = partial ? 206 : 200;
     if (offloading) {
       // Caddy's file_server recomputes Content-Length/Content-Range from the range it is given, and
-      // checks the file itself: a stat here would only cost (~8% of an offloaded request's CPU).
+      // checks the file itself: a stat here would only cost CPU
+      // (bench/README.md, "Figures behind choices in the code").
       if (c.req.method === 'HEAD' || size === 0) return new Response(null, { status, headers });
       headers.delete('Content-Length');
       headers.delete('Content-Range');

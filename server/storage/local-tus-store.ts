@@ -10,10 +10,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { ERRORS } from '@tus/utils';
-import { AppError } from '../errors.ts';
+import { diskFullError } from '../errors.ts';
 import { isValidUploadId } from './keys.ts';
-
-const DISK_FULL = new Set(['ENOSPC', 'EDQUOT']);
 
 export class LocalTusStore extends FileStore {
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
@@ -22,9 +20,8 @@ export class LocalTusStore extends FileStore {
     try {
       await pipeline(readable, file);
     } catch (error) {
-      if (DISK_FULL.has((error as NodeJS.ErrnoException).code ?? '')) {
-        throw new AppError('insufficient_storage', 'the server ran out of disk space; resume the upload later');
-      }
+      const full = diskFullError(error, 'resume the upload later');
+      if (full) throw full;
       if ((error as NodeJS.ErrnoException).code !== undefined) throw ERRORS.FILE_WRITE_ERROR;
       throw error;
     }

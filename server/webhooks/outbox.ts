@@ -6,8 +6,9 @@
 //
 // Order: per (url, subject) only the oldest pending delivery (the head) may go. The deliveries
 // waiting behind a head that backs off carry its next attempt time too, so the rows that are due
-// are (nearly) only heads: while a receiver is down with a backlog of 100,000 deliveries, finding
-// what to send costs an index lookup (0.2 ms) instead of a walk over the backlog (~80 ms a pump).
+// are (nearly) only heads: while a receiver is down with a large backlog, finding what to send
+// costs an index lookup instead of a walk over the backlog on every pump (figures in
+// bench/README.md, "Figures behind choices in the code").
 // That is bookkeeping only: the head rule alone decides the order.
 import { randomBytes } from 'node:crypto';
 import type { EventSink, EventType } from '../../hooks/deps.ts';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createUserSession } from '../../clients/sdk/node.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
-import { startRecordingProxy } from './helpers/recording-proxy.ts';
+import { startRecordingProxy } from '../helpers/recording-proxy.ts';
 
 describe('SDK: filetype from the extension', () => {
   let server: TestServer;
@@ -15,7 +15,7 @@ describe('SDK: filetype from the extension', () => {
   let token: string;
   before(async () => {
     server = await startTestServer();
-    proxy = await startRecordingProxy(server.url);
+    proxy = await startRecordingProxy({ target: server.url });
     token = await server.token('tara');
   });
   after(async () => {

@@ -23,12 +23,45 @@ interface Seen {
   cookie: string | undefined;
 }
 
+interface Attacker {
+  url: string;
+  seen: Seen[];
+  close(): Promise<void>;
+}
+
+interface Stage {
+  server: TestServer;
+  /** Started only for the suites that ask for it. */
+  attacker: Attacker;
+  browser: BrowserContext;
+}
+
+/**
+ * The page's own server, a fresh browser profile and (if asked) the attacker, started before the
+ * suite's tests and stopped after them: each suite starts from a browser that remembers nothing.
+ */
+function stage(options: { attacker: boolean }): Stage {
+  const started = {} as Stage;
+  before(async () => {
+    await buildWebPage();
+    started.server = await startTestServer();
+    if (options.attacker) started.attacker = await startAttacker();
+    started.browser = await launchBrowser();
+  });
+  after(async () => {
+    await started.browser?.close();
+    await started.attacker?.close();
+    await started.server?.stop();
+  });
+  return started;
+}
+
 /**
  * A server that wants tokens: it allows any origin with credentials and answers every API call as
  * the real one would, so a page that trusted it would go on sending what it holds. It accepts tus
  * uploads and holds their PATCH open, so a page keeps an unfinished upload of it to resume later.
  */
-async function startAttacker(): Promise<{ url: string; seen: Seen[]; close(): Promise<void> }> {
+async function startAttacker(): Promise<Attacker> {
   const seen: Seen[] = [];
   const server = http.createServer((req, res) => {
     seen.push({ method: req.method!, url: req.url!, authorization: req.headers.authorization, cookie: req.headers.cookie });
@@ -74,69 +107,56 @@ async function settled(page: Page): Promise<'sign-in' | 'workspace'> {
 }
 
 describe('web page: tokens stay with their server', () => {
-  let server: TestServer;
-  let attacker: Awaited<ReturnType<typeof startAttacker>>;
-  let browser: BrowserContext;
+  const env = stage({ attacker: true });
   let aliceToken: string;
-  before(async () => {
-    await buildWebPage();
-    server = await startTestServer();
-    attacker = await startAttacker();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await attacker?.close();
-    await server?.stop();
-  });
 
   test('?server= naming another server gets no token and no cookie, now or on a later visit', async () => {
-    const page = await browser.newPage();
-    await page.goto(server.url);
-    aliceToken = await server.token('alice');
+    const page = await env.browser.newPage();
+    await page.goto(env.server.url);
+    aliceToken = await env.server.token('alice');
     await signIn(page, aliceToken);
     await page.getByText('Signed in as alice').waitFor();
     // The session cookie as a single sign-on in front of the server would set it. Cookies are per
     // host, not per port: this one is also the attacker's (127.0.0.1) to receive if a request asks.
-    await browser.addCookies([{ name: 'sl_token', value: aliceToken, domain: '127.0.0.1', path: '/' }]);
+    await env.browser.addCookies([{ name: 'sl_token', value: aliceToken, domain: '127.0.0.1', path: '/' }]);
 
-    await page.goto(`${server.url}/?server=${encodeURIComponent(attacker.url)}`);
+    await page.goto(`${env.server.url}/?server=${encodeURIComponent(env.attacker.url)}`);
     assert.equal(await settled(page), 'sign-in', 'the page asks to sign in to the other server');
-    await page.locator('#sign-in-server').getByText(attacker.url).waitFor();
-    assert.equal(await page.locator('#server-input').inputValue(), attacker.url);
+    await page.locator('#sign-in-server').getByText(env.attacker.url).waitFor();
+    assert.equal(await page.locator('#server-input').inputValue(), env.attacker.url);
     await page.waitForLoadState('networkidle');
 
-    await page.goto(server.url);
+    await page.goto(env.server.url);
     assert.equal(await settled(page), 'workspace');
     await page.getByText('Signed in as alice').waitFor();
     await page.locator('#empty').getByText('No files yet').waitFor();
     await page.waitForLoadState('networkidle');
 
-    const leaked = attacker.seen.filter((r) => r.authorization !== undefined || r.cookie !== undefined);
+    const leaked = env.attacker.seen.filter((r) => r.authorization !== undefined || r.cookie !== undefined);
     assert.deepEqual(leaked, [], 'the other server received a token or a cookie');
-    assert.deepEqual(attacker.seen, [], 'the page sent nothing to a server nobody signed in to');
+    assert.deepEqual(env.attacker.seen, [], 'the page sent nothing to a server nobody signed in to');
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }));
-    assert.ok(!stored.includes(attacker.url) && !stored.includes(new URL(attacker.url).host), `remembered: ${stored}`);
+    assert.ok(!stored.includes(env.attacker.url) && !stored.includes(new URL(env.attacker.url).host), `remembered: ${stored}`);
     await page.close();
   });
 
   test('signing in to the other server keeps both tokens apart, each sent only to its own server', async () => {
-    const page = await browser.newPage();
-    await page.goto(`${server.url}/?server=${encodeURIComponent(attacker.url)}`);
+    const page = await env.browser.newPage();
+    await page.goto(`${env.server.url}/?server=${encodeURIComponent(env.attacker.url)}`);
     assert.equal(await settled(page), 'sign-in');
     await signIn(page, 'a-token-made-for-the-other-server');
     await page.locator('#workspace').waitFor();
     await page.waitForLoadState('networkidle');
-    const authorizations = new Set(attacker.seen.map((r) => r.authorization).filter((a) => a !== undefined));
+    const authorizations = new Set(env.attacker.seen.map((r) => r.authorization).filter((a) => a !== undefined));
     assert.deepEqual([...authorizations], ['Bearer a-token-made-for-the-other-server']);
-    assert.ok(attacker.seen.every((r) => r.cookie === undefined), 'no cookie goes to another origin');
+    assert.ok(env.attacker.seen.every((r) => r.cookie === undefined), 'no cookie goes to another origin');
 
     // The page's own server still gets its own token, and only that.
     const own: string[] = [];
     page.on('request', (req) => {
-      if (req.url().startsWith(server.url)) own.push(req.headers().authorization ?? '');
+      if (req.url().startsWith(env.server.url)) own.push(req.headers().authorization ?? '');
     });
-    await page.goto(`${server.url}/?server=${encodeURIComponent(server.url)}`);
+    await page.goto(`${env.server.url}/?server=${encodeURIComponent(env.server.url)}`);
     await page.getByText('Signed in as alice').waitFor();
     await page.waitForLoadState('networkidle');
     assert.ok(own.includes(`Bearer ${aliceToken}`), own.join('\n'));
@@ -167,33 +187,20 @@ function storedQueueNames(text: string): Promise<boolean> {
 }
 
 describe('web page: an unfinished upload stays with its server', () => {
-  let server: TestServer;
-  let attacker: Awaited<ReturnType<typeof startAttacker>>;
-  let browser: BrowserContext;
-  before(async () => {
-    await buildWebPage();
-    server = await startTestServer();
-    attacker = await startAttacker();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await attacker?.close();
-    await server?.stop();
-  });
+  const env = stage({ attacker: true });
 
   test('an upload left unfinished on the other server is not restored, nor resumed, on the own server\'s page', async () => {
-    const own = await browser.newPage();
-    await own.goto(server.url);
-    const token = await server.token('alice');
+    const own = await env.browser.newPage();
+    await own.goto(env.server.url);
+    const token = await env.server.token('alice');
     await signIn(own, token);
     await own.getByText('Signed in as alice').waitFor();
     await own.close();
 
     // Signed in to the other server with a token naming the same user, an upload is left unfinished there.
     const b64url = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
-    const elsewhere = await browser.newPage();
-    await elsewhere.goto(`${server.url}/?server=${encodeURIComponent(attacker.url)}`);
+    const elsewhere = await env.browser.newPage();
+    await elsewhere.goto(`${env.server.url}/?server=${encodeURIComponent(env.attacker.url)}`);
     await signIn(elsewhere, `${b64url({ alg: 'HS256' })}.${b64url({ sub: 'alice' })}.c2ln`);
     await elsewhere.getByText('Signed in as alice').waitFor();
     const dir = tempDir('sl-web-');
@@ -205,35 +212,25 @@ describe('web page: an unfinished upload stays with its server', () => {
     await elsewhere.close();
 
     // Back on the own server, a file of its own is uploaded: only that one arrives there.
-    const back = await browser.newPage();
-    await back.goto(`${server.url}/?server=${encodeURIComponent(server.url)}`);
+    const back = await env.browser.newPage();
+    await back.goto(`${env.server.url}/?server=${encodeURIComponent(env.server.url)}`);
     await back.getByText('Signed in as alice').waitFor();
     writeFileSync(path.join(dir, 'own.txt'), 'mine\n');
     await back.locator('#dashboard input[type=file]').first().setInputFiles(path.join(dir, 'own.txt'));
     await back.locator('.uppy-StatusBar-actionBtn--upload').click();
     await back.locator('#file-rows tr', { hasText: 'own.txt' }).waitFor({ timeout: 30_000 });
-    const { files } = await createUserSession({ baseUrl: server.url, token }).listMyFiles();
+    const { files } = await createUserSession({ baseUrl: env.server.url, token }).listMyFiles();
     assert.deepEqual(files.map((f) => f.filename), ['own.txt'], 'the other server\'s queue was restored here');
-    assert.deepEqual(attacker.seen.filter((r) => r.authorization === `Bearer ${token}`), [], 'the own token went to the other server');
+    assert.deepEqual(env.attacker.seen.filter((r) => r.authorization === `Bearer ${token}`), [], 'the own token went to the other server');
     await back.close();
   });
 });
 
 describe('web page: first visit', () => {
-  let server: TestServer;
-  let browser: BrowserContext;
-  before(async () => {
-    await buildWebPage();
-    server = await startTestServer();
-    browser = await launchBrowser();
-  });
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  });
+  const env = stage({ attacker: false });
 
   test('says where a token comes from, with no error in the console', async () => {
-    const page = await browser.newPage();
+    const page = await env.browser.newPage();
     const problems: string[] = [];
     page.on('console', (message: ConsoleMessage) => {
       if (message.type() === 'error' || message.type() === 'warning') problems.push(`${message.type()}: ${message.text()}`);
@@ -242,7 +239,7 @@ describe('web page: first visit', () => {
     page.on('response', (res) => {
       if (res.status() >= 400) problems.push(`HTTP ${res.status()} ${res.url()}`);
     });
-    await page.goto(server.url);
+    await page.goto(env.server.url);
     assert.equal(await settled(page), 'sign-in');
     await page.waitForLoadState('networkidle');
     assert.deepEqual(problems, []);
@@ -253,9 +250,9 @@ describe('web page: first visit', () => {
   });
 
   test('the session cookie still signs in on the server\'s own page', async () => {
-    await browser.addCookies([{ name: 'sl_token', value: await server.token('carol'), domain: '127.0.0.1', path: '/' }]);
-    const page = await browser.newPage();
-    await page.goto(server.url);
+    await env.browser.addCookies([{ name: 'sl_token', value: await env.server.token('carol'), domain: '127.0.0.1', path: '/' }]);
+    const page = await env.browser.newPage();
+    await page.goto(env.server.url);
     assert.equal(await settled(page), 'workspace');
     await page.locator('#empty').getByText('No files yet').waitFor();
     await page.close();

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig } from '../../server/config.ts';
 import { createClientResolver, type ClientAddress } from '../../server/http/client-address.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { startHeaderProxy, type HeaderProxy } from './header-proxy.ts';
+import { startRecordingProxy, type RecordingProxy } from '../helpers/recording-proxy.ts';
 
 const EDGE_SECRET = 'edge-secret-trusted-proxies-0123456789';
 const METRICS_TOKEN = 'metrics-token-trusted-proxies';
@@ -50,10 +50,10 @@ describe('who sent a request (createClientResolver)', () => {
 
 describe('behind a proxy that sets only X-Real-IP, nothing configured', () => {
   let server: TestServer;
-  let proxy: HeaderProxy;
+  let proxy: RecordingProxy;
   before(async () => {
     server = await startTestServer({ env: { RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '2' } });
-    proxy = await startHeaderProxy(server.url, () => ({ 'X-Real-IP': '203.0.113.7' }));
+    proxy = await startRecordingProxy({ target: server.url, addHeaders: () => ({ 'X-Real-IP': '203.0.113.7' }) });
   });
   after(async () => {
     await proxy.close();
@@ -77,14 +77,15 @@ describe('behind a proxy that sets only X-Real-IP, nothing configured', () => {
 
 describe('TRUSTED_PROXIES: a proxy on loopback that appends X-Forwarded-For', () => {
   let server: TestServer;
-  let proxy: HeaderProxy;
+  let proxy: RecordingProxy;
   before(async () => {
     server = await startTestServer({ env: { TRUSTED_PROXIES: '127.0.0.1', RATE_LIMIT_AUTH_FAILURES_PER_MINUTE: '2', METRICS_TOKEN } });
     // As nginx's `$proxy_add_x_forwarded_for`: whatever the client sent, then the client's address
     // (here chosen by the test through X-Test-Client, standing for the TCP peer the proxy sees).
-    proxy = await startHeaderProxy(server.url, (req) => ({
-      'X-Forwarded-For': [req.headers['x-forwarded-for'], String(req.headers['x-test-client'])].filter(Boolean).join(', '),
-    }));
+    proxy = await startRecordingProxy({
+      target: server.url,
+      addHeaders: (req) => ({ 'X-Forwarded-For': [req.headers['x-forwarded-for'], String(req.headers['x-test-client'])].filter(Boolean).join(', ') }),
+    });
   });
   after(async () => {
     await proxy.close();

@@ -1,0 +1,25 @@
+// Which file records a request may see. A record is a file once it is 'ready': 'committing' is
+// still being moved into place, 'deleting' is on its way out. The owner and the service token see
+// it (caller.ts mayAccess); a signed link sees the one key its signature names. Anything else is
+// answered 404, never 403: someone else's file is indistinguishable from none.
+import type { FileRow, FileState } from '../db/repo.ts';
+import { AppError } from '../errors.ts';
+import { mayAccess, type Caller } from './caller.ts';
+
+/** Who asks: an authenticated caller, or whoever holds a link signed for this very key. */
+export type Viewer = Caller | 'signed-link';
+
+const READY: readonly FileState[] = ['ready'];
+
+/** The record when it is in one of `states` (ready, unless said otherwise) and `viewer` may see it. */
+export function visibleFile(viewer: Viewer, file: FileRow | undefined, states: readonly FileState[] = READY): FileRow | undefined {
+  if (!file || !states.includes(file.state)) return undefined;
+  return viewer === 'signed-link' || mayAccess(viewer, file.user_id) ? file : undefined;
+}
+
+/** The ready file `viewer` may see; 404 otherwise. */
+export function requireVisibleFile(viewer: Viewer, file: FileRow | undefined, message = 'no such file'): FileRow {
+  const visible = visibleFile(viewer, file);
+  if (!visible) throw new AppError('not_found', message);
+  return visible;
+}
