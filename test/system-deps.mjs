@@ -69,7 +69,7 @@ export const TEST_NEEDS = [
   { tests: ['test/clients/python', 'test/clients/cli-output'], needs: ['python'] },
   { tests: ['test/tus-checksum.test.ts', 'test/finished-upload'], needs: ['python_tus'] },
   { tests: ['test/original-client.test.ts'], needs: ['python_guide'] },
-  { tests: ['postgres', 'test/locker/'], needs: ['postgres'] },
+  { tests: ['postgres', 'test/locker/', 'test/db/'], needs: ['postgres'] },
 ];
 
 /**

@@ -140,21 +140,28 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     reserved_bytes bigint NOT NULL DEFAULT 0 CHECK (reserved_bytes >= 0),
     uploads        bigint NOT NULL DEFAULT 0 CHECK (uploads >= 0)
   );
+  -- What a row brings is added (the user's row made if missing); what it takes away is subtracted
+  -- from the row it was added to. (An INSERT … ON CONFLICT cannot subtract: the CHECK refuses the
+  -- negative row it proposes before the conflict is found.)
   CREATE FUNCTION usage_add(who text, used bigint, reserved bigint, n bigint) RETURNS void LANGUAGE sql AS $$
     INSERT INTO user_usage (user_id, used_bytes, reserved_bytes, uploads) VALUES (who, used, reserved, n)
       ON CONFLICT (user_id) DO UPDATE SET used_bytes = user_usage.used_bytes + excluded.used_bytes,
         reserved_bytes = user_usage.reserved_bytes + excluded.reserved_bytes, uploads = user_usage.uploads + excluded.uploads
   $$;
+  CREATE FUNCTION usage_sub(who text, used bigint, reserved bigint, n bigint) RETURNS void LANGUAGE sql AS $$
+    UPDATE user_usage SET used_bytes = used_bytes - used, reserved_bytes = reserved_bytes - reserved, uploads = uploads - n
+      WHERE user_id = who
+  $$;
   CREATE FUNCTION uploads_count() RETURNS trigger LANGUAGE plpgsql AS $$
   BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM usage_add(OLD.user_id, 0, -OLD.reserved_bytes, -1); END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM usage_sub(OLD.user_id, 0, OLD.reserved_bytes, 1); END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN PERFORM usage_add(NEW.user_id, 0, NEW.reserved_bytes, 1); END IF;
     RETURN NULL;
   END $$;
   CREATE FUNCTION files_count() RETURNS trigger LANGUAGE plpgsql AS $$
   BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-      PERFORM usage_add(OLD.user_id, CASE WHEN OLD.damage IS NULL THEN -OLD.size ELSE 0 END, 0, 0);
+      PERFORM usage_sub(OLD.user_id, CASE WHEN OLD.damage IS NULL THEN OLD.size ELSE 0 END, 0, 0);
     END IF;
     IF TG_OP IN ('UPDATE', 'INSERT') THEN
       PERFORM usage_add(NEW.user_id, CASE WHEN NEW.damage IS NULL THEN NEW.size ELSE 0 END, 0, 0);

@@ -18,7 +18,7 @@ import { createOutbox } from '../webhooks/outbox.ts';
 export interface SqliteRepositoryOptions {
   webhookUrls: readonly string[];
   now: () => number;
-  /** Called after a transaction that emitted an event has committed (wakes the dispatcher). */
+  /** Wakes the dispatcher after an event was emitted (a hint: also after a transaction that then rolled back). */
   onEmit?: () => void;
 }
 

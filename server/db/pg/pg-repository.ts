@@ -19,7 +19,7 @@ export interface PgRepositoryOptions {
   pool: pg.Pool;
   webhookUrls: readonly string[];
   now: () => number;
-  /** Called after a transaction that emitted an event has committed (wakes the dispatcher). */
+  /** Wakes the dispatcher once a transaction that emitted an event has committed. */
   onEmit?: () => void;
 }
 
