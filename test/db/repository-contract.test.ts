@@ -266,6 +266,39 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.ok(emitted >= 1, 'the dispatcher is woken for the committed event');
     });
 
+    test('a request outside a transaction is not part of it: its write stays when the transaction rolls back', async () => {
+      const user = id('u');
+      const inside = uploadRow(user, 10);
+      const outside = uploadRow(user, 20);
+      let outsideDone: Promise<unknown> | undefined;
+      await assert.rejects(a.atomically(async (tx) => {
+        assert.equal(await tx.reserveUpload(inside, MiB, 10), 'reserved');
+        outsideDone = a.reserveUpload(outside, MiB, 10); // another request, meanwhile
+        await new Promise((resolve) => setImmediate(resolve));
+        throw new Error('the change failed');
+      }), /the change failed/);
+      assert.equal(await outsideDone, 'reserved');
+      assert.equal(await b.getUpload(inside.id), undefined);
+      assert.deepEqual(await b.getUpload(outside.id), outside);
+      assert.deepEqual(await b.usage(user), { used_bytes: 0, reserved_bytes: 20 });
+    });
+
+    test('a nested transaction that fails takes back only its own writes', async () => {
+      const user = id('u');
+      const kept = uploadRow(user, 10);
+      const dropped = uploadRow(user, 20);
+      await a.atomically(async (tx) => {
+        await tx.reserveUpload(kept, MiB, 10);
+        await assert.rejects(tx.atomically(async (inner) => {
+          await inner.reserveUpload(dropped, MiB, 10);
+          throw new Error('inner failure');
+        }), /inner failure/);
+      });
+      assert.deepEqual(await b.getUpload(kept.id), kept);
+      assert.equal(await b.getUpload(dropped.id), undefined);
+      assert.deepEqual(await b.usage(user), { used_bytes: 0, reserved_bytes: 10 });
+    });
+
     test('the outbox sends one subject in order, holds successors behind a backing-off head, and prunes what all received', async () => {
       const { a: repo } = await open();
       for (const type of ['upload.created', 'upload.finished'] as const) await repo.outbox.emit(type, 'up_1', {});
