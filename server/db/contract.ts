@@ -6,7 +6,8 @@
 // Asynchronous because PostgreSQL is a network away; SQLite's implementation answers at once.
 // A change and the event that reports it commit together: run both inside atomically(), on the
 // transaction's repository `tx` it hands to the callback (never on the outer one, which waits for
-// the transaction to end).
+// the transaction to end), one call at a time: a transaction is one connection, and its nested
+// transactions are savepoints that must not interleave.
 import type { EventType } from '../../hooks/deps.ts';
 import type { LegacyPart } from './legacy-parts.ts';
 import type { Category, DigestCheckpoint, FileDamage, FileRow, FileState, ListQuery, UploadRow, Usage } from './repo.ts';
