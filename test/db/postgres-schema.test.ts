@@ -4,8 +4,9 @@
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
+import pino from 'pino';
 import { openDb } from '../../server/db/open.ts';
+import { createPgPool } from '../../server/db/pg/pool.ts';
 import { migratePostgres, POSTGRES_MIGRATIONS } from '../../server/db/postgres-migrations.ts';
 import { tempDir } from '../helpers/server.ts';
 import { createDatabase } from '../locker/pg-instance.ts';
@@ -14,6 +15,8 @@ import { POSTGRES_MISSING, startPostgres, type PostgresServer } from '../support
 /** Columns only PostgreSQL needs: the claims of work shared between instances. */
 const POSTGRES_ONLY = new Set(['scan_jobs.claimed_until', 'webhook_deliveries.claimed_until']);
 
+const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
 describe('PostgreSQL schema', { skip: POSTGRES_MISSING, timeout: 180_000 }, () => {
   let server: PostgresServer;
   before(async () => (server = await startPostgres()));
@@ -21,7 +24,7 @@ describe('PostgreSQL schema', { skip: POSTGRES_MISSING, timeout: 180_000 }, () =
 
   test('two instances migrating a fresh database at once both end on the newest schema, each migration applied once', async () => {
     const url = await createDatabase(server.url, 'two_starts');
-    const pools = [1, 2].map(() => new pg.Pool({ connectionString: url, max: 2 }));
+    const pools = [1, 2].map(() => createPgPool(url, log, { max: 2 }));
     try {
       assert.deepEqual(await Promise.all(pools.map((pool) => migratePostgres(pool))), [POSTGRES_MIGRATIONS.length, POSTGRES_MIGRATIONS.length]);
       const { rows } = await pools[0]!.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
@@ -40,7 +43,7 @@ describe('PostgreSQL schema', { skip: POSTGRES_MISSING, timeout: 180_000 }, () =
     const dir = tempDir('sl-schema-');
     const sqlite = openDb(dir);
     const url = await createDatabase(server.url, 'twin');
-    const pool = new pg.Pool({ connectionString: url, max: 1 });
+    const pool = createPgPool(url, log, { max: 1 });
     try {
       await migratePostgres(pool);
       const sqliteColumns = sqlite

@@ -2,10 +2,11 @@
 // folder, and PostgreSQL started by the test (test/support/postgres.ts) with two pools on one
 // database, as two server instances hold it.
 import { rmSync } from 'node:fs';
-import pg from 'pg';
+import pino from 'pino';
 import type { Repository } from '../../server/db/contract.ts';
 import { openDb } from '../../server/db/open.ts';
 import { createPgRepository } from '../../server/db/pg/pg-repository.ts';
+import { createPgPool } from '../../server/db/pg/pool.ts';
 import { migratePostgres } from '../../server/db/postgres-migrations.ts';
 import { createSqliteRepository } from '../../server/db/sqlite-repository.ts';
 import { tempDir } from '../helpers/server.ts';
@@ -74,8 +75,8 @@ export function postgresBackend(): RepositoryBackend {
     },
     async open(options) {
       const url = await createDatabase(server!.url, `repo_${++databases}`);
-      const pools = ['instance_a', 'instance_b'].map((name) => new pg.Pool({ connectionString: url, max: POOL_MAX, application_name: name }));
-      for (const pool of pools) pool.on('error', () => {}); // idle connections cut when the server stops
+      const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+      const pools = ['instance_a', 'instance_b'].map((name) => createPgPool(url, log, { max: POOL_MAX, applicationName: name }));
       await migratePostgres(pools[0]!);
       const [a, b] = pools.map((pool) => createPgRepository({ pool, ...options })) as [Repository, Repository];
       return { a, b, close: async () => void (await Promise.all(pools.map((pool) => pool.end()))) };
