@@ -1,6 +1,7 @@
 // deploy/stream-line@.service, the template for several instances on one machine: the single
 // instance's unit (deploy/stream-line.service) with the port and data directory taken from the
-// instance name, so its hardening cannot drift from the one docs/operations.md describes.
+// instance name and DATABASE_URL required, so its hardening cannot drift from the one
+// docs/operations.md describes.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,13 +14,14 @@ const settings = (file: string) =>
   readFileSync(path.join(ROOT, file), 'utf8').split('\n').filter((line) => line !== '' && !line.startsWith('#'));
 
 describe('deploy/stream-line@.service', () => {
-  test('is the single unit with PORT and DATA_DIR from the instance name', () => {
+  test('is the single unit with PORT and DATA_DIR from the instance name, and a shared database required', () => {
     const single = settings('deploy/stream-line.service');
     const template = settings('deploy/stream-line@.service');
     const differs = (a: string[], b: string[]) => a.filter((line) => !b.includes(line));
     assert.deepEqual(differs(template, single), [
       'Description=Stream-Line Upload instance on port %i (resumable upload server)',
       'Documentation=file:///opt/stream-line/docs/several-instances.md',
+      `ExecStartPre=/bin/sh -c 'test -n "$$DATABASE_URL" || { echo "stream-line@%i: DATABASE_URL must be set in /etc/stream-line/stream-line.env: several instances share one database (docs/several-instances.md)" >&2; exit 1; }'`,
       'ExecStart=/usr/bin/env PORT=%i DATA_DIR=/var/lib/stream-line/%i /usr/bin/node dist/server/main.js',
       'StateDirectory=stream-line/%i',
       'ReadWritePaths=/var/lib/stream-line/%i',
