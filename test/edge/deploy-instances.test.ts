@@ -29,6 +29,17 @@ describe('deploy/stream-line@.service', () => {
     assert.deepEqual(differs(single, template).map((line) => line.split('=')[0]), ['Description', 'Documentation', 'ExecStart', 'StateDirectory', 'ReadWritePaths']);
   });
 
+  test('its start-up check stops an instance without DATABASE_URL, saying so, and passes one with it', () => {
+    // As systemd runs it for stream-line@8081: %i is the instance, $$ a literal $.
+    const line = settings('deploy/stream-line@.service').find((l) => l.startsWith('ExecStartPre='))!;
+    const script = /^ExecStartPre=\/bin\/sh -c '(.*)'$/.exec(line)![1]!.replaceAll('%i', '8081').replaceAll('$$', '$');
+    const run = (env: Record<string, string>) => spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8', env: { PATH: process.env.PATH!, ...env } });
+    const without = run({});
+    assert.equal(without.status, 1);
+    assert.match(without.stderr, /^stream-line@8081: DATABASE_URL must be set/);
+    assert.equal(run({ DATABASE_URL: 'postgres://u:p"$`x@db.example/records' }).status, 0);
+  });
+
   test('systemd accepts an instance of it', (t) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sl-unit-'));
     try {
