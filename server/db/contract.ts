@@ -18,6 +18,13 @@ export type { Category, DigestCheckpoint, FileDamage, FileRow, FileState, Legacy
 
 export type Reservation = 'reserved' | 'quota' | 'count';
 
+/**
+ * A call on the outer repository awaited inside atomically() escapes the transaction (on
+ * PostgreSQL its write is kept when the transaction rolls back); on SQLite it would wait for the
+ * transaction, which waits for it, forever: the SQLite repository refuses it with this message.
+ */
+export const OUTER_CALL_IN_TRANSACTION = 'called the outer repository inside atomically(): use the `tx` it hands over';
+
 export interface Repository {
   /** Runs `fn` in one transaction on `tx`: everything it writes commits together or not at all. */
   atomically<T>(fn: (tx: Repository) => Promise<T>): Promise<T>;

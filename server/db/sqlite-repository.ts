@@ -8,7 +8,8 @@
 //
 // SQLite serves one instance (the configuration refuses more), so what PostgreSQL shares between
 // instances with a lease is kept here in memory: the webhook claims and the periodic-job leases.
-import type { Repository } from './contract.ts';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { OUTER_CALL_IN_TRANSACTION, type Repository } from './contract.ts';
 import { LegacyParts } from './legacy-parts.ts';
 import type { Db } from './open.ts';
 import { Repo } from './repo.ts';
@@ -23,10 +24,15 @@ export interface SqliteRepositoryOptions {
 }
 
 export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions): Repository {
+  /** Set in the transaction's callback (and what it awaits): an outer call from there would wait for itself. */
+  const within = new AsyncLocalStorage<Promise<void>>();
   const repo = new Repo(db);
   const scans = new ScanRepo(db, repo);
   const parts = new LegacyParts(db);
-  const outbox = createOutbox(db, options.webhookUrls, options.now, options.onEmit ?? (() => {}));
+  const onEmit = options.onEmit ?? (() => {});
+  // The wake-up is scheduled inside the transaction but is no part of it: what it runs may use
+  // the outer repository (and waits at the gate if the transaction is still open).
+  const outbox = createOutbox(db, options.webhookUrls, options.now, () => within.exit(onEmit));
   const claims = new Map<string, number>(); // `${event} ${url}` → claimed until
   const leases = new Map<string, { holder: string; until: number }>();
   let open: Promise<void> | undefined; // the transaction in progress, if any
@@ -35,7 +41,10 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
   function view(inside: boolean): Repository {
     /** Runs a synchronous call once no transaction is open (inside one: at once). */
     const call = async <T>(fn: () => T): Promise<T> => {
-      if (!inside) while (open) await open;
+      if (!inside) {
+        if (open && within.getStore() === open) throw new Error(OUTER_CALL_IN_TRANSACTION);
+        while (open) await open;
+      }
       return fn();
     };
     const unclaim = (event: number, url: string) => claims.delete(`${event} ${url}`);
@@ -57,13 +66,14 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
             depth--;
           }
         }
+        if (open && within.getStore() === open) throw new Error(OUTER_CALL_IN_TRANSACTION);
         while (open) await open;
         let done!: () => void;
-        open = new Promise((resolve) => (done = resolve));
+        const transaction = (open = new Promise((resolve) => (done = resolve)));
         try {
           db.exec('BEGIN IMMEDIATE');
           try {
-            const result = await fn(txView);
+            const result = await within.run(transaction, () => fn(txView));
             db.exec('COMMIT');
             return result;
           } catch (error) {

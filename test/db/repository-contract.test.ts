@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import type { FileRow, Repository, UploadRow } from '../../server/db/contract.ts';
+import { OUTER_CALL_IN_TRANSACTION, type FileRow, type Repository, type UploadRow } from '../../server/db/contract.ts';
 import { postgresBackend, sqliteBackend, type OpenRepositories, type RepositoryOptions } from './repository-backends.ts';
 
 const MiB = 1024 * 1024;
@@ -270,18 +270,38 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       const user = id('u');
       const inside = uploadRow(user, 10);
       const outside = uploadRow(user, 20);
-      let outsideDone: Promise<unknown> | undefined;
-      await assert.rejects(a.atomically(async (tx) => {
+      let entered!: () => void;
+      let proceed!: () => void;
+      const inTransaction = new Promise<void>((resolve) => (entered = resolve));
+      const go = new Promise<void>((resolve) => (proceed = resolve));
+      const transaction = a.atomically(async (tx) => {
         assert.equal(await tx.reserveUpload(inside, MiB, 10), 'reserved');
-        outsideDone = a.reserveUpload(outside, MiB, 10); // another request, meanwhile
-        await new Promise((resolve) => setImmediate(resolve));
+        entered();
+        await go;
         throw new Error('the change failed');
-      }), /the change failed/);
-      assert.equal(await outsideDone, 'reserved');
+      });
+      await inTransaction;
+      const another = a.reserveUpload(outside, MiB, 10); // another request, meanwhile
+      await new Promise((resolve) => setImmediate(resolve));
+      proceed();
+      await assert.rejects(transaction, /the change failed/);
+      assert.equal(await another, 'reserved');
       assert.equal(await b.getUpload(inside.id), undefined);
       assert.deepEqual(await b.getUpload(outside.id), outside);
       assert.deepEqual(await b.usage(user), { used_bytes: 0, reserved_bytes: 20 });
     });
+
+    if (backend.name === 'SQLite') {
+      test('the outer repository called inside a transaction is refused, not left waiting for it', async () => {
+        const row = uploadRow(id('u'), 10);
+        await assert.rejects(a.atomically(async (tx) => {
+          await tx.reserveUpload(row, MiB, 10);
+          await a.getUpload(row.id);
+        }), { message: OUTER_CALL_IN_TRANSACTION });
+        await assert.rejects(a.atomically(() => a.atomically(async () => {})), { message: OUTER_CALL_IN_TRANSACTION });
+        assert.equal(await a.getUpload(row.id), undefined, 'the transaction rolled back, and the repository serves on');
+      });
+    }
 
     test('a nested transaction that fails takes back only its own writes', async () => {
       const user = id('u');
