@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { USER_TOKEN_ALGORITHMS, type UserTokenAlgorithm } from './auth/secrets.ts';
 import { MAX_LINK_TTL_SECONDS } from './http/link-signing.ts';
+import { databaseUrlProblems, parseDatabaseUrl } from './db/database-url.ts';
 
 export const GiB = 1024 ** 3;
 
@@ -76,6 +77,8 @@ export interface Config {
   uploadMaxRequestsPerUser: number;
   /** Unfinished uploads one user may hold; creating more answers 429. */
   uploadMaxUnfinishedPerUser: number;
+  /** PostgreSQL shared by several instances (server/db/database-url.ts); undefined = SQLite in DATA_DIR. */
+  databaseUrl: string | undefined;
 }
 
 /**
@@ -315,6 +318,15 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     return entry;
   });
 
+  let databaseUrl: string | undefined;
+  const databaseUrlRaw = read('DATABASE_URL');
+  if (databaseUrlRaw !== undefined) {
+    const parsed = parseDatabaseUrl(databaseUrlRaw);
+    if ('problem' in parsed) problems.push(parsed.problem);
+    else problems.push(...databaseUrlProblems(storage));
+    databaseUrl = 'url' in parsed ? parsed.url : undefined;
+  }
+
   const config: Config = {
     port,
     host,
@@ -350,6 +362,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     uploadIdleTimeoutSeconds: integer('UPLOAD_IDLE_TIMEOUT_SECONDS', 60, 1, 24 * 3600),
     uploadMaxRequestsPerUser: integer('UPLOAD_MAX_REQUESTS_PER_USER', 64, 1, 1_000_000),
     uploadMaxUnfinishedPerUser: integer('UPLOAD_MAX_UNFINISHED_PER_USER', 1000, 1, 100_000_000),
+    databaseUrl,
   };
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
     problems.push(`LOG_LEVEL: expected one of fatal, error, warn, info, debug, trace, silent`);

@@ -64,12 +64,12 @@ export const TEST_NEEDS = [
   { tests: ['test/batch-download.test.ts', 'test/zip/zip-stream.test.ts'], needs: ['unzip'] },
   { tests: ['test/support/swift.test.ts', 'test/storage/storage-contract.test.ts'], needs: ['swift'] },
   { tests: ['test/clients/web', 'test/edge/cors-credentials.test.ts', 'test/edge/docs-headers.test.ts'], needs: ['chromium'] },
-  { tests: ['test/edge/caddy.test.ts'], needs: ['caddy'] },
+  { tests: ['test/edge/caddy.test.ts', 'test/edge/caddy-round-robin.test.ts'], needs: ['caddy'] },
   { tests: ['test/scan.test.ts', 'test/scan/clamd.test.ts'], needs: ['clamd'] },
   { tests: ['test/clients/python', 'test/clients/cli-output'], needs: ['python'] },
   { tests: ['test/tus-checksum.test.ts', 'test/finished-upload'], needs: ['python_tus'] },
   { tests: ['test/original-client.test.ts'], needs: ['python_guide'] },
-  { tests: ['postgres', 'test/locker/'], needs: ['postgres'] },
+  { tests: ['postgres', 'test/locker/', 'test/db/'], needs: ['postgres'] },
 ];
 
 /**

@@ -1,0 +1,93 @@
+// Several instances behind the repository's Caddyfile (docs/several-instances.md): SL_UPSTREAM
+// naming two upstreams, Caddy sends consecutive requests of one client to each in turn (no sticky
+// sessions), and an instance that refuses connections is passed over.
+// The upstreams are plain HTTP servers that say who answered: what is tested is Caddy's part.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { rmSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { tempDir } from '../helpers/server.ts';
+import { freePort, httpsRequest, startCaddy, type CaddyProcess } from './caddy-process.ts';
+
+function upstream(name: string): http.Server {
+  return http.createServer((req, res) => {
+    let bytes = 0;
+    req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    req.on('end', () => {
+      res.setHeader('Content-Type', 'application/json');
+      res.setHeader('Set-Cookie', `instance=${name}`); // what a sticky proxy would key on
+      res.end(JSON.stringify({ name, method: req.method, bytes }));
+    });
+  });
+}
+
+describe('Caddyfile with two upstreams', () => {
+  const dataDir = tempDir();
+  const servers = { one: upstream('one'), two: upstream('two') };
+  let caddy: CaddyProcess;
+
+  before(async () => {
+    for (const server of Object.values(servers)) {
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+    }
+    const address = (server: http.Server) => `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    caddy = await startCaddy({
+      httpsPort: await freePort(),
+      upstream: `${address(servers.one)} ${address(servers.two)}`,
+      dataDir,
+      edgeSecret: 'edge-secret-round-robin-0123456789abcdef',
+    });
+  });
+  after(async () => {
+    await caddy?.stop();
+    for (const server of Object.values(servers)) server.closeAllConnections(), server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('consecutive requests of one client alternate between the instances, cookie or not', async () => {
+    const answered: string[] = [];
+    let cookie = '';
+    for (let i = 0; i < 8; i++) {
+      const res = await httpsRequest(`${caddy.origin}/v1/uploads/some-upload`, caddy.ca, { method: 'HEAD', headers: cookie ? { Cookie: cookie } : {} });
+      assert.equal(res.status, 200);
+      cookie = String(res.headers['set-cookie']).split(';')[0]!;
+      answered.push(cookie.split('=')[1]!);
+    }
+    assert.deepEqual(new Set(answered), new Set(['one', 'two']));
+    for (let i = 1; i < answered.length; i++) assert.notEqual(answered[i], answered[i - 1], `request ${i} went to the other instance`);
+  });
+
+  test('an instance that refuses connections is passed over: a GET never sees it, a request with a body at most once', async () => {
+    // Nothing listens on `gone` (a stopped or crashed instance). Caddy 2.6 resends a request
+    // whose dial failed to the other instance, but not its body, which the failed attempt
+    // closed: such a request answers 502 (a tus client resumes), and `gone` is passed over for
+    // fail_duration.
+    const gone = await freePort();
+    const alone = await startCaddy({
+      httpsPort: await freePort(),
+      upstream: `127.0.0.1:${gone} 127.0.0.1:${(servers.two.address() as AddressInfo).port}`,
+      dataDir,
+      edgeSecret: 'edge-secret-round-robin-0123456789abcdef',
+    });
+    try {
+      for (let i = 0; i < 4; i++) {
+        const res = await httpsRequest(`${alone.origin}/v1/uploads/some-upload`, alone.ca, { method: 'GET' });
+        assert.equal(res.status, 200);
+        assert.equal(JSON.parse(res.body.toString()).name, 'two');
+      }
+      const body = 'x'.repeat(64 * 1024);
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const res = await httpsRequest(`${alone.origin}/v1/uploads/some-upload`, alone.ca, { method: 'PATCH', body });
+        statuses.push(res.status);
+        if (res.status === 200) assert.deepEqual(JSON.parse(res.body.toString()), { name: 'two', method: 'PATCH', bytes: body.length });
+      }
+      assert.ok(statuses.filter((s) => s !== 200).length <= 1, `statuses: ${statuses.join(', ')}`);
+    } finally {
+      await alone.stop();
+    }
+  });
+});
