@@ -1,7 +1,7 @@
 // Start-up step: unfinished uploads that no client can ever resume are released now, with their
 // reservations, instead of holding quota until UPLOAD_EXPIRY_SECONDS. That is a row whose upload
 // storage lost its tus bookkeeping: a crash cut the creation between the row (written in tus's
-// onUploadCreate) and the store's entry (the data file and its .json, or S3's multipart upload and
+// onUploadCreate) and the store's entry (the data file and its tus_uploads row, or S3's multipart upload and
 // its `.info`), or the bookkeeping went missing since. HEAD on such an upload can only answer 404.
 // Runs before the server listens, and one server owns its database, so no creation is under way.
 import type { DataStore } from '@tus/utils';

@@ -43,7 +43,7 @@ try {
 const db = openDb(config.dataDir);
 const report = await checkStorage({
   repo: new Repo(db),
-  storage: await createStorage(config),
+  storage: await createStorage(config, db),
   now: Date.now,
   repair: args.repair,
   orphanMinAgeMs: minAge * 60_000,

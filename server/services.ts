@@ -52,7 +52,7 @@ export interface Services {
 export async function createServices(config: Readonly<Config>, log: Logger, now: () => number = Date.now): Promise<Services> {
   const db = openDb(config.dataDir);
   const repo = new Repo(db);
-  const storage = await createStorage(config);
+  const storage = await createStorage(config, db);
   const secrets = await loadSecrets(config.dataDir, config, now);
   const auth: AuthDeps = {
     verifyUserToken: createUserTokenVerifier({
@@ -127,8 +127,9 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
  * The configured backend. The S3 one is loaded only when chosen: @tus/s3-store and the AWS SDK
  * weigh tens of MiB of RSS that a file-storage server would carry for nothing (bench/README.md).
  */
-export async function createStorage(config: Readonly<Config>): Promise<Storage> {
-  if (config.storage === 'file') return createLocalStorage(config.dataDir);
+export async function createStorage(config: Readonly<Config>, db?: Db): Promise<Storage> {
+  // Local storage keeps tus's upload info in the database (a second connection when none is given).
+  if (config.storage === 'file') return createLocalStorage(config.dataDir, db ?? openDb(config.dataDir));
   const { createS3Storage } = await import('./storage/s3.ts');
   if (!config.s3) throw new Error('STORAGE=s3 without S3 settings');
   const { bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle } = config.s3;

@@ -299,9 +299,9 @@ describe('bad input', () => {
       expectRawProblem(await rawRequest(server.url, 'DELETE', raw, { ...TUS, ...mallory }), 404, 'not_found', raw);
     }
     assert.equal((await headUpload(victim.headers.get('location')!, service)).status, 200);
-    // The upload and its sidecar are untouched by all of it.
+    // The upload and its tus info are untouched by all of it.
     assert.equal((await headUpload(url, mallory)).status, 200);
-    assert.deepEqual(readdirSync(path.join(dataDir, 'uploads')).filter((f) => f.startsWith(id)).sort(), [id, `${id}.json`]);
+    assert.deepEqual(readdirSync(path.join(dataDir, 'uploads')).filter((f) => f.startsWith(id)), [id]);
   });
 
   test('keys in the files API that are malformed, oddly encoded or climb with ..: 404', async () => {
@@ -380,8 +380,10 @@ describe('bad input', () => {
     const db = server.services.db;
     const rows = db.prepare('SELECT id, user_id, length, reserved_bytes FROM uploads').all() as Array<{ id: string; user_id: string; length: number | null; reserved_bytes: number }>;
     const onDisk = readdirSync(path.join(dataDir, 'uploads')).sort();
-    const expected = rows.flatMap((r) => [r.id, `${r.id}.json`]).sort();
-    assert.deepEqual(onDisk, expected, 'DATA_DIR/uploads holds exactly the live uploads (data + sidecar)');
+    const expected = rows.map((r) => r.id).sort();
+    assert.deepEqual(onDisk, expected, 'DATA_DIR/uploads holds exactly the live uploads');
+    const tusInfo = db.prepare<[], { id: string }>('SELECT id FROM tus_uploads ORDER BY id').all().map((r) => r.id);
+    assert.deepEqual(tusInfo, expected, "tus's info is kept for exactly the live uploads");
     assert.ok(rows.length > 0, 'some uploads were left unfinished on purpose');
 
     for (const userId of new Set(rows.map((r) => r.user_id))) {

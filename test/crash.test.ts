@@ -113,9 +113,11 @@ describe('crash and restart', () => {
 
     const db = new Database(path.join(dataDir, 'stream-line.sqlite'));
     const [a, b, c, d] = files.map((f) => f.record);
-    // a: crashed after the commit transaction, before the rename: bytes still in uploads/.
-    renameSync(path.join(dataDir, a.key), path.join(dataDir, 'uploads', a.key.split('/').pop().replace(/\..*$/, '')));
-    writeFileSync(path.join(dataDir, 'uploads', `${a.key.split('/').pop().replace(/\..*$/, '')}.json`), '{}');
+    const tusInfo = db.prepare("INSERT INTO tus_uploads (id, info) VALUES (?, '{}')");
+    // a: crashed after the commit transaction, before the rename: bytes and tus's info still there.
+    const aUpload = a.key.split('/').pop().replace(/\..*$/, '');
+    renameSync(path.join(dataDir, a.key), path.join(dataDir, 'uploads', aUpload));
+    tusInfo.run(aUpload);
     db.prepare("UPDATE files SET state = 'committing' WHERE key = ?").run(a.key);
     // b: crashed after the rename, before 'ready'.
     db.prepare("UPDATE files SET state = 'committing' WHERE key = ?").run(b.key);
@@ -124,11 +126,11 @@ describe('crash and restart', () => {
     // d: committing, but its bytes are gone from both places: the record must not survive.
     db.prepare("UPDATE files SET state = 'committing' WHERE key = ?").run(d.key);
     rmSync(path.join(dataDir, d.key));
-    db.close();
-    // An orphan: upload bytes the database does not know.
+    // An orphan: upload bytes and tus info the database does not know as an upload.
     mkdirSync(path.join(dataDir, 'uploads'), { recursive: true });
     writeFileSync(path.join(dataDir, 'uploads', 'f'.repeat(32)), 'orphan');
-    writeFileSync(path.join(dataDir, 'uploads', `${'f'.repeat(32)}.json`), '{}');
+    tusInfo.run('f'.repeat(32));
+    db.close();
 
     server = await startTestServer({ dataDir });
     try {
@@ -138,7 +140,8 @@ describe('crash and restart', () => {
       assert.ok(readFileSync(path.join(dataDir, b.key)).equals(files[1]!.data));
       assert.equal(existsSync(path.join(dataDir, c.key)), false);
       const unfinishedId = unfinishedUrl.split('/').pop()!;
-      assert.deepEqual(readdirSync(path.join(dataDir, 'uploads')).sort(), [unfinishedId, `${unfinishedId}.json`]);
+      assert.deepEqual(readdirSync(path.join(dataDir, 'uploads')), [unfinishedId]);
+      assert.deepEqual(await server.services.storage.listUploadIds(), [unfinishedId]);
       assert.equal(server.services.repo.filesInTransition().length, 0);
       const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
       assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [a.size + b.size, 10]);

@@ -1,11 +1,11 @@
-// Half-state never answers 500 and never holds quota: an upload whose tus bookkeeping (.json on
-// disk, `.info` on S3) is missing answers 404 to HEAD/PATCH and is terminated cleanly by DELETE;
+// Half-state never answers 500 and never holds quota: an upload whose tus bookkeeping (its row of
+// tus_uploads on local disk, `.info` on S3) is missing answers 404 to HEAD/PATCH and is terminated cleanly by DELETE;
 // uploads whose storage entry a crash cut off are released at the next start-up, not at expiry.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import Database from 'better-sqlite3';
 import type { S3Storage } from '../server/storage/s3.ts';
 import type { Storage } from '../server/storage/types.ts';
 import { expectProblem } from './helpers/problem.ts';
@@ -13,10 +13,16 @@ import { openTestStorage, startTestServer, tempDir } from './helpers/server.ts';
 import { backendsUnderTest, type TestStorage } from './helpers/s3.ts';
 import { createUpload, headUpload, patchUpload, TUS } from './helpers/tus.ts';
 
-/** Removes tus's bookkeeping of an upload and nothing else: its `.json` or `.info`. */
+/** Removes tus's bookkeeping of an upload and nothing else: its row of tus_uploads, or its `.info`. */
 async function dropBookkeeping(storage: Storage, dataDir: string, uploadId: string): Promise<void> {
   if (storage.kind === 'file') {
-    rmSync(path.join(dataDir, 'uploads', `${uploadId}.json`));
+    // A connection of its own, as a fault outside the server would come (the server may be running).
+    const db = new Database(path.join(dataDir, 'stream-line.sqlite'));
+    try {
+      assert.equal(db.prepare('DELETE FROM tus_uploads WHERE id = ?').run(uploadId).changes, 1);
+    } finally {
+      db.close();
+    }
     return;
   }
   const s3 = storage as S3Storage;
@@ -62,7 +68,7 @@ for (const backend of backendsUnderTest() as TestStorage[]) {
       await server.stop({ keepData: true });
 
       // What a crash inside tus's creation leaves: the row, and no store entry (or the data without
-      // its bookkeeping: the step that writes `.json`/`.info` never ran).
+      // its bookkeeping: the step that records tus's info never ran).
       const storage = await openTestStorage(dataDir, backend);
       await storage.removeUpload(idOf(gone));
       await dropBookkeeping(storage, dataDir, idOf(halfGone));

@@ -198,6 +198,18 @@ const MIGRATIONS: string[] = [
     UPDATE user_usage SET used_bytes = used_bytes - iif(OLD.damage IS NULL, OLD.size, 0) WHERE user_id = OLD.user_id;
   END;
   `,
+  `
+  -- What @tus/file-store knows of an unfinished upload on local disk (its "configstore": length,
+  -- metadata and creation date, as tus's JSON), one row per data file under DATA_DIR/uploads; the
+  -- data file's size is the offset. Kept here, it costs one statement per change instead of a file
+  -- <id>.json beside the data (an open, a write and a close per creation; an lstat and an unlink per
+  -- finish). It is storage's bookkeeping, not quota's, so it has no foreign key to uploads: the row
+  -- goes with the data file (server/storage/local.ts promote and removeUpload).
+  CREATE TABLE tus_uploads (
+    id   TEXT PRIMARY KEY,
+    info TEXT NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];
 
 export function openDb(dataDir: string): Db {

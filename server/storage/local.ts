@@ -1,21 +1,45 @@
-// Local disk storage: tus uploads under DATA_DIR/uploads (data file + .json sidecar), finished files
-// under DATA_DIR/<key>. A rename moves a finished upload into place: one syscall, no copy, atomic.
+// Local disk storage: tus uploads under DATA_DIR/uploads (the data file; tus's info is a row of
+// tus_uploads, server/db/tus-info-repo.ts), finished files under DATA_DIR/<key>. A rename moves a
+// finished upload into place: one syscall, no copy, atomic.
+//
+// No `mkdir -p` per upload: the uploads directory is made here, once, and each key directory
+// (users/<id>/yyyy/mm/dd) the first time a file goes there; a directory removed from under the
+// server is made again when a rename into it fails with ENOENT.
 import { createReadStream, fstat, open } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import type { Db } from '../db/open.ts';
+import { TusInfoRepo } from '../db/tus-info-repo.ts';
 import { isValidUploadId, parseKey } from './keys.ts';
 import { LocalTusStore } from './local-tus-store.ts';
+import { importSidecars } from './tus-sidecars.ts';
 import type { ByteRange, ListedFile, Storage, StoredFile } from './types.ts';
 
 // 1 MiB reads: Node's default 64 KiB chunks cap a download near 0.55 GB/s here (STYLE.md).
 const READ_CHUNK = 1024 * 1024;
 
-export function createLocalStorage(dataDir: string): Storage {
+/**
+ * Key directories known to exist. One per user and day, so it is emptied when it reaches this size
+ * rather than grow with the server's age: forgetting costs one `mkdir -p` per directory.
+ */
+const KNOWN_DIRS_MAX = 10_000;
+
+export async function createLocalStorage(dataDir: string, db: Db): Promise<Storage> {
   const uploadsDir = path.join(dataDir, 'uploads');
+  await fs.mkdir(uploadsDir, { recursive: true });
+  const info = new TusInfoRepo(db);
+  await importSidecars(uploadsDir, info);
   // expirationPeriodInMilliseconds stays 0: @tus/file-store counts expiry from creation, while this
   // server expires uploads by idleness (hooks/expiry.ts) and sets Upload-Expires itself.
-  const tusStore = new LocalTusStore({ directory: uploadsDir });
+  const tusStore = new LocalTusStore(uploadsDir, info);
+  const knownDirs = new Set<string>();
+
+  async function makeDir(dir: string): Promise<void> {
+    await fs.mkdir(dir, { recursive: true });
+    if (knownDirs.size >= KNOWN_DIRS_MAX) knownDirs.clear();
+    knownDirs.add(dir);
+  }
 
   function uploadPath(uploadId: string): string {
     if (!isValidUploadId(uploadId)) throw new Error(`invalid upload id ${JSON.stringify(uploadId)}`);
@@ -45,32 +69,34 @@ export function createLocalStorage(dataDir: string): Storage {
 
     async listUploadIds() {
       const names = await fs.readdir(uploadsDir).catch(() => [] as string[]);
-      const ids = new Set<string>();
-      for (const name of names) {
-        const id = name.endsWith('.json') ? name.slice(0, -5) : name;
-        if (isValidUploadId(id)) ids.add(id);
-      }
+      const ids = new Set(info.ids());
+      for (const name of names) if (isValidUploadId(name)) ids.add(name);
       return [...ids];
     },
 
     async removeUpload(uploadId) {
-      const data = uploadPath(uploadId);
-      await unlinkIfPresent(data);
-      await unlinkIfPresent(`${data}.json`);
+      await unlinkIfPresent(uploadPath(uploadId));
+      info.remove(uploadId);
     },
 
     async promote(uploadId, key) {
       const from = uploadPath(uploadId);
       const to = filePath(key);
-      await fs.mkdir(path.dirname(to), { recursive: true });
+      const dir = path.dirname(to);
+      if (!knownDirs.has(dir)) await makeDir(dir);
       try {
         await fs.rename(from, to);
       } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         // Already moved by an earlier, interrupted commit: finishing the cleanup is all that is left.
-        const moved = (error as NodeJS.ErrnoException).code === 'ENOENT' && (await exists(to));
-        if (!moved) throw error;
+        // Otherwise, with the upload still there, its key directory went since it was made.
+        if (!(await exists(to))) {
+          if (!(await exists(from))) throw error;
+          await makeDir(dir);
+          await fs.rename(from, to);
+        }
       }
-      await unlinkIfPresent(`${from}.json`);
+      info.remove(uploadId);
     },
 
     async statFile(key) {

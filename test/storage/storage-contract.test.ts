@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@tus/utils';
+import { openDb } from '../../server/db/open.ts';
 import { fileKey } from '../../server/storage/keys.ts';
 import { createLocalStorage } from '../../server/storage/local.ts';
 import { createS3Storage, type S3Storage } from '../../server/storage/s3.ts';
@@ -28,7 +29,15 @@ const backends: Backend[] = [
     name: 'local disk',
     async open() {
       const dir = tempDir('sl-storage-');
-      return { storage: createLocalStorage(dir), close: async () => rmSync(dir, { recursive: true, force: true }) };
+      const db = openDb(dir);
+      const storage = await createLocalStorage(dir, db);
+      return {
+        storage,
+        close: async () => {
+          db.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
     },
   },
   {
