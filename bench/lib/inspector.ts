@@ -12,7 +12,12 @@ const TIMEOUT_MS = 60_000;
 
 export type Live = { heapUsed: number; external: number };
 
-export type Inspector = { liveMemory: () => Promise<Live>; close: () => void };
+export type Inspector = {
+  liveMemory: () => Promise<Live>;
+  /** Starts V8's CPU profiler; the returned function stops it and gives the .cpuprofile JSON. */
+  startProfile: () => Promise<() => Promise<string>>;
+  close: () => void;
+};
 
 /** Connects to the inspector the server announced on stderr. */
 export async function connectInspector(server: Running): Promise<Inspector> {
@@ -41,6 +46,11 @@ export async function connectInspector(server: Running): Promise<Inspector> {
       const result = (await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as { result: { value: string } };
       const usage = JSON.parse(result.result.value) as { heapUsed: number; external: number };
       return { heapUsed: usage.heapUsed, external: usage.external };
+    },
+    async startProfile() {
+      await call('Profiler.enable');
+      await call('Profiler.start');
+      return async () => JSON.stringify(((await call('Profiler.stop')) as { profile: unknown }).profile);
     },
     close: () => socket.destroy(),
   };

@@ -19,6 +19,8 @@ import type { PassThrough, Readable } from 'node:stream';
 import { crc32 as nativeCrc32 } from 'node:zlib';
 import yazl, { type EndOptions } from 'yazl';
 import { truncateUtf8 } from '../http/content-disposition.ts';
+import { isUnreadFileStream } from '../http/send-file.ts';
+import { fileChunks } from './file-chunks.ts';
 
 export interface ZipEntryInput {
   folder: string;
@@ -146,8 +148,11 @@ export function createZipStream(entries: readonly ZipEntryInput[], options: ZipS
       if (output.destroyed) return;
       // Through a promise so that an open() which throws synchronously fails the archive the same way.
       Promise.resolve().then(() => entry.open()).then(
-        (source) => {
-          if (output.destroyed) return destroyQuietly(source);
+        (opened) => {
+          if (output.destroyed) return destroyQuietly(opened);
+          // A local file is read from its descriptor into reused buffers (file-chunks.ts); one byte
+          // past its size is asked for, so that a file longer than its record is noticed as before.
+          const source = isUnreadFileStream(opened) ? fileChunks(opened, entry.size + 1) : opened;
           current = source;
           // yazl pipes a lazy stream without listening for its errors; unheard, one would crash the process.
           source.once('error', (error: Error) => fail(new Error(`zip entry "${path}": ${error.message}`, { cause: error })));
