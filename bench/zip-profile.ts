@@ -34,7 +34,7 @@ const { values } = parseArgs({
     'same-process': { type: 'boolean', default: false },
     /** seconds of wrk on a 10 KiB signed GET before the downloads (with --same-process) */
     'small-gets': { type: 'string', default: '0' },
-    /** no profiler: the CPU and MB/s figures alone */
+    /** no CPU profile: the figures and the GC counts alone */
     'no-profile': { type: 'boolean', default: false },
   },
 });
@@ -42,6 +42,21 @@ const count = Number(values['zip-count']);
 const size = parseSize(values['zip-size']);
 const downloads = Number(values.downloads);
 const profiling = !values['no-profile'];
+
+/** Counts the server's garbage collections (perf_hooks 'gc' entries), installed through the inspector. */
+const COUNT_GCS = `(() => {
+  const { PerformanceObserver, constants } = process.getBuiltinModule('node:perf_hooks');
+  const stats = (globalThis.__benchGc = { major: 0, minor: 0, ms: 0 });
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if (e.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) stats.major++;
+      else stats.minor++;
+      stats.ms += e.duration;
+    }
+  }).observe({ entryTypes: ['gc'] });
+  return true;
+})()`;
+type GcStats = { major: number; minor: number; ms: number };
 
 async function upload(server: Running): Promise<string[]> {
   const agent = new http.Agent({ keepAlive: true });
@@ -56,7 +71,7 @@ async function upload(server: Running): Promise<string[]> {
 
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'bench-zip-profile-'));
-  const nodeArgs = profiling ? ['--inspect=127.0.0.1:0'] : [];
+  const nodeArgs = ['--inspect=127.0.0.1:0'];
   let profile = '';
   try {
     let keys: string[] = [];
@@ -83,16 +98,21 @@ async function main(): Promise<void> {
         }
       }
       const url = await batchUrl(server, keys);
-      const inspector = profiling ? await connectInspector(server) : undefined;
-      const stopProfile = await inspector?.startProfile();
+      const inspector = await connectInspector(server);
+      await inspector.evaluate(COUNT_GCS);
+      const gcs = async (): Promise<GcStats> => (await inspector.evaluate('globalThis.__benchGc')) as GcStats;
+      const stopProfile = profiling ? await inspector.startProfile() : undefined;
       for (let i = 0; i < downloads; i++) {
+        const gcBefore = await gcs();
         const watch = watchProcess(server.pid);
         const d = await curlDownload(url);
         const w = watch.stop();
-        console.log(`download ${i + 1}: ${d.status}, ${d.bytes} bytes, ${mbPerSecond(dataBytes, d.ms).toFixed(0)} MB/s of file data, server CPU ${(w.cpuS / (dataBytes / GiB)).toFixed(2)} s per GiB, peak RSS ${mib(w.peakRss).toFixed(0)} MiB`);
+        const gc = await gcs();
+        const gcLine = `GCs: ${gc.major - gcBefore.major} full (Mark-Compact), ${gc.minor - gcBefore.minor} other, ${(gc.ms - gcBefore.ms).toFixed(0)} ms`;
+        console.log(`download ${i + 1}: ${d.status}, ${d.bytes} bytes, ${mbPerSecond(dataBytes, d.ms).toFixed(0)} MB/s of file data, server CPU ${(w.cpuS / (dataBytes / GiB)).toFixed(2)} s per GiB, peak RSS ${mib(w.peakRss).toFixed(0)} MiB; ${gcLine}`);
       }
       if (stopProfile) profile = await stopProfile();
-      inspector?.close();
+      inspector.close();
     } finally {
       await server.stop();
     }

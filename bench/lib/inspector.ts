@@ -16,6 +16,8 @@ export type Inspector = {
   liveMemory: () => Promise<Live>;
   /** Starts V8's CPU profiler; the returned function stops it and gives the .cpuprofile JSON. */
   startProfile: () => Promise<() => Promise<string>>;
+  /** An expression evaluated in the process (as a script: `process.getBuiltinModule` for modules), its JSON value. */
+  evaluate: (expression: string) => Promise<unknown>;
   close: () => void;
 };
 
@@ -51,6 +53,11 @@ export async function connectInspector(server: Running): Promise<Inspector> {
       await call('Profiler.enable');
       await call('Profiler.start');
       return async () => JSON.stringify(((await call('Profiler.stop')) as { profile: unknown }).profile);
+    },
+    async evaluate(expression) {
+      const result = (await call('Runtime.evaluate', { expression: `JSON.stringify(${expression})`, returnByValue: true })) as { result: { value?: string }; exceptionDetails?: unknown };
+      if (result.exceptionDetails !== undefined || result.result.value === undefined) throw new Error(`evaluate failed: ${JSON.stringify(result.exceptionDetails)}`);
+      return JSON.parse(result.result.value) as unknown;
     },
     close: () => socket.destroy(),
   };
