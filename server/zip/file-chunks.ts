@@ -4,7 +4,7 @@
 // never get there are left to the GC, so a buffer is never reused while its bytes may be queued.
 import { read, type ReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
-import { CHUNK_SIZE, lend, takeChunk } from '../http/chunk-pool.ts';
+import { CHUNK_SIZE, giveChunk, lend, takeChunk } from '../http/chunk-pool.ts';
 
 /**
  * Reads `file` (opened, unread: http/send-file.ts isUnreadFileStream) from byte 0 to its end, but
@@ -26,6 +26,7 @@ export function fileChunks(file: ReadStream & { fd: number }, limit: number): Re
         reading = false;
         // Destroyed meanwhile: the descriptor is closed only now, so that no read lands on a
         // number the kernel already gave to another file.
+        if (closeAfterRead || this.destroyed || error || n === 0) giveChunk(buffer); // nothing of it was lent
         if (closeAfterRead) return void file.destroy();
         if (this.destroyed) return;
         if (error) return void this.destroy(error);
