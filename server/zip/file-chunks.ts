@@ -24,9 +24,10 @@ export function fileChunks(file: ReadStream & { fd: number }, limit: number): Re
       reading = true;
       read(file.fd, buffer, 0, length, position, (error, n) => {
         reading = false;
+        const lending = !closeAfterRead && !this.destroyed && !error && n > 0;
+        if (!lending) giveChunk(buffer);
         // Destroyed meanwhile: the descriptor is closed only now, so that no read lands on a
         // number the kernel already gave to another file.
-        if (closeAfterRead || this.destroyed || error || n === 0) giveChunk(buffer); // nothing of it was lent
         if (closeAfterRead) return void file.destroy();
         if (this.destroyed) return;
         if (error) return void this.destroy(error);
