@@ -12,7 +12,14 @@ const TIMEOUT_MS = 60_000;
 
 export type Live = { heapUsed: number; external: number };
 
-export type Inspector = { liveMemory: () => Promise<Live>; close: () => void };
+export type Inspector = {
+  liveMemory: () => Promise<Live>;
+  /** Starts V8's CPU profiler; the returned function stops it and gives the .cpuprofile JSON. */
+  startProfile: () => Promise<() => Promise<string>>;
+  /** An expression evaluated in the process (as a script: `process.getBuiltinModule` for modules), its JSON value. */
+  evaluate: (expression: string) => Promise<unknown>;
+  close: () => void;
+};
 
 /** Connects to the inspector the server announced on stderr. */
 export async function connectInspector(server: Running): Promise<Inspector> {
@@ -41,6 +48,16 @@ export async function connectInspector(server: Running): Promise<Inspector> {
       const result = (await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as { result: { value: string } };
       const usage = JSON.parse(result.result.value) as { heapUsed: number; external: number };
       return { heapUsed: usage.heapUsed, external: usage.external };
+    },
+    async startProfile() {
+      await call('Profiler.enable');
+      await call('Profiler.start');
+      return async () => JSON.stringify(((await call('Profiler.stop')) as { profile: unknown }).profile);
+    },
+    async evaluate(expression) {
+      const result = (await call('Runtime.evaluate', { expression: `JSON.stringify(${expression})`, returnByValue: true })) as { result: { value?: string }; exceptionDetails?: unknown };
+      if (result.exceptionDetails !== undefined || result.result.value === undefined) throw new Error(`evaluate failed: ${JSON.stringify(result.exceptionDetails)}`);
+      return JSON.parse(result.result.value) as unknown;
     },
     close: () => socket.destroy(),
   };

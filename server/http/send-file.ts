@@ -2,26 +2,13 @@
 // 1 MiB buffers: read into one while the other is being written, reuse each only once its write
 // callback says the kernel has it.
 //
-// Why not a stream: every 1 MiB chunk fs.createReadStream reads is a fresh buffer outside the V8
-// heap, and each 64 MiB of them forces a full GC ("external memory pressure"). In this server's
-// heap those GCs cost more than the copy itself, where a bare node:http pipe's tiny heap makes
-// them cheap. With reused buffers nothing is allocated per chunk (figures in bench/README.md,
-// "Where a signed GET's time goes").
-//
-// Hono still writes the status line and every header (the route's, CORS, X-Request-Id, …): the
-// route answers with a body that is already done, and the adapter's closing `end()` is where the
-// bytes start instead. Whoever ends the response another way (an error page) gets the original
-// end(); a client gone before the first byte closes the descriptor all the same.
+// Why not a stream: fresh buffers per chunk cost full GCs in this server's heap (chunk-pool.ts,
+// bench/README.md). Hono still writes every header (body-after-head.ts).
 import { read } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import type { ReadStream } from 'node:fs';
-
-const CHUNK = 1024 * 1024;
-/** Idle buffers kept for the next downloads: memory stays flat (two per download in flight). */
-const POOL_LIMIT = 16;
-const pool: Buffer[] = [];
-const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(CHUNK);
-const give = (buffer: Buffer): void => void (pool.length < POOL_LIMIT && pool.push(buffer));
+import { bodyAfterHead } from './body-after-head.ts';
+import { CHUNK_SIZE as CHUNK, giveChunk as give, takeChunk as take } from './chunk-pool.ts';
 
 export interface FileSpan {
   /** The opened file; its descriptor is read directly and closed (destroy) when the response ends. */
@@ -43,36 +30,7 @@ export function isUnreadFileStream(body: unknown): body is ReadStream & { fd: nu
  * (after writeHead), the file's bytes are written instead, and the response ends after the last.
  */
 export function fileResponse(outgoing: ServerResponse, status: number, headers: Headers, span: FileSpan): Response {
-  const originalEnd = outgoing.end as (this: ServerResponse, ...args: unknown[]) => ServerResponse;
-  let started = false;
-  const release = (): void => void span.file.destroy();
-  // Gone before the adapter got to end(): nothing will be sent, the descriptor goes now.
-  outgoing.once('close', () => {
-    if (!started) release();
-  });
-  outgoing.end = function end(this: ServerResponse, ...args: unknown[]) {
-    outgoing.end = originalEnd as ServerResponse['end'];
-    if (started || args.length > 0 || outgoing.destroyed) {
-      // Someone else's body (an error answer after all): theirs goes out, ours never will.
-      release();
-      return originalEnd.apply(this, args);
-    }
-    started = true;
-    pump(outgoing, span).then(
-      (outcome) => {
-        release();
-        if (outcome === 'done') originalEnd.call(outgoing);
-        else outgoing.destroy();
-      },
-      () => {
-        release();
-        outgoing.destroy();
-      },
-    );
-    return this;
-  } as ServerResponse['end'];
-  const done = new ReadableStream<Uint8Array>({ start: (controller) => controller.close() });
-  return new Response(done, { status, headers });
+  return bodyAfterHead(outgoing, status, headers, async (res) => (await pump(res, span)) === 'done', () => void span.file.destroy());
 }
 
 type Outcome = 'done' | 'short' | 'aborted';

@@ -11,7 +11,15 @@
 // so the client sees a cut connection instead of waiting forever for bytes that will never come.
 // When the client goes away the adapter cancels the web stream, which destroys the source and so
 // releases its file descriptor at once.
+//
+// streamToResponse writes the chunks to the node:http response itself instead (body-after-head.ts),
+// with the same length rule and the same release on a client gone: there each chunk's write
+// callback is known, so a chunk lent from the buffer pool goes back once the kernel has it
+// (chunk-pool.ts). The batch ZIP takes that way, its file chunks being lent (zip/file-chunks.ts).
+import type { ServerResponse } from 'node:http';
 import { finished, type Readable } from 'node:stream';
+import { bodyAfterHead } from './body-after-head.ts';
+import { returnLent } from './chunk-pool.ts';
 
 export interface BodyLength {
   /** What Content-Length promised; null when the response carries none. */
@@ -65,4 +73,47 @@ export function exactWebStream(source: Readable, { expected, onShort }: BodyLeng
     // One chunk (1 MiB from the file) waits while the previous one is in the socket.
     { highWaterMark: 1 },
   );
+}
+
+/** `body` written to `outgoing` after Hono's headers, held to `length` as exactWebStream holds it. */
+export function streamToResponse(outgoing: ServerResponse, status: number, headers: Headers, body: Readable, length: BodyLength): Response {
+  return bodyAfterHead(outgoing, status, headers, (res) => writeExact(res, body, length), () => void body.destroy());
+}
+
+function writeExact(res: ServerResponse, source: Readable, { expected, onShort }: BodyLength): Promise<boolean> {
+  return new Promise((resolve) => {
+    let sent = 0;
+    let settled = false;
+    const settle = (complete: boolean): void => {
+      if (settled) return;
+      settled = true;
+      res.off('close', gone);
+      res.off('drain', resume);
+      source.off('data', onData);
+      if (!complete) source.destroy();
+      resolve(complete);
+    };
+    const gone = (): void => settle(false);
+    const resume = (): void => void source.resume();
+    const onData = (chunk: Uint8Array): void => {
+      sent += chunk.byteLength;
+      if (expected !== null && sent > expected) return settle(false);
+      const more = res.write(chunk, (error) => {
+        if (!error) returnLent(chunk);
+      });
+      // The socket's buffer is full: the source waits for 'drain', so memory stays bounded.
+      if (!more) source.pause();
+    };
+    res.once('close', gone);
+    res.on('drain', resume);
+    source.on('data', onData);
+    finished(source, (error) => {
+      if (error) return settle(false);
+      if (expected !== null && sent < expected) {
+        onShort?.(sent);
+        return settle(false);
+      }
+      settle(true);
+    });
+  });
 }

@@ -7,6 +7,7 @@
 // Content-Length stays exact. (One that vanishes or shrinks while the archive streams cuts the
 // download; zip-stream.ts explains why that cannot be a complete-looking archive.)
 import { Hono } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
 import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
 import { Readable } from 'node:stream';
@@ -17,7 +18,7 @@ import { AppError } from '../errors.ts';
 import { assertServable } from '../scan/gate.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
 import { signBatchToken, verifyBatchToken } from '../http/link-signing.ts';
-import { streamResponse } from '../http/send-stream.ts';
+import { streamResponse, streamToResponse } from '../http/send-stream.ts';
 import { damageError, damageOf } from '../storage/damage.ts';
 import { createZipStream, type ZipEntryInput } from '../zip/zip-stream.ts';
 import { commonProblems, jsonResponse, problemResponse } from './files.ts';
@@ -150,6 +151,10 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
       zip.stream.destroy();
       return new Response(null, { status: 200, headers });
     }
+    // Written to the node response itself where there is one, so that the files' chunks, read into
+    // reused buffers (zip/file-chunks.ts), go back to the pool once sent (http/send-stream.ts).
+    const outgoing = (c.env as HttpBindings | undefined)?.outgoing;
+    if (outgoing) return streamToResponse(outgoing, 200, headers, zip.stream, { expected: zip.size });
     return streamResponse(200, headers, zip.stream, { expected: zip.size });
   });
   return app;

@@ -293,3 +293,57 @@ test('a real archive past 4 GiB: ZIP64 sizes and offsets, checked by unzip -t an
   assert.ok(seen[1]![2] > 2 ** 32, 'second entry starts past 4 GiB');
   await rm(into === dir ? path : into, { recursive: true, force: true });
 });
+
+/** Opened as local storage opens a file (storage/local.ts): descriptor open, nothing read yet. */
+async function openedFile(path: string): Promise<ReturnType<typeof createReadStream>> {
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  await new Promise((resolve, reject) => stream.once('open', resolve).once('error', reject));
+  return stream;
+}
+
+test('opened local files (read from their descriptors): bytes and CRCs across 1 MiB chunks, unzip -t clean', async () => {
+  const contents = [Buffer.alloc(0), Buffer.from('small'), Buffer.alloc((3 << 20) + 5, 'abc'), Buffer.alloc(1 << 20, 9)];
+  const entries = await Promise.all(contents.map(async (content, i) => {
+    const entry = await fileEntry('d', `f${i}.bin`, content);
+    const path = join(dir, `opened-${i}.bin`);
+    await writeFile(path, content);
+    const opened: Array<ReturnType<typeof createReadStream>> = [];
+    return { entry: { ...entry, open: async () => (opened.push(await openedFile(path)), opened.at(-1)!) }, opened };
+  }));
+  const { path, size } = await writeArchive(entries.map((e) => e.entry));
+  assert.equal(size, (await stat(path)).size);
+  const check = unzipTest(path);
+  assert.ok(check.ok && check.output.includes('No errors detected'), check.output);
+  const read = await readWithYauzl(path);
+  read.forEach((entry, i) => {
+    assert.deepEqual(entry.data, contents[i]);
+    assert.equal(entry.crc32, crc32(contents[i]!));
+  });
+  for (const { opened } of entries) assert.equal(opened[0]?.closed, true, 'each file closed after its entry');
+});
+
+test('an opened local file of another size than its record fails the archive and names the entry', async () => {
+  for (const [stored, recorded] of [[(1 << 20) + 1, 1 << 20], [1 << 20, (1 << 20) + 1], [100, 99]] as const) {
+    const path = join(dir, `sized-${stored}.bin`);
+    await writeFile(path, Buffer.alloc(stored, 1));
+    const told: number[] = [];
+    const entry: ZipEntryInput = { folder: '', filename: 'x', mtime: new Date(), size: recorded, contentType: 'x', open: () => openedFile(path), onWrongSize: (read) => told.push(read) };
+    const error = await sinkUntilError(createZipStream([entry]).stream);
+    assert.match(error.message, /zip entry "x" ended after \d+ of its \d+ bytes/);
+    assert.equal(told.length, 1);
+    assert.ok(stored < recorded ? told[0] === stored : told[0]! > recorded, `told ${told[0]} for ${stored} stored, ${recorded} recorded`);
+  }
+});
+
+test('a client that disconnects mid-file releases an opened local file at once', async () => {
+  const big = join(dir, 'big-opened.bin');
+  await writeFile(big, Buffer.alloc(32 << 20, 7));
+  let source: ReturnType<typeof createReadStream> | null = null;
+  const entries: ZipEntryInput[] = [{ folder: '', filename: 'big', mtime: new Date(), size: 32 << 20, contentType: 'x', open: async () => (source = await openedFile(big)) }];
+  let received = 0;
+  for await (const chunk of createZipStream(entries).stream) if ((received += (chunk as Buffer).length) > 1 << 20) break;
+  assert.ok(source !== null);
+  const opened = source as ReturnType<typeof createReadStream>;
+  if (!opened.closed) await new Promise<void>((resolve) => opened.once('close', () => resolve()));
+  assert.equal(opened.closed, true, 'the file descriptor was released');
+});
