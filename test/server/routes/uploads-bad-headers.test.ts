@@ -1,0 +1,402 @@
+// Bad input answered cleanly: malformed metadata, hostile filenames and folders,
+// user_id values that are not allowed, broken lengths and offsets, oversized bodies, protocol
+// mistakes, hostile keys and query parameters. Every refusal is problem+json with a stable code,
+// and afterwards the server still serves, holds no orphaned bytes and reserves exactly what its
+// live uploads need.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { expectProblem, expectRawProblem, rawRequest } from '../../helpers/problem.ts';
+import { startTestServer, tempDir, type TestServer } from '../../helpers/server.ts';
+import { createUpload, headUpload, metadataHeader, patchUpload, TUS } from '../../helpers/tus.ts';
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const KEY_WITHOUT_EXT = /^users\/mallory\/\d{4}\/\d{2}\/\d{2}\/[0-9a-f]{32}$/;
+
+type Headers = Record<string, string>;
+
+/** Every file below `dir`, relative to it. */
+function walk(dir: string, base = dir): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    return statSync(full).isDirectory() ? walk(full, base) : [path.relative(base, full)];
+  });
+}
+
+describe('bad input', () => {
+  let root: string;
+  let dataDir: string;
+  let server: TestServer;
+  let mallory: Headers;
+  let service: Headers;
+
+  before(async () => {
+    // DATA_DIR sits three levels below a root of its own: anything escaping it lands in `root`.
+    root = tempDir('sl-bad-input-');
+    dataDir = path.join(root, 'a', 'b', 'data');
+    mkdirSync(dataDir, { recursive: true });
+    server = await startTestServer({ dataDir });
+    mallory = { Authorization: `Bearer ${await server.token('mallory')}` };
+    service = { 'X-Service-Token': server.serviceToken };
+  });
+  after(async () => {
+    await server.stop();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const post = (headers: Headers, body?: Buffer) =>
+    fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: { ...TUS, ...headers }, body: body ? new Uint8Array(body) : null });
+
+  /** A creation refused with `code`, leaving no upload row behind. */
+  async function refusedCreation(res: Response, status: number, code: string, what: string): Promise<void> {
+    const uploadsBefore = server.services.repo.knownUploadIds().size;
+    await expectProblem(res, status, code, what, 'POST');
+    assert.equal(res.headers.get('tus-resumable'), '1.0.0', `${what}: Tus-Resumable on the error`);
+    assert.equal(res.headers.get('location'), null, `${what}: no Location`);
+    assert.equal(server.services.repo.knownUploadIds().size, uploadsBefore, `${what}: no upload row`);
+  }
+
+  async function newUpload(length: number, meta: Record<string, string> = {}): Promise<string> {
+    const res = await createUpload(server.url, mallory, length, meta);
+    assert.equal(res.status, 201);
+    return res.headers.get('location')!;
+  }
+
+  test('malformed Upload-Metadata: 400 invalid_metadata', async () => {
+    const cases: Array<[string, string]> = [
+      ['value not base64', 'filename !!!!'],
+      ['value length not a multiple of 4', 'filename YWJj='],
+      ['duplicate key', 'filename YQ==,filename Yg=='],
+      // A space after the comma is tolerated (TUSKit sends it): 'filename YQ==, YQ==' names a key 'YQ=='.
+      ['empty key', 'filename YQ==,,other YQ=='],
+      ['three tokens', 'filename YQ== YQ=='],
+      ['non-ASCII key', 'fïlename YQ=='],
+      ['trailing comma', 'filename YQ==,'],
+    ];
+    for (const [what, header] of cases) {
+      await refusedCreation(await post({ ...mallory, 'Upload-Length': '1', 'Upload-Metadata': header }), 400, 'invalid_metadata', what);
+    }
+    // Valid base64 of bytes that are not UTF-8: the name cannot be recorded faithfully.
+    const latin1 = `filename ${Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74]).toString('base64')}`;
+    await refusedCreation(await post({ ...mallory, 'Upload-Length': '1', 'Upload-Metadata': latin1 }), 400, 'invalid_metadata', 'not UTF-8');
+    const badSha = await createUpload(server.url, mallory, 1, { sha256: 'xyz' });
+    await refusedCreation(badSha, 400, 'invalid_metadata', 'sha256 not hex');
+    const badType = await createUpload(server.url, mallory, 1, { filetype: 'text/html\r\nX-Evil: 1' });
+    await refusedCreation(badType, 400, 'invalid_metadata', 'filetype with CRLF');
+  });
+
+  test('filename ../../etc/passwd is recorded as passwd under DATA_DIR; nothing is written outside', async () => {
+    const data = Buffer.from('root:x:0:0:not really\n');
+    const cases: Array<[string, string, RegExp]> = [
+      ['../../etc/passwd', 'passwd', KEY_WITHOUT_EXT],
+      ['..\\..\\windows\\win.ini', 'win.ini', /\.ini$/],
+      ['/etc/shadow', 'shadow', KEY_WITHOUT_EXT],
+      ['a/../../../../b.txt', 'b.txt', /\.txt$/],
+      ['..%2F..%2Fescape', '..%2F..%2Fescape', KEY_WITHOUT_EXT],
+    ];
+    for (const [filename, recorded, keyShape] of cases) {
+      const res = await post({ ...mallory, 'Upload-Length': String(data.length), 'Upload-Metadata': metadataHeader({ filename }), 'Content-Type': 'application/offset+octet-stream' }, data);
+      assert.equal(res.status, 201, filename);
+      const record = await res.json();
+      assert.equal(record.filename, recorded, filename);
+      assert.match(record.key, keyShape, filename);
+      assert.ok(readFileSync(path.join(dataDir, record.key)).equals(data));
+    }
+    const outside = walk(root).filter((f) => !f.startsWith(path.join('a', 'b', 'data') + path.sep));
+    assert.deepEqual(outside, []);
+    for (const name of walk(dataDir)) {
+      assert.ok(!/passwd|shadow|win\.ini|escape/.test(name), `nothing on disk is named after the client's path: ${name}`);
+    }
+    for (const filename of ['..', '.', '../', 'dir/', '   ']) {
+      await refusedCreation(await createUpload(server.url, mallory, 1, { filename }), 400, 'invalid_metadata', `filename ${JSON.stringify(filename)}`);
+    }
+  });
+
+  test('filenames and folders with control or bidi-override characters: 400 invalid_metadata', async () => {
+    // U+202E and friends reorder how a name is displayed ("invoice\u202Efdp.exe" shows as
+    // "invoiceexe.pdf"): refused like control characters, since a name is shown to other people.
+    const names = ['a\nb.txt', 'a\rb.txt', 'a\u0000.txt', 'tab\there.txt', 'bell\u0007', 'del\u007f', 'c1\u0085', 'ls\u2028',
+      'invoice\u202efdp.exe', 'embed\u202ax', 'isolate\u2066x\u2069'];
+    for (const filename of names) {
+      await refusedCreation(await createUpload(server.url, mallory, 1, { filename }), 400, 'invalid_metadata', `filename ${JSON.stringify(filename)}`);
+    }
+    for (const folder of ['a\nb', 'x\u0000y', 'rtl\u202efdp']) {
+      await refusedCreation(await createUpload(server.url, mallory, 1, { folder }), 400, 'invalid_metadata', `folder ${JSON.stringify(folder)}`);
+    }
+    // Ordinary right-to-left and non-Latin names are fine.
+    const ok = await createUpload(server.url, mallory, 0, { filename: 'תמונה שלי.png', folder: 'مجلد/写真' });
+    assert.equal(ok.status, 201);
+    assert.equal((await ok.json()).filename, 'תמונה שלי.png');
+  });
+
+  test('folders with .., empty segments or backslashes: 400 invalid_metadata', async () => {
+    for (const folder of ['../x', 'x/..', 'a/../b', './a', '..', 'a//b', 'a\\b', '..\\x', 'a/ /b']) {
+      await refusedCreation(await createUpload(server.url, mallory, 1, { folder }), 400, 'invalid_metadata', `folder ${JSON.stringify(folder)}`);
+    }
+    const res = await createUpload(server.url, mallory, 0, { folder: '/main/pictures/' });
+    assert.equal(res.status, 201);
+    assert.equal((await res.json()).folder, 'main/pictures');
+  });
+
+  test('user_id values that are not allowed', async () => {
+    const userIds = ['..', '.', 'a/b', 'a\\b', '../mallory', 'a b', 'ü', 'x'.repeat(129), 'x'.repeat(200)];
+    for (const userId of userIds) {
+      const res = await createUpload(server.url, service, 1, { user_id: userId });
+      await refusedCreation(res, 400, 'invalid_user_id', `service user_id ${JSON.stringify(userId.slice(0, 20))}`);
+    }
+    // Empty value (`user_id` with no value, or the base64 of nothing) and no user_id at all.
+    for (const header of ['user_id', 'user_id ', 'filename YQ==']) {
+      await refusedCreation(await post({ ...service, 'Upload-Length': '1', 'Upload-Metadata': header }), 400, 'invalid_user_id', `metadata ${header}`);
+    }
+    await refusedCreation(await post({ ...service, 'Upload-Length': '1' }), 400, 'invalid_user_id', 'no metadata');
+    // A user may not upload for someone else, but naming themselves is harmless.
+    await refusedCreation(await createUpload(server.url, mallory, 1, { user_id: 'alice' }), 403, 'forbidden', 'user naming alice');
+    await refusedCreation(await createUpload(server.url, mallory, 1, { user_id: '..' }), 403, 'forbidden', 'user naming ..');
+    const self = await createUpload(server.url, mallory, 0, { user_id: 'mallory' });
+    assert.equal(self.status, 201);
+  });
+
+  test('Upload-Length that is negative, not a number or beyond 2^53: 400', async () => {
+    const lengths = ['-1', 'abc', '1.5', '1e3', '0x10', '+5', '010', ' ', '99999999999999999999', '9007199254740993'];
+    for (const length of lengths) {
+      await refusedCreation(await post({ ...mallory, 'Upload-Length': length }), 400, 'invalid_header', `Upload-Length ${JSON.stringify(length)}`);
+    }
+    await refusedCreation(await post({ ...mallory }), 400, 'invalid_header', 'no length at all');
+    await refusedCreation(await post({ ...mallory, 'Upload-Length': '5', 'Upload-Defer-Length': '1' }), 400, 'invalid_header', 'both lengths');
+    await refusedCreation(await post({ ...mallory, 'Upload-Defer-Length': '2' }), 400, 'invalid_header', 'Upload-Defer-Length 2');
+    // The largest safe integer, far beyond the quota: a size problem, not a syntax problem.
+    await refusedCreation(await post({ ...mallory, 'Upload-Length': String(2 ** 53 - 1) }), 413, 'upload_too_large', 'Upload-Length 2^53 - 1');
+  });
+
+  test('Upload-Length beyond 2^53 that a double holds exactly: 400, like any length the server cannot represent', async () => {
+    // 2^54 and 2^60 survive Number → String unchanged, so @tus/server's own check lets them through.
+    for (const length of [String(2 ** 54), String(2 ** 60)]) {
+      await refusedCreation(await post({ ...mallory, 'Upload-Length': length }), 400, 'invalid_header', `Upload-Length ${length}`);
+    }
+    const deferred = await createUpload(server.url, mallory, 'defer', { filename: 'deferred.bin' });
+    assert.equal(deferred.status, 201);
+    const declare = await patchUpload(deferred.headers.get('location')!, mallory, 0, Buffer.alloc(0), { 'Upload-Length': String(2 ** 54) });
+    await expectProblem(declare, 400, 'invalid_header', 'deferred Upload-Length 2^54', 'PATCH');
+  });
+
+  test('Upload-Offset that is not a non-negative integer: 400; one that does not match: 409', async () => {
+    const url = await newUpload(100, { filename: 'offsets.bin' });
+    const data = randomBytes(100);
+    for (const offset of ['abc', '-1', '1.0', '', '0x0', '1e1']) {
+      const res = await patchUpload(url, mallory, 0, data.subarray(0, 10), { 'Upload-Offset': offset });
+      await expectProblem(res, 400, 'invalid_header', `Upload-Offset ${JSON.stringify(offset)}`, 'PATCH');
+    }
+    const missing = await fetch(url, { method: 'PATCH', headers: { ...TUS, ...mallory, 'Content-Type': 'application/offset+octet-stream' }, body: new Uint8Array(data.subarray(0, 10)) });
+    await expectProblem(missing, 400, 'invalid_header', 'no Upload-Offset', 'PATCH');
+    assert.equal((await patchUpload(url, mallory, 0, data.subarray(0, 10))).status, 204);
+    for (const offset of [0, 5, 11, 50]) {
+      const res = await patchUpload(url, mallory, offset, data.subarray(offset, offset + 10));
+      await expectProblem(res, 409, 'offset_mismatch', `offset ${offset}`, 'PATCH');
+    }
+    const head = await headUpload(url, mallory);
+    assert.equal(head.headers.get('upload-offset'), '10');
+    const done = await patchUpload(url, mallory, 10, data.subarray(10));
+    assert.equal(done.status, 200);
+    assert.equal((await done.json()).sha256, sha256(data));
+  });
+
+  test('a body longer than Upload-Length: 413, and the upload resumes at the right offset with the right bytes', async () => {
+    const data = randomBytes(1000);
+    // With Content-Length: refused before a byte is written.
+    const url = await newUpload(1000, { filename: 'long.bin' });
+    assert.equal((await patchUpload(url, mallory, 0, data.subarray(0, 300))).status, 204);
+    const tooLong = await patchUpload(url, mallory, 300, Buffer.concat([data.subarray(300), randomBytes(50)]));
+    await expectProblem(tooLong, 413, 'upload_too_large', 'Content-Length past the end', 'PATCH');
+    const head = await headUpload(url, mallory);
+    assert.equal(head.headers.get('upload-offset'), '300');
+    const done = await patchUpload(url, mallory, 300, data.subarray(300));
+    assert.equal(done.status, 200);
+    const record = await done.json();
+    assert.equal(record.sha256, sha256(data));
+    assert.ok(readFileSync(path.join(dataDir, record.key)).equals(data));
+
+    // Chunked (no Content-Length): the excess is noticed mid-stream.
+    const url2 = await newUpload(1000, { filename: 'long-chunked.bin' });
+    const chunks = [data.subarray(0, 600), Buffer.concat([data.subarray(600), randomBytes(500)])];
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        const next = chunks.shift();
+        if (next) controller.enqueue(new Uint8Array(next));
+        else controller.close();
+      },
+    });
+    const chunked = await fetch(url2, {
+      method: 'PATCH',
+      headers: { ...TUS, ...mallory, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    await expectProblem(chunked, 413, 'upload_too_large', 'chunked past the end', 'PATCH');
+    const head2 = await headUpload(url2, mallory);
+    assert.equal(head2.status, 200);
+    const offset = Number(head2.headers.get('upload-offset'));
+    assert.ok(offset >= 0 && offset < 1000, `offset ${offset} is inside the upload and the upload is not finished`);
+    const id2 = url2.split('/').pop()!;
+    assert.ok(readFileSync(path.join(dataDir, 'uploads', id2)).subarray(0, offset).equals(data.subarray(0, offset)), 'the stored prefix is the client’s bytes');
+    const done2 = await patchUpload(url2, mallory, offset, data.subarray(offset));
+    assert.equal(done2.status, 200);
+    const record2 = await done2.json();
+    assert.equal(record2.size, 1000);
+    assert.equal(record2.sha256, sha256(data));
+    assert.ok(readFileSync(path.join(dataDir, record2.key)).equals(data));
+
+    // Creation-with-upload past the end: refused, and nothing stays behind.
+    const res = await post({ ...mallory, 'Upload-Length': '10', 'Content-Type': 'application/offset+octet-stream' }, randomBytes(20));
+    await refusedCreation(res, 413, 'upload_too_large', 'creation body past the end');
+  });
+
+  test('PATCH without or with a wrong Content-Type: 415; missing or wrong Tus-Resumable: 412', async () => {
+    const url = await newUpload(10, { filename: 'ct.bin' });
+    const noType = await fetch(url, { method: 'PATCH', headers: { ...TUS, ...mallory, 'Upload-Offset': '0' }, body: new Uint8Array(5) });
+    // fetch labels a Uint8Array body with no type; a Blob without type neither: the header is absent.
+    await expectProblem(noType, 415, 'unsupported_media_type', 'no Content-Type', 'PATCH');
+    for (const type of ['text/plain', 'application/octet-stream', 'multipart/form-data; boundary=x']) {
+      const res = await patchUpload(url, mallory, 0, Buffer.alloc(5), { 'Content-Type': type });
+      await expectProblem(res, 415, 'unsupported_media_type', `Content-Type ${type}`, 'PATCH');
+    }
+    for (const [method, target] of [['POST', `${server.url}/v1/uploads`], ['HEAD', url], ['PATCH', url], ['DELETE', url]] as const) {
+      const headers: Headers = { ...mallory, 'Upload-Length': '1', 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' };
+      const missing = await fetch(target, { method, headers });
+      await expectProblem(missing, 412, 'precondition_failed', 'no Tus-Resumable', method);
+      const wrong = await fetch(target, { method, headers: { ...headers, 'Tus-Resumable': '0.2.2' } });
+      await expectProblem(wrong, 412, 'precondition_failed', 'Tus-Resumable 0.2.2', method);
+      assert.equal(wrong.headers.get('tus-version'), '1.0.0', `${method}: a 412 names the versions the server speaks (tus 1.0 §2.4)`);
+    }
+    assert.equal((await headUpload(url, mallory)).headers.get('upload-offset'), '0');
+  });
+
+  test('GET on an upload URL: 405; an invalid upload id: 404', async () => {
+    const url = await newUpload(10, { filename: 'get.bin' });
+    for (const headers of [{}, mallory, service]) {
+      const res = await fetch(url, { headers: { ...TUS, ...headers } });
+      await expectProblem(res, 405, 'method_not_allowed', 'GET');
+      assert.ok(res.headers.get('allow'));
+    }
+    const id = url.split('/').pop()!;
+    const ids = ['xyz', id.toUpperCase(), `${id}0`, id.slice(1), `${id}.json`, '0'.repeat(32), '%2E%2E%2Fsecrets.json', '..%2F..%2Fdata.db', `${id}%00`];
+    for (const bad of ids) {
+      for (const auth of [mallory, service]) {
+        const target = `${server.url}/v1/uploads/${bad}`;
+        await expectProblem(await fetch(target, { method: 'HEAD', headers: { ...TUS, ...auth } }), 404, 'not_found', bad, 'HEAD');
+        const patch = await fetch(target, { method: 'PATCH', headers: { ...TUS, ...auth, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' }, body: new Uint8Array(1) });
+        await expectProblem(patch, 404, 'not_found', bad, 'PATCH');
+        await expectProblem(await fetch(target, { method: 'DELETE', headers: { ...TUS, ...auth } }), 404, 'not_found', bad, 'DELETE');
+      }
+    }
+    // Dot segments are resolved before routing (RFC 3986 §5.2.4), so they can only ever reach
+    // another upload URL, whose owner is then checked, or something that is not an upload.
+    const victim = await createUpload(server.url, service, 10, { user_id: 'victim' });
+    const victimId = victim.headers.get('location')!.split('/').pop()!;
+    const raws = [`/v1/uploads/${id}/../${victimId}`, `/v1/uploads/%2e%2e/uploads/${victimId}`, `/v1/uploads/${id}/../${id}.json`, `/v1/uploads/${id}/extra`, `/v1/uploads/${id}/../../../secrets.json`];
+    for (const raw of raws) {
+      expectRawProblem(await rawRequest(server.url, 'DELETE', raw, { ...TUS, ...mallory }), 404, 'not_found', raw);
+    }
+    assert.equal((await headUpload(victim.headers.get('location')!, service)).status, 200);
+    // The upload and its sidecar are untouched by all of it.
+    assert.equal((await headUpload(url, mallory)).status, 200);
+    assert.deepEqual(readdirSync(path.join(dataDir, 'uploads')).filter((f) => f.startsWith(id)).sort(), [id, `${id}.json`]);
+  });
+
+  test('keys in the files API that are malformed, oddly encoded or climb with ..: 404', async () => {
+    const data = Buffer.from('keep me');
+    const res = await post({ ...mallory, 'Upload-Length': String(data.length), 'Upload-Metadata': metadataHeader({ filename: 'keep.txt' }), 'Content-Type': 'application/offset+octet-stream' }, data);
+    const key: string = (await res.json()).key;
+    const [, , yyyy, mm, dd, last] = key.split('/');
+    const victimData = Buffer.from('not yours');
+    const victimRes = await post({ ...service, 'Upload-Length': String(victimData.length), 'Upload-Metadata': metadataHeader({ user_id: 'victim' }), 'Content-Type': 'application/offset+octet-stream' }, victimData);
+    const victimKey: string = (await victimRes.json()).key;
+    // Percent-encoded, the key still names the file (keys may be sent raw or percent-encoded).
+    assert.equal((await fetch(`${server.url}/v1/files/metadata/${encodeURIComponent(key)}`, { headers: mallory })).status, 200);
+    const paths = [
+      'nope',
+      'users/mallory',
+      `users/mallory/${yyyy}/${mm}/${dd}`,
+      key.toUpperCase(),
+      `${key}/`,
+      `/${key}`,
+      `${key}.txt`,
+      `users/mallory/../${victimKey.slice('users/'.length)}`,
+      `users/mallory/%2E%2E/${victimKey.slice('users/'.length)}`,
+      `users/mallory/..%2F${victimKey.slice('users/'.length)}`,
+      `users/mallory/${yyyy}/${mm}/${dd}/../../../../../secrets.json`,
+      `users%2Fmallory%2F..%2F..%2Fdata.db`,
+      `users/../data.db`,
+      '..%2Fsecrets.json',
+      '%2e%2e/%2e%2e/secrets.json',
+      encodeURIComponent(encodeURIComponent(key)),
+      `${key}%00`,
+      '%ff%fe',
+      `${key}%`,
+      'users/mallory/2024/01/01/%zz',
+      `users%5Cmallory%5C${yyyy}%5C${mm}%5C${dd}%5C${last}`,
+    ];
+    for (const p of paths) {
+      for (const [method, prefix] of [['GET', '/v1/files/metadata/'], ['DELETE', '/v1/files/']] as const) {
+        expectRawProblem(await rawRequest(server.url, method, `${prefix}${p}`, mallory), 404, 'not_found', `${method} ${p}`);
+        // The service may see every user's files, so only paths that name no file at all are tried.
+        if (!p.includes('victim')) {
+          expectRawProblem(await rawRequest(server.url, method, `${prefix}${p}`, service), 404, 'not_found', `service ${method} ${p}`);
+        }
+      }
+    }
+    assert.ok(readFileSync(path.join(dataDir, key)).equals(data), 'the file survived every DELETE');
+    assert.ok(readFileSync(path.join(dataDir, victimKey)).equals(victimData), "the victim's file survived every DELETE");
+    assert.equal((await fetch(`${server.url}/v1/files/metadata/${key}`, { headers: mallory })).status, 200);
+  });
+
+  test('limit and cursor that are not valid: 400 invalid_parameter', async () => {
+    const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const queries = [
+      'limit=0', 'limit=abc', 'limit=-1', 'limit=1.5', 'limit=1e2', 'limit=', 'limit=99999999999999999999', 'limit=1001',
+      'cursor=garbage', 'cursor=!!!', `cursor=${forged({ a: 1 })}`, `cursor=${forged(['x', 'y'])}`, `cursor=${forged([1e300, 'k'])}`,
+      `cursor=${forged([1.5, 'k'])}`, `cursor=${forged([1])}`, `cursor=${forged('users/mallory')}`,
+    ];
+    for (const q of queries) {
+      await expectProblem(await fetch(`${server.url}/v1/files/all?${q}`, { headers: mallory }), 400, 'invalid_parameter', q);
+      await expectProblem(await fetch(`${server.url}/v1/files/all?user_id=mallory&${q}`, { headers: service }), 400, 'invalid_parameter', `service ${q}`);
+    }
+    // A cursor handed out by the server works.
+    const page = await (await fetch(`${server.url}/v1/files/all?limit=1`, { headers: mallory })).json();
+    assert.equal(page.files.length, 1);
+    assert.equal(typeof page.next_cursor, 'string');
+    const next = await fetch(`${server.url}/v1/files/all?limit=1&cursor=${page.next_cursor}`, { headers: mallory });
+    assert.equal(next.status, 200);
+    assert.notEqual((await next.json()).files[0].key, page.files[0].key);
+  });
+
+  // Runs last (tests in a describe run in order): the state every refusal above left behind.
+  test('afterwards: the server serves, no orphaned upload bytes, reservations match live uploads', async () => {
+    const health = await fetch(`${server.url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal((await health.json()).status, 'ok');
+
+    const db = server.services.db;
+    const rows = db.prepare('SELECT id, user_id, length, reserved_bytes FROM uploads').all() as Array<{ id: string; user_id: string; length: number | null; reserved_bytes: number }>;
+    const onDisk = readdirSync(path.join(dataDir, 'uploads')).sort();
+    const expected = rows.flatMap((r) => [r.id, `${r.id}.json`]).sort();
+    assert.deepEqual(onDisk, expected, 'DATA_DIR/uploads holds exactly the live uploads (data + sidecar)');
+    assert.ok(rows.length > 0, 'some uploads were left unfinished on purpose');
+
+    for (const userId of new Set(rows.map((r) => r.user_id))) {
+      const live = rows.filter((r) => r.user_id === userId);
+      // A known length is reserved whole; a deferred one holds exactly the bytes it has stored.
+      const expectedReservation = (r: (typeof rows)[number]) => r.length ?? statSync(path.join(dataDir, 'uploads', r.id)).size;
+      for (const r of live) assert.equal(r.reserved_bytes, expectedReservation(r), `upload ${r.id} reserves its declared length or its stored bytes`);
+      const usage = await (await fetch(`${server.url}/v1/usage?user_id=${userId}`, { headers: service })).json();
+      assert.equal(usage.reserved_bytes, live.reduce((sum, r) => sum + expectedReservation(r), 0), `${userId}: reserved bytes`);
+    }
+    const files = db.prepare("SELECT key, user_id, size FROM files WHERE state = 'ready'").all() as Array<{ key: string; user_id: string; size: number }>;
+    for (const f of files) assert.equal(statSync(path.join(dataDir, f.key)).size, f.size, f.key);
+    const usage = await (await fetch(`${server.url}/v1/usage`, { headers: mallory })).json();
+    assert.equal(usage.used_bytes, files.filter((f) => f.user_id === 'mallory').reduce((sum, f) => sum + f.size, 0));
+    const stored = walk(path.join(dataDir, 'users')).map((f) => `users/${f.split(path.sep).join('/')}`).sort();
+    assert.deepEqual(stored, files.map((f) => f.key).sort(), 'every stored file has a record and every record its bytes');
+  });
+});
