@@ -1,164 +1,23 @@
-// Bad input answered cleanly: malformed metadata, hostile filenames and folders,
-// user_id values that are not allowed, broken lengths and offsets, oversized bodies, protocol
-// mistakes, hostile keys and query parameters. Every refusal is problem+json with a stable code,
-// and afterwards the server still serves, holds no orphaned bytes and reserves exactly what its
-// live uploads need.
+// Bad tus requests answered cleanly (server/routes/uploads.ts): broken lengths and offsets, bodies
+// past the end, protocol mistakes, upload URLs that name no upload. Every refusal is problem+json
+// with a stable code, and afterwards the server still serves, holds no orphaned bytes and reserves
+// exactly what its live uploads need.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
+import { badInputServer, walk, type Headers } from '../../helpers/bad-input.ts';
 import { expectProblem, expectRawProblem, rawRequest } from '../../helpers/problem.ts';
-import { startTestServer, tempDir, type TestServer } from '../../helpers/server.ts';
-import { createUpload, headUpload, metadataHeader, patchUpload, TUS } from '../../helpers/tus.ts';
+import { createUpload, headUpload, patchUpload, TUS } from '../../helpers/tus.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-const KEY_WITHOUT_EXT = /^users\/mallory\/\d{4}\/\d{2}\/\d{2}\/[0-9a-f]{32}$/;
 
-type Headers = Record<string, string>;
-
-/** Every file below `dir`, relative to it. */
-function walk(dir: string, base = dir): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const full = path.join(dir, name);
-    return statSync(full).isDirectory() ? walk(full, base) : [path.relative(base, full)];
-  });
-}
-
-describe('bad input', () => {
-  let root: string;
-  let dataDir: string;
-  let server: TestServer;
-  let mallory: Headers;
-  let service: Headers;
-
-  before(async () => {
-    // DATA_DIR sits three levels below a root of its own: anything escaping it lands in `root`.
-    root = tempDir('sl-bad-input-');
-    dataDir = path.join(root, 'a', 'b', 'data');
-    mkdirSync(dataDir, { recursive: true });
-    server = await startTestServer({ dataDir });
-    mallory = { Authorization: `Bearer ${await server.token('mallory')}` };
-    service = { 'X-Service-Token': server.serviceToken };
-  });
-  after(async () => {
-    await server.stop();
-    rmSync(root, { recursive: true, force: true });
-  });
-
-  const post = (headers: Headers, body?: Buffer) =>
-    fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: { ...TUS, ...headers }, body: body ? new Uint8Array(body) : null });
-
-  /** A creation refused with `code`, leaving no upload row behind. */
-  async function refusedCreation(res: Response, status: number, code: string, what: string): Promise<void> {
-    const uploadsBefore = server.services.repo.knownUploadIds().size;
-    await expectProblem(res, status, code, what, 'POST');
-    assert.equal(res.headers.get('tus-resumable'), '1.0.0', `${what}: Tus-Resumable on the error`);
-    assert.equal(res.headers.get('location'), null, `${what}: no Location`);
-    assert.equal(server.services.repo.knownUploadIds().size, uploadsBefore, `${what}: no upload row`);
-  }
-
-  async function newUpload(length: number, meta: Record<string, string> = {}): Promise<string> {
-    const res = await createUpload(server.url, mallory, length, meta);
-    assert.equal(res.status, 201);
-    return res.headers.get('location')!;
-  }
-
-  test('malformed Upload-Metadata: 400 invalid_metadata', async () => {
-    const cases: Array<[string, string]> = [
-      ['value not base64', 'filename !!!!'],
-      ['value length not a multiple of 4', 'filename YWJj='],
-      ['duplicate key', 'filename YQ==,filename Yg=='],
-      // A space after the comma is tolerated (TUSKit sends it): 'filename YQ==, YQ==' names a key 'YQ=='.
-      ['empty key', 'filename YQ==,,other YQ=='],
-      ['three tokens', 'filename YQ== YQ=='],
-      ['non-ASCII key', 'fïlename YQ=='],
-      ['trailing comma', 'filename YQ==,'],
-    ];
-    for (const [what, header] of cases) {
-      await refusedCreation(await post({ ...mallory, 'Upload-Length': '1', 'Upload-Metadata': header }), 400, 'invalid_metadata', what);
-    }
-    // Valid base64 of bytes that are not UTF-8: the name cannot be recorded faithfully.
-    const latin1 = `filename ${Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74]).toString('base64')}`;
-    await refusedCreation(await post({ ...mallory, 'Upload-Length': '1', 'Upload-Metadata': latin1 }), 400, 'invalid_metadata', 'not UTF-8');
-    const badSha = await createUpload(server.url, mallory, 1, { sha256: 'xyz' });
-    await refusedCreation(badSha, 400, 'invalid_metadata', 'sha256 not hex');
-    const badType = await createUpload(server.url, mallory, 1, { filetype: 'text/html\r\nX-Evil: 1' });
-    await refusedCreation(badType, 400, 'invalid_metadata', 'filetype with CRLF');
-  });
-
-  test('filename ../../etc/passwd is recorded as passwd under DATA_DIR; nothing is written outside', async () => {
-    const data = Buffer.from('root:x:0:0:not really\n');
-    const cases: Array<[string, string, RegExp]> = [
-      ['../../etc/passwd', 'passwd', KEY_WITHOUT_EXT],
-      ['..\\..\\windows\\win.ini', 'win.ini', /\.ini$/],
-      ['/etc/shadow', 'shadow', KEY_WITHOUT_EXT],
-      ['a/../../../../b.txt', 'b.txt', /\.txt$/],
-      ['..%2F..%2Fescape', '..%2F..%2Fescape', KEY_WITHOUT_EXT],
-    ];
-    for (const [filename, recorded, keyShape] of cases) {
-      const res = await post({ ...mallory, 'Upload-Length': String(data.length), 'Upload-Metadata': metadataHeader({ filename }), 'Content-Type': 'application/offset+octet-stream' }, data);
-      assert.equal(res.status, 201, filename);
-      const record = await res.json();
-      assert.equal(record.filename, recorded, filename);
-      assert.match(record.key, keyShape, filename);
-      assert.ok(readFileSync(path.join(dataDir, record.key)).equals(data));
-    }
-    const outside = walk(root).filter((f) => !f.startsWith(path.join('a', 'b', 'data') + path.sep));
-    assert.deepEqual(outside, []);
-    for (const name of walk(dataDir)) {
-      assert.ok(!/passwd|shadow|win\.ini|escape/.test(name), `nothing on disk is named after the client's path: ${name}`);
-    }
-    for (const filename of ['..', '.', '../', 'dir/', '   ']) {
-      await refusedCreation(await createUpload(server.url, mallory, 1, { filename }), 400, 'invalid_metadata', `filename ${JSON.stringify(filename)}`);
-    }
-  });
-
-  test('filenames and folders with control or bidi-override characters: 400 invalid_metadata', async () => {
-    // U+202E and friends reorder how a name is displayed ("invoice\u202Efdp.exe" shows as
-    // "invoiceexe.pdf"): refused like control characters, since a name is shown to other people.
-    const names = ['a\nb.txt', 'a\rb.txt', 'a\u0000.txt', 'tab\there.txt', 'bell\u0007', 'del\u007f', 'c1\u0085', 'ls\u2028',
-      'invoice\u202efdp.exe', 'embed\u202ax', 'isolate\u2066x\u2069'];
-    for (const filename of names) {
-      await refusedCreation(await createUpload(server.url, mallory, 1, { filename }), 400, 'invalid_metadata', `filename ${JSON.stringify(filename)}`);
-    }
-    for (const folder of ['a\nb', 'x\u0000y', 'rtl\u202efdp']) {
-      await refusedCreation(await createUpload(server.url, mallory, 1, { folder }), 400, 'invalid_metadata', `folder ${JSON.stringify(folder)}`);
-    }
-    // Ordinary right-to-left and non-Latin names are fine.
-    const ok = await createUpload(server.url, mallory, 0, { filename: 'תמונה שלי.png', folder: 'مجلد/写真' });
-    assert.equal(ok.status, 201);
-    assert.equal((await ok.json()).filename, 'תמונה שלי.png');
-  });
-
-  test('folders with .., empty segments or backslashes: 400 invalid_metadata', async () => {
-    for (const folder of ['../x', 'x/..', 'a/../b', './a', '..', 'a//b', 'a\\b', '..\\x', 'a/ /b']) {
-      await refusedCreation(await createUpload(server.url, mallory, 1, { folder }), 400, 'invalid_metadata', `folder ${JSON.stringify(folder)}`);
-    }
-    const res = await createUpload(server.url, mallory, 0, { folder: '/main/pictures/' });
-    assert.equal(res.status, 201);
-    assert.equal((await res.json()).folder, 'main/pictures');
-  });
-
-  test('user_id values that are not allowed', async () => {
-    const userIds = ['..', '.', 'a/b', 'a\\b', '../mallory', 'a b', 'ü', 'x'.repeat(129), 'x'.repeat(200)];
-    for (const userId of userIds) {
-      const res = await createUpload(server.url, service, 1, { user_id: userId });
-      await refusedCreation(res, 400, 'invalid_user_id', `service user_id ${JSON.stringify(userId.slice(0, 20))}`);
-    }
-    // Empty value (`user_id` with no value, or the base64 of nothing) and no user_id at all.
-    for (const header of ['user_id', 'user_id ', 'filename YQ==']) {
-      await refusedCreation(await post({ ...service, 'Upload-Length': '1', 'Upload-Metadata': header }), 400, 'invalid_user_id', `metadata ${header}`);
-    }
-    await refusedCreation(await post({ ...service, 'Upload-Length': '1' }), 400, 'invalid_user_id', 'no metadata');
-    // A user may not upload for someone else, but naming themselves is harmless.
-    await refusedCreation(await createUpload(server.url, mallory, 1, { user_id: 'alice' }), 403, 'forbidden', 'user naming alice');
-    await refusedCreation(await createUpload(server.url, mallory, 1, { user_id: '..' }), 403, 'forbidden', 'user naming ..');
-    const self = await createUpload(server.url, mallory, 0, { user_id: 'mallory' });
-    assert.equal(self.status, 201);
-  });
+describe('bad input: tus requests', () => {
+  const fixture = badInputServer();
 
   test('Upload-Length that is negative, not a number or beyond 2^53: 400', async () => {
+    const { mallory, post, refusedCreation } = fixture;
     const lengths = ['-1', 'abc', '1.5', '1e3', '0x10', '+5', '010', ' ', '99999999999999999999', '9007199254740993'];
     for (const length of lengths) {
       await refusedCreation(await post({ ...mallory, 'Upload-Length': length }), 400, 'invalid_header', `Upload-Length ${JSON.stringify(length)}`);
@@ -171,6 +30,7 @@ describe('bad input', () => {
   });
 
   test('Upload-Length beyond 2^53 that a double holds exactly: 400, like any length the server cannot represent', async () => {
+    const { server, mallory, post, refusedCreation } = fixture;
     // 2^54 and 2^60 survive Number → String unchanged, so @tus/server's own check lets them through.
     for (const length of [String(2 ** 54), String(2 ** 60)]) {
       await refusedCreation(await post({ ...mallory, 'Upload-Length': length }), 400, 'invalid_header', `Upload-Length ${length}`);
@@ -182,6 +42,7 @@ describe('bad input', () => {
   });
 
   test('Upload-Offset that is not a non-negative integer: 400; one that does not match: 409', async () => {
+    const { mallory, newUpload } = fixture;
     const url = await newUpload(100, { filename: 'offsets.bin' });
     const data = randomBytes(100);
     for (const offset of ['abc', '-1', '1.0', '', '0x0', '1e1']) {
@@ -203,6 +64,7 @@ describe('bad input', () => {
   });
 
   test('a body longer than Upload-Length: 413, and the upload resumes at the right offset with the right bytes', async () => {
+    const { dataDir, mallory, post, refusedCreation, newUpload } = fixture;
     const data = randomBytes(1000);
     // With Content-Length: refused before a byte is written.
     const url = await newUpload(1000, { filename: 'long.bin' });
@@ -253,6 +115,7 @@ describe('bad input', () => {
   });
 
   test('PATCH without or with a wrong Content-Type: 415; missing or wrong Tus-Resumable: 412', async () => {
+    const { server, mallory, newUpload } = fixture;
     const url = await newUpload(10, { filename: 'ct.bin' });
     const noType = await fetch(url, { method: 'PATCH', headers: { ...TUS, ...mallory, 'Upload-Offset': '0' }, body: new Uint8Array(5) });
     // fetch labels a Uint8Array body with no type; a Blob without type neither: the header is absent.
@@ -273,6 +136,7 @@ describe('bad input', () => {
   });
 
   test('GET on an upload URL: 405; an invalid upload id: 404', async () => {
+    const { dataDir, server, mallory, service, newUpload } = fixture;
     const url = await newUpload(10, { filename: 'get.bin' });
     for (const headers of [{}, mallory, service]) {
       const res = await fetch(url, { headers: { ...TUS, ...headers } });
@@ -304,75 +168,9 @@ describe('bad input', () => {
     assert.deepEqual(readdirSync(path.join(dataDir, 'uploads')).filter((f) => f.startsWith(id)).sort(), [id, `${id}.json`]);
   });
 
-  test('keys in the files API that are malformed, oddly encoded or climb with ..: 404', async () => {
-    const data = Buffer.from('keep me');
-    const res = await post({ ...mallory, 'Upload-Length': String(data.length), 'Upload-Metadata': metadataHeader({ filename: 'keep.txt' }), 'Content-Type': 'application/offset+octet-stream' }, data);
-    const key: string = (await res.json()).key;
-    const [, , yyyy, mm, dd, last] = key.split('/');
-    const victimData = Buffer.from('not yours');
-    const victimRes = await post({ ...service, 'Upload-Length': String(victimData.length), 'Upload-Metadata': metadataHeader({ user_id: 'victim' }), 'Content-Type': 'application/offset+octet-stream' }, victimData);
-    const victimKey: string = (await victimRes.json()).key;
-    // Percent-encoded, the key still names the file (keys may be sent raw or percent-encoded).
-    assert.equal((await fetch(`${server.url}/v1/files/metadata/${encodeURIComponent(key)}`, { headers: mallory })).status, 200);
-    const paths = [
-      'nope',
-      'users/mallory',
-      `users/mallory/${yyyy}/${mm}/${dd}`,
-      key.toUpperCase(),
-      `${key}/`,
-      `/${key}`,
-      `${key}.txt`,
-      `users/mallory/../${victimKey.slice('users/'.length)}`,
-      `users/mallory/%2E%2E/${victimKey.slice('users/'.length)}`,
-      `users/mallory/..%2F${victimKey.slice('users/'.length)}`,
-      `users/mallory/${yyyy}/${mm}/${dd}/../../../../../secrets.json`,
-      `users%2Fmallory%2F..%2F..%2Fdata.db`,
-      `users/../data.db`,
-      '..%2Fsecrets.json',
-      '%2e%2e/%2e%2e/secrets.json',
-      encodeURIComponent(encodeURIComponent(key)),
-      `${key}%00`,
-      '%ff%fe',
-      `${key}%`,
-      'users/mallory/2024/01/01/%zz',
-      `users%5Cmallory%5C${yyyy}%5C${mm}%5C${dd}%5C${last}`,
-    ];
-    for (const p of paths) {
-      for (const [method, prefix] of [['GET', '/v1/files/metadata/'], ['DELETE', '/v1/files/']] as const) {
-        expectRawProblem(await rawRequest(server.url, method, `${prefix}${p}`, mallory), 404, 'not_found', `${method} ${p}`);
-        // The service may see every user's files, so only paths that name no file at all are tried.
-        if (!p.includes('victim')) {
-          expectRawProblem(await rawRequest(server.url, method, `${prefix}${p}`, service), 404, 'not_found', `service ${method} ${p}`);
-        }
-      }
-    }
-    assert.ok(readFileSync(path.join(dataDir, key)).equals(data), 'the file survived every DELETE');
-    assert.ok(readFileSync(path.join(dataDir, victimKey)).equals(victimData), "the victim's file survived every DELETE");
-    assert.equal((await fetch(`${server.url}/v1/files/metadata/${key}`, { headers: mallory })).status, 200);
-  });
-
-  test('limit and cursor that are not valid: 400 invalid_parameter', async () => {
-    const forged = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-    const queries = [
-      'limit=0', 'limit=abc', 'limit=-1', 'limit=1.5', 'limit=1e2', 'limit=', 'limit=99999999999999999999', 'limit=1001',
-      'cursor=garbage', 'cursor=!!!', `cursor=${forged({ a: 1 })}`, `cursor=${forged(['x', 'y'])}`, `cursor=${forged([1e300, 'k'])}`,
-      `cursor=${forged([1.5, 'k'])}`, `cursor=${forged([1])}`, `cursor=${forged('users/mallory')}`,
-    ];
-    for (const q of queries) {
-      await expectProblem(await fetch(`${server.url}/v1/files/all?${q}`, { headers: mallory }), 400, 'invalid_parameter', q);
-      await expectProblem(await fetch(`${server.url}/v1/files/all?user_id=mallory&${q}`, { headers: service }), 400, 'invalid_parameter', `service ${q}`);
-    }
-    // A cursor handed out by the server works.
-    const page = await (await fetch(`${server.url}/v1/files/all?limit=1`, { headers: mallory })).json();
-    assert.equal(page.files.length, 1);
-    assert.equal(typeof page.next_cursor, 'string');
-    const next = await fetch(`${server.url}/v1/files/all?limit=1&cursor=${page.next_cursor}`, { headers: mallory });
-    assert.equal(next.status, 200);
-    assert.notEqual((await next.json()).files[0].key, page.files[0].key);
-  });
-
   // Runs last (tests in a describe run in order): the state every refusal above left behind.
   test('afterwards: the server serves, no orphaned upload bytes, reservations match live uploads', async () => {
+    const { dataDir, server, mallory, service } = fixture;
     const health = await fetch(`${server.url}/healthz`);
     assert.equal(health.status, 200);
     assert.equal((await health.json()).status, 'ok');
