@@ -61,15 +61,15 @@ export const CAPABILITIES = {
  * part of its path. A file in no row needs nothing but Node.
  */
 export const TEST_NEEDS = [
-  { tests: ['test/batch-download.test.ts', 'test/zip/zip-stream.test.ts'], needs: ['unzip'] },
-  { tests: ['test/support/swift.test.ts', 'test/storage/storage-contract.test.ts'], needs: ['swift'] },
-  { tests: ['test/clients/web', 'test/edge/cors-credentials.test.ts', 'test/edge/docs-headers.test.ts'], needs: ['chromium'] },
+  { tests: ['test/server/routes/batch-download.test.ts', 'test/server/zip/zip-stream.test.ts'], needs: ['unzip'] },
+  { tests: ['test/support/swift.test.ts', 'test/server/storage-contract.test.ts'], needs: ['swift'] },
+  { tests: ['test/clients/web', 'test/server/http/cors-credentials.test.ts', 'test/server/api-docs/docs-route.test.ts'], needs: ['chromium'] },
   { tests: ['test/edge/caddy.test.ts', 'test/edge/caddy-round-robin.test.ts'], needs: ['caddy'] },
-  { tests: ['test/scan.test.ts', 'test/scan/clamd.test.ts'], needs: ['clamd'] },
+  { tests: ['test/server/scan.test.ts', 'test/server/scan/clamd.test.ts'], needs: ['clamd'] },
   { tests: ['test/clients/python', 'test/clients/cli-output'], needs: ['python'] },
-  { tests: ['test/tus-checksum.test.ts', 'test/finished-upload'], needs: ['python_tus'] },
-  { tests: ['test/original-client.test.ts'], needs: ['python_guide'] },
-  { tests: ['postgres', 'test/locker/', 'test/db/'], needs: ['postgres'] },
+  { tests: ['test/server/tus-checksum.test.ts', 'test/server/routes/finished-uploads'], needs: ['python_tus'] },
+  { tests: ['test/compat/original-client.test.ts'], needs: ['python_guide'] },
+  { tests: ['postgres', 'test/server/locker/', 'test/server/db/'], needs: ['postgres'] },
 ];
 
 /**

@@ -1,7 +1,7 @@
 // The parts of the OpenAPI document that no route describes itself: the tus endpoint (one Hono
 // handler for every method, with tus 1.0's headers as its interface) and /metrics (Prometheus
 // text). Written by hand from tus 1.0 (https://tus.io/protocols/resumable-upload) and from what
-// server/routes/uploads.ts and server/metrics-route.ts answer; test/edge/openapi.test.ts checks
+// server/routes/uploads.ts and server/metrics-route.ts answer; test/server/api-docs.test.ts checks
 // them against a live server's OPTIONS answer and the error table.
 import { ERROR_CODES, type ErrorCode } from '../errors.ts';
 

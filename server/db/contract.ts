@@ -1,7 +1,7 @@
 // The repository contract: every record the server keeps, behind named asynchronous methods, one
 // interface for both databases. server/db/sqlite-repository.ts implements it over the SQLite
 // statements (repo.ts, scan-repo.ts, legacy-parts.ts, webhooks/outbox.ts); server/db/pg/ implements
-// it on PostgreSQL. test/db/repository-contract.test.ts holds both to the same answers.
+// it on PostgreSQL. test/server/db/repository-contract.test.ts holds both to the same answers.
 //
 // Asynchronous because PostgreSQL is a network away; SQLite's implementation answers at once.
 // A change and the event that reports it commit together: run both inside atomically(), on the

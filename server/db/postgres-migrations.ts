@@ -24,7 +24,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   `
   -- The records, as server/db/open.ts keeps them on SQLite (read that file for what each table and
   -- column means): the same tables, columns, checks and usage triggers, so that both databases give
-  -- the same answers (test/db/repository-contract.test.ts). Times are milliseconds since the epoch
+  -- the same answers (test/server/db/repository-contract.test.ts). Times are milliseconds since the epoch
   -- and sizes are bytes, both bigint (read back as numbers: they stay below 2^53).
   CREATE TABLE uploads (
     id              text PRIMARY KEY,

@@ -8,7 +8,7 @@
 // byte is read; a chunked body is read into a buffer that never grows past the limit and is
 // refused as soon as it passes it. What is left unread is @hono/node-server's: once the answer is
 // out it discards at most 64 MiB or 500 ms of it (enough for the client to read the 413), then
-// closes the connection — test/edge/body-limit.test.ts measures the memory.
+// closes the connection — test/server/http/body-limit.test.ts measures the memory.
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AppError } from '../errors.ts';

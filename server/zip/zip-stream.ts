@@ -104,7 +104,7 @@ let nativeCrcInstalled = false;
  * the numbers above). yazl has no option to supply a CRC, so the `unsigned` function of the
  * buffer-crc32 instance yazl itself resolves is replaced by one backed by zlib.crc32, only after
  * both agree on a chained sample. If a yazl release stops using it, archives stay correct, only
- * slower; test/zip/zip-stream.test.ts fails loudly in that case.
+ * slower; test/server/zip/zip-stream.test.ts fails loudly in that case.
  */
 export function useNativeCrc32InYazl(): boolean {
   if (nativeCrcInstalled) return true;

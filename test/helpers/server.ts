@@ -95,7 +95,7 @@ export async function readStored(storage: Storage, key: string): Promise<Buffer 
   return Buffer.concat(chunks);
 }
 
-/** The source through tsx, unless `entry` names a built main.js (test/build.test.ts). */
+/** The source through tsx, unless `entry` names a built main.js (test/repo/build.test.ts). */
 export async function spawnServer(dataDir: string, env: Record<string, string> = {}, storage: TestStorage = 'file', entry?: string): Promise<SpawnedServer> {
   const storageEnv = await storageEnvFor(dataDir, storage);
   const child = spawn(process.execPath, entry ? [entry] : ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {

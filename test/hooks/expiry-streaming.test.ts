@@ -1,0 +1,73 @@
+// Expiry never cuts a request that is receiving bytes: with UPLOAD_EXPIRY_SECONDS=2 (the server's
+// clock is the test's, moved 3 s per chunk), PATCHes that stream slowly while expiry runs after
+// every chunk complete with every byte, and the upload is not taken for idle right after them.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import { describe, test } from 'node:test';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { backendsUnderTest } from '../helpers/s3.ts';
+import { createUpload, headUpload } from '../helpers/tus.ts';
+
+const CHUNKS = 16;
+/** Real time between chunks: together longer than the 3 s tus waits before cancelling a lock holder. */
+const PACE_MS = 300;
+
+/** One PATCH whose body arrives in CHUNKS pieces; `between` runs after each piece has been sent. */
+function slowPatch(url: string, auth: Record<string, string>, offset: number, body: Buffer, between: () => Promise<void>) {
+  return new Promise<{ status: number; offset: string | undefined; body: string }>((resolve, reject) => {
+    const req = http.request(url, {
+      method: 'PATCH',
+      headers: { ...auth, 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(body.length) },
+    });
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode!, offset: res.headers['upload-offset'] as string | undefined, body: text }));
+    });
+    req.on('error', reject);
+    void (async () => {
+      const size = Math.ceil(body.length / CHUNKS);
+      for (let at = 0; at < body.length; at += size) {
+        await new Promise<void>((done) => req.write(body.subarray(at, at + size), () => done()));
+        await new Promise((r) => setTimeout(r, PACE_MS));
+        await between();
+      }
+      req.end();
+    })().catch(reject);
+  });
+}
+
+for (const backend of backendsUnderTest()) {
+  describe(`expiry and a streaming PATCH (${backend})`, () => {
+    test('PATCHes streaming for longer than UPLOAD_EXPIRY_SECONDS complete, and their upload outlives them', async () => {
+      let clock = Date.now();
+      const server: TestServer = await startTestServer({ storage: backend, env: { UPLOAD_EXPIRY_SECONDS: '2' }, now: () => clock });
+      try {
+        const auth = { Authorization: `Bearer ${await server.token('slowpoke')}` };
+        const data = randomBytes(2 * CHUNKS * 16 * 1024);
+        const half = data.length / 2;
+        const url = (await createUpload(server.url, auth, data.length, { filename: 'slow.bin' })).headers.get('location')!;
+        const expired: number[] = [];
+        const idlePasses = async () => {
+          clock += 3000; // longer than the expiry since the request began
+          expired.push(await server.services.lifecycle.expire());
+        };
+
+        const first = await slowPatch(url, auth, 0, data.subarray(0, half), idlePasses);
+        assert.deepEqual([first.status, first.offset], [204, String(half)], first.body);
+        // Right after it, within the expiry of its last byte: still there.
+        expired.push(await server.services.lifecycle.expire());
+        assert.equal((await headUpload(url, auth)).headers.get('upload-offset'), String(half));
+
+        const second = await slowPatch(url, auth, half, data.subarray(half), idlePasses);
+        assert.equal(second.status, 200, second.body);
+        const record = JSON.parse(second.body);
+        assert.equal(record.size, data.length);
+        assert.equal(record.sha256, createHash('sha256').update(data).digest('hex'));
+        assert.deepEqual(expired.filter((n) => n > 0), []);
+      } finally {
+        await server.stop();
+      }
+    });
+  });
+}

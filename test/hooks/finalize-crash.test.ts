@@ -1,0 +1,154 @@
+// Crashes: a server killed with SIGKILL between and in the middle of PATCHes and restarted on the same
+// DATA_DIR (on each storage backend), and the start-up repair of commits and deletions a crash
+// interrupted (local disk; the S3 states are fabricated in test/server/storage-contract.test.ts).
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { backendsUnderTest } from '../helpers/s3.ts';
+import { openTestStorage, readStored, spawnServer, startTestServer, tempDir, SERVICE_TOKEN } from '../helpers/server.ts';
+import { createUpload, headUpload, metadataHeader, patchUpload, tusUpload } from '../helpers/tus.ts';
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const MiB = 1024 * 1024;
+const service = { 'X-Service-Token': SERVICE_TOKEN };
+
+/** A PATCH whose body is written slowly, so the server can be killed while it is in flight. */
+function startSlowPatch(url: string, offset: number, data: Buffer, sentBeforeStall: number): Promise<void> {
+  return new Promise((resolve) => {
+    const req = http.request(url, {
+      method: 'PATCH',
+      headers: { ...service, 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(data.length) },
+    });
+    req.on('error', () => resolve());
+    req.on('response', () => resolve());
+    req.write(data.subarray(0, sentBeforeStall), () => resolve());
+  });
+}
+
+for (const backend of backendsUnderTest()) {
+  describe(`crash and restart (${backend})`, { timeout: 120_000 }, () => {
+    // On S3 only whole parts (8 MiB) are durable mid-PATCH, so the upload must pass one before the kill.
+    const MIB_BEFORE_KILL = backend === 's3' ? 12 : 4;
+    const DURABLE_MIB = backend === 's3' ? 8 : 4;
+
+    test('SIGKILL between PATCHes and mid-PATCH: after each restart the upload resumes to a correct file and sha256, earlier records intact', async () => {
+      const dataDir = tempDir();
+      const storage = await openTestStorage(dataDir, backend);
+      const storedOffset = (id: string) => storage.tusStore.getUpload(id).then((u) => u.offset, () => 0);
+      try {
+        let server = await spawnServer(dataDir, {}, backend);
+        const earlier = randomBytes(200_000);
+        const first = await tusUpload({ endpoint: server.url, headers: service, data: earlier, metadata: { user_id: 'carol', filename: 'earlier.bin' } }).done;
+        const earlierKey = first.fileKey!;
+
+        const data = randomBytes(20 * MiB);
+        const created = await fetch(`${server.url}/v1/uploads`, {
+          method: 'POST',
+          headers: { ...service, 'Tus-Resumable': '1.0.0', 'Upload-Length': String(data.length), 'Upload-Metadata': metadataHeader({ user_id: 'carol', filename: 'big.bin' }) },
+        });
+        const uploadPath = new URL(created.headers.get('location')!).pathname;
+        const id = uploadPath.split('/').pop()!;
+        // A whole PATCH of 3 MiB (on S3: the tail object `<id>.part`), then a kill between PATCHes.
+        assert.equal((await patchUpload(`${server.url}${uploadPath}`, service, 0, data.subarray(0, 3 * MiB))).status, 204);
+        await server.kill('SIGKILL');
+
+        server = await spawnServer(dataDir, {}, backend);
+        assert.equal(Number((await headUpload(`${server.url}${uploadPath}`, service)).headers.get('upload-offset')), 3 * MiB);
+        await startSlowPatch(`${server.url}${uploadPath}`, 3 * MiB, data.subarray(3 * MiB), (MIB_BEFORE_KILL - 3) * MiB);
+        // Wait until bytes are durable past the first PATCH, then kill without any chance to clean up.
+        for (let i = 0; i < 400 && (await storedOffset(id)) < DURABLE_MIB * MiB; i++) await new Promise((r) => setTimeout(r, 25));
+        await server.kill('SIGKILL');
+
+        server = await spawnServer(dataDir, {}, backend);
+        try {
+          const url = `${server.url}${uploadPath}`;
+          const head = await headUpload(url, service);
+          assert.equal(head.status, 200);
+          const offset = Number(head.headers.get('upload-offset'));
+          assert.ok(offset >= DURABLE_MIB * MiB && offset <= MIB_BEFORE_KILL * MiB, `offset ${offset}`);
+          if (backend === 'file') {
+            assert.ok(readFileSync(path.join(dataDir, 'uploads', id)).equals(data.subarray(0, offset)), 'stored bytes are a prefix of the file');
+          }
+
+          const result = await tusUpload({ endpoint: server.url, headers: service, data, uploadUrl: url, chunkSize: 5 * MiB }).done;
+          const record = JSON.parse(result.body);
+          assert.equal(record.sha256, sha256(data));
+          assert.ok((await readStored(storage, record.key))!.equals(data));
+
+          const meta = await fetch(`${server.url}/v1/files/metadata/${earlierKey}?user_id=carol`, { headers: service });
+          assert.equal(meta.status, 200);
+          assert.equal((await meta.json()).sha256, sha256(earlier));
+          const usage = await (await fetch(`${server.url}/v1/usage?user_id=carol`, { headers: service })).json();
+          assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [earlier.length + data.length, 0]);
+          assert.equal(await storage.listUploadIds().then((ids) => ids.includes(id)), false);
+        } finally {
+          await server.kill('SIGKILL');
+        }
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
+      }
+    });
+  });
+}
+
+describe('crash and restart', () => {
+  test('start-up repair finishes interrupted commits and deletions and sweeps orphaned bytes', async () => {
+    const dataDir = tempDir();
+    let server = await startTestServer({ dataDir });
+    const auth = { Authorization: `Bearer ${await server.token('dave')}` };
+    // Four finished files, then the database and disk are put in the states a crash can leave.
+    const files = [];
+    for (let i = 0; i < 4; i++) {
+      const data = randomBytes(1000 + i);
+      files.push({ data, record: JSON.parse((await tusUpload({ endpoint: server.url, headers: auth, data, metadata: { filename: `f${i}.txt` } }).done).body) });
+    }
+    const unfinished = await createUpload(server.url, auth, 10, { filename: 'keep.txt' });
+    const unfinishedUrl = unfinished.headers.get('location')!;
+    await patchUpload(unfinishedUrl, auth, 0, Buffer.from('12345'));
+    await server.stop({ keepData: true });
+
+    const db = new Database(path.join(dataDir, 'stream-line.sqlite'));
+    const [a, b, c, d] = files.map((f) => f.record);
+    const tusInfo = db.prepare("INSERT INTO tus_uploads (id, info) VALUES (?, '{}')");
+    // a: crashed after the commit transaction, before the rename: bytes and tus's info still there.
+    const aUpload = a.key.split('/').pop().replace(/\..*$/, '');
+    renameSync(path.join(dataDir, a.key), path.join(dataDir, 'uploads', aUpload));
+    tusInfo.run(aUpload);
+    db.prepare("UPDATE files SET state = 'committing' WHERE key = ?").run(a.key);
+    // b: crashed after the rename, before 'ready'.
+    db.prepare("UPDATE files SET state = 'committing' WHERE key = ?").run(b.key);
+    // c: crashed in the middle of a deletion.
+    db.prepare("UPDATE files SET state = 'deleting' WHERE key = ?").run(c.key);
+    // d: committing, but its bytes are gone from both places: the record must not survive.
+    db.prepare("UPDATE files SET state = 'committing' WHERE key = ?").run(d.key);
+    rmSync(path.join(dataDir, d.key));
+    // An orphan: upload bytes and tus info the database does not know as an upload.
+    mkdirSync(path.join(dataDir, 'uploads'), { recursive: true });
+    writeFileSync(path.join(dataDir, 'uploads', 'f'.repeat(32)), 'orphan');
+    tusInfo.run('f'.repeat(32));
+    db.close();
+
+    server = await startTestServer({ dataDir });
+    try {
+      const list = await (await fetch(`${server.url}/v1/files/all`, { headers: auth })).json();
+      assert.deepEqual(list.files.map((f: { key: string }) => f.key).sort(), [a.key, b.key].sort());
+      assert.ok(readFileSync(path.join(dataDir, a.key)).equals(files[0]!.data));
+      assert.ok(readFileSync(path.join(dataDir, b.key)).equals(files[1]!.data));
+      assert.equal(existsSync(path.join(dataDir, c.key)), false);
+      const unfinishedId = unfinishedUrl.split('/').pop()!;
+      assert.deepEqual(readdirSync(path.join(dataDir, 'uploads')), [unfinishedId]);
+      assert.deepEqual(await server.services.storage.listUploadIds(), [unfinishedId]);
+      assert.equal(server.services.repo.filesInTransition().length, 0);
+      const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
+      assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [a.size + b.size, 10]);
+      // The unfinished upload survived the restart and still completes.
+      assert.equal(Number((await headUpload(unfinishedUrl.replace(/^http:\/\/[^/]+/, server.url), auth)).headers.get('upload-offset')), 5);
+    } finally {
+      await server.stop();
+    }
+  });
+});
