@@ -9,7 +9,7 @@ export type Db = Database.Database;
  * Each entry moves the schema from version i to i+1. Never edit a released migration: add one.
  * Times are integer milliseconds since the epoch (UTC).
  */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: readonly string[] = [
   `
   -- An unfinished tus upload and the quota it holds. The row exists from creation until the
   -- upload is finalized, terminated or expired; reserved_bytes is what it counts against quota.
@@ -205,7 +205,7 @@ const MIGRATIONS: string[] = [
   -- <id>.json beside the data (an open, a write and a close per creation; an lstat and an unlink per
   -- finish). It is storage's bookkeeping, not quota's, so it has no foreign key to uploads: the row
   -- goes with the data file (server/storage/local.ts promote and removeUpload).
-  CREATE TABLE tus_uploads (
+  CREATE TABLE IF NOT EXISTS tus_uploads (
     id   TEXT PRIMARY KEY,
     info TEXT NOT NULL
   ) STRICT, WITHOUT ROWID;

@@ -173,6 +173,14 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   CREATE TRIGGER files_count AFTER INSERT OR DELETE OR UPDATE OF user_id, size, damage ON files
     FOR EACH ROW EXECUTE FUNCTION files_count();
   `,
+  `
+  -- The twin of SQLite's tus_uploads (server/db/open.ts): what @tus/file-store knows of an
+  -- unfinished upload on local disk. Several instances use S3, whose store keeps its own .info.
+  CREATE TABLE IF NOT EXISTS tus_uploads (
+    id   text PRIMARY KEY,
+    info text NOT NULL
+  );
+  `,
 ];
 
 /**
