@@ -170,3 +170,8 @@ export function toAppError(error: unknown): AppError | null {
   }
   return null;
 }
+
+/** An error as @tus/server and its stores raise them: a status and a plain-text body. */
+export function isTusError(error: unknown): error is { status_code: number; body: string } {
+  return typeof error === 'object' && error !== null && 'status_code' in error && 'body' in error;
+}

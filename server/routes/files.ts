@@ -4,7 +4,7 @@ import { Hono, type Context } from 'hono';
 import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
 import type { HookDeps } from '../../hooks/deps.ts';
-import { deleteFile } from '../../hooks/finalize.ts';
+import { deleteFile } from '../../hooks/discard.ts';
 import { actingUser, mayAccess, type AuthEnv } from '../auth/caller.ts';
 import type { FileRow } from '../db/repo.ts';
 import { problemSchema, validated, wholeNumber } from '../api-docs/validate.ts';

@@ -1,0 +1,223 @@
+// The upload service: every decision about an upload before, during and after @tus/server handles
+// its request. The route (server/routes/uploads.ts) has already identified the caller, checked that
+// the upload is theirs and admitted the request; from there a request runs in one line:
+//   before tus: a PATCH records activity for expiry and claims the quota it may use (hooks/quota.ts)
+//   tus:        creation reserves (onCreate); bytes stream through the lifecycle's store (SHA-256,
+//               type sniffing); the request that stores the last byte finishes the upload (onFinish)
+//   after tus:  termination and failed creations discard; a write settles its reservation; a HEAD
+//               on an upload whose bytes are all stored but unrecorded finishes it; Upload-Expires
+// It lives above hooks/ (the lifecycle steps, free of HTTP) and server/tus.ts (the @tus/server
+// instance), which it composes; routes import only its types.
+import path from 'node:path';
+import type { Locker, Upload } from '@tus/utils';
+import type { Logger } from 'pino';
+import type { FinalUpload, Lifecycle, PatchRequest } from '../../hooks/index.ts';
+import type { Caller } from '../auth/caller.ts';
+import type { FileRow, Repo, UploadRow } from '../db/repo.ts';
+import { AppError } from '../errors.ts';
+import { createTus, newUploadId, TUS_PATH } from '../tus.ts';
+import { createStaging, type Staging } from '../tus-checksum.ts';
+import type { UploadRequests } from '../upload-requests.ts';
+
+/** What one request carries through the service, beyond what tus sees. */
+export interface UploadContext {
+  caller: Caller;
+  /** The upload this request addresses (HEAD/PATCH/DELETE), or the one it created (POST). */
+  upload?: UploadRow;
+  /** A creation with Upload-Concat: partial (hooks/concat.ts). */
+  partial?: boolean;
+  /** Upper bound on the upload's total size for this request (deferred length). */
+  bound?: number;
+  /** The file this request finished the upload into (POST or PATCH: the route answers its record). */
+  file?: FileRow;
+}
+
+export interface UploadServiceDeps {
+  lifecycle: Lifecycle;
+  locker: Locker;
+  repo: Repo;
+  maxUploadBytes: number;
+  /** UPLOAD_IDLE_TIMEOUT_SECONDS, for the request bodies handed to tus (server/http/node-body.ts). */
+  bodyIdleTimeoutMs: number;
+  uploadExpirySeconds: number;
+  /** The origin put into Location headers (known once the port is bound when PUBLIC_URL is unset). */
+  publicUrl: () => string;
+  /** Bodies whose Upload-Checksum is being verified are staged under `<dataDir>/staging`. */
+  dataDir: string;
+  now: () => number;
+  log: Logger;
+}
+
+export interface UploadService {
+  /** Upload requests in flight: per-user admission, and what expiry skips. */
+  readonly requests: UploadRequests;
+  readonly staging: Staging;
+  readonly maxUploadBytes: number;
+  readonly bodyIdleTimeoutMs: number;
+  /** The URL of an upload, as Location gives it. */
+  uploadUrl(id: string): string;
+  /** The unfinished upload with this id, if any. */
+  unfinished(id: string): UploadRow | undefined;
+  /** OPTIONS: what tus advertises (server/tus-discovery.ts adds the rest). */
+  discover(request: Request): Promise<Response>;
+  /**
+   * One tus request (`method` is the effective one) of a caller the route has authorised.
+   * `claim`: what a PATCH says of its size, for the quota claim made before tus runs.
+   */
+  run(method: string, ctx: UploadContext, request: Request, claim?: PatchRequest): Promise<Response>;
+  /** Upload-Concat: final: a new upload assembled from the partial ones, and its file. */
+  concatenate(final: Omit<FinalUpload, 'finalId'>): Promise<{ id: string; file: FileRow }>;
+}
+
+/** How long a finish waits for another request on the same upload. */
+const LOCK_WAIT_MS = 3000;
+
+export function createUploadService(deps: UploadServiceDeps): UploadService {
+  const { lifecycle, repo } = deps;
+  // Per-request facts that tus does not carry, keyed by the Request object handed to tus.
+  const contexts = new WeakMap<Request, UploadContext>();
+  const contextOf = (req: Request): UploadContext => {
+    const ctx = contexts.get(req);
+    if (!ctx) throw new Error('tus request without a context: requests must come through the upload service');
+    return ctx;
+  };
+  const uploadUrl = (id: string) => `${deps.publicUrl()}${TUS_PATH}/${id}`;
+
+  const tus = createTus({
+    store: lifecycle.store,
+    locker: deps.locker,
+    maxUploadBytes: deps.maxUploadBytes,
+    uploadUrl,
+    bound: (req) => contexts.get(req)?.bound,
+    async onCreate(req, upload) {
+      const ctx = contextOf(req);
+      const contentLength = req.headers.get('content-length');
+      ctx.upload = lifecycle.create(ctx.caller, upload.metadata, {
+        uploadId: upload.id,
+        length: upload.size ?? null,
+        bodyLength: contentLength !== null ? Number(contentLength) : null,
+        hasBody: req.headers.get('content-type') === 'application/offset+octet-stream',
+        partial: ctx.partial === true,
+      });
+    },
+    async onFinish(req, upload) {
+      // A complete partial upload waits for its final upload (hooks/concat.ts).
+      if (lifecycle.isPartial(upload.id)) return {};
+      const file = await finishLocked(upload);
+      contextOf(req).file = file;
+      // A POST that finished the upload (creation-with-upload) must stay 201: clients need Location.
+      return { status_code: req.method === 'POST' ? 201 : 200, headers: { 'Content-Type': 'application/json', 'X-File-Key': file.key } };
+    },
+    log: deps.log,
+  });
+
+  /**
+   * tus lets go of the upload's lock before it calls onFinish; the finish takes it again, so a HEAD
+   * or PATCH on the upload meanwhile waits for the file instead of finding its bytes moved.
+   */
+  async function finishLocked(upload: Upload): Promise<FileRow> {
+    return withLock(upload.id, async () => {
+      if (!repo.getUpload(upload.id)) {
+        // Finished meanwhile by a HEAD (finishOnHead) that found every byte stored.
+        const file = repo.getFileByUploadId(upload.id);
+        if (file) return file;
+      }
+      return lifecycle.finish({ id: upload.id, size: upload.size ?? upload.offset });
+    });
+  }
+
+  async function withLock<T>(uploadId: string, run: () => Promise<T>): Promise<T> {
+    const lock = deps.locker.newLock(uploadId);
+    await lock.lock(AbortSignal.timeout(LOCK_WAIT_MS), () => {}).catch(() => {
+      throw new AppError('upload_locked', 'the upload is busy; retry shortly');
+    });
+    try {
+      return await run();
+    } finally {
+      await lock.unlock();
+    }
+  }
+
+  /** After tus answered: keep the database in step with what is stored. */
+  async function settle(method: string, ctx: UploadContext, response: Response): Promise<void> {
+    const upload = ctx.upload;
+    if (!upload) return;
+    if (method === 'DELETE' && response.status === 204) {
+      await lifecycle.discard(upload.id, 'terminated');
+      return;
+    }
+    if (method === 'POST' && !response.ok) {
+      // The client never learnt this upload's URL: nothing may stay behind.
+      await lifecycle.discard(upload.id, 'creation_failed');
+      return;
+    }
+    if ((method === 'POST' || method === 'PATCH') && !response.headers.has('X-File-Key')) {
+      // Bookkeeping only: if it fails (e.g. the disk is full) tus's answer stands, and a deferred
+      // upload keeps its larger claim until its next request settles it.
+      try {
+        await lifecycle.afterWrite(upload);
+      } catch (error) {
+        deps.log.warn({ err: error, upload_id: upload.id }, 'could not settle the upload after a write');
+      }
+    }
+  }
+
+  /**
+   * Every byte is stored but the upload is still unfinished: the final PATCH's finish failed (its
+   * client got an error). A HEAD must not report success for a file that was never recorded, so the
+   * finish runs again here; if it fails again the client gets the error and retries later.
+   */
+  async function finishOnHead(uploadId: string, response: Response): Promise<Response> {
+    return withLock(uploadId, async () => {
+      if (!repo.getUpload(uploadId)) return response; // finished meanwhile by another request
+      const file = await lifecycle.finish({ id: uploadId, size: Number(response.headers.get('upload-length')) });
+      const headers = new Headers(response.headers);
+      headers.set('X-File-Key', file.key);
+      return new Response(null, { status: 200, headers });
+    });
+  }
+
+  return {
+    requests: lifecycle.requests,
+    staging: createStaging(path.join(deps.dataDir, 'staging')),
+    maxUploadBytes: deps.maxUploadBytes,
+    bodyIdleTimeoutMs: deps.bodyIdleTimeoutMs,
+    uploadUrl,
+    unfinished: (id) => repo.getUpload(id),
+    discover: (request) => tus.handleWeb(request),
+    async run(method, ctx, request, claim) {
+      // After the route's admission: a refused request must not leave a claim that nothing settles.
+      if (method === 'PATCH' && ctx.upload && claim) ctx.bound = lifecycle.beforePatch(ctx.upload, claim);
+      contexts.set(request, ctx);
+      let response = await tus.handleWeb(request);
+      if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && repo.getUpload(ctx.upload.id)) {
+        // tus could not terminate an upload this server knows: its bookkeeping is missing (S3's
+        // `.info`; on disk the store removes what is left itself). Termination removes whatever is
+        // left (settle) and frees the reservation; a storage failure there answers as what it is.
+        response = new Response(null, { status: 204, headers: { 'Tus-Resumable': '1.0.0' } });
+      }
+      await settle(method, ctx, response);
+      const partial = method === 'HEAD' && ctx.upload !== undefined && lifecycle.isPartial(ctx.upload.id);
+      if (partial) response.headers.set('Upload-Concat', 'partial');
+      if (method === 'HEAD' && ctx.upload && !partial && isComplete(response)) {
+        response = await finishOnHead(ctx.upload.id, response);
+      }
+      if ((method === 'POST' || method === 'PATCH') && response.ok && !response.headers.has('X-File-Key')) {
+        // Expiry counts from the last recorded activity (hooks/expiry.ts; beforePatch records it at
+        // most once per min(60 s, expiry/100)), so each write moves it forward, never past what is stored.
+        const since = ctx.upload?.touched_at ?? deps.now();
+        response.headers.set('Upload-Expires', new Date(since + deps.uploadExpirySeconds * 1000).toUTCString());
+      }
+      return response;
+    },
+    async concatenate(final) {
+      const id = newUploadId();
+      return { id, file: await lifecycle.concatenate({ ...final, finalId: id }) };
+    },
+  };
+}
+
+function isComplete(response: Response): boolean {
+  const length = response.headers.get('upload-length');
+  return response.status === 200 && length !== null && length === response.headers.get('upload-offset');
+}
