@@ -14,13 +14,14 @@ import { fileKey } from '../server/storage/keys.ts';
 import { categoryFor, detectStoredFile } from './content-type.ts';
 import type { HookDeps } from './deps.ts';
 import { discardUpload } from './discard.ts';
-import { detectAtFinish } from './type-sniffer.ts';
+import { detectAtFinish, type TypesAtEnd } from './type-sniffer.ts';
 import type { Digests } from './sha256.ts';
 
 export async function finalizeUpload(
   deps: HookDeps,
   digests: Digests,
   upload: { id: string; size: number },
+  atEnd: TypesAtEnd,
 ): Promise<FileRow> {
   const row = deps.repo.getUpload(upload.id);
   if (!row) throw new AppError('not_found', 'this upload no longer exists');
@@ -34,7 +35,7 @@ export async function finalizeUpload(
   }
   let detected: string | null | undefined;
   try {
-    detected = await detectAtFinish(deps, row, upload.size);
+    detected = atEnd.has(row.id) ? atEnd.get(row.id) : await detectAtFinish(deps, row, upload.size);
   } catch (error) {
     await discardUpload(deps, digests, row.id, 'type_not_allowed');
     throw error;
@@ -59,6 +60,7 @@ export async function finalizeUpload(
     }
   }
   recordFinished(deps, file);
+  atEnd.delete(row.id);
   deps.log.info({ event: 'upload.finished', key: file.key, user_id: file.user_id, size: file.size }, 'upload finished');
   return file;
 }

@@ -2,7 +2,8 @@
 //   creation: metadata → declared type and extension (content-type) → quota reservation
 //   each PATCH: quota claim (deferred length) → bytes stream through the SHA-256, and the first
 //     bytes through the type sniffer (refused: the upload is discarded) → settle
-//   finish: sha256 verify → detected type (if not settled yet) → move → record (hooks/finalize.ts)
+//   finish: sha256 verify → detected type (if not settled yet) → move → record, in one transaction
+//     (hooks/finalize.ts)
 // Housekeeping: repair at start-up, expiry at start-up and every `sweepIntervalMs`.
 import type { Readable } from 'node:stream';
 import type { DataStore, Locker } from '@tus/utils';
@@ -20,7 +21,7 @@ import { ObservedStore } from './observed-store.ts';
 import { claimForPatch, reservationIsFinal, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
 import { repairInterrupted, type Repaired } from './repair.ts';
 import { createDigests } from './sha256.ts';
-import { sniffWrite } from './type-sniffer.ts';
+import { sniffWrite, type TypesAtEnd } from './type-sniffer.ts';
 
 export type { HookDeps } from './deps.ts';
 export type { FailureReason } from './discard.ts';
@@ -83,14 +84,23 @@ export interface LifecycleParts {
 
 export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycle {
   const { locker, requests, observer } = parts;
-  const digests = createDigests(deps.storage, deps.repo);
+  const atEnd: TypesAtEnd = new Map();
+  // What the process holds of an unfinished upload between requests, forgotten when it is removed.
+  const hashes = createDigests(deps.storage, deps.repo);
+  const digests: typeof hashes = {
+    ...hashes,
+    discard(uploadId) {
+      hashes.discard(uploadId);
+      atEnd.delete(uploadId);
+    },
+  };
   // Expiry only needs to know an upload is alive to within a small part of its idle limit:
   // touching on every PATCH cost a write transaction each (a client sending 500 KiB chunks
   // makes thousands per GiB). At most 1/100 of UPLOAD_EXPIRY_SECONDS, and never over a minute.
   const touchEveryMs = Math.min(60_000, deps.uploadExpirySeconds * 10);
 
   async function observeWrite(uploadId: string, offset: number, source: Readable) {
-    const sniff = await sniffWrite(deps, uploadId, offset);
+    const sniff = await sniffWrite(deps, uploadId, offset, atEnd);
     const digest = await digests.observe(uploadId, offset, source);
     // A refusal ends the stream going to storage, not tus's source: tus would answer at once,
     // before the upload is discarded; this way the store's write returns first and settle runs
@@ -155,7 +165,7 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
   async function finish(upload: { id: string; size: number }): Promise<FileRow> {
     return observer.step('finish', async () => {
       try {
-        const file = await finalizeUpload(deps, digests, upload);
+        const file = await finalizeUpload(deps, digests, upload, atEnd);
         observer.finished(file);
         return file;
       } catch (error) {
