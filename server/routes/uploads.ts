@@ -69,7 +69,7 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined,
 }
 
 async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | undefined, staged: { body?: StagedBody }, raw: Request): Promise<Response> {
-  let request = raw;
+  const request = raw;
   const method = effectiveMethod(request);
   if (method === 'OPTIONS') return advertiseExtensions(await deps.uploads.discover(request));
   if (method === 'GET') {
@@ -130,24 +130,33 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
       declaredLength: headerInteger(request, 'upload-length'),
       contentLength: staged.body?.size ?? headerInteger(request, 'content-length'),
     };
-    const headers = withoutConcat(lenientMetadata(request.headers));
-    if (method !== request.method || (hasBody && incoming) || headers !== request.headers) {
+    const build = (): Request => {
+      const headers = withoutConcat(lenientMetadata(request.headers));
+      if (method === request.method && !(hasBody && incoming) && headers === request.headers) return request;
       // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
       // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
       // the copy @hono/node-server's own request body makes (server/http/node-body.ts), or the
       // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata and
       // concatenation (server/routes/tus-concat.ts).
       const body = !hasBody ? null : (staged.body?.body ?? bodyOf(deps, request, incoming, ctx));
-      request = new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
-    }
-    return await answer(deps, method, ctx, request, claim);
+      return new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
+    };
+    return await answer(deps, method, ctx, request, build, claim);
   } finally {
     release?.();
   }
 }
 
-async function answer(deps: UploadRouteDeps, method: string, ctx: UploadContext, request: Request, claim: { declaredLength: number | null; contentLength: number | null }): Promise<Response> {
-  const response = await deps.uploads.run(method, ctx, request, claim);
+/** `request` as received; `build` makes the one tus reads (the service builds it after the quota claim). */
+async function answer(
+  deps: UploadRouteDeps,
+  method: string,
+  ctx: UploadContext,
+  request: Request,
+  build: () => Request,
+  claim: { declaredLength: number | null; contentLength: number | null },
+): Promise<Response> {
+  const response = await deps.uploads.run(method, ctx, build, claim);
   if (response.status === 404 && (method === 'HEAD' || method === 'PATCH') && ctx.upload && !deps.uploads.unfinished(ctx.upload.id)) {
     // Finished by another request between our look-up and tus's (its bookkeeping is gone now).
     const file = finishedFileOf(deps.repo, ctx.caller, ctx.upload.id);

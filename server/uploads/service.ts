@@ -62,9 +62,10 @@ export interface UploadService {
   discover(request: Request): Promise<Response>;
   /**
    * One tus request (`method` is the effective one) of a caller the route has authorised.
-   * `claim`: what a PATCH says of its size, for the quota claim made before tus runs.
+   * `claim`: what a PATCH says of its size, for the quota claim made before tus runs. `request`
+   * is built only once the claim holds: building its body starts reading the socket.
    */
-  run(method: string, ctx: UploadContext, request: Request, claim?: PatchRequest): Promise<Response>;
+  run(method: string, ctx: UploadContext, request: () => Request, claim?: PatchRequest): Promise<Response>;
   /** Upload-Concat: final: a new upload assembled from the partial ones, and its file. */
   concatenate(final: Omit<FinalUpload, 'finalId'>): Promise<{ id: string; file: FileRow }>;
 }
@@ -185,9 +186,10 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     uploadUrl,
     unfinished: (id) => repo.getUpload(id),
     discover: (request) => tus.handleWeb(request),
-    async run(method, ctx, request, claim) {
+    async run(method, ctx, build, claim) {
       // After the route's admission: a refused request must not leave a claim that nothing settles.
       if (method === 'PATCH' && ctx.upload && claim) ctx.bound = lifecycle.beforePatch(ctx.upload, claim);
+      const request = build();
       contexts.set(request, ctx);
       let response = await tus.handleWeb(request);
       if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && repo.getUpload(ctx.upload.id)) {
