@@ -19,7 +19,7 @@ import { concatenate, markPartial, type FinalUpload } from './concat.ts';
 import { parseUploadMetadata } from './metadata.ts';
 import { ObservedStore } from './observed-store.ts';
 import { claimForPatch, reservationIsFinal, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
-import { repairInterrupted, type Repaired } from './repair.ts';
+import { recordMoved, repairInterrupted, type Repaired } from './repair.ts';
 import { createDigests } from './sha256.ts';
 import { sniffWrite, type TypesAtEnd } from './type-sniffer.ts';
 
@@ -65,6 +65,12 @@ export interface Lifecycle {
   /** After a creation or PATCH that did not finish the upload: the reservation follows what is stored. */
   afterWrite(row: UploadRow): Promise<void>;
   finish(upload: { id: string; size: number }): Promise<FileRow>;
+  /**
+   * An unfinished upload whose bytes storage no longer holds as an upload: if a finish moved them to
+   * their key and could not record them (its transaction failed), the file is recorded now.
+   * Call it holding the upload's lock.
+   */
+  recover(uploadId: string): Promise<void>;
   /** Removes an unfinished upload; `reason` goes into the upload.failed event. */
   discard(uploadId: string, reason: FailureReason): Promise<void>;
   /** Whether finishing this upload stops short of a file (Upload-Concat: partial). */
@@ -204,6 +210,10 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
       settleReservation(deps, row.id, { offset: stored.offset, size: stored.size });
     },
     finish,
+    async recover(uploadId) {
+      const row = deps.repo.getUpload(uploadId);
+      if (row) await recordMoved(deps, digests, row);
+    },
     discard,
     isPartial(uploadId) {
       return deps.repo.isPartialUpload(uploadId);

@@ -76,7 +76,7 @@ export async function repairInterrupted(deps: HookDeps, digests: Digests): Promi
  * day the finish began, at or after the upload's last recorded activity, so each day from then to
  * now is tried.
  */
-async function recordMoved(deps: HookDeps, digests: Pick<Digests, 'discard'>, row: UploadRow): Promise<'recorded' | 'refused' | 'absent'> {
+export async function recordMoved(deps: HookDeps, digests: Pick<Digests, 'discard'>, row: UploadRow): Promise<'recorded' | 'refused' | 'absent'> {
   const now = deps.now();
   for (let day = Math.floor(row.touched_at / DAY_MS); day <= Math.floor(now / DAY_MS); day++) {
     const key = fileKey(row.user_id, new Date(day * DAY_MS), row.id, row.filename);

@@ -198,6 +198,12 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
         // left (settle) and frees the reservation; a storage failure there answers as what it is.
         response = new Response(null, { status: 204, headers: { 'Tus-Resumable': '1.0.0' } });
       }
+      if ((method === 'HEAD' || method === 'PATCH') && response.status === 404 && ctx.upload && repo.getUpload(ctx.upload.id)) {
+        // Storage lost the upload that the database still holds: a finish may have moved its bytes
+        // and failed to record them. Then the file is recorded now, and the route answers for it.
+        const id = ctx.upload.id;
+        await withLock(id, () => lifecycle.recover(id));
+      }
       await settle(method, ctx, response);
       const partial = method === 'HEAD' && ctx.upload !== undefined && lifecycle.isPartial(ctx.upload.id);
       if (partial) response.headers.set('Upload-Concat', 'partial');
