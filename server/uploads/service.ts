@@ -9,15 +9,15 @@
 // It lives above hooks/ (the lifecycle steps, free of HTTP) and server/tus.ts (the @tus/server
 // instance), which it composes; routes import only its types.
 import path from 'node:path';
-import type { Locker, Upload } from '@tus/utils';
+import type { Locker } from '@tus/utils';
 import type { Logger } from 'pino';
 import type { FinalUpload, Lifecycle, PatchRequest } from '../../hooks/index.ts';
 import type { Caller } from '../auth/caller.ts';
 import type { FileRow, Repo, UploadRow } from '../db/repo.ts';
-import { AppError } from '../errors.ts';
 import { createTus, newUploadId, TUS_PATH } from '../tus.ts';
 import { createStaging, type Staging } from '../tus-checksum.ts';
 import type { UploadRequests } from '../upload-requests.ts';
+import { createFinishing } from './finishing.ts';
 
 /** What one request carries through the service, beyond what tus sees. */
 export interface UploadContext {
@@ -70,9 +70,6 @@ export interface UploadService {
   concatenate(final: Omit<FinalUpload, 'finalId'>): Promise<{ id: string; file: FileRow }>;
 }
 
-/** How long a finish waits for another request on the same upload. */
-const LOCK_WAIT_MS = 3000;
-
 export function createUploadService(deps: UploadServiceDeps): UploadService {
   const { lifecycle, repo } = deps;
   // Per-request facts that tus does not carry, keyed by the Request object handed to tus.
@@ -83,6 +80,7 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     return ctx;
   };
   const uploadUrl = (id: string) => `${deps.publicUrl()}${TUS_PATH}/${id}`;
+  const finishing = createFinishing(deps);
 
   const tus = createTus({
     store: lifecycle.store,
@@ -104,40 +102,13 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     async onFinish(req, upload) {
       // A complete partial upload waits for its final upload (hooks/concat.ts).
       if (lifecycle.isPartial(upload.id)) return {};
-      const file = await finishLocked(upload);
+      const file = await finishing.finish({ id: upload.id, size: upload.size ?? upload.offset });
       contextOf(req).file = file;
       // A POST that finished the upload (creation-with-upload) must stay 201: clients need Location.
       return { status_code: req.method === 'POST' ? 201 : 200, headers: { 'Content-Type': 'application/json', 'X-File-Key': file.key } };
     },
     log: deps.log,
   });
-
-  /**
-   * tus lets go of the upload's lock before it calls onFinish; the finish takes it again, so a HEAD
-   * or PATCH on the upload meanwhile waits for the file instead of finding its bytes moved.
-   */
-  async function finishLocked(upload: Upload): Promise<FileRow> {
-    return withLock(upload.id, async () => {
-      if (!repo.getUpload(upload.id)) {
-        // Finished meanwhile by a HEAD (finishOnHead) that found every byte stored.
-        const file = repo.getFileByUploadId(upload.id);
-        if (file) return file;
-      }
-      return lifecycle.finish({ id: upload.id, size: upload.size ?? upload.offset });
-    });
-  }
-
-  async function withLock<T>(uploadId: string, run: () => Promise<T>): Promise<T> {
-    const lock = deps.locker.newLock(uploadId);
-    await lock.lock(AbortSignal.timeout(LOCK_WAIT_MS), () => {}).catch(() => {
-      throw new AppError('upload_locked', 'the upload is busy; retry shortly');
-    });
-    try {
-      return await run();
-    } finally {
-      await lock.unlock();
-    }
-  }
 
   /** After tus answered: keep the database in step with what is stored. */
   async function settle(method: string, ctx: UploadContext, response: Response): Promise<void> {
@@ -163,21 +134,6 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     }
   }
 
-  /**
-   * Every byte is stored but the upload is still unfinished: the final PATCH's finish failed (its
-   * client got an error). A HEAD must not report success for a file that was never recorded, so the
-   * finish runs again here; if it fails again the client gets the error and retries later.
-   */
-  async function finishOnHead(uploadId: string, response: Response): Promise<Response> {
-    return withLock(uploadId, async () => {
-      if (!repo.getUpload(uploadId)) return response; // finished meanwhile by another request
-      const file = await lifecycle.finish({ id: uploadId, size: Number(response.headers.get('upload-length')) });
-      const headers = new Headers(response.headers);
-      headers.set('X-File-Key', file.key);
-      return new Response(null, { status: 200, headers });
-    });
-  }
-
   return {
     requests: lifecycle.requests,
     staging: createStaging(path.join(deps.dataDir, 'staging')),
@@ -201,14 +157,13 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
       if ((method === 'HEAD' || method === 'PATCH') && response.status === 404 && ctx.upload && repo.getUpload(ctx.upload.id)) {
         // Storage lost the upload that the database still holds: a finish may have moved its bytes
         // and failed to record them. Then the file is recorded now, and the route answers for it.
-        const id = ctx.upload.id;
-        await withLock(id, () => lifecycle.recover(id));
+        await finishing.recover(ctx.upload.id);
       }
       await settle(method, ctx, response);
       const partial = method === 'HEAD' && ctx.upload !== undefined && lifecycle.isPartial(ctx.upload.id);
       if (partial) response.headers.set('Upload-Concat', 'partial');
       if (method === 'HEAD' && ctx.upload && !partial && isComplete(response)) {
-        response = await finishOnHead(ctx.upload.id, response);
+        response = await finishing.finishOnHead(ctx.upload.id, response);
       }
       if ((method === 'POST' || method === 'PATCH') && response.ok && !response.headers.has('X-File-Key')) {
         // Expiry counts from the last recorded activity (hooks/expiry.ts; beforePatch records it at
