@@ -42,6 +42,8 @@ export interface ConcatSteps {
   create(caller: Caller, metadata: Record<string, string | null> | undefined, req: { uploadId: string; length: number; bodyLength: null; hasBody: false; reserve: number }): UploadRow;
   finish(upload: { id: string; size: number }): Promise<FileRow>;
   discard(uploadId: string, reason: 'creation_failed'): Promise<void>;
+  /** The store every upload byte is written through (hooks/observed-store.ts). */
+  store: DataStore;
 }
 
 export async function concatenate(deps: HookDeps, digests: Digests, locker: Locker, steps: ConcatSteps, final: FinalUpload): Promise<FileRow> {
@@ -49,7 +51,7 @@ export async function concatenate(deps: HookDeps, digests: Digests, locker: Lock
   if (partialIds.length === 0) throw new AppError('invalid_concatenation', 'Upload-Concat: final; must name at least one partial upload');
   if (new Set(partialIds).size !== partialIds.length) throw new AppError('invalid_concatenation', 'a partial upload is named twice');
   const userId = parseUploadMetadata(final.metadata, final.caller).userId;
-  const store = deps.storage.tusStore as DataStore;
+  const { store } = steps;
 
   const locks = await lockAll(locker, [...partialIds].sort());
   try {

@@ -6,7 +6,7 @@
 import type { Locker } from '@tus/utils';
 import type { UploadRequests } from '../server/upload-requests.ts';
 import type { HookDeps } from './deps.ts';
-import { discardUpload } from './finalize.ts';
+import { discardUpload } from './discard.ts';
 import type { Digests } from './sha256.ts';
 
 const BATCH = 100;

@@ -2,39 +2,75 @@
 //   creation: metadata → declared type and extension (content-type) → quota reservation
 //   each PATCH: quota claim (deferred length) → bytes stream through the SHA-256, and the first
 //     bytes through the type sniffer (refused: the upload is discarded) → settle
-//   finish: sha256 verify → detected type (if not settled yet) → move → record (hooks/finalize.ts)
+//   finish: sha256 verify → detected type (if not settled yet) → move → record, in one transaction
+//     (hooks/finalize.ts)
 // Housekeeping: repair at start-up, expiry at start-up and every `sweepIntervalMs`.
 import type { Readable } from 'node:stream';
-import type { Locker } from '@tus/utils';
+import type { DataStore, Locker } from '@tus/utils';
 import type { Caller } from '../server/auth/caller.ts';
 import type { UploadRequests } from '../server/upload-requests.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import type { HookDeps } from './deps.ts';
+import { discardUpload, type FailureReason } from './discard.ts';
 import { expireIdleUploads } from './expiry.ts';
-import { discardUpload, finalizeUpload, repairInterrupted, type FailureReason } from './finalize.ts';
+import { finalizeUpload } from './finalize.ts';
 import { checkDeclared } from './content-type.ts';
 import { concatenate, markPartial, type FinalUpload } from './concat.ts';
 import { parseUploadMetadata } from './metadata.ts';
-import { claimForPatch, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
-import { createDigests, type Digests } from './sha256.ts';
-import { sniffWrite } from './type-sniffer.ts';
+import { ObservedStore } from './observed-store.ts';
+import { claimForPatch, reservationIsFinal, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
+import { recordMoved, repairInterrupted, type Repaired } from './repair.ts';
+import { createDigests } from './sha256.ts';
+import { sniffWrite, type TypesAtEnd } from './type-sniffer.ts';
 
 export type { HookDeps } from './deps.ts';
+export type { FailureReason } from './discard.ts';
+export type { FinalUpload } from './concat.ts';
+export type { PatchRequest } from './quota.ts';
+
+/**
+ * What the lifecycle reports as it runs (server/metrics.ts counts and logs it). `step` wraps one
+ * step to time it; the others are told once an outcome is known.
+ */
+export interface LifecycleObserver {
+  step<T>(name: 'create' | 'finish' | 'expire', run: () => Promise<T> | T): Promise<T> | T;
+  created(row: UploadRow): void;
+  finished(file: FileRow): void;
+  finishFailed(uploadId: string, error: unknown): void;
+  /** Terminated by its client, or its creation failed. */
+  discarded(uploadId: string): void;
+  expired(count: number): void;
+  /** A creation or a PATCH was refused (quota_exceeded is counted). */
+  refused(error: unknown): void;
+}
+
+export const unobserved: LifecycleObserver = {
+  step: (_name, run) => run(),
+  created() {},
+  finished() {},
+  finishFailed() {},
+  discarded() {},
+  expired() {},
+  refused() {},
+};
 
 export interface Lifecycle {
-  readonly digests: Digests;
   /** Upload requests in flight: per-user admission (routes/uploads.ts), and what expiry skips. */
   readonly requests: UploadRequests;
+  /** The tus store every upload byte is written through (hooks/observed-store.ts). */
+  readonly store: DataStore;
   create(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): UploadRow;
+  /** Before a PATCH: records activity for expiry and claims what it may write. Returns the size bound. */
   beforePatch(row: UploadRow, req: PatchRequest): number;
-  /**
-   * Wraps the bytes about to be written at `offset` (SHA-256, type sniffing). `settle` gets the
-   * offset the store reports (null when the write failed) and throws the refusal of a disguised file,
-   * after discarding the upload.
-   */
-  observeWrite(uploadId: string, offset: number, source: Readable): Promise<{ stream: Readable; settle(newOffset: number | null): Promise<void> }>;
-  afterWrite(uploadId: string, stored: { offset: number; size: number | undefined }): void;
+  /** After a creation or PATCH that did not finish the upload: the reservation follows what is stored. */
+  afterWrite(row: UploadRow): Promise<void>;
   finish(upload: { id: string; size: number }): Promise<FileRow>;
+  /**
+   * An unfinished upload whose bytes storage no longer holds as an upload: if a finish moved them to
+   * their key and could not record them (its transaction failed), the file is recorded now.
+   * Call it holding the upload's lock.
+   */
+  recover(uploadId: string): Promise<void>;
   /** Removes an unfinished upload; `reason` goes into the upload.failed event. */
   discard(uploadId: string, reason: FailureReason): Promise<void>;
   /** Whether finishing this upload stops short of a file (Upload-Concat: partial). */
@@ -42,90 +78,153 @@ export interface Lifecycle {
   /** tus concatenation: the final upload, assembled from partial uploads and finished (hooks/concat.ts). */
   concatenate(final: FinalUpload): Promise<FileRow>;
   expire(): Promise<number>;
-  repair(): ReturnType<typeof repairInterrupted>;
+  repair(): Promise<Repaired>;
   startHousekeeping(sweepIntervalMs: number): () => void;
 }
 
-export function createLifecycle(deps: HookDeps, locker: Locker, requests: UploadRequests): Lifecycle {
-  const digests = createDigests(deps.storage, deps.repo);
+export interface LifecycleParts {
+  locker: Locker;
+  requests: UploadRequests;
+  observer: LifecycleObserver;
+}
+
+export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycle {
+  const { locker, requests, observer } = parts;
+  const atEnd: TypesAtEnd = new Map();
+  // What the process holds of an unfinished upload between requests, forgotten when it is removed.
+  const hashes = createDigests(deps.storage, deps.repo);
+  const digests: typeof hashes = {
+    ...hashes,
+    discard(uploadId) {
+      hashes.discard(uploadId);
+      atEnd.delete(uploadId);
+    },
+  };
   // Expiry only needs to know an upload is alive to within a small part of its idle limit:
   // touching on every PATCH cost a write transaction each (a client sending 500 KiB chunks
   // makes thousands per GiB). At most 1/100 of UPLOAD_EXPIRY_SECONDS, and never over a minute.
   const touchEveryMs = Math.min(60_000, deps.uploadExpirySeconds * 10);
-  const lifecycle: Lifecycle = {
-    digests,
-    requests,
-    create(caller, metadata, req) {
-      const meta = parseUploadMetadata(metadata, caller);
-      // A partial upload's type and events belong to its final upload (hooks/concat.ts).
-      if (!req.partial) checkDeclared(deps.typePolicy, meta);
-      return deps.repo.atomically(() => {
-        const row = reserveAtCreation(deps, meta, req);
-        if (req.partial) {
-          markPartial(deps, row);
-          return row;
+
+  async function observeWrite(uploadId: string, offset: number, source: Readable) {
+    const sniff = await sniffWrite(deps, uploadId, offset, atEnd);
+    const digest = await digests.observe(uploadId, offset, source);
+    // A refusal ends the stream going to storage, not tus's source: tus would answer at once,
+    // before the upload is discarded; this way the store's write returns first and settle runs
+    // (and throws the refusal).
+    sniff.listen(source, () => digest.cut());
+    // A PATCH streaming for longer than the expiry keeps its upload alive as its bytes arrive
+    // (beforePatch recorded its start), so no instance takes it for idle meanwhile or right after.
+    let touched = deps.now();
+    source.on('data', () => {
+      const now = deps.now();
+      if (now - touched < touchEveryMs) return;
+      touched = now;
+      deps.repo.touchUpload(uploadId, now);
+    });
+    return {
+      stream: digest.stream,
+      async settle(newOffset: number | null) {
+        digest.settle(newOffset);
+        const refusal = await sniff.settle(newOffset);
+        if (refusal) {
+          deps.log.info({ event: 'upload.refused', upload_id: uploadId, reason: refusal.code }, refusal.message);
+          await discardUpload(deps, digests, uploadId, 'type_not_allowed');
+          throw refusal;
         }
-        deps.events.emit('upload.created', row.id, {
-          upload_id: row.id, user_id: row.user_id, filename: row.filename, folder: row.folder,
-          content_type: row.content_type, size: row.length,
-        });
+      },
+    };
+  }
+
+  const store = new ObservedStore(deps.storage.tusStore, { observeWrite });
+
+  function create(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): UploadRow {
+    return observer.step('create', () => {
+      try {
+        const row = createRow(caller, metadata, req);
+        observer.created(row);
         return row;
+      } catch (error) {
+        observer.refused(error);
+        throw error;
+      }
+    }) as UploadRow;
+  }
+
+  function createRow(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): UploadRow {
+    const meta = parseUploadMetadata(metadata, caller);
+    // A partial upload's type and events belong to its final upload (hooks/concat.ts).
+    if (!req.partial) checkDeclared(deps.typePolicy, meta);
+    return deps.repo.atomically(() => {
+      const row = reserveAtCreation(deps, meta, req);
+      if (req.partial) {
+        markPartial(deps, row);
+        return row;
+      }
+      deps.events.emit('upload.created', row.id, {
+        upload_id: row.id, user_id: row.user_id, filename: row.filename, folder: row.folder,
+        content_type: row.content_type, size: row.length,
       });
-    },
+      return row;
+    });
+  }
+
+  async function finish(upload: { id: string; size: number }): Promise<FileRow> {
+    return observer.step('finish', async () => {
+      try {
+        const file = await finalizeUpload(deps, digests, upload, atEnd);
+        observer.finished(file);
+        return file;
+      } catch (error) {
+        observer.finishFailed(upload.id, error);
+        throw error;
+      }
+    });
+  }
+
+  async function discard(uploadId: string, reason: FailureReason): Promise<void> {
+    await discardUpload(deps, digests, uploadId, reason);
+    observer.discarded(uploadId);
+  }
+
+  const lifecycle: Lifecycle = {
+    requests,
+    store,
+    create,
     beforePatch(row, req) {
       const now = deps.now();
       if (now - row.touched_at >= touchEveryMs) {
         deps.repo.touchUpload(row.id, now);
-        row.touched_at = now; // what Upload-Expires is computed from (server/routes/uploads.ts)
+        row.touched_at = now; // what Upload-Expires is computed from (server/uploads/service.ts)
       }
-      return claimForPatch(deps, row, req);
+      try {
+        return claimForPatch(deps, row, req);
+      } catch (error) {
+        observer.refused(error);
+        throw error;
+      }
     },
-    async observeWrite(uploadId, offset, source) {
-      const sniff = await sniffWrite(deps, uploadId, offset);
-      const digest = await digests.observe(uploadId, offset, source);
-      // A refusal ends the stream going to storage, not tus's source: tus would answer at once,
-      // before the upload is discarded; this way the store's write returns first and settle runs
-      // (and throws the refusal).
-      sniff.listen(source, () => digest.cut());
-      // A PATCH streaming for longer than the expiry keeps its upload alive as its bytes arrive
-      // (beforePatch recorded its start), so no instance takes it for idle meanwhile or right after.
-      let touched = deps.now();
-      source.on('data', () => {
-        const now = deps.now();
-        if (now - touched < touchEveryMs) return;
-        touched = now;
-        deps.repo.touchUpload(uploadId, now);
-      });
-      return {
-        stream: digest.stream,
-        async settle(newOffset) {
-          digest.settle(newOffset);
-          const refusal = await sniff.settle(newOffset);
-          if (refusal) {
-            deps.log.info({ event: 'upload.refused', upload_id: uploadId, reason: refusal.code }, refusal.message);
-            await discardUpload(deps, digests, uploadId, 'type_not_allowed');
-            throw refusal;
-          }
-        },
-      };
+    async afterWrite(row) {
+      // Nothing can change for a length reserved whole: skips a read of the store and a write.
+      if (reservationIsFinal(row) || !deps.repo.getUpload(row.id)) return;
+      const stored = await store.getUpload(row.id);
+      settleReservation(deps, row.id, { offset: stored.offset, size: stored.size });
     },
-    afterWrite(uploadId, stored) {
-      settleReservation(deps, uploadId, stored);
+    finish,
+    async recover(uploadId) {
+      const row = deps.repo.getUpload(uploadId);
+      if (row) await recordMoved(deps, digests, row);
     },
-    finish(upload) {
-      return finalizeUpload(deps, digests, upload);
-    },
-    discard(uploadId, reason) {
-      return discardUpload(deps, digests, uploadId, reason);
-    },
+    discard,
     isPartial(uploadId) {
       return deps.repo.isPartialUpload(uploadId);
     },
     concatenate(final) {
-      return concatenate(deps, digests, locker, lifecycle, final);
+      return concatenate(deps, digests, locker, { create, finish, discard, store }, final);
     },
-    expire() {
-      return expireIdleUploads(deps, digests, locker, requests);
+    async expire() {
+      const count = await observer.step('expire', () => expireIdleUploads(deps, digests, locker, requests));
+      observer.expired(count);
+      return count;
     },
     repair() {
       return repairInterrupted(deps, digests);

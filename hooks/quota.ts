@@ -9,6 +9,9 @@ import type { UploadRow } from '../server/db/repo.ts';
 import type { HookDeps } from './deps.ts';
 import type { UploadMetadata } from './metadata.ts';
 
+/** What the quota arithmetic reads: the database and the limits. */
+export type QuotaDeps = Pick<HookDeps, 'repo' | 'quotaBytes' | 'maxUploadBytes' | 'maxUnfinishedUploads' | 'now'>;
+
 export interface CreationRequest {
   uploadId: string;
   length: number | null;
@@ -21,7 +24,7 @@ export interface CreationRequest {
   reserve?: number;
 }
 
-export function reserveAtCreation(deps: HookDeps, meta: UploadMetadata, req: CreationRequest): UploadRow {
+export function reserveAtCreation(deps: QuotaDeps, meta: UploadMetadata, req: CreationRequest): UploadRow {
   const now = deps.now();
   let reserve: number;
   if (req.reserve !== undefined) reserve = req.reserve;
@@ -60,7 +63,7 @@ export interface PatchRequest {
 }
 
 /** Before a PATCH of a deferred-length upload: claim what it may write. Returns the new bound. */
-export function claimForPatch(deps: HookDeps, row: UploadRow, req: PatchRequest): number {
+export function claimForPatch(deps: QuotaDeps, row: UploadRow, req: PatchRequest): number {
   if (row.length !== null) return row.length;
   let want: number;
   if (req.declaredLength !== null) want = req.declaredLength;
@@ -86,12 +89,12 @@ export function reservationIsFinal(row: Pick<UploadRow, 'length' | 'reserved_byt
 }
 
 /** After any PATCH or creation: the reservation becomes the declared length, or the bytes stored. */
-export function settleReservation(deps: HookDeps, id: string, stored: { offset: number; size: number | undefined }): void {
+export function settleReservation(deps: Pick<QuotaDeps, 'repo' | 'now'>, id: string, stored: { offset: number; size: number | undefined }): void {
   const reserved = stored.size ?? stored.offset;
   deps.repo.setReservation(id, reserved, stored.size ?? null, Number.MAX_SAFE_INTEGER, deps.now());
 }
 
-function quotaExceeded(deps: HookDeps, userId: string): AppError {
+function quotaExceeded(deps: Pick<QuotaDeps, 'repo' | 'quotaBytes'>, userId: string): AppError {
   const { used_bytes, reserved_bytes } = deps.repo.usage(userId);
   return new AppError(
     'quota_exceeded',

@@ -69,8 +69,6 @@ export interface Digests {
   /** The hex digest of an upload whose `size` bytes are all stored. */
   finish(uploadId: string, size: number): Promise<string>;
   discard(uploadId: string): void;
-  /** How many bytes were read back from storage to rebuild states (for tests and metrics). */
-  readonly rebuiltBytes: number;
 }
 
 function nodeSha256(): Sha256 {
@@ -88,16 +86,12 @@ async function wasmSha256(state?: Uint8Array): Promise<Sha256> {
   return { update: (chunk) => hasher.update(chunk), hex: () => hasher.digest('hex'), save: () => hasher.save() };
 }
 
-export function createDigests(storage: Storage, checkpoints: Checkpoints): Digests {
+export function createDigests(storage: Pick<Storage, 'digestCheckpointBytes' | 'readUpload'>, checkpoints: Checkpoints): Digests {
   const states = new Map<string, DigestState>();
   const step = storage.digestCheckpointBytes;
-  let rebuiltBytes = 0;
 
   async function hashFrom(hash: Sha256, bytes: Readable): Promise<void> {
-    for await (const chunk of bytes) {
-      hash.update(chunk as Buffer);
-      rebuiltBytes += (chunk as Buffer).length;
-    }
+    for await (const chunk of bytes) hash.update(chunk as Buffer);
   }
 
   async function stateAt(uploadId: string, offset: number): Promise<DigestState> {
@@ -192,10 +186,6 @@ export function createDigests(storage: Storage, checkpoints: Checkpoints): Diges
 
     discard(uploadId) {
       states.delete(uploadId);
-    },
-
-    get rebuiltBytes() {
-      return rebuiltBytes;
     },
   };
 }

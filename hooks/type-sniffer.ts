@@ -26,11 +26,19 @@ export interface TypeSniff {
 
 const NOTHING_TO_DO: TypeSniff = { listen() {}, settle: async () => null };
 
+/**
+ * Types detected by a write that stored an upload's last byte. The finish that follows records the
+ * type with the file, in its one transaction (hooks/finalize.ts); a write of its own would be a
+ * second transaction. Held in memory only: after a restart the finish detects again.
+ */
+export type TypesAtEnd = Map<string, string | null>;
+
 /** Prepares to watch the bytes about to be written at `offset`. */
 export async function sniffWrite(
   deps: Pick<HookDeps, 'repo' | 'storage' | 'typePolicy'>,
   uploadId: string,
   offset: number,
+  atEnd: TypesAtEnd,
 ): Promise<TypeSniff> {
   if (offset >= SAMPLE_BYTES) return NOTHING_TO_DO;
   const row = deps.repo.getUpload(uploadId);
@@ -78,7 +86,8 @@ export async function sniffWrite(
       if (result?.refusal) return result.refusal;
       if (newOffset === null) return null;
       if (result && newOffset >= need) {
-        deps.repo.setUploadType(uploadId, result.detected);
+        if (newOffset === row.length) atEnd.set(uploadId, result.detected);
+        else deps.repo.setUploadType(uploadId, result.detected);
       } else {
         // Keep what storage holds of the head for the next PATCH (or for the finish to detect).
         deps.repo.setUploadHead(uploadId, Buffer.concat(chunks).subarray(0, Math.min(newOffset, need)));

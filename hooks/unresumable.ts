@@ -5,8 +5,9 @@
 // its `.info`), or the bookkeeping went missing since. HEAD on such an upload can only answer 404.
 // Runs before the server listens, and one server owns its database, so no creation is under way.
 import type { DataStore } from '@tus/utils';
+import type { UploadRow } from '../server/db/repo.ts';
 import type { HookDeps } from './deps.ts';
-import { discardUpload } from './finalize.ts';
+import { discardUpload } from './discard.ts';
 import type { Digests } from './sha256.ts';
 
 /** What the tus stores of this server add (server/storage/*-tus-store.ts). */
@@ -17,8 +18,17 @@ interface ResumableCheck {
 
 const PARALLEL_CHECKS = 8;
 
-/** `present`: ids with anything in upload storage (listed before the database was read). */
-export async function releaseUnresumable(deps: HookDeps, digests: Digests, present: Set<string>): Promise<number> {
+/**
+ * `present`: ids with anything in upload storage (listed before the database was read).
+ * `settled`: whether an upload found unresumable was settled otherwise (its bytes were moved to
+ * their key by an interrupted finish, hooks/repair.ts); if not, it is released.
+ */
+export async function releaseUnresumable(
+  deps: HookDeps,
+  digests: Digests,
+  present: Set<string>,
+  settled: (row: UploadRow) => Promise<boolean>,
+): Promise<number> {
   const store = deps.storage.tusStore as DataStore & Partial<ResumableCheck>;
   const ids = deps.repo.unfinishedUploadIds();
   let released = 0;
@@ -35,6 +45,14 @@ export async function releaseUnresumable(deps: HookDeps, digests: Digests, prese
         continue;
       }
       if (resumable) continue;
+      const row = deps.repo.getUpload(id);
+      if (!row) continue;
+      try {
+        if (await settled(row)) continue;
+      } catch (error) {
+        deps.log.warn({ err: error, upload_id: id }, 'start-up: could not look for the file of an unfinished upload');
+        continue;
+      }
       await discardUpload(deps, digests, id, 'lost');
       deps.log.warn({ event: 'upload.lost', upload_id: id }, 'start-up: released an upload whose storage entry is missing');
       released++;

@@ -44,7 +44,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   const cors = corsFor(config.corsOrigins);
   if (cors) app.use('*', cors);
   app.use('*', boundedBodies({ maxBytes: config.bodyLimitBytes, exceptUnder: [TUS_PATH, ...LEGACY_UPLOAD_PATHS] }));
-  app.use('/v1/*', cookieOriginCheck({ cookieName: config.cookieName, corsOrigins: config.corsOrigins, publicUrl: () => services.publicUrl.value }));
+  app.use('/v1/*', cookieOriginCheck({ cookieName: config.cookieName, corsOrigins: config.corsOrigins, publicUrl: services.publicUrl }));
   app.use('/docs', securityHeaders(DOCS_POLICY));
   app.use('/docs/*', securityHeaders(DOCS_POLICY));
 
@@ -53,23 +53,14 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   app.use('/v1/files/batch-download/*', downloads);
   app.use('/v1/*', authFailureLimit({ buckets: edge.limits.authFailure, metrics: edge.metrics }));
 
-  app.route(TUS_PATH, uploadRoutes({
-    tus: services.tus,
-    locker: services.locker,
-    lifecycle: services.lifecycle,
-    repo: services.repo,
-    auth: services.auth,
-    uploadExpirySeconds: config.uploadExpirySeconds,
-    now: services.now,
-    log,
-  }));
+  app.route(TUS_PATH, uploadRoutes({ uploads: services.uploads, repo: services.repo, auth: services.auth, log }));
 
   const links: SignedLinkDeps = {
     repo: services.repo,
     storage: services.storage,
     signingKeys: services.signingKeys,
     defaultTtlSeconds: config.signedUrlTtlSeconds,
-    publicUrl: () => services.publicUrl.value,
+    publicUrl: services.publicUrl,
     now: services.now,
     offload: services.storage.kind === 'file' && config.edgeSecret !== undefined && config.edgeOffload,
     scanning: config.clamd !== undefined,

@@ -180,3 +180,8 @@ export function diskFullError(error: unknown, advice = 'retry later'): AppError 
   const code = (error as { code?: unknown } | null)?.code;
   return DISK_FULL.has(code) ? new AppError('insufficient_storage', `the server ran out of disk space; ${advice}`) : null;
 }
+
+/** An error as @tus/server and its stores raise them: a status and a plain-text body. */
+export function isTusError(error: unknown): error is { status_code: number; body: string } {
+  return typeof error === 'object' && error !== null && 'status_code' in error && 'body' in error;
+}

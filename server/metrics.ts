@@ -1,9 +1,9 @@
 // Prometheus metrics (prom-client), exposed at /metrics (routes/metrics.ts says who may read them).
 // Request counters are fed by the request observer (server/http/request-context.ts); upload
-// counters and hook durations by wrapping the lifecycle the tus wiring calls (instrumentLifecycle).
+// counters and hook durations by the observer the lifecycle is built with (lifecycleObserver).
 import client, { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { Lifecycle } from '../hooks/index.ts';
+import type { LifecycleObserver } from '../hooks/index.ts';
 import { toAppError } from './errors.ts';
 
 export interface Metrics {
@@ -67,72 +67,52 @@ export function createMetrics(unfinishedUploads: () => number): Metrics {
   };
 }
 
-/**
- * Counts and times every lifecycle step and logs the events the hooks do not log themselves.
- * The lifecycle object is shared by reference with the tus wiring and the upload routes, so its
- * methods are replaced in place.
- */
-export function instrumentLifecycle(lifecycle: Lifecycle, metrics: Metrics, log: Logger): void {
-  const timed = <A extends unknown[], R>(hook: string, fn: (...args: A) => R, after: (result: Awaited<R> | undefined, error: unknown, args: A) => void) =>
-    (...args: A): R => {
+/** Counts and times every lifecycle step and logs the events the hooks do not log themselves. */
+export function lifecycleObserver(metrics: Metrics, log: Logger): LifecycleObserver {
+  const outcomeOf = (error: unknown) => (error === undefined ? 'ok' : (toAppError(error)?.code ?? 'error'));
+  return {
+    step(hook, run) {
       const stop = metrics.hookDuration.startTimer({ hook });
-      const done = (result: Awaited<R> | undefined, error: unknown) => {
-        stop({ outcome: error === undefined ? 'ok' : (toAppError(error)?.code ?? 'error') });
-        after(result, error, args);
-      };
-      let result: R;
+      let result;
       try {
-        result = fn(...args);
+        result = run();
       } catch (error) {
-        done(undefined, error);
+        stop({ outcome: outcomeOf(error) });
         throw error;
       }
-      if (result instanceof Promise) {
-        return result.then(
-          (value: Awaited<R>) => (done(value, undefined), value),
-          (error: unknown) => {
-            done(undefined, error);
-            throw error;
-          },
-        ) as R;
+      if (!(result instanceof Promise)) {
+        stop({ outcome: 'ok' });
+        return result;
       }
-      done(result as Awaited<R>, undefined);
-      return result;
-    };
-  const countQuota = (error: unknown) => {
-    if (toAppError(error)?.code === 'quota_exceeded') metrics.quotaRejections.inc();
-  };
-
-  const { create, beforePatch, finish, discard, expire } = lifecycle;
-  lifecycle.create = timed('create', create.bind(lifecycle), (row, error) => {
-    countQuota(error);
-    if (row) {
+      return result.then(
+        (value) => (stop({ outcome: 'ok' }), value),
+        (error: unknown) => {
+          stop({ outcome: outcomeOf(error) });
+          throw error;
+        },
+      );
+    },
+    created(row) {
       metrics.uploads.inc({ event: 'created' });
       log.info({ event: 'upload.created', upload_id: row.id, user_id: row.user_id, length: row.length }, 'upload created');
-    }
-  });
-  lifecycle.beforePatch = (row, req) => {
-    try {
-      return beforePatch.call(lifecycle, row, req);
-    } catch (error) {
-      countQuota(error);
-      throw error;
-    }
-  };
-  lifecycle.finish = timed('finish', finish.bind(lifecycle), (file, error, [upload]) => {
-    if (file) metrics.uploads.inc({ event: 'finished' });
-    else {
+    },
+    finished() {
+      metrics.uploads.inc({ event: 'finished' });
+    },
+    finishFailed(uploadId, error) {
       metrics.uploads.inc({ event: 'failed' });
       const known = toAppError(error);
-      log.warn({ event: 'upload.failed', upload_id: upload.id, code: known?.code ?? 'internal', ...(known ? {} : { err: error }) }, 'upload finish failed');
-    }
-  });
-  lifecycle.discard = async (uploadId, reason) => {
-    await discard.call(lifecycle, uploadId, reason);
-    metrics.uploads.inc({ event: 'discarded' });
-    log.info({ event: 'upload.discarded', upload_id: uploadId }, 'upload removed');
+      log.warn({ event: 'upload.failed', upload_id: uploadId, code: known?.code ?? 'internal', ...(known ? {} : { err: error }) }, 'upload finish failed');
+    },
+    discarded(uploadId) {
+      metrics.uploads.inc({ event: 'discarded' });
+      log.info({ event: 'upload.discarded', upload_id: uploadId }, 'upload removed');
+    },
+    expired(count) {
+      if (count) metrics.uploads.inc({ event: 'expired' }, count);
+    },
+    refused(error) {
+      if (toAppError(error)?.code === 'quota_exceeded') metrics.quotaRejections.inc();
+    },
   };
-  lifecycle.expire = timed('expire', expire.bind(lifecycle), (count) => {
-    if (count) metrics.uploads.inc({ event: 'expired' }, count);
-  });
 }

@@ -1,5 +1,7 @@
-// Everything the app needs, built once from a Config: database, storage, secrets, auth, hooks, tus.
-// This is where I/O happens at start-up; createApp itself does none.
+// Everything the app needs, built once from a Config: database, storage, secrets, auth, metrics,
+// webhooks, virus scanning, the upload lifecycle and service. Each part gets what it needs when it
+// is built; nothing is attached afterwards. This is where I/O happens at start-up; createApp
+// itself does none.
 import { MemoryLocker } from '@tus/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
@@ -7,6 +9,7 @@ import { noEvents, noScans } from '../hooks/deps.ts';
 import { createClamd } from './scan/clamd.ts';
 import { createScanWorker, type ScanWorker } from './scan/worker.ts';
 import { createOutbox, type Outbox } from './webhooks/outbox.ts';
+import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.ts';
 import { createLifecycle, type HookDeps, type Lifecycle } from '../hooks/index.ts';
 import type { AuthDeps } from './auth/caller.ts';
 import { createUserTokenSigner, createUserTokenVerifier, type SignUserToken } from './auth/jwt.ts';
@@ -15,10 +18,11 @@ import { createSecretCheck } from './auth/secret-check.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import { Repo } from './db/repo.ts';
+import { createMetrics, lifecycleObserver, type Metrics } from './metrics.ts';
 import { createLocalStorage } from './storage/local.ts';
 import type { Storage } from './storage/types.ts';
-import { createTus, type Tus } from './tus.ts';
 import { UploadRequests } from './upload-requests.ts';
+import { createUploadService, type UploadService } from './uploads/service.ts';
 
 export interface Services {
   config: Readonly<Config>;
@@ -34,22 +38,35 @@ export interface Services {
   ownKeys: JWK[];
   auth: AuthDeps;
   signUserToken: SignUserToken;
+  metrics: Metrics;
   hookDeps: HookDeps;
   lifecycle: Lifecycle;
   /** Per-process upload locks (tus). Several instances need a shared locker instead. */
   locker: MemoryLocker;
-  tus: Tus;
+  /** What the upload routes call (server/uploads/service.ts). */
+  uploads: UploadService;
   /** HMAC keys for signed links and batch tokens: the first signs, all verify. */
   signingKeys: Buffer[];
-  /** The origin put into links and Location headers; settled once the port is known. */
-  publicUrl: { value: string };
-  /** The webhook outbox (WEBHOOK_URLS set); `wake` is pointed at the dispatcher by start.ts. */
-  webhooks: { outbox: Outbox; wake: () => void } | undefined;
+  /** The origin put into links and Location headers. */
+  publicUrl: () => string;
+  /** The webhook outbox and its dispatcher (WEBHOOK_URLS set); start.ts starts the dispatcher. */
+  webhooks: { outbox: Outbox; dispatcher: Dispatcher } | undefined;
   /** Virus scanning (CLAMD_* set); started by start.ts after the start-up repair. */
   scanWorker: ScanWorker | undefined;
 }
 
-export async function createServices(config: Readonly<Config>, log: Logger, now: () => number = Date.now): Promise<Services> {
+export interface ServiceOptions {
+  now?: () => number;
+  /**
+   * The origin put into links and Location headers. Without PUBLIC_URL it is the address the server
+   * binds, known only once it listens: start.ts passes a function that answers it from then on.
+   */
+  publicUrl?: () => string;
+}
+
+export async function createServices(config: Readonly<Config>, log: Logger, options: ServiceOptions = {}): Promise<Services> {
+  const now = options.now ?? Date.now;
+  const publicUrl = options.publicUrl ?? (() => config.publicUrl ?? `http://${config.host}:${config.port}`);
   const db = openDb(config.dataDir);
   const repo = new Repo(db);
   const storage = await createStorage(config, db);
@@ -65,14 +82,19 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     checkServiceToken: createSecretCheck(secrets.serviceTokens),
     cookieName: config.cookieName,
   };
+  const metrics = createMetrics(() => repo.knownUploadIds().size);
   let webhooks: Services['webhooks'];
   if (config.webhooks) {
-    // onEmit runs after a commit, long after this assignment; start.ts points `wake` at the dispatcher.
-    webhooks = { outbox: createOutbox(db, config.webhooks.urls, now, () => webhooks!.wake()), wake: () => {} };
+    // The outbox wakes the dispatcher after each commit, and the dispatcher reads the outbox: the
+    // outbox gets a function that reaches the dispatcher, which exists before any event is emitted.
+    let dispatcher: Dispatcher | undefined;
+    const outbox = createOutbox(db, config.webhooks.urls, now, () => dispatcher?.wake());
+    dispatcher = createDispatcher({ outbox, config: config.webhooks, now, log, registry: metrics.registry });
+    webhooks = { outbox, dispatcher };
   }
   const events = webhooks?.outbox ?? noEvents;
   const scanWorker = config.clamd
-    ? createScanWorker({ db, repo, storage, clamd: createClamd(config.clamd), config: config.clamd, events, now, log })
+    ? createScanWorker({ db, repo, storage, clamd: createClamd(config.clamd), config: config.clamd, events, now, log, registry: metrics.registry })
     : undefined;
   const hookDeps: HookDeps = {
     repo,
@@ -88,17 +110,22 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     log,
   };
   const locker = new MemoryLocker();
-  const lifecycle = createLifecycle(hookDeps, locker, new UploadRequests(config.uploadMaxRequestsPerUser));
-  const publicUrl = { value: config.publicUrl ?? `http://${config.host}:${config.port}` };
-  const tus = createTus({
-    store: storage.tusStore,
+  const lifecycle = createLifecycle(hookDeps, {
     locker,
+    requests: new UploadRequests(config.uploadMaxRequestsPerUser),
+    observer: lifecycleObserver(metrics, log),
+  });
+  const uploads = createUploadService({
     lifecycle,
+    locker,
+    repo,
     maxUploadBytes: config.maxUploadBytes,
     bodyIdleTimeoutMs: config.uploadIdleTimeoutSeconds * 1000,
-    publicUrl: () => publicUrl.value,
-    log,
+    uploadExpirySeconds: config.uploadExpirySeconds,
+    publicUrl,
     dataDir: config.dataDir,
+    now,
+    log,
   });
   return {
     config,
@@ -112,10 +139,11 @@ export async function createServices(config: Readonly<Config>, log: Logger, now:
     ownKeys: secrets.userTokenKeys,
     auth,
     signUserToken: createUserTokenSigner(secrets.userTokenKey, now),
+    metrics,
     hookDeps,
     lifecycle,
     locker,
-    tus,
+    uploads,
     signingKeys: secrets.signingKeys.map((key) => Buffer.from(key, 'utf8')),
     publicUrl,
     webhooks,

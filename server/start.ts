@@ -9,9 +9,8 @@ import type { Config } from './config.ts';
 import { createDrain } from './http/drain.ts';
 import { TokenBuckets } from './http/rate-limit.ts';
 import { createLogger } from './logging.ts';
-import { createMetrics, instrumentLifecycle, type Metrics } from './metrics.ts';
+import type { Metrics } from './metrics.ts';
 import { createServices, type Services } from './services.ts';
-import { createDispatcher } from './webhooks/dispatcher.ts';
 
 export interface RunningServer {
   url: string;
@@ -29,19 +28,17 @@ export interface StartOptions {
 
 export async function startServer(config: Readonly<Config>, options: StartOptions = {}): Promise<RunningServer> {
   const log = options.log ?? createLogger(config.logLevel);
-  const services = await createServices(config, log, options.now);
-  const metrics = createMetrics(() => services.repo.knownUploadIds().size);
-  instrumentLifecycle(services.lifecycle, metrics, log);
-  const dispatcher = services.webhooks && config.webhooks
-    ? createDispatcher({ outbox: services.webhooks.outbox, config: config.webhooks, now: services.now, log, registry: metrics.registry })
-    : undefined;
-  if (dispatcher) services.webhooks!.wake = () => dispatcher.wake();
+  // Without PUBLIC_URL, links and Location headers name the address bound below.
+  let bound: string | undefined;
+  const publicUrl = () => config.publicUrl ?? bound ?? `http://${config.host}:${config.port}`;
+  const services = await createServices(config, log, { now: options.now, publicUrl });
+  const { metrics } = services;
+  const dispatcher = services.webhooks?.dispatcher;
   const repaired = await services.lifecycle.repair();
   if (repaired.committed + repaired.deleted + repaired.lost + repaired.orphans + repaired.released > 0) {
     log.warn({ ...repaired }, 'finished work interrupted by the last shutdown');
   }
   // After the repair: files it committed are queued by the worker's backfill.
-  services.scanWorker?.attachMetrics(metrics.registry);
   services.scanWorker?.start();
   const expired = await services.lifecycle.expire();
   if (expired > 0) log.info({ expired }, 'removed idle uploads');
@@ -70,12 +67,12 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
-  if (!config.publicUrl) services.publicUrl.value = url;
+  bound = url;
   const stopHousekeeping = services.lifecycle.startHousekeeping(
     Math.min(60_000, Math.max(1000, (config.uploadExpirySeconds * 1000) / 4)),
   );
   dispatcher?.start();
-  log.info({ url, public_url: services.publicUrl.value, data_dir: config.dataDir, storage: config.storage }, 'listening');
+  log.info({ url, public_url: services.publicUrl(), data_dir: config.dataDir, storage: config.storage }, 'listening');
 
   let closing: Promise<void> | undefined;
   return {

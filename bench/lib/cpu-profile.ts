@@ -21,7 +21,7 @@ const STAGES: [string, (f: CallFrame) => boolean][] = [
   ['webhook delivery (server/webhooks/dispatcher)', (f) => f.url.includes('/dist/server/webhooks/dispatcher.js')],
   ['virus scan worker (server/scan/)', (f) => f.url.includes('/dist/server/scan/')],
   ['finish: finalizeUpload (hooks/finalize)', (f) => f.functionName === 'finalizeUpload'],
-  ['bytes: store write, SHA-256, type sniffing (tus.ts observeWhileWriting)', (f) => f.url.includes('/dist/server/tus.js') && f.functionName === 'store.write'],
+  ['bytes: store write, SHA-256, type sniffing (hooks/observed-store.ts)', (f) => f.url.includes('/dist/hooks/observed-store.js') && f.functionName === 'write'],
   ['create: lifecycle.create (metadata, type policy, quota, event)', (f) => f.url.includes('/dist/hooks/index.js') && f.functionName === 'create'],
   ['tus handlers and @tus/file-store (the rest)', (f) => f.url.includes('/@tus/')],
   ['route: server/routes/uploads.ts (the rest)', (f) => f.url.includes('/dist/server/routes/uploads.js')],

@@ -61,13 +61,11 @@ export interface Repository {
   pruneDigestCheckpoints(uploadId: string, keep: [number, number]): Promise<void>;
 
   // --- files ---
-  /** The upload's reservation becomes the file's size in one transaction. Throws if the upload already became a file. */
-  beginCommit(file: FileRow): Promise<void>;
-  abortCommit(file: FileRow, upload: UploadRow): Promise<void>;
+  /** The upload's row becomes its file's record in one transaction (quota never counts both). Throws if the upload already became a file. */
+  replaceUploadWithFile(file: FileRow): Promise<void>;
   getFile(key: string): Promise<FileRow | undefined>;
   getFileByUploadId(uploadId: string): Promise<FileRow | undefined>;
   setFileState(key: string, state: FileState): Promise<void>;
-  setFileType(key: string, detectedType: string | null, category: Category): Promise<void>;
   deleteFile(key: string): Promise<void>;
   filesInTransition(): Promise<FileRow[]>;
   listFiles(q: ListQuery): Promise<FileRow[]>;

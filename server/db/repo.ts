@@ -109,7 +109,6 @@ export class Repo {
       getFile: db.prepare<[string], FileRow>('SELECT * FROM files WHERE key = ?'),
       getFileByUpload: db.prepare<[string], FileRow>('SELECT * FROM files WHERE upload_id = ?'),
       setFileState: db.prepare<[FileState, string]>('UPDATE files SET state = ? WHERE key = ?'),
-      setFileType: db.prepare<[string | null, Category, string]>('UPDATE files SET detected_type = ?, category = ? WHERE key = ?'),
       deleteFile: db.prepare<[string]>('DELETE FROM files WHERE key = ?'),
       filesInTransition: db.prepare<[], FileRow>("SELECT * FROM files WHERE state <> 'ready'"),
       committingUploadIds: db.prepare<[], { upload_id: string }>(
@@ -247,24 +246,13 @@ export class Repo {
     return ids;
   }
 
-  /** The upload's reservation becomes the file's size, in one transaction: quota never double counts. */
-  beginCommit(file: FileRow): void {
-    this.#db.transaction(() => {
-      this.#s.deleteUpload.run(file.upload_id);
-      this.#s.insertFile.run(file);
-    })();
-  }
-
-  /** Undoes beginCommit when the bytes could not be moved: the upload becomes resumable again. */
-  abortCommit(file: FileRow, upload: UploadRow): void {
-    this.#db.transaction(() => {
-      this.#s.deleteFile.run(file.key);
-      this.#s.insertUpload.run(upload);
-    })();
-  }
-
-  setFileType(key: string, detectedType: string | null, category: Category): void {
-    this.#s.setFileType.run(detectedType, category, key);
+  /**
+   * A finished upload's row becomes its file's record (quota never counts both). Call it inside the
+   * transaction that announces the file (atomically).
+   */
+  replaceUploadWithFile(file: FileRow): void {
+    this.#s.deleteUpload.run(file.upload_id);
+    this.#s.insertFile.run(file);
   }
 
   setFileState(key: string, state: FileState): void {

@@ -4,7 +4,7 @@ import { Hono, type Context } from 'hono';
 import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
 import type { HookDeps } from '../../hooks/deps.ts';
-import { deleteFile } from '../../hooks/finalize.ts';
+import { deleteFile } from '../../hooks/discard.ts';
 import { actingUser, type AuthEnv } from '../auth/caller.ts';
 import { requireVisibleFile } from '../auth/visible-file.ts';
 import type { FileRow } from '../db/repo.ts';

@@ -3,12 +3,12 @@
 // requests … final followed by a semicolon and a space-separated list of partial upload URLs that
 // will be concatenated. The partial uploads URLs MAY be absolute or relative".
 import { Metadata } from '@tus/utils';
-import type { Lifecycle } from '../../hooks/index.ts';
 import type { Caller } from '../auth/caller.ts';
 import { AppError, tusErrorToAppError } from '../errors.ts';
 import { isValidUploadId } from '../storage/keys.ts';
-import { newUploadId, TUS_PATH, type Tus } from '../tus.ts';
+import { TUS_PATH } from '../tus.ts';
 import { lenientMetadata } from '../tus-metadata-header.ts';
+import type { UploadService } from '../uploads/service.ts';
 import { toFileRecord } from './file-record.ts';
 
 export type UploadConcat = { kind: 'partial' } | { kind: 'final'; partialIds: string[] };
@@ -35,7 +35,7 @@ export function parseUploadConcat(header: string | null, base: string): UploadCo
 }
 
 /** POST with Upload-Concat: final: the file is assembled and recorded before the answer. */
-export async function createFinalUpload(deps: { lifecycle: Lifecycle; tus: Tus }, caller: Caller, request: Request, partialIds: string[]): Promise<Response> {
+export async function createFinalUpload(uploads: UploadService, caller: Caller, request: Request, partialIds: string[]): Promise<Response> {
   // Answered here rather than by @tus/server, so its version check is made here too (tus 1.0 §2.4).
   if (request.headers.get('tus-resumable') !== '1.0.0') throw tusErrorToAppError(412, 'Tus-Resumable Required');
   // "The Client MUST NOT include the Upload-Length header in the final upload creation."
@@ -50,13 +50,12 @@ export async function createFinalUpload(deps: { lifecycle: Lifecycle; tus: Tus }
   } catch {
     throw new AppError('invalid_metadata', 'Upload-Metadata must be comma-separated "key base64value" pairs with unique keys');
   }
-  const finalId = newUploadId();
-  const file = await deps.lifecycle.concatenate({ caller, metadata, partialIds, finalId });
+  const { id, file } = await uploads.concatenate({ caller, metadata, partialIds });
   return new Response(JSON.stringify(toFileRecord(file)), {
     status: 201,
     headers: {
       'Content-Type': 'application/json',
-      Location: deps.tus.uploadUrl(finalId),
+      Location: uploads.uploadUrl(id),
       'X-File-Key': file.key,
       'Upload-Offset': String(file.size),
       'Upload-Length': String(file.size),

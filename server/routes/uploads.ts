@@ -1,38 +1,34 @@
-// The tus endpoint inside Hono: who may touch which upload, then @tus/server, then the answer
-// made uniform (problem+json errors, Upload-Expires, reservations settled).
+// The tus endpoint inside Hono: who may touch which upload, the request's body, then the upload
+// service (server/uploads/service.ts) runs it, and the answer is made uniform (problem+json
+// errors, the file record of a finished upload).
 import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
-import { ERRORS as TUS_ERRORS, Metadata, type Locker } from '@tus/utils';
+import { ERRORS as TUS_ERRORS, Metadata } from '@tus/utils';
 import type { Logger } from 'pino';
-import type { Lifecycle } from '../../hooks/index.ts';
 import { identify, mayAccess, type AuthDeps, type Caller } from '../auth/caller.ts';
 import type { Repo } from '../db/repo.ts';
 import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, tusErrorToAppError, type ErrorCode } from '../errors.ts';
 import { requestBodyFromNode } from '../http/node-body.ts';
-import { reservationIsFinal } from '../../hooks/quota.ts';
 import { isValidUploadId } from '../storage/keys.ts';
-import type { Tus, TusRequestContext } from '../tus.ts';
 import { parseUploadChecksum, type StagedBody } from '../tus-checksum.ts';
+import type { UploadContext, UploadService } from '../uploads/service.ts';
 import { advertiseExtensions } from '../tus-discovery.ts';
 import { lenientMetadata } from '../tus-metadata-header.ts';
 import { createFinalUpload, parseUploadConcat, withoutConcat } from './tus-concat.ts';
+import { toFileRecord } from './file-record.ts';
 import { answerFinished, finishedFileOf } from './finished-uploads.ts';
 import { handleIetf, ietfInteropVersion } from './ietf-uploads.ts';
 
 export interface UploadRouteDeps {
-  tus: Tus;
-  locker: Locker;
-  lifecycle: Lifecycle;
+  uploads: UploadService;
+  /** For a finished upload's file (server/routes/finished-uploads.ts). */
   repo: Repo;
   auth: AuthDeps;
-  uploadExpirySeconds: number;
-  now: () => number;
   log: Logger;
 }
 
 const OVERRIDABLE = new Set(['PATCH', 'DELETE', 'HEAD']);
 const ON_AN_UPLOAD = new Set(['HEAD', 'PATCH', 'DELETE']);
-const LOCK_WAIT_MS = 3000;
 
 export function uploadRoutes(deps: UploadRouteDeps): Hono {
   const app = new Hono();
@@ -54,8 +50,8 @@ function dispatch(c: Context, deps: UploadRouteDeps, id: string | undefined): Pr
   return handleIetf(c.req.raw, version, id, {
     tus: (translated) => handle(c, deps, id, translated),
     body: () => bodyOf(deps, c.req.raw, incoming, undefined),
-    lengthOf: (uploadId) => (isValidUploadId(uploadId) ? deps.repo.getUpload(uploadId)?.length : undefined),
-    maxUploadBytes: deps.tus.maxUploadBytes,
+    lengthOf: (uploadId) => (isValidUploadId(uploadId) ? deps.uploads.unfinished(uploadId)?.length : undefined),
+    maxUploadBytes: deps.uploads.maxUploadBytes,
   });
 }
 
@@ -73,15 +69,15 @@ async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined,
 }
 
 async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | undefined, staged: { body?: StagedBody }, raw: Request): Promise<Response> {
-  let request = raw;
+  const request = raw;
   const method = effectiveMethod(request);
-  if (method === 'OPTIONS') return advertiseExtensions(await deps.tus.server.handleWeb(request));
+  if (method === 'OPTIONS') return advertiseExtensions(await deps.uploads.discover(request));
   if (method === 'GET') {
     // @tus/server would serve raw upload bytes to anyone; finished files are shared through signed links.
     throw new AppError('method_not_allowed', 'uploads are read through signed links', { Allow: 'OPTIONS, POST, HEAD, PATCH, DELETE' });
   }
   const caller = await identify(c, deps.auth);
-  const ctx: TusRequestContext = { caller };
+  const ctx: UploadContext = { caller };
   for (const name of ['upload-length', 'upload-offset']) {
     // tus checks only that String(Number(v)) === v, which 2^54 passes: such a length would be
     // reported as "too large" and such an offset as a conflict, when the header is simply invalid.
@@ -96,20 +92,20 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
   const checksum = hasBody ? parseUploadChecksum(request.headers.get('upload-checksum')) : null;
   const stage = async (limit: number | null) => {
     if (!checksum) return;
-    staged.body = await deps.tus.staging.stage(bodyOf(deps, request, incoming, ctx), checksum, Math.min(limit ?? Infinity, deps.tus.maxUploadBytes));
+    staged.body = await deps.uploads.staging.stage(bodyOf(deps, request, incoming, ctx), checksum, Math.min(limit ?? Infinity, deps.uploads.maxUploadBytes));
   };
 
   if (id === undefined) {
     if (method !== 'POST') throw new AppError('method_not_allowed', 'create uploads with POST', { Allow: 'OPTIONS, POST' });
     const concat = parseUploadConcat(request.headers.get('upload-concat'), request.url);
-    if (concat?.kind === 'final') return createFinalUpload(deps, caller, request, concat.partialIds);
+    if (concat?.kind === 'final') return createFinalUpload(deps.uploads, caller, request, concat.partialIds);
     ctx.partial = concat?.kind === 'partial';
   } else {
     if (method === 'POST') throw new AppError('method_not_allowed', 'POST creates uploads at /v1/uploads', { Allow: 'HEAD, PATCH, DELETE' });
     // tus would answer 404 to any other method, which a client takes for a lost upload.
     if (!ON_AN_UPLOAD.has(method)) throw new AppError('method_not_allowed', `${method} is not part of tus`, { Allow: 'OPTIONS, HEAD, PATCH, DELETE' });
     if (!isValidUploadId(id)) throw new AppError('not_found', 'no such upload');
-    const row = deps.repo.getUpload(id);
+    const row = deps.uploads.unfinished(id);
     if (!row) {
       // A finished upload stays addressable, so a client whose final answer was lost learns it is done.
       const file = finishedFileOf(deps.repo, caller, id);
@@ -122,70 +118,64 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
 
   // Requests that may carry bytes hold a slot of their user's until they end (server/upload-requests.ts).
   const uploader = method === 'PATCH' ? ctx.upload?.user_id : method === 'POST' ? uploaderOf(caller, request) : undefined;
-  const release = uploader === undefined ? undefined : deps.lifecycle.requests.enter(uploader, method === 'PATCH' ? id : undefined);
+  const release = uploader === undefined ? undefined : deps.uploads.requests.enter(uploader, method === 'PATCH' ? id : undefined);
   try {
     // A creation request carries bytes only as creation-with-upload.
     if (method === 'POST' && request.headers.get('content-type') === 'application/offset+octet-stream') await stage(headerInteger(request, 'upload-length'));
     if (method === 'PATCH' && ctx.upload) {
       const length = ctx.upload.length ?? headerInteger(request, 'upload-length');
       await stage(length === null ? null : Math.max(0, length - (headerInteger(request, 'upload-offset') ?? 0)));
-      // After the admission: a refused request must not leave a claim that nothing settles.
-      ctx.bound = deps.lifecycle.beforePatch(ctx.upload, {
-        declaredLength: headerInteger(request, 'upload-length'),
-        contentLength: staged.body?.size ?? headerInteger(request, 'content-length'),
-      });
     }
-    const headers = withoutConcat(lenientMetadata(request.headers));
-    if (method !== request.method || (hasBody && incoming) || headers !== request.headers) {
+    const claim = {
+      declaredLength: headerInteger(request, 'upload-length'),
+      contentLength: staged.body?.size ?? headerInteger(request, 'content-length'),
+    };
+    const build = (): Request => {
+      const headers = withoutConcat(lenientMetadata(request.headers));
+      if (method === request.method && !(hasBody && incoming) && headers === request.headers) return request;
       // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
       // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
       // the copy @hono/node-server's own request body makes (server/http/node-body.ts), or the
       // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata and
       // concatenation (server/routes/tus-concat.ts).
       const body = !hasBody ? null : (staged.body?.body ?? bodyOf(deps, request, incoming, ctx));
-      request = new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
-    }
-    deps.tus.contexts.set(request, ctx);
-    return await answer(deps, method, ctx, request);
+      return new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
+    };
+    return await answer(deps, method, ctx, request, build, claim);
   } finally {
     release?.();
   }
 }
 
-async function answer(deps: UploadRouteDeps, method: string, ctx: TusRequestContext, request: Request): Promise<Response> {
-  let response = await deps.tus.server.handleWeb(request);
-  if (response.status === 404 && (method === 'HEAD' || method === 'PATCH') && ctx.upload && !deps.repo.getUpload(ctx.upload.id)) {
+/** `request` as received; `build` makes the one tus reads (the service builds it after the quota claim). */
+async function answer(
+  deps: UploadRouteDeps,
+  method: string,
+  ctx: UploadContext,
+  request: Request,
+  build: () => Request,
+  claim: { declaredLength: number | null; contentLength: number | null },
+): Promise<Response> {
+  const response = await deps.uploads.run(method, ctx, build, claim);
+  if (response.status === 404 && (method === 'HEAD' || method === 'PATCH') && ctx.upload && !deps.uploads.unfinished(ctx.upload.id)) {
     // Finished by another request between our look-up and tus's (its bookkeeping is gone now).
     const file = finishedFileOf(deps.repo, ctx.caller, ctx.upload.id);
     if (file) return answerFinished(method, file, request);
   }
-  if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && deps.repo.getUpload(ctx.upload.id)) {
-    // tus could not terminate an upload this server knows: its bookkeeping is missing (S3's
-    // `.info`; on disk the store removes what is left itself). Termination removes whatever is
-    // left (settle below) and frees the reservation; a storage failure there answers as what it is.
-    response = new Response(null, { status: 204, headers: { 'Tus-Resumable': '1.0.0' } });
+  if (ctx.file && response.headers.has('X-File-Key')) {
+    // The request that stored the last byte answers with the file record.
+    const headers = new Headers(response.headers);
+    headers.delete('Content-Length');
+    return new Response(JSON.stringify(toFileRecord(ctx.file)), { status: response.status, headers });
   }
-  await settle(deps, method, ctx, response);
-  const partial = method === 'HEAD' && ctx.upload !== undefined && deps.lifecycle.isPartial(ctx.upload.id);
-  if (partial) response.headers.set('Upload-Concat', 'partial');
-  if (method === 'HEAD' && ctx.upload && !partial && isComplete(response)) {
-    response = await finishOnHead(deps, ctx.upload.id, response);
-  }
-  response = await uniformErrors(response);
-  if ((method === 'POST' || method === 'PATCH') && response.ok && !response.headers.has('X-File-Key')) {
-    // Expiry counts from the last recorded activity (hooks/expiry.ts; beforePatch records it at most
-    // once per min(60 s, expiry/100)), so each write moves it forward, never past what is stored.
-    const since = ctx.upload?.touched_at ?? deps.now();
-    response.headers.set('Upload-Expires', new Date(since + deps.uploadExpirySeconds * 1000).toUTCString());
-  }
-  return response;
+  return uniformErrors(response);
 }
 
 /** The request's body: straight from the socket when there is one, ended if it goes silent (UPLOAD_IDLE_TIMEOUT_SECONDS). */
-function bodyOf(deps: UploadRouteDeps, request: Request, incoming: IncomingMessage | undefined, ctx: TusRequestContext | undefined): ReadableStream<Uint8Array> | null {
+function bodyOf(deps: UploadRouteDeps, request: Request, incoming: IncomingMessage | undefined, ctx: UploadContext | undefined): ReadableStream<Uint8Array> | null {
   if (!incoming) return request.body;
   return requestBodyFromNode(incoming, {
-    idleTimeoutMs: deps.tus.bodyIdleTimeoutMs,
+    idleTimeoutMs: deps.uploads.bodyIdleTimeoutMs,
     onIdle: () => deps.log.info({ event: 'upload.idle', upload_id: ctx?.upload?.id }, 'upload request body went silent; ended it, bytes kept'),
   });
 }
@@ -216,34 +206,6 @@ function headerInteger(request: Request, name: string): number | null {
   return Number(raw);
 }
 
-/** After tus answered: keep the database in step with what is stored. */
-async function settle(deps: UploadRouteDeps, method: string, ctx: TusRequestContext, response: Response): Promise<void> {
-  const upload = ctx.upload;
-  if (!upload) return;
-  const finished = response.headers.has('X-File-Key');
-  if (method === 'DELETE' && response.status === 204) {
-    await deps.lifecycle.discard(upload.id, 'terminated');
-    return;
-  }
-  if (method === 'POST' && !response.ok) {
-    // The client never learnt this upload's URL: nothing may stay behind.
-    await deps.lifecycle.discard(upload.id, 'creation_failed');
-    return;
-  }
-  // Skips a stat, a read of tus's .json and a write transaction on most PATCHes.
-  if (method === 'PATCH' && reservationIsFinal(upload)) return;
-  if ((method === 'POST' || method === 'PATCH') && !finished && deps.repo.getUpload(upload.id)) {
-    // Bookkeeping only: if it fails (e.g. the disk is full) tus's answer stands, and a deferred
-    // upload keeps its larger claim until its next request settles it.
-    try {
-      const stored = await deps.tus.server.datastore.getUpload(upload.id);
-      deps.lifecycle.afterWrite(upload.id, { offset: stored.offset, size: stored.size });
-    } catch (error) {
-      deps.log.warn({ err: error, upload_id: upload.id }, 'could not settle the upload after a write');
-    }
-  }
-}
-
 /** tus reports its own refusals as plain text; clients get the same problem+json as everywhere else. */
 async function uniformErrors(response: Response): Promise<Response> {
   if (response.status < 400) return response;
@@ -259,30 +221,4 @@ async function uniformErrors(response: Response): Promise<Response> {
   }
   const error = text === TUS_ERRORS.UNKNOWN_ERROR.body ? new AppError('internal') : tusErrorToAppError(response.status, text);
   return problemResponse(error, headers);
-}
-
-function isComplete(response: Response): boolean {
-  const length = response.headers.get('upload-length');
-  return response.status === 200 && length !== null && length === response.headers.get('upload-offset');
-}
-
-/**
- * Every byte is stored but the upload is still unfinished: the final PATCH's hooks failed (its
- * client got an error). A HEAD must not report success for a file that was never recorded, so the
- * finish runs again here; if it fails again the client gets the error and retries later.
- */
-async function finishOnHead(deps: UploadRouteDeps, uploadId: string, response: Response): Promise<Response> {
-  const lock = deps.locker.newLock(uploadId);
-  await lock.lock(AbortSignal.timeout(LOCK_WAIT_MS), () => {}).catch(() => {
-    throw new AppError('upload_locked', 'the upload is busy; retry shortly');
-  });
-  try {
-    if (!deps.repo.getUpload(uploadId)) return response; // finished meanwhile by another request
-    const file = await deps.lifecycle.finish({ id: uploadId, size: Number(response.headers.get('upload-length')) });
-    const headers = new Headers(response.headers);
-    headers.set('X-File-Key', file.key);
-    return new Response(null, { status: 200, headers });
-  } finally {
-    await lock.unlock();
-  }
 }

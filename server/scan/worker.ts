@@ -36,8 +36,6 @@ const PROBE_PING_MS = 2000;
 export interface ScanWorker {
   /** For the lifecycle (HookDeps.scans): enqueue inside the transaction that makes a file ready. */
   readonly queue: ScanQueue;
-  /** Registers sl_scan_* and sl_clamd_up (the registry is made after the services). */
-  attachMetrics(registry: Registry): void;
   /** For /healthz: clamd's reachability and the queue, informational only. */
   health(): Promise<{ clamd: 'up' | 'down'; queue_depth: number }>;
   /** Resets interrupted scans, queues files without a verdict, then works until stopped. */
@@ -55,6 +53,8 @@ export interface ScanWorkerDeps {
   events: EventSink;
   now: () => number;
   log: Logger;
+  /** Where sl_scan_* and sl_clamd_up are registered. */
+  registry: Registry;
   random?: () => number;
 }
 
@@ -69,9 +69,21 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   const repo = new ScanRepo(deps.db, deps.repo);
   const random = deps.random ?? Math.random;
 
-  let verdicts: Counter<'verdict'> | undefined;
-  let retries: Counter<'reason'> | undefined;
-  let duration: Histogram | undefined;
+  const registers = [deps.registry];
+  new Gauge({ name: 'sl_scan_queue_depth', help: 'Files waiting for their virus scan (queued, backing off, or being scanned)', registers, collect() { this.set(repo.depth()); } });
+  new Gauge({
+    name: 'sl_clamd_up',
+    help: 'Whether clamd answered PING at this scrape (1) or not (0)',
+    registers,
+    async collect() {
+      this.set((await clamd.ping(PROBE_PING_MS)) ? 1 : 0);
+    },
+  });
+  const verdicts = new Counter({ name: 'sl_scans_total', help: 'Virus scan verdicts: clean, infected, error', labelNames: ['verdict'], registers });
+  const retries = new Counter({ name: 'sl_scan_retries_total', help: 'Scan attempts that gave no verdict and were postponed: clamd (unreachable, silent, gone) or storage (file unreadable)', labelNames: ['reason'], registers });
+  const duration = new Histogram({ name: 'sl_scan_duration_seconds', help: 'Time to stream one file through clamd', registers, buckets: [0.01, 0.05, 0.25, 1, 5, 30, 120, 600] });
+  for (const verdict of ['clean', 'infected', 'error']) verdicts.inc({ verdict }, 0);
+  for (const reason of ['clamd', 'storage']) retries.inc({ reason }, 0);
 
   const running = new Map<string, Promise<void>>();
   let stopped = true;
@@ -136,7 +148,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
     const wait = retryDelayMs(attempts, deps.config.maxBackoffMs, random);
     const reason = error instanceof Error ? error.message : String(error);
     repo.postpone(file.key, now() + wait, reason);
-    retries?.inc({ reason: fromClamd ? 'clamd' : 'storage' });
+    retries.inc({ reason: fromClamd ? 'clamd' : 'storage' });
     log.warn(
       { key: file.key, attempts, retry_in_ms: wait, error: reason, ...(fromClamd ? {} : { err: error }) },
       fromClamd ? 'virus scan did not run (clamd gave no verdict); will retry' : 'virus scan did not run (the file could not be read); will retry',
@@ -165,8 +177,8 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       return current;
     });
     if (!recorded) return; // deleted while it was being scanned
-    verdicts?.inc({ verdict: verdict.status });
-    duration?.observe(seconds);
+    verdicts.inc({ verdict: verdict.status });
+    duration.observe(seconds);
     const context = { event: 'file.scanned', key: file.key, user_id: file.user_id, scan_status: verdict.status, seconds };
     if (verdict.status === 'infected') log.warn({ ...context, signature: verdict.signature }, 'virus found; the file is quarantined');
     else if (verdict.status === 'error') log.error({ ...context, error: verdict.message }, 'clamd could not scan the file');
@@ -180,23 +192,6 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
         repo.enqueue(key, now());
         setImmediate(pump); // after the surrounding transaction commits
       },
-    },
-    attachMetrics(registry) {
-      const registers = [registry];
-      new Gauge({ name: 'sl_scan_queue_depth', help: 'Files waiting for their virus scan (queued, backing off, or being scanned)', registers, collect() { this.set(repo.depth()); } });
-      new Gauge({
-        name: 'sl_clamd_up',
-        help: 'Whether clamd answered PING at this scrape (1) or not (0)',
-        registers,
-        async collect() {
-          this.set((await clamd.ping(PROBE_PING_MS)) ? 1 : 0);
-        },
-      });
-      verdicts = new Counter({ name: 'sl_scans_total', help: 'Virus scan verdicts: clean, infected, error', labelNames: ['verdict'], registers });
-      retries = new Counter({ name: 'sl_scan_retries_total', help: 'Scan attempts that gave no verdict and were postponed: clamd (unreachable, silent, gone) or storage (file unreadable)', labelNames: ['reason'], registers });
-      duration = new Histogram({ name: 'sl_scan_duration_seconds', help: 'Time to stream one file through clamd', registers, buckets: [0.01, 0.05, 0.25, 1, 5, 30, 120, 600] });
-      for (const verdict of ['clean', 'infected', 'error']) verdicts.inc({ verdict }, 0);
-      for (const reason of ['clamd', 'storage']) retries.inc({ reason }, 0);
     },
     async health() {
       return { clamd: (await clamd.ping(PROBE_PING_MS)) ? 'up' : 'down', queue_depth: repo.depth() };

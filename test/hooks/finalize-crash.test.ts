@@ -152,3 +152,70 @@ describe('crash and restart', () => {
     }
   });
 });
+
+describe('crash between the move of a finish and its transaction', () => {
+  test('start-up records the file whose bytes reached their key, with its sha256, and charges it once', async () => {
+    const dataDir = tempDir();
+    let server = await startTestServer({ dataDir });
+    const auth = { Authorization: `Bearer ${await server.token('erin')}` };
+    const data = randomBytes(3000);
+    const record = JSON.parse((await tusUpload({ endpoint: server.url, headers: auth, data, metadata: { filename: 'moved.txt', filetype: 'text/plain' } }).done).body);
+    await server.stop({ keepData: true });
+
+    // The state such a crash leaves: the bytes at the file's key, nothing in uploads/, and the
+    // database still holding the unfinished upload (the finish's transaction never ran).
+    const db = new Database(path.join(dataDir, 'stream-line.sqlite'));
+    const file = db.prepare('SELECT * FROM files WHERE key = ?').get(record.key) as Record<string, unknown>;
+    unrecord(db, file);
+    db.close();
+    assert.equal(existsSync(path.join(dataDir, 'uploads', String(file.upload_id))), false);
+
+    server = await startTestServer({ dataDir });
+    try {
+      const list = await (await fetch(`${server.url}/v1/files/all`, { headers: auth })).json();
+      assert.deepEqual(list.files.map((f: { key: string; sha256: string; size: number }) => [f.key, f.sha256, f.size]), [[record.key, sha256(data), data.length]]);
+      assert.ok(readFileSync(path.join(dataDir, record.key)).equals(data));
+      assert.equal(server.services.repo.getUpload(String(file.upload_id)), undefined);
+      const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
+      assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [data.length, 0]);
+      // The upload's URL answers as a finished upload's.
+      const head = await headUpload(`${server.url}/v1/uploads/${String(file.upload_id)}`, auth);
+      assert.equal(head.headers.get('x-file-key'), record.key);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+/** The record of a finished file goes back to being its unfinished upload (the finish's transaction undone). */
+function unrecord(db: Database.Database, file: Record<string, unknown>): void {
+  db.prepare('DELETE FROM files WHERE key = ?').run(file.key);
+  db.prepare(
+    `INSERT INTO uploads (id, user_id, length, reserved_bytes, filename, folder, content_type, created_at, touched_at, type_checked, detected_type)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+  ).run(file.upload_id, file.user_id, file.size, file.size, file.filename, file.folder, file.content_type, file.created_at, file.created_at, file.detected_type);
+}
+
+describe('a finish whose transaction failed after the move', () => {
+  test('the next HEAD on the upload records the file and answers as for a finished upload', async () => {
+    const server = await startTestServer();
+    try {
+      const auth = { Authorization: `Bearer ${await server.token('erin')}` };
+      const data = randomBytes(2000);
+      const record = JSON.parse((await tusUpload({ endpoint: server.url, headers: auth, data, metadata: { filename: 'moved.txt', filetype: 'text/plain' } }).done).body);
+      const file = server.services.db.prepare('SELECT * FROM files WHERE key = ?').get(record.key) as Record<string, unknown>;
+      server.services.repo.atomically(() => unrecord(server.services.db, file));
+
+      const head = await headUpload(`${server.url}/v1/uploads/${String(file.upload_id)}`, auth);
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('x-file-key'), record.key);
+      assert.equal(head.headers.get('upload-offset'), String(data.length));
+      const list = await (await fetch(`${server.url}/v1/files/all`, { headers: auth })).json();
+      assert.deepEqual(list.files.map((f: { key: string; sha256: string }) => [f.key, f.sha256]), [[record.key, sha256(data)]]);
+      const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
+      assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [data.length, 0]);
+    } finally {
+      await server.stop();
+    }
+  });
+});

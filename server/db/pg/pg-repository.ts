@@ -122,21 +122,14 @@ function build(sql: Sql, options: PgRepositoryOptions): Repository {
     pruneDigestCheckpoints: async (uploadId, [a, b]) =>
       void (await sql.run('DELETE FROM upload_digests WHERE upload_id = $1 AND "offset" NOT IN ($2, $3)', [uploadId, a, b])),
 
-    beginCommit: (file) =>
+    replaceUploadWithFile: (file) =>
       sql.tx(async (tx) => {
         await tx.run('DELETE FROM uploads WHERE id = $1', [file.upload_id]);
         await tx.run(INSERT_FILE, fileValues(file));
       }),
-    abortCommit: (file, upload) =>
-      sql.tx(async (tx) => {
-        await tx.run('DELETE FROM files WHERE key = $1', [file.key]);
-        await tx.run(INSERT_UPLOAD, uploadValues(upload));
-      }),
     getFile: (key) => sql.one<FileRow>('SELECT * FROM files WHERE key = $1', [key]),
     getFileByUploadId: (uploadId) => sql.one<FileRow>('SELECT * FROM files WHERE upload_id = $1', [uploadId]),
     setFileState: async (key, state) => void (await sql.run('UPDATE files SET state = $1 WHERE key = $2', [state, key])),
-    setFileType: async (key, detectedType, category) =>
-      void (await sql.run('UPDATE files SET detected_type = $1, category = $2 WHERE key = $3', [detectedType, category, key])),
     deleteFile: async (key) => void (await sql.run('DELETE FROM files WHERE key = $1', [key])),
     filesInTransition: () => sql.rows<FileRow>("SELECT * FROM files WHERE state <> 'ready'"),
     listFiles: (q) =>

@@ -36,8 +36,7 @@ async function readyFile(repo: Repository, userId: string, size: number, over: P
   const upload = uploadRow(userId, size, over);
   assert.equal(await repo.reserveUpload(upload, 100 * MiB, 1000), 'reserved');
   const file = fileOf(upload);
-  await repo.beginCommit(file);
-  await repo.setFileState(file.key, 'ready');
+  await repo.replaceUploadWithFile({ ...file, state: 'ready' });
   return (await repo.getFile(file.key))!;
 }
 
@@ -135,33 +134,22 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.deepEqual(await b.usage(user), { used_bytes: 0, reserved_bytes: 18 * MiB });
     });
 
-    test('finishing turns the reservation into the file size; a second finish fails and changes nothing; an aborted finish restores the upload', async () => {
+    test('finishing turns the reservation into the file size; a second finish fails and changes nothing', async () => {
       const user = id('u');
       const upload = uploadRow(user, 3 * MiB, { folder: 'docs', filename: 'report.pdf' });
       assert.equal(await a.reserveUpload(upload, 20 * MiB, 10), 'reserved');
-      const file = fileOf(upload);
-      await a.beginCommit(file);
+      const file: FileRow = { ...fileOf(upload), state: 'ready', detected_type: 'application/pdf', category: 'document' };
+      await a.replaceUploadWithFile(file);
       assert.equal(await b.getUpload(upload.id), undefined);
       assert.deepEqual(await b.getFile(file.key), { ...file, damage: null, damaged_at: null });
       assert.deepEqual(await b.getFileByUploadId(upload.id), await b.getFile(file.key));
-      assert.ok((await b.knownUploadIds()).has(upload.id), 'a committing upload is known');
-      assert.deepEqual((await b.filesInTransition()).filter((f) => f.user_id === user).map((f) => f.key), [file.key]);
+      assert.deepEqual((await b.filesInTransition()).filter((f) => f.user_id === user), []);
       assert.deepEqual(await b.usage(user), { used_bytes: 3 * MiB, reserved_bytes: 0 });
 
-      await assert.rejects(b.beginCommit(file));
-      await assert.rejects(b.beginCommit({ ...file, key: `${file.key}.again` }), 'one upload becomes one file');
+      await assert.rejects(b.replaceUploadWithFile(file));
+      await assert.rejects(b.replaceUploadWithFile({ ...file, key: `${file.key}.again` }), 'one upload becomes one file');
       assert.deepEqual(await a.usage(user), { used_bytes: 3 * MiB, reserved_bytes: 0 });
-
-      await b.abortCommit(file, upload);
-      assert.equal(await a.getFile(file.key), undefined);
-      assert.deepEqual(await a.getUpload(upload.id), upload);
-      assert.deepEqual(await a.usage(user), { used_bytes: 0, reserved_bytes: 3 * MiB });
-
-      await a.beginCommit(file);
-      await a.setFileType(file.key, 'application/pdf', 'document');
-      await a.setFileState(file.key, 'ready');
-      assert.deepEqual((await b.filesInTransition()).filter((f) => f.user_id === user), []);
-      assert.deepEqual(await b.legacyParts.fileOfUpload(upload.id), { ...file, state: 'ready', detected_type: 'application/pdf', category: 'document', damage: null, damaged_at: null });
+      assert.deepEqual(await b.legacyParts.fileOfUpload(upload.id), { ...file, damage: null, damaged_at: null });
       await b.deleteFile(file.key);
       await b.deleteFile(file.key); // twice: nothing left to delete
       assert.deepEqual(await a.usage(user), { used_bytes: 0, reserved_bytes: 0 });

@@ -1,0 +1,78 @@
+// The tus store every upload byte is written through: it hands each write's bytes to the lifecycle
+// (SHA-256, type sniffing, hooks/index.ts observeWrite) on their way to the real store, and
+// delegates everything else. Wrapping write is the one place that sees exactly the bytes that are
+// stored, for every backend.
+import type { Readable } from 'node:stream';
+import { DataStore, type Upload } from '@tus/utils';
+import { isTusError } from '../server/errors.ts';
+
+export interface WriteObserver {
+  /**
+   * Wraps the bytes about to be written at `offset`. `settle` gets the offset the store reports
+   * (null when the write failed) and throws a refusal found in the bytes.
+   */
+  observeWrite(uploadId: string, offset: number, source: Readable): Promise<{ stream: Readable; settle(newOffset: number | null): Promise<void> }>;
+}
+
+export class ObservedStore extends DataStore {
+  readonly #store: DataStore;
+  readonly #observer: WriteObserver;
+
+  constructor(store: DataStore, observer: WriteObserver) {
+    super();
+    this.#store = store;
+    this.#observer = observer;
+    this.extensions = store.extensions;
+  }
+
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    // Stores report every failure as their own write error; a refusal from upstream (tus's size
+    // limiter: 413) must reach the client as what it is.
+    let upstreamError: unknown = readable.errored ?? undefined;
+    readable.once('error', (error) => (upstreamError = error));
+    const observed = await this.#observer.observeWrite(id, offset, readable);
+    // A client that disconnects before the store starts reading (S3 first fetches the unfinished
+    // part it prepends) errors this stream while nothing listens yet: an uncaught exception. The
+    // store still sees the error: its pipeline finds the stream destroyed.
+    observed.stream.on('error', () => {});
+    let newOffset: number | null = null;
+    let failure: unknown;
+    try {
+      newOffset = await this.#store.write(observed.stream, id, offset);
+    } catch (error) {
+      failure = isTusError(upstreamError) ? upstreamError : error;
+    }
+    // Throws a refusal found in the first bytes (type_not_allowed), which outranks the store's error.
+    await observed.settle(newOffset);
+    if (failure !== undefined) throw failure;
+    return newOffset!;
+  }
+
+  override hasExtension(extension: string): boolean {
+    return this.#store.hasExtension(extension);
+  }
+
+  override create(upload: Upload): Promise<Upload> {
+    return this.#store.create(upload);
+  }
+
+  override remove(id: string): Promise<void> {
+    return this.#store.remove(id);
+  }
+
+  override getUpload(id: string): Promise<Upload> {
+    return this.#store.getUpload(id);
+  }
+
+  override declareUploadLength(id: string, length: number): Promise<void> {
+    return this.#store.declareUploadLength(id, length);
+  }
+
+  override deleteExpired(): Promise<number> {
+    return this.#store.deleteExpired();
+  }
+
+  override getExpiration(): number {
+    return this.#store.getExpiration();
+  }
+}

@@ -1,0 +1,111 @@
+// Start-up step: settles what a crash interrupted before the server takes requests.
+//  - A deletion ('deleting'): its bytes and its record go.
+//  - A 'committing' record (its bytes may still sit in upload storage): the idempotent move runs
+//    again; the file becomes ready, or, its bytes gone from both places, the record goes.
+//  - A finish cut after the move and before its transaction (hooks/finalize.ts): the upload's bytes
+//    are gone from upload storage but sit at the file's key; the file is recorded.
+//  - Upload bytes the database does not know (orphans) are removed, and unfinished uploads whose
+//    storage entry is gone are released (hooks/unresumable.ts).
+import { createHash } from 'node:crypto';
+import type { UploadRow } from '../server/db/repo.ts';
+import { fileKey } from '../server/storage/keys.ts';
+import { detectStoredFile } from './content-type.ts';
+import type { HookDeps } from './deps.ts';
+import { announceFailure, forgetFile } from './discard.ts';
+import { announceFinished, fileOf, recordFinished, refuseMoved, typeFile } from './finalize.ts';
+import type { Digests } from './sha256.ts';
+import { releaseUnresumable } from './unresumable.ts';
+
+const DAY_MS = 86_400_000;
+
+export interface Repaired {
+  committed: number;
+  deleted: number;
+  lost: number;
+  orphans: number;
+  released: number;
+}
+
+export async function repairInterrupted(deps: HookDeps, digests: Digests): Promise<Repaired> {
+  const result: Repaired = { committed: 0, deleted: 0, lost: 0, orphans: 0, released: 0 };
+  for (const file of deps.repo.filesInTransition()) {
+    if (file.state === 'deleting') {
+      await deps.storage.removeFile(file.key);
+      forgetFile(deps, file);
+      result.deleted++;
+      continue;
+    }
+    try {
+      await deps.storage.promote(file.upload_id, file.key);
+    } catch (error) {
+      deps.log.warn({ err: error, key: file.key }, 'interrupted commit: bytes not found in upload storage');
+    }
+    // upload.finished goes with the state it reports: finished, or (bytes gone) failed. Either way
+    // the upload's upload.created is followed by an outcome.
+    if (await deps.storage.statFile(file.key)) {
+      deps.repo.atomically(() => {
+        deps.repo.setFileState(file.key, 'ready');
+        announceFinished(deps, file);
+      });
+      result.committed++;
+    } else {
+      deps.log.error({ key: file.key }, 'interrupted commit: bytes are gone; removing the record');
+      forgetFile(deps, file, () => announceFailure(deps, file.upload_id, file, 'lost'));
+      result.lost++;
+    }
+  }
+  // Listed before the database is read: an upload created meanwhile already has its row.
+  const present = await deps.storage.listUploadIds();
+  const known = deps.repo.knownUploadIds();
+  for (const id of present) {
+    if (known.has(id)) continue;
+    await deps.storage.removeUpload(id);
+    result.orphans++;
+  }
+  result.released = await releaseUnresumable(deps, digests, new Set(present), async (row) => {
+    const outcome = await recordMoved(deps, digests, row);
+    if (outcome === 'recorded') result.committed++;
+    return outcome !== 'absent';
+  });
+  return result;
+}
+
+/**
+ * An unfinished upload whose bytes left upload storage: if a finish moved them to the file's key
+ * and was cut before its transaction, the file is recorded now (or refused, as the finish would have). The key's date is the UTC
+ * day the finish began, at or after the upload's last recorded activity, so each day from then to
+ * now is tried.
+ */
+export async function recordMoved(deps: HookDeps, digests: Pick<Digests, 'discard'>, row: UploadRow): Promise<'recorded' | 'refused' | 'absent'> {
+  const now = deps.now();
+  for (let day = Math.floor(row.touched_at / DAY_MS); day <= Math.floor(now / DAY_MS); day++) {
+    const key = fileKey(row.user_id, new Date(day * DAY_MS), row.id, row.filename);
+    const stored = await deps.storage.statFile(key);
+    if (!stored) continue;
+    const hash = createHash('sha256');
+    for await (const chunk of await deps.storage.openFile(key)) hash.update(chunk as Buffer);
+    const file = fileOf(deps, row, {
+      key,
+      size: stored.size,
+      sha256: hash.digest('hex'),
+      createdAt: stored.modifiedAt.getTime(),
+      detected: row.type_checked === 1 ? row.detected_type : null,
+    });
+    if (row.sha256_declared !== null && row.sha256_declared !== file.sha256) {
+      await refuseMoved(deps, digests, file, 'checksum_mismatch');
+      return 'refused';
+    }
+    if (row.type_checked !== 1) {
+      try {
+        typeFile(file, await detectStoredFile(deps, file));
+      } catch {
+        await refuseMoved(deps, digests, file, 'type_not_allowed');
+        return 'refused';
+      }
+    }
+    recordFinished(deps, file);
+    deps.log.warn({ event: 'upload.finished', key, upload_id: row.id }, 'start-up: recorded a file whose finish was interrupted after its move');
+    return 'recorded';
+  }
+  return 'absent';
+}

@@ -1,0 +1,60 @@
+// Finishing under the upload's lock. tus lets go of the lock before it calls onFinish, so the finish
+// takes it again: a HEAD or PATCH on the upload meanwhile waits for the file instead of finding its
+// bytes moved and their record not yet written (hooks/finalize.ts moves first, records after).
+import type { Locker } from '@tus/utils';
+import type { Lifecycle } from '../../hooks/index.ts';
+import type { FileRow, Repo } from '../db/repo.ts';
+import { AppError } from '../errors.ts';
+
+/** How long a finish waits for another request on the same upload. */
+const LOCK_WAIT_MS = 3000;
+
+export interface Finishing {
+  /** The request that stored the last byte: the file, or the one another request finished meanwhile. */
+  finish(upload: { id: string; size: number }): Promise<FileRow>;
+  /**
+   * HEAD found every byte stored but the upload unfinished: the final PATCH's finish failed (its
+   * client got an error). A HEAD must not report success for a file that was never recorded, so the
+   * finish runs again; if it fails again the client gets the error and retries later.
+   */
+  finishOnHead(uploadId: string, response: Response): Promise<Response>;
+  /** Storage lost an upload the database holds: records the file a failed finish may have moved. */
+  recover(uploadId: string): Promise<void>;
+}
+
+export function createFinishing(deps: { lifecycle: Lifecycle; locker: Locker; repo: Repo }): Finishing {
+  const { lifecycle, repo } = deps;
+
+  async function withLock<T>(uploadId: string, run: () => Promise<T>): Promise<T> {
+    const lock = deps.locker.newLock(uploadId);
+    await lock.lock(AbortSignal.timeout(LOCK_WAIT_MS), () => {}).catch(() => {
+      throw new AppError('upload_locked', 'the upload is busy; retry shortly');
+    });
+    try {
+      return await run();
+    } finally {
+      await lock.unlock();
+    }
+  }
+
+  return {
+    finish: (upload) =>
+      withLock(upload.id, async () => {
+        if (!repo.getUpload(upload.id)) {
+          // Finished meanwhile by a HEAD that found every byte stored.
+          const file = repo.getFileByUploadId(upload.id);
+          if (file) return file;
+        }
+        return lifecycle.finish(upload);
+      }),
+    finishOnHead: (uploadId, response) =>
+      withLock(uploadId, async () => {
+        if (!repo.getUpload(uploadId)) return response; // finished meanwhile by another request
+        const file = await lifecycle.finish({ id: uploadId, size: Number(response.headers.get('upload-length')) });
+        const headers = new Headers(response.headers);
+        headers.set('X-File-Key', file.key);
+        return new Response(null, { status: 200, headers });
+      }),
+    recover: (uploadId) => withLock(uploadId, () => lifecycle.recover(uploadId)),
+  };
+}

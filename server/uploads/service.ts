@@ -1,0 +1,186 @@
+// The upload service: every decision about an upload before, during and after @tus/server handles
+// its request. The route (server/routes/uploads.ts) has already identified the caller, checked that
+// the upload is theirs and admitted the request; from there a request runs in one line:
+//   before tus: a PATCH records activity for expiry and claims the quota it may use (hooks/quota.ts)
+//   tus:        creation reserves (onCreate); bytes stream through the lifecycle's store (SHA-256,
+//               type sniffing); the request that stores the last byte finishes the upload (onFinish)
+//   after tus:  termination and failed creations discard; a write settles its reservation; a HEAD
+//               on an upload whose bytes are all stored but unrecorded finishes it; Upload-Expires
+// It lives above hooks/ (the lifecycle steps, free of HTTP) and server/tus.ts (the @tus/server
+// instance), which it composes; routes import only its types.
+import path from 'node:path';
+import type { Locker } from '@tus/utils';
+import type { Logger } from 'pino';
+import type { FinalUpload, Lifecycle, PatchRequest } from '../../hooks/index.ts';
+import type { Caller } from '../auth/caller.ts';
+import type { FileRow, Repo, UploadRow } from '../db/repo.ts';
+import { createTus, newUploadId, TUS_PATH } from '../tus.ts';
+import { createStaging, type Staging } from '../tus-checksum.ts';
+import type { UploadRequests } from '../upload-requests.ts';
+import { createFinishing } from './finishing.ts';
+
+/** What one request carries through the service, beyond what tus sees. */
+export interface UploadContext {
+  caller: Caller;
+  /** The upload this request addresses (HEAD/PATCH/DELETE), or the one it created (POST). */
+  upload?: UploadRow;
+  /** A creation with Upload-Concat: partial (hooks/concat.ts). */
+  partial?: boolean;
+  /** Upper bound on the upload's total size for this request (deferred length). */
+  bound?: number;
+  /** The file this request finished the upload into (POST or PATCH: the route answers its record). */
+  file?: FileRow;
+}
+
+export interface UploadServiceDeps {
+  lifecycle: Lifecycle;
+  locker: Locker;
+  repo: Repo;
+  maxUploadBytes: number;
+  /** UPLOAD_IDLE_TIMEOUT_SECONDS, for the request bodies handed to tus (server/http/node-body.ts). */
+  bodyIdleTimeoutMs: number;
+  uploadExpirySeconds: number;
+  /** The origin put into Location headers (known once the port is bound when PUBLIC_URL is unset). */
+  publicUrl: () => string;
+  /** Bodies whose Upload-Checksum is being verified are staged under `<dataDir>/staging`. */
+  dataDir: string;
+  now: () => number;
+  log: Logger;
+}
+
+export interface UploadService {
+  /** Upload requests in flight: per-user admission, and what expiry skips. */
+  readonly requests: UploadRequests;
+  readonly staging: Staging;
+  readonly maxUploadBytes: number;
+  readonly bodyIdleTimeoutMs: number;
+  /** The URL of an upload, as Location gives it. */
+  uploadUrl(id: string): string;
+  /** The unfinished upload with this id, if any. */
+  unfinished(id: string): UploadRow | undefined;
+  /** OPTIONS: what tus advertises (server/tus-discovery.ts adds the rest). */
+  discover(request: Request): Promise<Response>;
+  /**
+   * One tus request (`method` is the effective one) of a caller the route has authorised.
+   * `claim`: what a PATCH says of its size, for the quota claim made before tus runs. `request`
+   * is built only once the claim holds: building its body starts reading the socket.
+   */
+  run(method: string, ctx: UploadContext, request: () => Request, claim?: PatchRequest): Promise<Response>;
+  /** Upload-Concat: final: a new upload assembled from the partial ones, and its file. */
+  concatenate(final: Omit<FinalUpload, 'finalId'>): Promise<{ id: string; file: FileRow }>;
+}
+
+export function createUploadService(deps: UploadServiceDeps): UploadService {
+  const { lifecycle, repo } = deps;
+  // Per-request facts that tus does not carry, keyed by the Request object handed to tus.
+  const contexts = new WeakMap<Request, UploadContext>();
+  const contextOf = (req: Request): UploadContext => {
+    const ctx = contexts.get(req);
+    if (!ctx) throw new Error('tus request without a context: requests must come through the upload service');
+    return ctx;
+  };
+  const uploadUrl = (id: string) => `${deps.publicUrl()}${TUS_PATH}/${id}`;
+  const finishing = createFinishing(deps);
+
+  const tus = createTus({
+    store: lifecycle.store,
+    locker: deps.locker,
+    maxUploadBytes: deps.maxUploadBytes,
+    uploadUrl,
+    bound: (req) => contexts.get(req)?.bound,
+    async onCreate(req, upload) {
+      const ctx = contextOf(req);
+      const contentLength = req.headers.get('content-length');
+      ctx.upload = lifecycle.create(ctx.caller, upload.metadata, {
+        uploadId: upload.id,
+        length: upload.size ?? null,
+        bodyLength: contentLength !== null ? Number(contentLength) : null,
+        hasBody: req.headers.get('content-type') === 'application/offset+octet-stream',
+        partial: ctx.partial === true,
+      });
+    },
+    async onFinish(req, upload) {
+      // A complete partial upload waits for its final upload (hooks/concat.ts).
+      if (lifecycle.isPartial(upload.id)) return {};
+      const file = await finishing.finish({ id: upload.id, size: upload.size ?? upload.offset });
+      contextOf(req).file = file;
+      // A POST that finished the upload (creation-with-upload) must stay 201: clients need Location.
+      return { status_code: req.method === 'POST' ? 201 : 200, headers: { 'Content-Type': 'application/json', 'X-File-Key': file.key } };
+    },
+    log: deps.log,
+  });
+
+  /** After tus answered: keep the database in step with what is stored. */
+  async function settle(method: string, ctx: UploadContext, response: Response): Promise<void> {
+    const upload = ctx.upload;
+    if (!upload) return;
+    if (method === 'DELETE' && response.status === 204) {
+      await lifecycle.discard(upload.id, 'terminated');
+      return;
+    }
+    if (method === 'POST' && !response.ok) {
+      // The client never learnt this upload's URL: nothing may stay behind.
+      await lifecycle.discard(upload.id, 'creation_failed');
+      return;
+    }
+    if ((method === 'POST' || method === 'PATCH') && !response.headers.has('X-File-Key')) {
+      // Bookkeeping only: if it fails (e.g. the disk is full) tus's answer stands, and a deferred
+      // upload keeps its larger claim until its next request settles it.
+      try {
+        await lifecycle.afterWrite(upload);
+      } catch (error) {
+        deps.log.warn({ err: error, upload_id: upload.id }, 'could not settle the upload after a write');
+      }
+    }
+  }
+
+  return {
+    requests: lifecycle.requests,
+    staging: createStaging(path.join(deps.dataDir, 'staging')),
+    maxUploadBytes: deps.maxUploadBytes,
+    bodyIdleTimeoutMs: deps.bodyIdleTimeoutMs,
+    uploadUrl,
+    unfinished: (id) => repo.getUpload(id),
+    discover: (request) => tus.handleWeb(request),
+    async run(method, ctx, build, claim) {
+      // After the route's admission: a refused request must not leave a claim that nothing settles.
+      if (method === 'PATCH' && ctx.upload && claim) ctx.bound = lifecycle.beforePatch(ctx.upload, claim);
+      const request = build();
+      contexts.set(request, ctx);
+      let response = await tus.handleWeb(request);
+      if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && repo.getUpload(ctx.upload.id)) {
+        // tus could not terminate an upload this server knows: its bookkeeping is missing (S3's
+        // `.info`; on disk the store removes what is left itself). Termination removes whatever is
+        // left (settle) and frees the reservation; a storage failure there answers as what it is.
+        response = new Response(null, { status: 204, headers: { 'Tus-Resumable': '1.0.0' } });
+      }
+      if ((method === 'HEAD' || method === 'PATCH') && response.status === 404 && ctx.upload && repo.getUpload(ctx.upload.id)) {
+        // Storage lost the upload that the database still holds: a finish may have moved its bytes
+        // and failed to record them. Then the file is recorded now, and the route answers for it.
+        await finishing.recover(ctx.upload.id);
+      }
+      await settle(method, ctx, response);
+      const partial = method === 'HEAD' && ctx.upload !== undefined && lifecycle.isPartial(ctx.upload.id);
+      if (partial) response.headers.set('Upload-Concat', 'partial');
+      if (method === 'HEAD' && ctx.upload && !partial && isComplete(response)) {
+        response = await finishing.finishOnHead(ctx.upload.id, response);
+      }
+      if ((method === 'POST' || method === 'PATCH') && response.ok && !response.headers.has('X-File-Key')) {
+        // Expiry counts from the last recorded activity (hooks/expiry.ts; beforePatch records it at
+        // most once per min(60 s, expiry/100)), so each write moves it forward, never past what is stored.
+        const since = ctx.upload?.touched_at ?? deps.now();
+        response.headers.set('Upload-Expires', new Date(since + deps.uploadExpirySeconds * 1000).toUTCString());
+      }
+      return response;
+    },
+    async concatenate(final) {
+      const id = newUploadId();
+      return { id, file: await lifecycle.concatenate({ ...final, finalId: id }) };
+    },
+  };
+}
+
+function isComplete(response: Response): boolean {
+  const length = response.headers.get('upload-length');
+  return response.status === 200 && length !== null && length === response.headers.get('upload-offset');
+}
