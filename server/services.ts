@@ -5,7 +5,7 @@
 import { MemoryLocker } from '@tus/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
-import { noEvents, noScans } from '../hooks/deps.ts';
+import { noScans } from '../hooks/deps.ts';
 import { createClamd } from './scan/clamd.ts';
 import { createScanWorker, type ScanWorker } from './scan/worker.ts';
 import { createOutbox, type Outbox } from './webhooks/outbox.ts';
@@ -17,7 +17,9 @@ import { loadSecrets, type Secrets } from './auth/secrets.ts';
 import { createSecretCheck } from './auth/secret-check.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
+import type { Repository } from './db/contract.ts';
 import { Repo } from './db/repo.ts';
+import { createSqliteRepository } from './db/sqlite-repository.ts';
 import { createMetrics, lifecycleObserver, type Metrics } from './metrics.ts';
 import { createLocalStorage } from './storage/local.ts';
 import type { Storage } from './storage/types.ts';
@@ -30,6 +32,8 @@ export interface Services {
   now: () => number;
   db: Db;
   repo: Repo;
+  /** The records behind the one asynchronous contract (server/db/contract.ts). */
+  repository: Repository;
   storage: Storage;
   secrets: Secrets;
   /** The key that signs user tokens. */
@@ -92,19 +96,19 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     dispatcher = createDispatcher({ outbox, config: config.webhooks, now, log, registry: metrics.registry });
     webhooks = { outbox, dispatcher };
   }
-  const events = webhooks?.outbox ?? noEvents;
+  const repository = createSqliteRepository(db, { webhookUrls: config.webhooks?.urls ?? [], now, onEmit: () => webhooks?.dispatcher.wake() });
+  const events = webhooks?.outbox ?? { emit() {} };
   const scanWorker = config.clamd
     ? createScanWorker({ db, repo, storage, clamd: createClamd(config.clamd), config: config.clamd, events, now, log, registry: metrics.registry })
     : undefined;
   const hookDeps: HookDeps = {
-    repo,
+    repo: repository,
     storage,
     quotaBytes: config.quotaBytes,
     maxUploadBytes: config.maxUploadBytes,
     maxUnfinishedUploads: config.uploadMaxUnfinishedPerUser,
     uploadExpirySeconds: config.uploadExpirySeconds,
     typePolicy: config.typePolicy,
-    events,
     scans: scanWorker?.queue ?? noScans,
     now,
     log,
@@ -118,7 +122,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
   const uploads = createUploadService({
     lifecycle,
     locker,
-    repo,
+    repo: repository,
     maxUploadBytes: config.maxUploadBytes,
     bodyIdleTimeoutMs: config.uploadIdleTimeoutSeconds * 1000,
     uploadExpirySeconds: config.uploadExpirySeconds,
@@ -133,6 +137,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     now,
     db,
     repo,
+    repository,
     storage,
     secrets,
     ownKey: secrets.userTokenKey,

@@ -111,7 +111,10 @@ export interface LegacyParts {
 
 /** The webhook outbox (server/webhooks/outbox.ts explains the head rule and the retention). */
 export interface OutboxStore {
-  /** Writes the event and one delivery per receiver; call on the `tx` of the change it reports. */
+  /**
+   * Writes the event and one delivery per receiver; call on the `tx` of the change it reports.
+   * Without receivers (webhooks off) it writes nothing: an event no one receives is not kept.
+   */
   emit(type: EventType, subject: string, data: Record<string, unknown>): Promise<void>;
   dueHeads(url: string, now: number, limit: number): Promise<PendingDelivery[]>;
   /**

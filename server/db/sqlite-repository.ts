@@ -138,7 +138,7 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
         fileOfUpload: (uploadId) => call(() => parts.fileOfUpload(uploadId)),
       },
       outbox: {
-        emit: (type, subject, data) => call(() => outbox.emit(type, subject, data)),
+        emit: options.webhookUrls.length === 0 ? async () => {} : (type, subject, data) => call(() => outbox.emit(type, subject, data)),
         dueHeads: (url, now, limit) => call(() => outbox.dueHeads(url, now, limit)),
         claimDue: (url, now, limit, leaseMs) =>
           call(() => {

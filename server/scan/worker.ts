@@ -16,7 +16,8 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { EventSink, ScanQueue } from '../../hooks/deps.ts';
+import type { ScanQueue } from '../../hooks/deps.ts';
+import type { EventSink } from '../webhooks/outbox.ts';
 import type { ClamdConfig } from '../config.ts';
 import type { Db } from '../db/open.ts';
 import type { FileRow, Repo } from '../db/repo.ts';
@@ -188,8 +189,8 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   return {
     queue: {
       enabled: true,
-      enqueue(key) {
-        repo.enqueue(key, now());
+      async enqueue(tx, key) {
+        await tx.scans.enqueue(key, now());
         setImmediate(pump); // after the surrounding transaction commits
       },
     },
