@@ -31,9 +31,8 @@ export interface Services {
   log: Logger;
   now: () => number;
   db: Db;
-  repo: Repo;
-  /** The records behind the one asynchronous contract (server/db/contract.ts). */
-  repository: Repository;
+  /** Every record, behind the one asynchronous contract (server/db/contract.ts). */
+  repo: Repository;
   storage: Storage;
   secrets: Secrets;
   /** The key that signs user tokens. */
@@ -72,7 +71,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
   const now = options.now ?? Date.now;
   const publicUrl = options.publicUrl ?? (() => config.publicUrl ?? `http://${config.host}:${config.port}`);
   const db = openDb(config.dataDir);
-  const repo = new Repo(db);
+  const records = new Repo(db);
   const storage = await createStorage(config, db);
   const secrets = await loadSecrets(config.dataDir, config, now);
   const auth: AuthDeps = {
@@ -86,7 +85,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     checkServiceToken: createSecretCheck(secrets.serviceTokens),
     cookieName: config.cookieName,
   };
-  const metrics = createMetrics(() => repo.knownUploadIds().size);
+  const metrics = createMetrics(() => records.knownUploadIds().size);
   let webhooks: Services['webhooks'];
   if (config.webhooks) {
     // The outbox wakes the dispatcher after each commit, and the dispatcher reads the outbox: the
@@ -96,13 +95,13 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     dispatcher = createDispatcher({ outbox, config: config.webhooks, now, log, registry: metrics.registry });
     webhooks = { outbox, dispatcher };
   }
-  const repository = createSqliteRepository(db, { webhookUrls: config.webhooks?.urls ?? [], now, onEmit: () => webhooks?.dispatcher.wake() });
+  const repo = createSqliteRepository(db, { webhookUrls: config.webhooks?.urls ?? [], now, onEmit: () => webhooks?.dispatcher.wake() });
   const events = webhooks?.outbox ?? { emit() {} };
   const scanWorker = config.clamd
-    ? createScanWorker({ db, repo, storage, clamd: createClamd(config.clamd), config: config.clamd, events, now, log, registry: metrics.registry })
+    ? createScanWorker({ db, repo: records, storage, clamd: createClamd(config.clamd), config: config.clamd, events, now, log, registry: metrics.registry })
     : undefined;
   const hookDeps: HookDeps = {
-    repo: repository,
+    repo,
     storage,
     quotaBytes: config.quotaBytes,
     maxUploadBytes: config.maxUploadBytes,
@@ -122,7 +121,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
   const uploads = createUploadService({
     lifecycle,
     locker,
-    repo: repository,
+    repo,
     maxUploadBytes: config.maxUploadBytes,
     bodyIdleTimeoutMs: config.uploadIdleTimeoutSeconds * 1000,
     uploadExpirySeconds: config.uploadExpirySeconds,
@@ -137,7 +136,6 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     now,
     db,
     repo,
-    repository,
     storage,
     secrets,
     ownKey: secrets.userTokenKey,
