@@ -254,6 +254,17 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.ok(emitted >= 1, 'the dispatcher is woken for the committed event');
     });
 
+    test('without receivers (webhooks off) an event is not written', async () => {
+      let emitted = 0;
+      const { a: repo } = await open({ webhookUrls: [], onEmit: () => emitted++ });
+      await repo.outbox.emit('upload.created', 'up_1', {});
+      await repo.atomically((tx) => tx.outbox.emit('upload.finished', 'up_1', {}));
+      assert.deepEqual(await repo.outbox.counts(), { pending: 0, dead: 0 });
+      assert.equal(await repo.outbox.prune(clock + 1, clock + 1, 10), 0, 'no event rows to prune');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(emitted, 0, 'and no dispatcher to wake');
+    });
+
     test('a request outside a transaction is not part of it: its write stays when the transaction rolls back', async () => {
       const user = id('u');
       const inside = uploadRow(user, 10);
