@@ -28,6 +28,12 @@ export const OUTER_CALL_IN_TRANSACTION = 'called the outer repository inside ato
 export interface Repository {
   /** Runs `fn` in one transaction on `tx`: everything it writes commits together or not at all. */
   atomically<T>(fn: (tx: Repository) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` soon after the transaction of this `tx` commits, never when it rolls back (on the
+   * outer repository: soon). For wake-ups (the scan worker after a job is queued): what `fn` runs
+   * sees the commit, and may use the outer repository.
+   */
+  afterCommit(fn: () => void): void;
   ping(): Promise<boolean>;
 
   // --- quota (one row of totals per user, kept by the schema) ---

@@ -13,7 +13,6 @@
 // Start-up: 'scanning' rows left by a crash become 'pending' again, and ready files without a
 // verdict (finished while scanning was off, or before a crash) are queued: backfill.
 // Shutdown aborts the scans in flight (their jobs stay) so that closing never waits for clamd.
-import { AsyncResource } from 'node:async_hooks';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -111,9 +110,6 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       }
     });
   }
-  // Bound where no transaction runs: enqueue() wakes the worker from inside one, and what that
-  // wake-up runs must not count as part of it.
-  const pumpSoon = AsyncResource.bind(() => void setImmediate(pump));
 
   async function pass(): Promise<void> {
     clearTimeout(timer);
@@ -213,7 +209,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       enabled: true,
       async enqueue(tx, key) {
         await tx.scans.enqueue(key, now());
-        pumpSoon(); // after the surrounding transaction commits
+        tx.afterCommit(pump);
       },
     },
     async health() {

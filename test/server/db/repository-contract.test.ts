@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { OUTER_CALL_IN_TRANSACTION, type FileRow, type Repository, type UploadRow } from '../../../server/db/contract.ts';
 import { postgresBackend, sqliteBackend, type OpenRepositories, type RepositoryOptions } from './repository-backends.ts';
+import { until } from '../../helpers/until.ts';
 
 const MiB = 1024 * 1024;
 const HOOK_A = 'https://a.example/hook';
@@ -252,6 +253,26 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.deepEqual(await repo.outbox.counts(), { pending: 2, dead: 0 });
       await new Promise((resolve) => setImmediate(resolve));
       assert.ok(emitted >= 1, 'the dispatcher is woken for the committed event');
+    });
+
+    test('afterCommit runs once the transaction has committed, never after a rollback', async () => {
+      const { a: repo } = await open();
+      const ran: string[] = [];
+      const kept = uploadRow(id('u'), 10);
+      await repo.atomically(async (tx) => {
+        await tx.reserveUpload(kept, MiB, 10);
+        // What runs may use the outer repository, and sees the commit.
+        tx.afterCommit(() => void repo.getUpload(kept.id).then((row) => ran.push(row ? 'kept: visible' : 'kept: not visible')));
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.deepEqual(ran, [], 'not while the transaction is open');
+      });
+      await assert.rejects(repo.atomically(async (tx) => {
+        tx.afterCommit(() => ran.push('rolled back'));
+        throw new Error('the change failed');
+      }), /the change failed/);
+      await until('the committed callback ran', () => ran.length > 0);
+      await new Promise((resolve) => repo.afterCommit(() => resolve(undefined))); // and the outer one runs too
+      assert.deepEqual(ran, ['kept: visible']);
     });
 
     test('without receivers (webhooks off) an event is not written', async () => {
