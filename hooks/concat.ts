@@ -16,6 +16,7 @@
 // (the client may retry the final) and a final upload that expiry removes.
 import { Upload, type DataStore, type Locker } from '@tus/utils';
 import type { Caller } from '../server/auth/caller.ts';
+import type { Repository } from '../server/db/contract.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import { AppError } from '../server/errors.ts';
 import type { HookDeps } from './deps.ts';
@@ -24,10 +25,10 @@ import type { Digests } from './sha256.ts';
 
 const LOCK_WAIT_MS = 3000;
 
-/** Inside the creation transaction of a partial upload: marked, and its type never sniffed. */
-export function markPartial(deps: HookDeps, row: UploadRow): void {
-  deps.repo.markPartialUpload(row.id);
-  deps.repo.setUploadType(row.id, null);
+/** On the creation transaction `tx` of a partial upload: marked, and its type never sniffed. */
+export async function markPartial(tx: Repository, row: UploadRow): Promise<void> {
+  await tx.markPartialUpload(row.id);
+  await tx.setUploadType(row.id, null);
   row.type_checked = 1;
 }
 
@@ -39,7 +40,7 @@ export interface FinalUpload {
 }
 
 export interface ConcatSteps {
-  create(caller: Caller, metadata: Record<string, string | null> | undefined, req: { uploadId: string; length: number; bodyLength: null; hasBody: false; reserve: number }): UploadRow;
+  create(caller: Caller, metadata: Record<string, string | null> | undefined, req: { uploadId: string; length: number; bodyLength: null; hasBody: false; reserve: number }): Promise<UploadRow>;
   finish(upload: { id: string; size: number }): Promise<FileRow>;
   discard(uploadId: string, reason: 'creation_failed'): Promise<void>;
   /** The store every upload byte is written through (hooks/observed-store.ts). */
@@ -57,9 +58,9 @@ export async function concatenate(deps: HookDeps, digests: Digests, locker: Lock
   try {
     const sizes: number[] = [];
     for (const id of partialIds) {
-      const row = deps.repo.getUpload(id);
+      const row = await deps.repo.getUpload(id);
       if (!row || row.user_id !== userId) throw new AppError('not_found', `no such partial upload: ${id}`);
-      if (!deps.repo.isPartialUpload(id)) throw new AppError('invalid_concatenation', `${id} was not created with Upload-Concat: partial`);
+      if (!(await deps.repo.isPartialUpload(id))) throw new AppError('invalid_concatenation', `${id} was not created with Upload-Concat: partial`);
       // The row without its bytes (lost to a crash) is no upload either.
       const stored = await store.getUpload(id).catch(() => {
         throw new AppError('not_found', `no such partial upload: ${id}`);
@@ -72,7 +73,7 @@ export async function concatenate(deps: HookDeps, digests: Digests, locker: Lock
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total > deps.maxUploadBytes) throw new AppError('upload_too_large', `the concatenation is ${total} bytes; the limit is ${deps.maxUploadBytes}`);
 
-    steps.create(final.caller, final.metadata, { uploadId: finalId, length: total, bodyLength: null, hasBody: false, reserve: 0 });
+    await steps.create(final.caller, final.metadata, { uploadId: finalId, length: total, bodyLength: null, hasBody: false, reserve: 0 });
     let file: FileRow;
     try {
       await store.create(new Upload({ id: finalId, size: total, offset: 0, metadata: final.metadata ?? {} }));
@@ -102,7 +103,7 @@ async function removePartials(deps: HookDeps, digests: Digests, ids: string[]): 
   for (const id of ids) {
     digests.discard(id);
     await deps.storage.removeUpload(id);
-    deps.repo.deleteUpload(id);
+    await deps.repo.deleteUpload(id);
   }
 }
 

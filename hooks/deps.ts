@@ -1,37 +1,29 @@
 // What every lifecycle step receives: typed dependencies, never process.env.
 import type { Logger } from 'pino';
 import type { TypePolicy } from '../server/config.ts';
-import type { Repo } from '../server/db/repo.ts';
+import type { Repository } from '../server/db/contract.ts';
 import type { Storage } from '../server/storage/types.ts';
 
 export type EventType = 'upload.created' | 'upload.finished' | 'upload.failed' | 'file.deleted' | 'file.scanned';
 
 /**
- * Where lifecycle steps report what happened, for webhooks (server/webhooks/). emit() writes to a
- * durable outbox: call it inside the SQLite transaction of the change it reports, so the event
- * exists if and only if the change does. It never throws for delivery reasons and never changes
- * the answer a client gets. `subject` is the upload id, constant from upload.created to
- * file.deleted: events with one subject reach each receiver in the order they were emitted.
- */
-export interface EventSink {
-  emit(type: EventType, subject: string, data: Record<string, unknown>): void;
-}
-
-export const noEvents: EventSink = { emit() {} };
-
-/**
  * The virus-scan queue (server/scan/worker.ts). When enabled, a finished file is recorded as
- * 'pending' and enqueue() is called inside the transaction that makes it ready.
+ * 'pending' and enqueue() is called on the transaction `tx` that makes it ready.
+ *
+ * Events for webhooks (server/webhooks/) go through `tx.outbox.emit` of the transaction of the
+ * change they report, so an event exists if and only if its change does. `subject` is the upload
+ * id, constant from upload.created to file.deleted: events with one subject reach each receiver in
+ * the order they were emitted.
  */
 export interface ScanQueue {
   readonly enabled: boolean;
-  enqueue(key: string): void;
+  enqueue(tx: Repository, key: string): Promise<void>;
 }
 
-export const noScans: ScanQueue = { enabled: false, enqueue() {} };
+export const noScans: ScanQueue = { enabled: false, async enqueue() {} };
 
 export interface HookDeps {
-  repo: Repo;
+  repo: Repository;
   storage: Storage;
   quotaBytes: number;
   maxUploadBytes: number;
@@ -40,7 +32,6 @@ export interface HookDeps {
   uploadExpirySeconds: number;
   /** ALLOWED_TYPES / DENIED_TYPES (hooks/content-type.ts). */
   typePolicy: TypePolicy;
-  events: EventSink;
   scans: ScanQueue;
   now: () => number;
   log: Logger;

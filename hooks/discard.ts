@@ -2,6 +2,7 @@
 // finished file (DELETE /v1/files/{key}). Bytes go first, then the row with the event that reports
 // it, so a crash in between leaves a row without bytes (expiry or the start-up repair removes it),
 // never bytes without a row.
+import type { Repository } from '../server/db/contract.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import type { HookDeps } from './deps.ts';
 import type { Digests } from './sha256.ts';
@@ -13,19 +14,19 @@ export type FailureReason = 'checksum_mismatch' | 'type_not_allowed' | 'expired'
 export async function discardUpload(deps: HookDeps, digests: Pick<Digests, 'discard'>, uploadId: string, reason: FailureReason): Promise<void> {
   digests.discard(uploadId);
   await deps.storage.removeUpload(uploadId);
-  deps.repo.atomically(() => {
-    const row = deps.repo.getUpload(uploadId);
+  await deps.repo.atomically(async (tx) => {
+    const row = await tx.getUpload(uploadId);
     if (!row) return;
     // A partial upload announced nothing (hooks/concat.ts).
-    const announced = !deps.repo.isPartialUpload(uploadId);
-    deps.repo.deleteUpload(uploadId);
-    if (announced) announceFailure(deps, uploadId, row, reason);
+    const announced = !(await tx.isPartialUpload(uploadId));
+    await tx.deleteUpload(uploadId);
+    if (announced) await announceFailure(tx, uploadId, row, reason);
   });
 }
 
-/** upload.failed: call inside the transaction that removes the upload's row or its file record. */
-export function announceFailure(deps: HookDeps, uploadId: string, what: Pick<UploadRow, 'user_id' | 'filename' | 'folder'>, reason: FailureReason): void {
-  deps.events.emit('upload.failed', uploadId, { upload_id: uploadId, user_id: what.user_id, filename: what.filename, folder: what.folder, reason });
+/** upload.failed: call on the transaction `tx` that removes the upload's row or its file record. */
+export function announceFailure(tx: Repository, uploadId: string, what: Pick<UploadRow, 'user_id' | 'filename' | 'folder'>, reason: FailureReason): Promise<void> {
+  return tx.outbox.emit('upload.failed', uploadId, { upload_id: uploadId, user_id: what.user_id, filename: what.filename, folder: what.folder, reason });
 }
 
 export async function deleteFile(deps: HookDeps, file: FileRow): Promise<void> {
@@ -33,26 +34,27 @@ export async function deleteFile(deps: HookDeps, file: FileRow): Promise<void> {
   deps.log.info({ event: 'file.deleted', key: file.key, user_id: file.user_id }, 'file deleted');
 }
 
-export type Announce = () => void;
+/** Emits the event that reports a record's removal, on the transaction `tx` that removes it. */
+export type Announce = (tx: Repository) => Promise<void>;
 
 /**
  * Marked 'deleting' (a crash from here on is finished by the start-up repair, hooks/repair.ts), the
  * bytes, then the record with the event that reports it.
  */
 async function removeFile(deps: HookDeps, file: FileRow): Promise<void> {
-  deps.repo.setFileState(file.key, 'deleting');
+  await deps.repo.setFileState(file.key, 'deleting');
   await deps.storage.removeFile(file.key);
-  forgetFile(deps, file);
+  await forgetFile(deps, file);
 }
 
 /** The record goes, with the event that reports it (file.deleted unless `announce` says otherwise). */
-export function forgetFile(
-  deps: HookDeps,
+export async function forgetFile(
+  deps: Pick<HookDeps, 'repo'>,
   file: FileRow,
-  announce: Announce = () => deps.events.emit('file.deleted', file.upload_id, { upload_id: file.upload_id, key: file.key, user_id: file.user_id }),
-): void {
-  deps.repo.atomically(() => {
-    deps.repo.deleteFile(file.key);
-    announce();
+  announce: Announce = (tx) => tx.outbox.emit('file.deleted', file.upload_id, { upload_id: file.upload_id, key: file.key, user_id: file.user_id }),
+): Promise<void> {
+  await deps.repo.atomically(async (tx) => {
+    await tx.deleteFile(file.key);
+    await announce(tx);
   });
 }

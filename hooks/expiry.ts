@@ -17,7 +17,7 @@ export async function expireIdleUploads(deps: HookDeps, digests: Digests, locker
   let expired = 0;
   const skipped = new Set<string>();
   for (;;) {
-    const rows = deps.repo.idleUploads(cutoff, BATCH + skipped.size).filter((r) => !skipped.has(r.id));
+    const rows = (await deps.repo.idleUploads(cutoff, BATCH + skipped.size)).filter((r) => !skipped.has(r.id));
     if (rows.length === 0) return expired;
     for (const row of rows) {
       // Checked in the same turn of the event loop as the lock request below: a PATCH that is
@@ -36,7 +36,7 @@ export async function expireIdleUploads(deps: HookDeps, digests: Digests, locker
       }
       try {
         // Re-read under the lock: a PATCH may have touched it since the query.
-        const current = deps.repo.getUpload(row.id);
+        const current = await deps.repo.getUpload(row.id);
         if (current && current.touched_at < cutoff) {
           await discardUpload(deps, digests, row.id, 'expired');
           deps.log.info({ event: 'upload.expired', upload_id: row.id, user_id: row.user_id }, 'upload expired');

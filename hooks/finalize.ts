@@ -9,6 +9,7 @@
 //   - after the move, before the transaction: an unfinished upload whose bytes are gone from upload
 //     storage but sit at the file's key; the start-up repair records the file (hooks/repair.ts).
 import { AppError } from '../server/errors.ts';
+import type { Repository } from '../server/db/contract.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import { fileKey } from '../server/storage/keys.ts';
 import { categoryFor, detectStoredFile } from './content-type.ts';
@@ -23,7 +24,7 @@ export async function finalizeUpload(
   upload: { id: string; size: number },
   atEnd: TypesAtEnd,
 ): Promise<FileRow> {
-  const row = deps.repo.getUpload(upload.id);
+  const row = await deps.repo.getUpload(upload.id);
   if (!row) throw new AppError('not_found', 'this upload no longer exists');
   const sha256 = await digests.finish(upload.id, upload.size);
   if (row.sha256_declared !== null && row.sha256_declared !== sha256) {
@@ -59,7 +60,7 @@ export async function finalizeUpload(
       throw error;
     }
   }
-  recordFinished(deps, file);
+  await recordFinished(deps, file);
   atEnd.delete(row.id);
   deps.log.info({ event: 'upload.finished', key: file.key, user_id: file.user_id, size: file.size }, 'upload finished');
   return file;
@@ -99,17 +100,17 @@ export function typeFile(file: FileRow, detected: string | null): void {
  * The one transaction of a finish: the upload's reservation becomes the file's size (quota never
  * counts both), the file becomes visible, with its scan job and upload.finished.
  */
-export function recordFinished(deps: HookDeps, file: FileRow): void {
-  deps.repo.atomically(() => {
-    deps.repo.replaceUploadWithFile(file);
-    announceFinished(deps, file);
+export async function recordFinished(deps: HookDeps, file: FileRow): Promise<void> {
+  await deps.repo.atomically(async (tx) => {
+    await tx.replaceUploadWithFile(file);
+    await announceFinished(deps, tx, file);
   });
 }
 
-/** Scan job and upload.finished: call inside the transaction that makes the file 'ready'. */
-export function announceFinished(deps: HookDeps, file: FileRow): void {
-  deps.scans.enqueue(file.key);
-  deps.events.emit('upload.finished', file.upload_id, {
+/** Scan job and upload.finished: call on the transaction `tx` that makes the file 'ready'. */
+export async function announceFinished(deps: Pick<HookDeps, 'scans'>, tx: Repository, file: FileRow): Promise<void> {
+  await deps.scans.enqueue(tx, file.key);
+  await tx.outbox.emit('upload.finished', file.upload_id, {
     upload_id: file.upload_id, key: file.key, user_id: file.user_id, folder: file.folder, filename: file.filename,
     size: file.size, sha256: file.sha256, content_type: file.content_type, detected_type: file.detected_type, category: file.category,
   });

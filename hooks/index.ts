@@ -59,9 +59,9 @@ export interface Lifecycle {
   readonly requests: UploadRequests;
   /** The tus store every upload byte is written through (hooks/observed-store.ts). */
   readonly store: DataStore;
-  create(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): UploadRow;
+  create(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): Promise<UploadRow>;
   /** Before a PATCH: records activity for expiry and claims what it may write. Returns the size bound. */
-  beforePatch(row: UploadRow, req: PatchRequest): number;
+  beforePatch(row: UploadRow, req: PatchRequest): Promise<number>;
   /** After a creation or PATCH that did not finish the upload: the reservation follows what is stored. */
   afterWrite(row: UploadRow): Promise<void>;
   finish(upload: { id: string; size: number }): Promise<FileRow>;
@@ -74,7 +74,7 @@ export interface Lifecycle {
   /** Removes an unfinished upload; `reason` goes into the upload.failed event. */
   discard(uploadId: string, reason: FailureReason): Promise<void>;
   /** Whether finishing this upload stops short of a file (Upload-Concat: partial). */
-  isPartial(uploadId: string): boolean;
+  isPartial(uploadId: string): Promise<boolean>;
   /** tus concatenation: the final upload, assembled from partial uploads and finished (hooks/concat.ts). */
   concatenate(final: FinalUpload): Promise<FileRow>;
   expire(): Promise<number>;
@@ -119,12 +119,12 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
       const now = deps.now();
       if (now - touched < touchEveryMs) return;
       touched = now;
-      deps.repo.touchUpload(uploadId, now);
+      deps.repo.touchUpload(uploadId, now).catch((error: unknown) => deps.log.warn({ err: error, upload_id: uploadId }, 'could not record activity on an upload'));
     });
     return {
       stream: digest.stream,
       async settle(newOffset: number | null) {
-        digest.settle(newOffset);
+        await digest.settle(newOffset);
         const refusal = await sniff.settle(newOffset);
         if (refusal) {
           deps.log.info({ event: 'upload.refused', upload_id: uploadId, reason: refusal.code }, refusal.message);
@@ -137,30 +137,30 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
 
   const store = new ObservedStore(deps.storage.tusStore, { observeWrite });
 
-  function create(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): UploadRow {
-    return observer.step('create', () => {
+  async function create(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): Promise<UploadRow> {
+    return await observer.step('create', async () => {
       try {
-        const row = createRow(caller, metadata, req);
+        const row = await createRow(caller, metadata, req);
         observer.created(row);
         return row;
       } catch (error) {
         observer.refused(error);
         throw error;
       }
-    }) as UploadRow;
+    });
   }
 
-  function createRow(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): UploadRow {
+  async function createRow(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): Promise<UploadRow> {
     const meta = parseUploadMetadata(metadata, caller);
     // A partial upload's type and events belong to its final upload (hooks/concat.ts).
     if (!req.partial) checkDeclared(deps.typePolicy, meta);
-    return deps.repo.atomically(() => {
-      const row = reserveAtCreation(deps, meta, req);
+    return deps.repo.atomically(async (tx) => {
+      const row = await reserveAtCreation({ ...deps, repo: tx }, meta, req);
       if (req.partial) {
-        markPartial(deps, row);
+        await markPartial(tx, row);
         return row;
       }
-      deps.events.emit('upload.created', row.id, {
+      await tx.outbox.emit('upload.created', row.id, {
         upload_id: row.id, user_id: row.user_id, filename: row.filename, folder: row.folder,
         content_type: row.content_type, size: row.length,
       });
@@ -190,14 +190,14 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
     requests,
     store,
     create,
-    beforePatch(row, req) {
+    async beforePatch(row, req) {
       const now = deps.now();
       if (now - row.touched_at >= touchEveryMs) {
-        deps.repo.touchUpload(row.id, now);
+        await deps.repo.touchUpload(row.id, now);
         row.touched_at = now; // what Upload-Expires is computed from (server/uploads/service.ts)
       }
       try {
-        return claimForPatch(deps, row, req);
+        return await claimForPatch(deps, row, req);
       } catch (error) {
         observer.refused(error);
         throw error;
@@ -205,13 +205,13 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
     },
     async afterWrite(row) {
       // Nothing can change for a length reserved whole: skips a read of the store and a write.
-      if (reservationIsFinal(row) || !deps.repo.getUpload(row.id)) return;
+      if (reservationIsFinal(row) || !(await deps.repo.getUpload(row.id))) return;
       const stored = await store.getUpload(row.id);
-      settleReservation(deps, row.id, { offset: stored.offset, size: stored.size });
+      await settleReservation(deps, row.id, { offset: stored.offset, size: stored.size });
     },
     finish,
     async recover(uploadId) {
-      const row = deps.repo.getUpload(uploadId);
+      const row = await deps.repo.getUpload(uploadId);
       if (row) await recordMoved(deps, digests, row);
     },
     discard,

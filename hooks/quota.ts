@@ -24,13 +24,13 @@ export interface CreationRequest {
   reserve?: number;
 }
 
-export function reserveAtCreation(deps: QuotaDeps, meta: UploadMetadata, req: CreationRequest): UploadRow {
+export async function reserveAtCreation(deps: QuotaDeps, meta: UploadMetadata, req: CreationRequest): Promise<UploadRow> {
   const now = deps.now();
   let reserve: number;
   if (req.reserve !== undefined) reserve = req.reserve;
   else if (req.length !== null) reserve = req.length;
   else if (!req.hasBody) reserve = 0;
-  else reserve = req.bodyLength ?? deps.repo.roomFor(meta.userId, req.uploadId, deps.quotaBytes);
+  else reserve = req.bodyLength ?? (await deps.repo.roomFor(meta.userId, req.uploadId, deps.quotaBytes));
   const row: UploadRow = {
     id: req.uploadId,
     user_id: meta.userId,
@@ -46,8 +46,8 @@ export function reserveAtCreation(deps: QuotaDeps, meta: UploadMetadata, req: Cr
     detected_type: null,
     touched_at: now,
   };
-  const outcome = deps.repo.reserveUpload(row, deps.quotaBytes, deps.maxUnfinishedUploads);
-  if (outcome === 'quota') throw quotaExceeded(deps, meta.userId);
+  const outcome = await deps.repo.reserveUpload(row, deps.quotaBytes, deps.maxUnfinishedUploads);
+  if (outcome === 'quota') throw await quotaExceeded(deps, meta.userId);
   if (outcome === 'count') {
     throw new AppError(
       'too_many_unfinished_uploads',
@@ -63,19 +63,19 @@ export interface PatchRequest {
 }
 
 /** Before a PATCH of a deferred-length upload: claim what it may write. Returns the new bound. */
-export function claimForPatch(deps: QuotaDeps, row: UploadRow, req: PatchRequest): number {
+export async function claimForPatch(deps: QuotaDeps, row: UploadRow, req: PatchRequest): Promise<number> {
   if (row.length !== null) return row.length;
   let want: number;
   if (req.declaredLength !== null) want = req.declaredLength;
   else if (req.contentLength !== null) want = row.reserved_bytes + req.contentLength;
   else {
-    const room = deps.repo.roomFor(row.user_id, row.id, deps.quotaBytes);
-    if (room <= row.reserved_bytes) throw quotaExceeded(deps, row.user_id);
+    const room = await deps.repo.roomFor(row.user_id, row.id, deps.quotaBytes);
+    if (room <= row.reserved_bytes) throw await quotaExceeded(deps, row.user_id);
     want = room;
   }
   want = Math.min(want, deps.maxUploadBytes);
-  if (!deps.repo.setReservation(row.id, Math.max(want, row.reserved_bytes), null, deps.quotaBytes, deps.now())) {
-    throw quotaExceeded(deps, row.user_id);
+  if (!(await deps.repo.setReservation(row.id, Math.max(want, row.reserved_bytes), null, deps.quotaBytes, deps.now()))) {
+    throw await quotaExceeded(deps, row.user_id);
   }
   return Math.max(want, row.reserved_bytes);
 }
@@ -89,13 +89,13 @@ export function reservationIsFinal(row: Pick<UploadRow, 'length' | 'reserved_byt
 }
 
 /** After any PATCH or creation: the reservation becomes the declared length, or the bytes stored. */
-export function settleReservation(deps: Pick<QuotaDeps, 'repo' | 'now'>, id: string, stored: { offset: number; size: number | undefined }): void {
+export async function settleReservation(deps: Pick<QuotaDeps, 'repo' | 'now'>, id: string, stored: { offset: number; size: number | undefined }): Promise<void> {
   const reserved = stored.size ?? stored.offset;
-  deps.repo.setReservation(id, reserved, stored.size ?? null, Number.MAX_SAFE_INTEGER, deps.now());
+  await deps.repo.setReservation(id, reserved, stored.size ?? null, Number.MAX_SAFE_INTEGER, deps.now());
 }
 
-function quotaExceeded(deps: Pick<QuotaDeps, 'repo' | 'quotaBytes'>, userId: string): AppError {
-  const { used_bytes, reserved_bytes } = deps.repo.usage(userId);
+async function quotaExceeded(deps: Pick<QuotaDeps, 'repo' | 'quotaBytes'>, userId: string): Promise<AppError> {
+  const { used_bytes, reserved_bytes } = await deps.repo.usage(userId);
   return new AppError(
     'quota_exceeded',
     `quota ${deps.quotaBytes} bytes: ${used_bytes} stored and ${reserved_bytes} reserved by unfinished uploads`,

@@ -28,10 +28,10 @@ export interface Repaired {
 
 export async function repairInterrupted(deps: HookDeps, digests: Digests): Promise<Repaired> {
   const result: Repaired = { committed: 0, deleted: 0, lost: 0, orphans: 0, released: 0 };
-  for (const file of deps.repo.filesInTransition()) {
+  for (const file of await deps.repo.filesInTransition()) {
     if (file.state === 'deleting') {
       await deps.storage.removeFile(file.key);
-      forgetFile(deps, file);
+      await forgetFile(deps, file);
       result.deleted++;
       continue;
     }
@@ -43,20 +43,20 @@ export async function repairInterrupted(deps: HookDeps, digests: Digests): Promi
     // upload.finished goes with the state it reports: finished, or (bytes gone) failed. Either way
     // the upload's upload.created is followed by an outcome.
     if (await deps.storage.statFile(file.key)) {
-      deps.repo.atomically(() => {
-        deps.repo.setFileState(file.key, 'ready');
-        announceFinished(deps, file);
+      await deps.repo.atomically(async (tx) => {
+        await tx.setFileState(file.key, 'ready');
+        await announceFinished(deps, tx, file);
       });
       result.committed++;
     } else {
       deps.log.error({ key: file.key }, 'interrupted commit: bytes are gone; removing the record');
-      forgetFile(deps, file, () => announceFailure(deps, file.upload_id, file, 'lost'));
+      await forgetFile(deps, file, (tx) => announceFailure(tx, file.upload_id, file, 'lost'));
       result.lost++;
     }
   }
   // Listed before the database is read: an upload created meanwhile already has its row.
   const present = await deps.storage.listUploadIds();
-  const known = deps.repo.knownUploadIds();
+  const known = await deps.repo.knownUploadIds();
   for (const id of present) {
     if (known.has(id)) continue;
     await deps.storage.removeUpload(id);
@@ -103,7 +103,7 @@ export async function recordMoved(deps: HookDeps, digests: Pick<Digests, 'discar
         return 'refused';
       }
     }
-    recordFinished(deps, file);
+    await recordFinished(deps, file);
     deps.log.warn({ event: 'upload.finished', key, upload_id: row.id }, 'start-up: recorded a file whose finish was interrupted after its move');
     return 'recorded';
   }

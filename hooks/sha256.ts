@@ -32,7 +32,7 @@
 import { createHash } from 'node:crypto';
 import { finished, Transform, type Readable } from 'node:stream';
 import type { IHasher } from 'hash-wasm';
-import type { Repo } from '../server/db/repo.ts';
+import type { Repository } from '../server/db/contract.ts';
 import { AppError } from '../server/errors.ts';
 import type { Storage } from '../server/storage/types.ts';
 
@@ -48,7 +48,7 @@ interface DigestState {
   bytes: number;
 }
 
-type Checkpoints = Pick<Repo, 'saveDigestCheckpoint' | 'digestCheckpoints' | 'pruneDigestCheckpoints'>;
+type Checkpoints = Pick<Repository, 'saveDigestCheckpoint' | 'digestCheckpoints' | 'pruneDigestCheckpoints'>;
 
 export interface ObservedWrite {
   /** What goes to storage: the source's bytes, hashed on their way. */
@@ -59,8 +59,11 @@ export interface ObservedWrite {
    * @tus/s3-store's MultiStream does behind an incomplete part). Later bytes are dropped unhashed.
    */
   cut(): void;
-  /** Call with the offset the store reports (null when the write failed). */
-  settle(newOffset: number | null): void;
+  /**
+   * Call with the offset the store reports (null when the write failed). Resolves once the states
+   * saved on the way are written (it rejects if one could not be).
+   */
+  settle(newOffset: number | null): Promise<void>;
 }
 
 export interface Digests {
@@ -99,7 +102,7 @@ export function createDigests(storage: Pick<Storage, 'digestCheckpointBytes' | '
     states.delete(uploadId);
     if (state && state.bytes === offset) return state;
     if (step !== null) {
-      for (const saved of checkpoints.digestCheckpoints(uploadId, offset)) {
+      for (const saved of await checkpoints.digestCheckpoints(uploadId, offset)) {
         const rest = saved.offset === offset ? null : await storage.readUpload(uploadId, saved.offset, offset);
         if (saved.offset !== offset && !rest) continue;
         const hash = await wasmSha256(saved.state);
@@ -116,15 +119,22 @@ export function createDigests(storage: Pick<Storage, 'digestCheckpointBytes' | '
     return { hash, bytes: offset };
   }
 
-  function checkpoint(uploadId: string, state: DigestState): void {
+  /** Saves the state at its offset after the saves before it (`saving`: the chain of one write). */
+  function checkpoint(saving: Promise<void>, uploadId: string, state: DigestState): Promise<void> {
     const saved = state.hash.save();
-    if (saved && state.bytes > 0) checkpoints.saveDigestCheckpoint(uploadId, state.bytes, saved);
+    if (!saved || state.bytes <= 0) return saving;
+    const offset = state.bytes;
+    return saving.then(() => checkpoints.saveDigestCheckpoint(uploadId, offset, saved));
   }
 
   return {
     async observe(uploadId, offset, source) {
       const state = await stateAt(uploadId, offset);
       let cut = false;
+      // The transform cannot wait for the database: saves are chained in order, and settle waits
+      // for them (a failed one fails the write there, as it did the stream's).
+      let saving: Promise<void> = Promise.resolve();
+      saving.catch(() => {});
       const tap = new Transform({
         transform(chunk: Buffer, _encoding, callback) {
           if (cut) return callback();
@@ -141,7 +151,10 @@ export function createDigests(storage: Pick<Storage, 'digestCheckpointBytes' | '
                 state.hash.update(chunk.subarray(at, at + take));
                 state.bytes += take;
                 at += take;
-                if (state.bytes % step === 0) checkpoint(uploadId, state);
+                if (state.bytes % step === 0) {
+                  saving = checkpoint(saving, uploadId, state);
+                  saving.catch(() => {}); // reported by settle
+                }
               }
             }
             callback(null, chunk);
@@ -167,14 +180,14 @@ export function createDigests(storage: Pick<Storage, 'digestCheckpointBytes' | '
           tap.push(null);
         },
         // Keep the state only when it covers exactly what reached storage; otherwise rebuild later.
-        settle(newOffset) {
-          if (newOffset === null || newOffset !== state.bytes) return;
+        async settle(newOffset) {
+          if (newOffset === null || newOffset !== state.bytes) return saving.catch(() => {});
           states.set(uploadId, state);
           if (step === null) return;
           // What a restart needs: the state at this offset, and at the part end below it (the
           // next PATCH deletes `<id>.part` first; a crash then leaves only the parts).
-          checkpoint(uploadId, state);
-          checkpoints.pruneDigestCheckpoints(uploadId, [newOffset, newOffset - (newOffset % step)]);
+          await checkpoint(saving, uploadId, state);
+          await checkpoints.pruneDigestCheckpoints(uploadId, [newOffset, newOffset - (newOffset % step)]);
         },
       };
     },

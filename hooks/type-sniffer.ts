@@ -41,7 +41,7 @@ export async function sniffWrite(
   atEnd: TypesAtEnd,
 ): Promise<TypeSniff> {
   if (offset >= SAMPLE_BYTES) return NOTHING_TO_DO;
-  const row = deps.repo.getUpload(uploadId);
+  const row = await deps.repo.getUpload(uploadId);
   if (!row || row.type_checked === 1) return NOTHING_TO_DO;
   const known = await headBefore(deps, row, offset);
   // Without the bytes before `offset` (S3 after a crash cut a PATCH) the finish detects instead.
@@ -87,10 +87,10 @@ export async function sniffWrite(
       if (newOffset === null) return null;
       if (result && newOffset >= need) {
         if (newOffset === row.length) atEnd.set(uploadId, result.detected);
-        else deps.repo.setUploadType(uploadId, result.detected);
+        else await deps.repo.setUploadType(uploadId, result.detected);
       } else {
         // Keep what storage holds of the head for the next PATCH (or for the finish to detect).
-        deps.repo.setUploadHead(uploadId, Buffer.concat(chunks).subarray(0, Math.min(newOffset, need)));
+        await deps.repo.setUploadHead(uploadId, Buffer.concat(chunks).subarray(0, Math.min(newOffset, need)));
       }
       return null;
     },

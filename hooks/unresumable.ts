@@ -30,7 +30,7 @@ export async function releaseUnresumable(
   settled: (row: UploadRow) => Promise<boolean>,
 ): Promise<number> {
   const store = deps.storage.tusStore as DataStore & Partial<ResumableCheck>;
-  const ids = deps.repo.unfinishedUploadIds();
+  const ids = await deps.repo.unfinishedUploadIds();
   let released = 0;
   let next = 0;
   const worker = async () => {
@@ -45,7 +45,7 @@ export async function releaseUnresumable(
         continue;
       }
       if (resumable) continue;
-      const row = deps.repo.getUpload(id);
+      const row = await deps.repo.getUpload(id);
       if (!row) continue;
       try {
         if (await settled(row)) continue;

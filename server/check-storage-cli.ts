@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import { openDb } from './db/open.ts';
-import { Repo } from './db/repo.ts';
+import { createSqliteRepository } from './db/sqlite-repository.ts';
 import { createStorage } from './services.ts';
 import { checkStorage, type StorageCheckReport } from './storage/check-storage.ts';
 
@@ -42,7 +42,7 @@ try {
 }
 const db = openDb(config.dataDir);
 const report = await checkStorage({
-  repo: new Repo(db),
+  repo: createSqliteRepository(db, { webhookUrls: [], now: Date.now }),
   storage: await createStorage(config, db),
   now: Date.now,
   repair: args.repair,

@@ -22,7 +22,7 @@ export interface Metrics {
 }
 
 /** `unfinishedUploads` is read at each scrape (uploads known to the database, not yet finished). */
-export function createMetrics(unfinishedUploads: () => number): Metrics {
+export function createMetrics(unfinishedUploads: () => Promise<number>): Metrics {
   const registry = new Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'sl_' });
   const registers = [registry];
@@ -30,8 +30,8 @@ export function createMetrics(unfinishedUploads: () => number): Metrics {
     name: 'sl_uploads_active',
     help: 'Unfinished uploads: created, not yet finished, expired or terminated',
     registers,
-    collect() {
-      this.set(unfinishedUploads());
+    async collect() {
+      this.set(await unfinishedUploads());
     },
   });
   return {

@@ -5,10 +5,9 @@
 import { MemoryLocker } from '@tus/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
-import { noEvents, noScans } from '../hooks/deps.ts';
+import { noScans } from '../hooks/deps.ts';
 import { createClamd } from './scan/clamd.ts';
 import { createScanWorker, type ScanWorker } from './scan/worker.ts';
-import { createOutbox, type Outbox } from './webhooks/outbox.ts';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.ts';
 import { createLifecycle, type HookDeps, type Lifecycle } from '../hooks/index.ts';
 import type { AuthDeps } from './auth/caller.ts';
@@ -17,7 +16,8 @@ import { loadSecrets, type Secrets } from './auth/secrets.ts';
 import { createSecretCheck } from './auth/secret-check.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
-import { Repo } from './db/repo.ts';
+import type { Repository } from './db/contract.ts';
+import { createSqliteRepository } from './db/sqlite-repository.ts';
 import { createMetrics, lifecycleObserver, type Metrics } from './metrics.ts';
 import { createLocalStorage } from './storage/local.ts';
 import type { Storage } from './storage/types.ts';
@@ -29,7 +29,8 @@ export interface Services {
   log: Logger;
   now: () => number;
   db: Db;
-  repo: Repo;
+  /** Every record, behind the one asynchronous contract (server/db/contract.ts). */
+  repo: Repository;
   storage: Storage;
   secrets: Secrets;
   /** The key that signs user tokens. */
@@ -49,8 +50,8 @@ export interface Services {
   signingKeys: Buffer[];
   /** The origin put into links and Location headers. */
   publicUrl: () => string;
-  /** The webhook outbox and its dispatcher (WEBHOOK_URLS set); start.ts starts the dispatcher. */
-  webhooks: { outbox: Outbox; dispatcher: Dispatcher } | undefined;
+  /** The webhook dispatcher (WEBHOOK_URLS set) of the repository's outbox; start.ts starts it. */
+  webhooks: { dispatcher: Dispatcher } | undefined;
   /** Virus scanning (CLAMD_* set); started by start.ts after the start-up repair. */
   scanWorker: ScanWorker | undefined;
 }
@@ -68,7 +69,6 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
   const now = options.now ?? Date.now;
   const publicUrl = options.publicUrl ?? (() => config.publicUrl ?? `http://${config.host}:${config.port}`);
   const db = openDb(config.dataDir);
-  const repo = new Repo(db);
   const storage = await createStorage(config, db);
   const secrets = await loadSecrets(config.dataDir, config, now);
   const auth: AuthDeps = {
@@ -82,19 +82,16 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     checkServiceToken: createSecretCheck(secrets.serviceTokens),
     cookieName: config.cookieName,
   };
-  const metrics = createMetrics(() => repo.knownUploadIds().size);
+  // The outbox wakes the dispatcher after each commit, and the dispatcher reads the outbox: the
+  // repository gets a function that reaches the dispatcher, which exists before any event is emitted.
   let webhooks: Services['webhooks'];
+  const repo = createSqliteRepository(db, { webhookUrls: config.webhooks?.urls ?? [], now, onEmit: () => webhooks?.dispatcher.wake() });
+  const metrics = createMetrics(async () => (await repo.knownUploadIds()).size);
   if (config.webhooks) {
-    // The outbox wakes the dispatcher after each commit, and the dispatcher reads the outbox: the
-    // outbox gets a function that reaches the dispatcher, which exists before any event is emitted.
-    let dispatcher: Dispatcher | undefined;
-    const outbox = createOutbox(db, config.webhooks.urls, now, () => dispatcher?.wake());
-    dispatcher = createDispatcher({ outbox, config: config.webhooks, now, log, registry: metrics.registry });
-    webhooks = { outbox, dispatcher };
+    webhooks = { dispatcher: createDispatcher({ outbox: repo.outbox, config: config.webhooks, now, log, registry: metrics.registry }) };
   }
-  const events = webhooks?.outbox ?? noEvents;
   const scanWorker = config.clamd
-    ? createScanWorker({ db, repo, storage, clamd: createClamd(config.clamd), config: config.clamd, events, now, log, registry: metrics.registry })
+    ? createScanWorker({ repo, storage, clamd: createClamd(config.clamd), config: config.clamd, now, log, registry: metrics.registry })
     : undefined;
   const hookDeps: HookDeps = {
     repo,
@@ -104,7 +101,6 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     maxUnfinishedUploads: config.uploadMaxUnfinishedPerUser,
     uploadExpirySeconds: config.uploadExpirySeconds,
     typePolicy: config.typePolicy,
-    events,
     scans: scanWorker?.queue ?? noScans,
     now,
     log,

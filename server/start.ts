@@ -39,7 +39,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
     log.warn({ ...repaired }, 'finished work interrupted by the last shutdown');
   }
   // After the repair: files it committed are queued by the worker's backfill.
-  services.scanWorker?.start();
+  await services.scanWorker?.start();
   const expired = await services.lifecycle.expire();
   if (expired > 0) log.info({ expired }, 'removed idle uploads');
 
@@ -71,7 +71,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   const stopHousekeeping = services.lifecycle.startHousekeeping(
     Math.min(60_000, Math.max(1000, (config.uploadExpirySeconds * 1000) / 4)),
   );
-  dispatcher?.start();
+  await dispatcher?.start();
   log.info({ url, public_url: services.publicUrl(), data_dir: config.dataDir, storage: config.storage }, 'listening');
 
   let closing: Promise<void> | undefined;

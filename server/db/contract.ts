@@ -28,6 +28,12 @@ export const OUTER_CALL_IN_TRANSACTION = 'called the outer repository inside ato
 export interface Repository {
   /** Runs `fn` in one transaction on `tx`: everything it writes commits together or not at all. */
   atomically<T>(fn: (tx: Repository) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` soon after the transaction of this `tx` commits, never when it rolls back (on the
+   * outer repository: soon). For wake-ups (the scan worker after a job is queued): what `fn` runs
+   * sees the commit, and may use the outer repository.
+   */
+  afterCommit(fn: () => void): void;
   ping(): Promise<boolean>;
 
   // --- quota (one row of totals per user, kept by the schema) ---
@@ -111,7 +117,10 @@ export interface LegacyParts {
 
 /** The webhook outbox (server/webhooks/outbox.ts explains the head rule and the retention). */
 export interface OutboxStore {
-  /** Writes the event and one delivery per receiver; call on the `tx` of the change it reports. */
+  /**
+   * Writes the event and one delivery per receiver; call on the `tx` of the change it reports.
+   * Without receivers (webhooks off) it writes nothing: an event no one receives is not kept.
+   */
   emit(type: EventType, subject: string, data: Record<string, unknown>): Promise<void>;
   dueHeads(url: string, now: number, limit: number): Promise<PendingDelivery[]>;
   /**

@@ -36,6 +36,9 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
   const claims = new Map<string, number>(); // `${event} ${url}` → claimed until
   const leases = new Map<string, { holder: string; until: number }>();
   let open: Promise<void> | undefined; // the transaction in progress, if any
+  let committed: Array<() => void> = []; // its afterCommit callbacks
+  /** Outside the transaction's context: what runs may use the outer repository. */
+  const soon = (fn: () => void) => within.exit(() => setImmediate(fn));
   let depth = 0;
 
   function view(inside: boolean): Repository {
@@ -75,15 +78,21 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
           try {
             const result = await within.run(transaction, () => fn(txView));
             db.exec('COMMIT');
+            for (const callback of committed) soon(callback);
             return result;
           } catch (error) {
             if (db.inTransaction) db.exec('ROLLBACK');
             throw error;
           }
         } finally {
+          committed = [];
           open = undefined;
           done();
         }
+      },
+      afterCommit(fn) {
+        if (inside) committed.push(fn);
+        else soon(fn);
       },
       ping: () => call(() => repo.ping()),
       usage: (userId) => call(() => repo.usage(userId)),
@@ -138,7 +147,7 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
         fileOfUpload: (uploadId) => call(() => parts.fileOfUpload(uploadId)),
       },
       outbox: {
-        emit: (type, subject, data) => call(() => outbox.emit(type, subject, data)),
+        emit: options.webhookUrls.length === 0 ? async () => {} : (type, subject, data) => call(() => outbox.emit(type, subject, data)),
         dueHeads: (url, now, limit) => call(() => outbox.dueHeads(url, now, limit)),
         claimDue: (url, now, limit, leaseMs) =>
           call(() => {

@@ -57,14 +57,15 @@ export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {
     });
     const { keys, name } = parseBatchRequest(body);
     const caller = c.get('caller');
-    const files = keys.map((key) => {
+    const files: FileRow[] = [];
+    for (const key of keys) {
       // Naming no key: a foreign key and a missing one look the same.
-      const file = requireVisibleFile(caller, deps.repo.getFile(key), 'one or more keys name no file of yours');
+      const file = requireVisibleFile(caller, await deps.repo.getFile(key), 'one or more keys name no file of yours');
       if (file.damage) throw damageError(file.damage);
       // The caller's own key may be named: a batch that cannot be served is refused up front.
       assertServable(file, deps.scanning);
-      return file;
-    });
+      files.push(file);
+    }
     const owner = files[0]!.user_id;
     if (files.some((f) => f.user_id !== owner)) throw new AppError('invalid_parameter', 'a batch holds the files of one user');
     const exp = Math.floor(deps.now() / 1000) + deps.ttlSeconds;
@@ -112,16 +113,16 @@ export function batchDownloadRoute(deps: BatchDeps): Hono {
     // The link acts for the user who made it: only their files, and only while they exist.
     const maker = { kind: 'user', userId: payload.userId } as const;
     for (const key of payload.keys) {
-      const file = visibleFile(maker, deps.repo.getFile(key));
+      const file = visibleFile(maker, await deps.repo.getFile(key));
       if (!file) continue;
       const storedSize = (await deps.storage.statFile(key))?.size ?? null;
       const damage = damageOf(file.size, storedSize);
       if (damage) {
         // Re-read: a record deleted while the stat ran is a deletion, not damage.
-        if (deps.repo.getFile(key)?.state === 'ready') deps.damage.found(file, damage, storedSize);
+        if ((await deps.repo.getFile(key))?.state === 'ready') await deps.damage.found(file, damage, storedSize);
         continue;
       }
-      if (file.damage) deps.damage.healed(file);
+      if (file.damage) await deps.damage.healed(file);
       // Verdicts may have changed since the link was made (scanning turned on): refuse, never skip.
       assertServable(file, deps.scanning);
       present.push(file);

@@ -59,7 +59,7 @@ export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
       responses: { 200: json('a page of files, or every file with next_cursor null', z.object({ files: z.array(fileRecordSchema), next_cursor: z.string().nullable() })), 400: problem('bad parameter'), ...commonProblems },
     }),
     validated('query', listQuery),
-    (c) => {
+    async (c) => {
       const query = c.req.valid('query');
       const userId = actingUser(c.get('caller'), query.user_id);
       const folder = query.folder === undefined ? undefined : normalizeFolder(query.folder);
@@ -71,7 +71,7 @@ export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
       }
       const limit = query.limit ?? DEFAULT_LIMIT;
       const after = parseCursor(query.cursor);
-      const rows = deps.repo.listFiles({ userId, folder, after, limit: limit + 1 });
+      const rows = await deps.repo.listFiles({ userId, folder, after, limit: limit + 1 });
       const page = rows.slice(0, limit);
       const last = page[page.length - 1];
       const next_cursor = rows.length > limit && last ? encodeCursor(last) : null;
@@ -86,7 +86,7 @@ export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
       summary: 'One file record (the key follows the prefix, raw or percent-encoded)',
       responses: { 200: json('the record', fileRecordSchema), 404: problem('no such file of yours'), ...commonProblems },
     }),
-    (c) => c.json(toFileRecord(ownedFile(c, deps, '/v1/files/metadata/'))),
+    async (c) => c.json(toFileRecord(await ownedFile(c, deps, '/v1/files/metadata/'))),
   );
 
   app.delete(
@@ -97,7 +97,7 @@ export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
       responses: { 200: json('deleted', z.object({ deleted: z.literal(true), key: z.string() })), 404: problem('no such file of yours'), ...commonProblems },
     }),
     async (c) => {
-      const file = ownedFile(c, deps, '/v1/files/');
+      const file = await ownedFile(c, deps, '/v1/files/');
       await deleteFile(deps, file);
       // 200 with a body, not 204: clients of the original server check for 200.
       return c.json({ deleted: true, key: file.key });
@@ -112,9 +112,9 @@ export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
       responses: { 200: json('usage', z.object({ used_bytes: z.number().int(), reserved_bytes: z.number().int(), quota_bytes: z.number().int() })), ...commonProblems },
     }),
     validated('query', z.object({ user_id: userIdParam })),
-    (c) => {
+    async (c) => {
       const userId = actingUser(c.get('caller'), c.req.valid('query').user_id);
-      return c.json({ ...deps.repo.usage(userId), quota_bytes: deps.quotaBytes });
+      return c.json({ ...(await deps.repo.usage(userId)), quota_bytes: deps.quotaBytes });
     },
   );
 
@@ -122,9 +122,9 @@ export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
 }
 
 /** The ready file named by the rest of the path, if the caller may see it; 404 otherwise. */
-export function ownedFile(c: Context<AuthEnv>, deps: Pick<HookDeps, 'repo'>, prefix: string): FileRow {
+export async function ownedFile(c: Context<AuthEnv>, deps: Pick<HookDeps, 'repo'>, prefix: string): Promise<FileRow> {
   const key = keyFromPath(new URL(c.req.url).pathname, prefix);
-  return requireVisibleFile(c.get('caller'), key === null ? undefined : deps.repo.getFile(key));
+  return requireVisibleFile(c.get('caller'), key === null ? undefined : await deps.repo.getFile(key));
 }
 
 export function keyFromPath(pathname: string, prefix: string): string | null {
@@ -147,8 +147,8 @@ function everyFile(repo: HookDeps['repo'], userId: string, folder: string | unde
     start(controller) {
       controller.enqueue(encoder.encode('{"files":['));
     },
-    pull(controller) {
-      const rows = repo.listFiles({ userId, folder, after, limit: STREAM_PAGE });
+    async pull(controller) {
+      const rows = await repo.listFiles({ userId, folder, after, limit: STREAM_PAGE });
       const last = rows[rows.length - 1];
       if (last) {
         const page = JSON.stringify(rows.map(toFileRecord));

@@ -9,13 +9,14 @@
 // The owner check is the same as for an unfinished upload: someone else's answers 404.
 import type { Caller } from '../auth/caller.ts';
 import { visibleFile } from '../auth/visible-file.ts';
-import type { FileRow, Repo } from '../db/repo.ts';
+import type { Repository } from '../db/contract.ts';
+import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import { toFileRecord } from './file-record.ts';
 
 /** The file an upload became, ready or being finished right now, if the caller may see it. */
-export function finishedFileOf(repo: Repo, caller: Caller, uploadId: string): FileRow | undefined {
-  return visibleFile(caller, repo.getFileByUploadId(uploadId), ['ready', 'committing']);
+export async function finishedFileOf(repo: Repository, caller: Caller, uploadId: string): Promise<FileRow | undefined> {
+  return visibleFile(caller, await repo.getFileByUploadId(uploadId), ['ready', 'committing']);
 }
 
 export function answerFinished(method: string, file: FileRow, request: Request): Response {

@@ -9,7 +9,7 @@ import { statfs } from 'node:fs/promises';
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
 import type { Logger } from 'pino';
-import type { Repo } from '../db/repo.ts';
+import type { Repository } from '../db/contract.ts';
 import type { Storage } from '../storage/types.ts';
 
 /** Below this much free space the disk check fails: uploads would start failing with ENOSPC. */
@@ -17,7 +17,7 @@ export const MIN_FREE_BYTES = 256 * 1024 * 1024;
 
 export function healthRoute(deps: {
   dataDir: string;
-  repo: Repo;
+  repo: Repository;
   storage: Storage;
   scan?: { health(): Promise<{ clamd: 'up' | 'down'; queue_depth: number }> } | undefined;
   log: Logger;
@@ -38,7 +38,7 @@ export function healthRoute(deps: {
         (error: unknown) => failed(deps.log, 'disk', error),
       ),
       Promise.resolve()
-        .then(() => ({ ok: deps.repo.ping() }))
+        .then(async () => ({ ok: await deps.repo.ping() }))
         .catch((error: unknown) => failed(deps.log, 'db', error)),
       deps.storage.health().then(
         () => ({ ok: true, kind: deps.storage.kind }),
@@ -47,7 +47,7 @@ export function healthRoute(deps: {
       deps.scan?.health().catch((error: unknown) => void deps.log.warn({ err: error }, 'scan health report failed')),
     ]);
     const ok = disk.ok && db.ok && storage.ok;
-    const files = db.ok ? { damaged: deps.repo.countDamagedFiles() } : undefined;
+    const files = db.ok ? { damaged: await deps.repo.countDamagedFiles() } : undefined;
     c.header('Cache-Control', 'no-store');
     return c.json({ status: ok ? 'ok' : 'fail', disk, db, storage, ...(files ? { files } : {}), ...(scan ? { scan } : {}) }, ok ? 200 : 503);
   });

@@ -32,7 +32,7 @@ export interface IetfDeps {
   /** The request body as a stream, read once. */
   body(): ReadableStream<Uint8Array> | null;
   /** The declared length of an upload, null while deferred, undefined when there is none. */
-  lengthOf(uploadId: string): number | null | undefined;
+  lengthOf(uploadId: string): Promise<number | null | undefined>;
   maxUploadBytes: number;
 }
 
@@ -87,7 +87,7 @@ async function append(request: Request, headers: Headers, uploadId: string, deps
   const complete = uploadComplete(request);
   const offset = Number(request.headers.get('upload-offset'));
   const contentLength = contentLengthOf(request);
-  const deferred = deps.lengthOf(uploadId) === null;
+  const deferred = (await deps.lengthOf(uploadId)) === null;
   if (complete && deferred && contentLength !== null && Number.isSafeInteger(offset)) headers.set('Upload-Length', String(offset + contentLength));
   headers.set('Content-Type', 'application/offset+octet-stream');
   const appended = await deps.tus(new Request(request.url, { method: 'PATCH', headers, body: deps.body(), duplex: 'half' } as RequestInit));

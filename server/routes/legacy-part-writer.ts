@@ -3,7 +3,7 @@
 // part is checked against the one before it. The part being written is remembered first: a part
 // sent again after a lost answer is completed where the first attempt stopped, or acknowledged,
 // never stored twice.
-import type { LegacyParts } from '../db/legacy-parts.ts';
+import type { LegacyParts } from '../db/contract.ts';
 import { AppError } from '../errors.ts';
 import type { TusClient } from './legacy-tus.ts';
 
@@ -16,8 +16,8 @@ export interface AfterPart {
 export async function writePart(tus: TusClient, parts: LegacyParts, uploadId: string, partNumber: number, bytes: Buffer): Promise<AfterPart> {
   const state = await tus.offset(uploadId);
   if (state.fileKey !== null) return state;
-  const start = partStart(parts, uploadId, partNumber, bytes.length, state.offset);
-  parts.set(uploadId, { part_number: partNumber, start, length: bytes.length });
+  const start = await partStart(parts, uploadId, partNumber, bytes.length, state.offset);
+  await parts.set(uploadId, { part_number: partNumber, start, length: bytes.length });
   const rest = bytes.subarray(state.offset - start);
   if (rest.length === 0) return state;
   const written = await tus.write(uploadId, state.offset, rest);
@@ -25,8 +25,8 @@ export async function writePart(tus: TusClient, parts: LegacyParts, uploadId: st
 }
 
 /** Where this part begins in the file, or a refusal naming the part that is expected. */
-function partStart(parts: LegacyParts, uploadId: string, partNumber: number, length: number, offset: number): number {
-  const last = parts.get(uploadId);
+async function partStart(parts: LegacyParts, uploadId: string, partNumber: number, length: number, offset: number): Promise<number> {
+  const last = await parts.get(uploadId);
   // The first part (numbered from 0 or from 1 by different clients), or bytes that arrived over tus.
   if (!last) return offset;
   const lastEnd = last.start + last.length;

@@ -8,8 +8,8 @@ import { z } from 'zod';
 import { sanitizeFilename, sanitizeFolder } from '../../hooks/metadata.ts';
 import { actingUser, mayAccess, type AuthEnv, type Caller } from '../auth/caller.ts';
 import { visibleFile } from '../auth/visible-file.ts';
-import { LegacyParts } from '../db/legacy-parts.ts';
-import type { FileRow, Repo } from '../db/repo.ts';
+import type { LegacyParts, Repository } from '../db/contract.ts';
+import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { isValidUploadId } from '../storage/keys.ts';
@@ -20,7 +20,7 @@ import { InnerRefusal, refusalResponse, tusClient, type AppFetch, type TusClient
 import { writePart } from './legacy-part-writer.ts';
 
 interface LegacyUploadDeps {
-  repo: Repo;
+  repo: Repository;
   parts: LegacyParts;
   fetchApp: AppFetch;
   maxBodyBytes: number;
@@ -68,8 +68,8 @@ const refusals = { 400: problemResponse('bad body'), 404: problemResponse('no su
 export const LEGACY_UPLOAD_PATHS = ['/v1/files/init', '/v1/files/part', '/v1/files/complete'] as const;
 
 /** `fetchApp` is the whole app's fetch: the calls become requests to its tus endpoint. */
-export function legacyUploadRoutes(services: Pick<Services, 'repo' | 'db' | 'config'>, fetchApp: AppFetch): Hono<AuthEnv> {
-  const deps: LegacyUploadDeps = { repo: services.repo, parts: new LegacyParts(services.db), fetchApp, maxBodyBytes: services.config.legacyMaxBodyBytes };
+export function legacyUploadRoutes(services: Pick<Services, 'repo' | 'config'>, fetchApp: AppFetch): Hono<AuthEnv> {
+  const deps: LegacyUploadDeps = { repo: services.repo, parts: services.repo.legacyParts, fetchApp, maxBodyBytes: services.config.legacyMaxBodyBytes };
   const app = new Hono<AuthEnv>();
 
   app.post('/files/init', describeRoute({
@@ -116,11 +116,11 @@ export function legacyUploadRoutes(services: Pick<Services, 'repo' | 'db' | 'con
   }), (c) => answering(c, async (tus) => {
     const body = await readJsonBody(c.req.raw, partSchema, deps.maxBodyBytes, PART_SHAPE);
     const bytes = decodeBase64((body.chunkBase64 ?? body.data)!, 'chunkBase64');
-    const finished = finishedFile(deps, c.get('caller'), body.uploadId);
+    const finished = await finishedFile(deps, c.get('caller'), body.uploadId);
     if (finished) {
       return c.json({ uploadId: body.uploadId, partNumber: body.partNumber, offset: finished.size, size: finished.size, complete: true, fileKey: finished.key });
     }
-    ownUpload(deps, c.get('caller'), body.uploadId);
+    await ownUpload(deps, c.get('caller'), body.uploadId);
     const after = await writePart(tus, deps.parts, body.uploadId, body.partNumber, bytes);
     return c.json({
       uploadId: body.uploadId,
@@ -145,9 +145,9 @@ export function legacyUploadRoutes(services: Pick<Services, 'repo' | 'db' | 'con
   }), (c) => answering(c, async (tus) => {
     const body = await readJsonBody(c.req.raw, completeSchema, deps.maxBodyBytes, COMPLETE_SHAPE);
     const caller = c.get('caller');
-    let file = finishedFile(deps, caller, body.uploadId);
+    let file = await finishedFile(deps, caller, body.uploadId);
     if (!file) {
-      const upload = ownUpload(deps, caller, body.uploadId);
+      const upload = await ownUpload(deps, caller, body.uploadId);
       sameMetadata(body.meta, upload);
       let state = await tus.offset(body.uploadId);
       // parts[] is the whole file from its first byte: what the upload already holds (sent with
@@ -165,7 +165,7 @@ export function legacyUploadRoutes(services: Pick<Services, 'repo' | 'db' | 'con
       if (state.offset < state.length) {
         throw new AppError('upload_incomplete', `the upload holds ${state.offset} of its ${state.length} bytes: send the rest with /v1/files/part or in parts[]`);
       }
-      file = deps.parts.fileOfUpload(body.uploadId);
+      file = await deps.parts.fileOfUpload(body.uploadId);
       if (!file) throw new AppError('upload_incomplete', 'the upload holds every byte but is not finished yet; retry shortly');
     }
     sameMetadata(body.meta, file);
@@ -190,14 +190,14 @@ export function legacyUploadRoutes(services: Pick<Services, 'repo' | 'db' | 'con
 }
 
 /** The caller's unfinished upload, or 404 (someone else's upload is indistinguishable from none). */
-function ownUpload(deps: LegacyUploadDeps, caller: Caller, id: string) {
-  const upload = deps.repo.getUpload(id);
+async function ownUpload(deps: LegacyUploadDeps, caller: Caller, id: string) {
+  const upload = await deps.repo.getUpload(id);
   if (!upload || !mayAccess(caller, upload.user_id)) throw new AppError('not_found', 'no such upload');
   return upload;
 }
 
-function finishedFile(deps: LegacyUploadDeps, caller: Caller, id: string): FileRow | undefined {
-  return visibleFile(caller, deps.parts.fileOfUpload(id));
+async function finishedFile(deps: LegacyUploadDeps, caller: Caller, id: string): Promise<FileRow | undefined> {
+  return visibleFile(caller, await deps.parts.fileOfUpload(id));
 }
 
 /**

@@ -12,7 +12,7 @@ import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
 import { z } from 'zod';
 import { validated, wholeNumber } from '../api-docs/validate.ts';
-import type { Repo } from '../db/repo.ts';
+import type { Repository } from '../db/contract.ts';
 import { AppError } from '../errors.ts';
 import type { AuthEnv } from '../auth/caller.ts';
 import { requireVisibleFile } from '../auth/visible-file.ts';
@@ -31,7 +31,7 @@ import type { Storage } from '../storage/types.ts';
 import { commonProblems, jsonResponse, problemResponse } from './files.ts';
 
 export interface SignedLinkDeps {
-  repo: Repo;
+  repo: Repository;
   storage: Storage;
   signingKeys: Buffer[];
   defaultTtlSeconds: number;
@@ -81,9 +81,9 @@ export function signedUrlRoute(deps: SignedLinkDeps): Hono<AuthEnv> {
       },
     }),
     validated('query', signedUrlQuery),
-    (c) => {
+    async (c) => {
       const query = c.req.valid('query');
-      const file = requireVisibleFile(c.get('caller'), query.key === undefined ? undefined : deps.repo.getFile(query.key));
+      const file = requireVisibleFile(c.get('caller'), query.key === undefined ? undefined : await deps.repo.getFile(query.key));
       if (file.damage) throw damageError(file.damage);
       return c.json(signUrl(deps, file.key, query.ttl ?? deps.defaultTtlSeconds, query.disposition ?? 'attachment'));
     },
@@ -126,7 +126,7 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
         );
     if (verdict === 'invalid') throw new AppError('invalid_signature', 'this link is not valid');
     if (verdict === 'expired') throw new AppError('link_expired', 'this link has expired; ask for a new one');
-    const file = requireVisibleFile('signed-link', deps.repo.getFile(key!), 'this file no longer exists');
+    const file = requireVisibleFile('signed-link', await deps.repo.getFile(key!), 'this file no longer exists');
     assertServable(file, deps.scanning);
     const offloading = deps.offload && c.get('fromEdge') && file.key.startsWith(OFFLOAD_ROOT);
 
@@ -173,13 +173,13 @@ export function signedGetRoute(deps: SignedLinkDeps): Hono<RequestEnv> {
     // The stored size is compared with the record before the status line goes out: a shorter file
     // would leave the client waiting for bytes promised by Content-Length (storage/damage.ts).
     if (c.req.method === 'HEAD' || size === 0) {
-      assertIntact(deps.repo, deps.damage, file, (await deps.storage.statFile(file.key))?.size ?? null);
+      await assertIntact(deps.repo, deps.damage, file, (await deps.storage.statFile(file.key))?.size ?? null);
       return new Response(null, { status, headers });
     }
     const span = partial ? { start: range.start, end: range.end } : { start: 0, end: size - 1 };
     const opened = await deps.storage.openSized(file.key, span);
     try {
-      assertIntact(deps.repo, deps.damage, file, opened?.storedSize ?? null);
+      await assertIntact(deps.repo, deps.damage, file, opened?.storedSize ?? null);
     } catch (error) {
       opened?.body.destroy();
       throw error;

@@ -6,7 +6,7 @@ import { Hono, type Context } from 'hono';
 import { ERRORS as TUS_ERRORS, Metadata } from '@tus/utils';
 import type { Logger } from 'pino';
 import { identify, mayAccess, type AuthDeps, type Caller } from '../auth/caller.ts';
-import type { Repo } from '../db/repo.ts';
+import type { Repository } from '../db/contract.ts';
 import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, tusErrorToAppError, type ErrorCode } from '../errors.ts';
 import { requestBodyFromNode } from '../http/node-body.ts';
 import { isValidUploadId } from '../storage/keys.ts';
@@ -22,7 +22,7 @@ import { handleIetf, ietfInteropVersion } from './ietf-uploads.ts';
 export interface UploadRouteDeps {
   uploads: UploadService;
   /** For a finished upload's file (server/routes/finished-uploads.ts). */
-  repo: Repo;
+  repo: Repository;
   auth: AuthDeps;
   log: Logger;
 }
@@ -50,7 +50,7 @@ function dispatch(c: Context, deps: UploadRouteDeps, id: string | undefined): Pr
   return handleIetf(c.req.raw, version, id, {
     tus: (translated) => handle(c, deps, id, translated),
     body: () => bodyOf(deps, c.req.raw, incoming, undefined),
-    lengthOf: (uploadId) => (isValidUploadId(uploadId) ? deps.uploads.unfinished(uploadId)?.length : undefined),
+    lengthOf: async (uploadId) => (isValidUploadId(uploadId) ? (await deps.uploads.unfinished(uploadId))?.length : undefined),
     maxUploadBytes: deps.uploads.maxUploadBytes,
   });
 }
@@ -105,10 +105,10 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
     // tus would answer 404 to any other method, which a client takes for a lost upload.
     if (!ON_AN_UPLOAD.has(method)) throw new AppError('method_not_allowed', `${method} is not part of tus`, { Allow: 'OPTIONS, HEAD, PATCH, DELETE' });
     if (!isValidUploadId(id)) throw new AppError('not_found', 'no such upload');
-    const row = deps.uploads.unfinished(id);
+    const row = await deps.uploads.unfinished(id);
     if (!row) {
       // A finished upload stays addressable, so a client whose final answer was lost learns it is done.
-      const file = finishedFileOf(deps.repo, caller, id);
+      const file = await finishedFileOf(deps.repo, caller, id);
       if (file) return answerFinished(method, file, request);
     }
     // Someone else's upload is indistinguishable from one that does not exist.
@@ -157,9 +157,9 @@ async function answer(
   claim: { declaredLength: number | null; contentLength: number | null },
 ): Promise<Response> {
   const response = await deps.uploads.run(method, ctx, build, claim);
-  if (response.status === 404 && (method === 'HEAD' || method === 'PATCH') && ctx.upload && !deps.uploads.unfinished(ctx.upload.id)) {
+  if (response.status === 404 && (method === 'HEAD' || method === 'PATCH') && ctx.upload && !(await deps.uploads.unfinished(ctx.upload.id))) {
     // Finished by another request between our look-up and tus's (its bookkeeping is gone now).
-    const file = finishedFileOf(deps.repo, ctx.caller, ctx.upload.id);
+    const file = await finishedFileOf(deps.repo, ctx.caller, ctx.upload.id);
     if (file) return answerFinished(method, file, request);
   }
   if (ctx.file && response.headers.has('X-File-Key')) {

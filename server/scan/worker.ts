@@ -16,11 +16,10 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { EventSink, ScanQueue } from '../../hooks/deps.ts';
+import type { ScanQueue } from '../../hooks/deps.ts';
 import type { ClamdConfig } from '../config.ts';
-import type { Db } from '../db/open.ts';
-import type { FileRow, Repo } from '../db/repo.ts';
-import { ScanRepo } from '../db/scan-repo.ts';
+import type { Repository } from '../db/contract.ts';
+import type { FileRow } from '../db/repo.ts';
 import type { Storage } from '../storage/types.ts';
 import { ClamdUnavailable, type Clamd, type Verdict } from './clamd.ts';
 
@@ -32,6 +31,11 @@ const IDLE_POLL_MS = 30_000;
 const MIN_TIMER_MS = 20;
 /** A scrape (sl_clamd_up) or a health check must not hang on a clamd that accepts and says nothing. */
 const PROBE_PING_MS = 2000;
+/**
+ * How long a taken job stays claimed (another instance skips it meanwhile). CLAMD_TIMEOUT_SECONDS
+ * bounds clamd's silence, not a whole scan: the lease is far above the longest scan expected.
+ */
+const SCAN_LEASE_MS = 3600_000;
 
 export interface ScanWorker {
   /** For the lifecycle (HookDeps.scans): enqueue inside the transaction that makes a file ready. */
@@ -39,18 +43,16 @@ export interface ScanWorker {
   /** For /healthz: clamd's reachability and the queue, informational only. */
   health(): Promise<{ clamd: 'up' | 'down'; queue_depth: number }>;
   /** Resets interrupted scans, queues files without a verdict, then works until stopped. */
-  start(): void;
+  start(): Promise<void>;
   /** Aborts the scans in flight (their jobs stay queued) and stops. */
   stop(): Promise<void>;
 }
 
 export interface ScanWorkerDeps {
-  db: Db;
-  repo: Repo;
+  repo: Repository;
   storage: Storage;
   clamd: Clamd;
   config: Pick<ClamdConfig, 'maxBackoffMs'>;
-  events: EventSink;
   now: () => number;
   log: Logger;
   /** Where sl_scan_* and sl_clamd_up are registered. */
@@ -66,11 +68,11 @@ export function retryDelayMs(attempts: number, maxMs: number, random: () => numb
 
 export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   const { now, log, clamd } = deps;
-  const repo = new ScanRepo(deps.db, deps.repo);
+  const repo = deps.repo.scans;
   const random = deps.random ?? Math.random;
 
   const registers = [deps.registry];
-  new Gauge({ name: 'sl_scan_queue_depth', help: 'Files waiting for their virus scan (queued, backing off, or being scanned)', registers, collect() { this.set(repo.depth()); } });
+  new Gauge({ name: 'sl_scan_queue_depth', help: 'Files waiting for their virus scan (queued, backing off, or being scanned)', registers, async collect() { this.set(await repo.depth()); } });
   new Gauge({
     name: 'sl_clamd_up',
     help: 'Whether clamd answered PING at this scrape (1) or not (0)',
@@ -92,13 +94,30 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   /** Whether the last attempt reached clamd; a change is logged once, not per file. */
   let clamdUp: boolean | undefined;
 
+  /** One pass at a time: a wake-up during a pass asks for another pass after it. */
+  let pumping: Promise<void> | undefined;
+  let again = false;
   function pump(): void {
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = pass().finally(() => {
+      pumping = undefined;
+      if (again) {
+        again = false;
+        pump();
+      }
+    });
+  }
+
+  async function pass(): Promise<void> {
     clearTimeout(timer);
     timer = undefined;
     if (stopped) return;
     try {
       while (running.size < SCAN_CONCURRENCY) {
-        const job = repo.take(now());
+        const job = await repo.take(now(), SCAN_LEASE_MS);
         if (!job) break;
         const key = job.file.key;
         const work = scan(job.file, job.attempts)
@@ -112,7 +131,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       // Full: the next scan to end pumps again. Otherwise sleep until the next job is due; jobs
       // being scanned are not due (take() and nextRunAt() skip them), so this never spins.
       if (running.size >= SCAN_CONCURRENCY) return;
-      const next = repo.nextRunAt();
+      const next = await repo.nextRunAt();
       schedule(next === null ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(MIN_TIMER_MS, next - now())));
     } catch (error) {
       log.error({ err: error }, 'scan queue failed');
@@ -135,19 +154,19 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
     } catch (error) {
       source?.destroy();
       if (stopped) return repo.release(file.key); // abandoned: waits for the next start
-      if (deps.repo.getFile(file.key)?.state !== 'ready') return; // deleted meanwhile: its job went with it
+      if ((await deps.repo.getFile(file.key))?.state !== 'ready') return; // deleted meanwhile: its job went with it
       return postpone(file, attempts + 1, error);
     }
-    reachable(true);
-    record(file, verdict, (performance.now() - started) / 1000);
+    await reachable(true);
+    await record(file, verdict, (performance.now() - started) / 1000);
   }
 
-  function postpone(file: FileRow, attempts: number, error: unknown): void {
+  async function postpone(file: FileRow, attempts: number, error: unknown): Promise<void> {
     const fromClamd = error instanceof ClamdUnavailable;
-    if (fromClamd) reachable(false);
+    if (fromClamd) await reachable(false);
     const wait = retryDelayMs(attempts, deps.config.maxBackoffMs, random);
     const reason = error instanceof Error ? error.message : String(error);
-    repo.postpone(file.key, now() + wait, reason);
+    await repo.postpone(file.key, now() + wait, reason);
     retries.inc({ reason: fromClamd ? 'clamd' : 'storage' });
     log.warn(
       { key: file.key, attempts, retry_in_ms: wait, error: reason, ...(fromClamd ? {} : { err: error }) },
@@ -155,22 +174,22 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
     );
   }
 
-  function reachable(up: boolean): void {
+  async function reachable(up: boolean): Promise<void> {
     if (clamdUp === up) return;
     const wasDown = clamdUp === false;
     clamdUp = up;
     if (!up) return void log.warn({ clamd: clamd.address }, 'clamd is unreachable; files wait as pending');
     if (!wasDown) return;
     // Files backing off while clamd was away need not wait out their delay.
-    log.info({ clamd: clamd.address, retrying: repo.retryNow(now()) }, 'clamd is reachable again');
+    log.info({ clamd: clamd.address, retrying: await repo.retryNow(now()) }, 'clamd is reachable again');
   }
 
-  function record(file: FileRow, verdict: Verdict, seconds: number): void {
+  async function record(file: FileRow, verdict: Verdict, seconds: number): Promise<void> {
     const signature = verdict.status === 'infected' ? verdict.signature : null;
-    const recorded = deps.repo.atomically(() => {
-      const current = repo.record(file.key, verdict.status, signature, now());
+    const recorded = await deps.repo.atomically(async (tx) => {
+      const current = await tx.scans.record(file.key, verdict.status, signature, now());
       if (current) {
-        deps.events.emit('file.scanned', current.upload_id, {
+        await tx.outbox.emit('file.scanned', current.upload_id, {
           upload_id: current.upload_id, key: current.key, user_id: current.user_id, scan_status: verdict.status, signature,
         });
       }
@@ -188,18 +207,18 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   return {
     queue: {
       enabled: true,
-      enqueue(key) {
-        repo.enqueue(key, now());
-        setImmediate(pump); // after the surrounding transaction commits
+      async enqueue(tx, key) {
+        await tx.scans.enqueue(key, now());
+        tx.afterCommit(pump);
       },
     },
     async health() {
-      return { clamd: (await clamd.ping(PROBE_PING_MS)) ? 'up' : 'down', queue_depth: repo.depth() };
+      return { clamd: (await clamd.ping(PROBE_PING_MS)) ? 'up' : 'down', queue_depth: await repo.depth() };
     },
-    start() {
-      deps.repo.atomically(() => {
-        repo.resetInterrupted();
-        repo.backfill(now());
+    async start() {
+      await deps.repo.atomically(async (tx) => {
+        await tx.scans.resetInterrupted(now());
+        await tx.scans.backfill(now());
       });
       stopped = false;
       aborter = new AbortController();
@@ -210,6 +229,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       clearTimeout(timer);
       aborter.abort(new Error('the server is shutting down'));
       await Promise.allSettled([...running.values()]);
+      await pumping;
     },
   };
 }

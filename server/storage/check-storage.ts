@@ -7,12 +7,12 @@
 // - bytes without a record are removed only when older than `orphanMinAgeMs` (a commit in flight
 //   writes its record before its bytes arrive, but a clock may be off), and never when the database
 //   holds no file at all (a DATA_DIR paired with the wrong bucket would otherwise lose everything).
-import type { Repo } from '../db/repo.ts';
+import type { Repository } from '../db/contract.ts';
 import { damageOf, type FileDamage } from './damage.ts';
 import type { Storage } from './types.ts';
 
 export interface StorageCheckOptions {
-  repo: Repo;
+  repo: Repository;
   storage: Storage;
   now: () => number;
   /** Mark damaged records, clear healed ones, remove old orphan bytes. */
@@ -46,14 +46,14 @@ export async function checkStorage(options: StorageCheckOptions): Promise<Storag
   const listedAt = now();
   const stored = new Map<string, { size: number; modifiedAt: Date }>();
   for await (const file of storage.listFiles()) stored.set(file.key, { size: file.size, modifiedAt: file.modifiedAt });
-  const usageBefore = repo.usageByUser();
+  const usageBefore = await repo.usageByUser();
   const findings: Finding[] = [];
   let records = 0;
   // What each finding does to used_bytes once marked or cleared (a marked file is not charged).
   const delta = new Map<string, number>();
   const charge = (userId: string, bytes: number): void => void delta.set(userId, (delta.get(userId) ?? 0) + bytes);
 
-  for (const file of [...repo.readyFiles()]) {
+  for await (const file of repo.readyFiles()) {
     records++;
     if (file.created_at >= listedAt) continue;
     const listed = stored.get(file.key);
@@ -66,16 +66,16 @@ export async function checkStorage(options: StorageCheckOptions): Promise<Storag
     if (damage === null) {
       if (!file.damage) continue;
       charge(file.user_id, file.size);
-      findings.push({ ...base, problem: 'healed', action: repair && repo.clearDamage(file.key) ? 'cleared' : 'none' });
+      findings.push({ ...base, problem: 'healed', action: repair && (await repo.clearDamage(file.key)) ? 'cleared' : 'none' });
       continue;
     }
     if (!file.damage) charge(file.user_id, -file.size);
-    const marked = repair && repo.markDamage(file.key, damage, now());
+    const marked = repair && (await repo.markDamage(file.key, damage, now()));
     // Already marked with this damage: nothing left to do but the owner's delete.
     findings.push({ ...base, problem: damage, action: marked || file.damage === damage ? 'marked' : 'none' });
   }
 
-  const known = repo.allFileKeys();
+  const known = await repo.allFileKeys();
   for (const [key, { size, modifiedAt }] of stored) {
     if (known.has(key)) continue;
     const base = { key, problem: 'bytes_without_record' as const, recorded_size: null, stored_size: size };
@@ -83,7 +83,7 @@ export async function checkStorage(options: StorageCheckOptions): Promise<Storag
     if (repair) {
       if (known.size === 0) action = 'kept_no_records';
       else if (now() - modifiedAt.getTime() < options.orphanMinAgeMs) action = 'kept_too_recent';
-      else if (!repo.getFile(key)) {
+      else if (!(await repo.getFile(key))) {
         await storage.removeFile(key);
         action = 'removed';
       }
@@ -92,7 +92,7 @@ export async function checkStorage(options: StorageCheckOptions): Promise<Storag
   }
 
   // After --repair, what the database now says; otherwise what it would say.
-  const usageAfter = repair ? repo.usageByUser() : new Map([...usageBefore].map(([user, n]) => [user, n + (delta.get(user) ?? 0)]));
+  const usageAfter = repair ? await repo.usageByUser() : new Map([...usageBefore].map(([user, n]) => [user, n + (delta.get(user) ?? 0)]));
   for (const [user, n] of delta) if (!usageAfter.has(user)) usageAfter.set(user, n);
   const users = new Set([...usageBefore.keys(), ...usageAfter.keys()]);
   const usage = [...users]

@@ -8,7 +8,8 @@
 // by sl_files_damaged_total and in /healthz, until the bytes match again or the record goes
 // (npm run check-storage -- --repair).
 import type { Logger } from 'pino';
-import type { FileDamage, FileRow, Repo } from '../db/repo.ts';
+import type { Repository } from '../db/contract.ts';
+import type { FileDamage, FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 
@@ -28,23 +29,32 @@ export function damageError(damage: FileDamage): AppError {
 
 export interface DamageReporter {
   /** Marks the record (when it is still ready), counts and logs the first finding. */
-  found(file: FileRow, damage: FileDamage, storedSize: number | null): void;
+  found(file: FileRow, damage: FileDamage, storedSize: number | null): Promise<void>;
   /** The bytes match again: the mark goes. */
-  healed(file: FileRow): void;
+  healed(file: FileRow): Promise<void>;
 }
 
-export function createDamageReporter(deps: { repo: Repo; metrics: Pick<Metrics, 'filesDamaged'>; log: Logger; now: () => number }): DamageReporter {
+export function createDamageReporter(deps: { repo: Repository; metrics: Pick<Metrics, 'filesDamaged'>; log: Logger; now: () => number }): DamageReporter {
   return {
-    found(file, damage, storedSize) {
-      if (!deps.repo.markDamage(file.key, damage, deps.now())) return;
+    async found(file, damage, storedSize) {
+      // Bookkeeping beside an answer already decided: a database failure here is logged, never thrown.
+      const marked = await deps.repo.markDamage(file.key, damage, deps.now()).catch((error: unknown) => {
+        deps.log.warn({ err: error, key: file.key }, 'could not mark a damaged file');
+        return false;
+      });
+      if (!marked) return;
       deps.metrics.filesDamaged.inc({ damage });
       deps.log.error(
         { event: 'file.damaged', key: file.key, user_id: file.user_id, damage, recorded_size: file.size, stored_size: storedSize },
         'stored bytes do not match the record (npm run check-storage)',
       );
     },
-    healed(file) {
-      if (deps.repo.clearDamage(file.key)) deps.log.info({ event: 'file.healed', key: file.key }, 'stored bytes match the record again');
+    async healed(file) {
+      const cleared = await deps.repo.clearDamage(file.key).catch((error: unknown) => {
+        deps.log.warn({ err: error, key: file.key }, 'could not clear the damage mark of a file');
+        return false;
+      });
+      if (cleared) deps.log.info({ event: 'file.healed', key: file.key }, 'stored bytes match the record again');
     },
   };
 }
@@ -53,13 +63,13 @@ export function createDamageReporter(deps: { repo: Repo; metrics: Pick<Metrics, 
  * Checks a record against the size storage reported; throws what the client should see when they
  * differ. A record that left 'ready' meanwhile (deleted while this request ran) is simply gone.
  */
-export function assertIntact(repo: Repo, reporter: DamageReporter, file: FileRow, storedSize: number | null): void {
+export async function assertIntact(repo: Repository, reporter: DamageReporter, file: FileRow, storedSize: number | null): Promise<void> {
   const damage = damageOf(file.size, storedSize);
   if (damage === null) {
-    if (file.damage) reporter.healed(file);
+    if (file.damage) await reporter.healed(file);
     return;
   }
-  if (repo.getFile(file.key)?.state !== 'ready') throw new AppError('not_found', 'this file no longer exists');
-  reporter.found(file, damage, storedSize);
+  if ((await repo.getFile(file.key))?.state !== 'ready') throw new AppError('not_found', 'this file no longer exists');
+  await reporter.found(file, damage, storedSize);
   throw damageError(damage);
 }

@@ -3,7 +3,8 @@
 // bytes moved and their record not yet written (hooks/finalize.ts moves first, records after).
 import type { Locker } from '@tus/utils';
 import type { Lifecycle } from '../../hooks/index.ts';
-import type { FileRow, Repo } from '../db/repo.ts';
+import type { Repository } from '../db/contract.ts';
+import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 
 /** How long a finish waits for another request on the same upload. */
@@ -22,7 +23,7 @@ export interface Finishing {
   recover(uploadId: string): Promise<void>;
 }
 
-export function createFinishing(deps: { lifecycle: Lifecycle; locker: Locker; repo: Repo }): Finishing {
+export function createFinishing(deps: { lifecycle: Lifecycle; locker: Locker; repo: Repository }): Finishing {
   const { lifecycle, repo } = deps;
 
   async function withLock<T>(uploadId: string, run: () => Promise<T>): Promise<T> {
@@ -40,16 +41,16 @@ export function createFinishing(deps: { lifecycle: Lifecycle; locker: Locker; re
   return {
     finish: (upload) =>
       withLock(upload.id, async () => {
-        if (!repo.getUpload(upload.id)) {
+        if (!(await repo.getUpload(upload.id))) {
           // Finished meanwhile by a HEAD that found every byte stored.
-          const file = repo.getFileByUploadId(upload.id);
+          const file = await repo.getFileByUploadId(upload.id);
           if (file) return file;
         }
         return lifecycle.finish(upload);
       }),
     finishOnHead: (uploadId, response) =>
       withLock(uploadId, async () => {
-        if (!repo.getUpload(uploadId)) return response; // finished meanwhile by another request
+        if (!(await repo.getUpload(uploadId))) return response; // finished meanwhile by another request
         const file = await lifecycle.finish({ id: uploadId, size: Number(response.headers.get('upload-length')) });
         const headers = new Headers(response.headers);
         headers.set('X-File-Key', file.key);

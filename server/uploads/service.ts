@@ -13,7 +13,8 @@ import type { Locker } from '@tus/utils';
 import type { Logger } from 'pino';
 import type { FinalUpload, Lifecycle, PatchRequest } from '../../hooks/index.ts';
 import type { Caller } from '../auth/caller.ts';
-import type { FileRow, Repo, UploadRow } from '../db/repo.ts';
+import type { Repository } from '../db/contract.ts';
+import type { FileRow, UploadRow } from '../db/repo.ts';
 import { createTus, newUploadId, TUS_PATH } from '../tus.ts';
 import { createStaging, type Staging } from '../tus-checksum.ts';
 import type { UploadRequests } from '../upload-requests.ts';
@@ -35,7 +36,7 @@ export interface UploadContext {
 export interface UploadServiceDeps {
   lifecycle: Lifecycle;
   locker: Locker;
-  repo: Repo;
+  repo: Repository;
   maxUploadBytes: number;
   /** UPLOAD_IDLE_TIMEOUT_SECONDS, for the request bodies handed to tus (server/http/node-body.ts). */
   bodyIdleTimeoutMs: number;
@@ -57,7 +58,7 @@ export interface UploadService {
   /** The URL of an upload, as Location gives it. */
   uploadUrl(id: string): string;
   /** The unfinished upload with this id, if any. */
-  unfinished(id: string): UploadRow | undefined;
+  unfinished(id: string): Promise<UploadRow | undefined>;
   /** OPTIONS: what tus advertises (server/tus-discovery.ts adds the rest). */
   discover(request: Request): Promise<Response>;
   /**
@@ -91,7 +92,7 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     async onCreate(req, upload) {
       const ctx = contextOf(req);
       const contentLength = req.headers.get('content-length');
-      ctx.upload = lifecycle.create(ctx.caller, upload.metadata, {
+      ctx.upload = await lifecycle.create(ctx.caller, upload.metadata, {
         uploadId: upload.id,
         length: upload.size ?? null,
         bodyLength: contentLength !== null ? Number(contentLength) : null,
@@ -101,7 +102,7 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     },
     async onFinish(req, upload) {
       // A complete partial upload waits for its final upload (hooks/concat.ts).
-      if (lifecycle.isPartial(upload.id)) return {};
+      if (await lifecycle.isPartial(upload.id)) return {};
       const file = await finishing.finish({ id: upload.id, size: upload.size ?? upload.offset });
       contextOf(req).file = file;
       // A POST that finished the upload (creation-with-upload) must stay 201: clients need Location.
@@ -144,23 +145,23 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     discover: (request) => tus.handleWeb(request),
     async run(method, ctx, build, claim) {
       // After the route's admission: a refused request must not leave a claim that nothing settles.
-      if (method === 'PATCH' && ctx.upload && claim) ctx.bound = lifecycle.beforePatch(ctx.upload, claim);
+      if (method === 'PATCH' && ctx.upload && claim) ctx.bound = await lifecycle.beforePatch(ctx.upload, claim);
       const request = build();
       contexts.set(request, ctx);
       let response = await tus.handleWeb(request);
-      if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && repo.getUpload(ctx.upload.id)) {
+      if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && (await repo.getUpload(ctx.upload.id))) {
         // tus could not terminate an upload this server knows: its bookkeeping is missing (S3's
         // `.info`; on disk the store removes what is left itself). Termination removes whatever is
         // left (settle) and frees the reservation; a storage failure there answers as what it is.
         response = new Response(null, { status: 204, headers: { 'Tus-Resumable': '1.0.0' } });
       }
-      if ((method === 'HEAD' || method === 'PATCH') && response.status === 404 && ctx.upload && repo.getUpload(ctx.upload.id)) {
+      if ((method === 'HEAD' || method === 'PATCH') && response.status === 404 && ctx.upload && (await repo.getUpload(ctx.upload.id))) {
         // Storage lost the upload that the database still holds: a finish may have moved its bytes
         // and failed to record them. Then the file is recorded now, and the route answers for it.
         await finishing.recover(ctx.upload.id);
       }
       await settle(method, ctx, response);
-      const partial = method === 'HEAD' && ctx.upload !== undefined && lifecycle.isPartial(ctx.upload.id);
+      const partial = method === 'HEAD' && ctx.upload !== undefined && (await lifecycle.isPartial(ctx.upload.id));
       if (partial) response.headers.set('Upload-Concat', 'partial');
       if (method === 'HEAD' && ctx.upload && !partial && isComplete(response)) {
         response = await finishing.finishOnHead(ctx.upload.id, response);

@@ -11,14 +11,14 @@
 //   is not hit by every sender at once. The event id stays the same: receivers de-duplicate on it.
 // - An event still undelivered WEBHOOK_GIVE_UP_HOURS after it happened is marked dead (logged,
 //   counted in sl_webhook_dead); later events of that upload then go out.
-// - Everything lives in SQLite: a restart picks up whatever was pending. Stopping abandons requests
+// - Everything lives in the database: a restart picks up whatever was pending. Stopping abandons requests
 //   in flight; they stay pending and go again (at least once).
 // - Delivered events are pruned after RETENTION_MS, dead ones after DEAD_RETENTION_MS: hourly, a
 //   batch per pump, so a backlog (a first start after months) never holds the event loop for long.
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WebhookConfig } from '../config.ts';
-import type { Outbox, PendingDelivery } from './outbox.ts';
+import type { OutboxStore, PendingDelivery } from '../db/contract.ts';
 import { parseReceivers, type WebhookReceiver } from './receivers.ts';
 import { signatureHeaders, webhookKey } from './signing.ts';
 
@@ -34,7 +34,7 @@ const PRUNE_BATCH = 200;
 const USER_AGENT = 'Stream-Line-Webhooks/1';
 
 export interface DispatcherDeps {
-  outbox: Outbox;
+  outbox: OutboxStore;
   config: Pick<WebhookConfig, 'urls' | 'secret' | 'timeoutMs' | 'maxBackoffMs' | 'giveUpMs'>;
   now: () => number;
   log: Logger;
@@ -42,7 +42,7 @@ export interface DispatcherDeps {
 }
 
 export interface Dispatcher {
-  start(): void;
+  start(): Promise<void>;
   /** Looks at the outbox soon (after an emit). */
   wake(): void;
   stop(): Promise<void>;
@@ -63,16 +63,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     name: 'sl_webhook_pending',
     help: 'Webhook deliveries not yet delivered (waiting or being retried)',
     registers,
-    collect() {
-      this.set(outbox.counts().pending);
+    async collect() {
+      this.set((await outbox.counts()).pending);
     },
   });
   new Gauge({
     name: 'sl_webhook_dead',
     help: 'Webhook deliveries given up after WEBHOOK_GIVE_UP_HOURS (kept 30 days)',
     registers,
-    collect() {
-      this.set(outbox.counts().dead);
+    async collect() {
+      this.set((await outbox.counts()).dead);
     },
   });
 
@@ -95,26 +95,46 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     timer.unref();
   }
 
+  /**
+   * How long a claimed delivery is held for this dispatcher: past its request's timeout, so another
+   * instance never sends it while this one still may.
+   */
+  const claimMs = config.timeoutMs + 60_000;
+
+  /** A wake-up while a look is under way asks for another look after it. */
+  let again = false;
   function pump(): void {
-    if (stopped || running) return;
+    if (stopped) return;
+    if (running) {
+      again = true;
+      return;
+    }
     running = true;
+    void look().finally(() => {
+      running = false;
+      if (again) {
+        again = false;
+        pump();
+      }
+    });
+  }
+
+  async function look(): Promise<void> {
     try {
       const at = now();
       if (pruneBacklog || at - lastPrune >= PRUNE_EVERY_MS) {
         lastPrune = at;
-        const pruned = outbox.prune(at - RETENTION_MS, at - DEAD_RETENTION_MS, PRUNE_BATCH);
+        const pruned = await outbox.prune(at - RETENTION_MS, at - DEAD_RETENTION_MS, PRUNE_BATCH);
         pruneBacklog = pruned === PRUNE_BATCH;
         if (pruned > 0) log.debug({ pruned }, 'webhook events pruned');
       }
       for (const receiver of receivers) {
         const sending = busy.get(receiver.url) ?? 0;
         if (sending >= CONCURRENCY_PER_URL) continue;
-        // Heads in flight are still pending and due: ask for enough to fill the free slots past them.
-        let free = CONCURRENCY_PER_URL - sending;
-        for (const delivery of outbox.dueHeads(receiver.url, at, CONCURRENCY_PER_URL)) {
-          if (free === 0) break;
+        // Heads in flight stay claimed until they end: claim what fills the free slots.
+        const free = CONCURRENCY_PER_URL - sending;
+        for (const delivery of await outbox.claimDue(receiver.url, at, free, claimMs)) {
           if (inFlight.has(headKey(delivery))) continue;
-          free--;
           const attempt = send(receiver, delivery).finally(() => {
             settling.delete(attempt);
             // The next event of this upload may be due now.
@@ -125,14 +145,16 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       }
       // A delivery due now was either started above or is in flight (its end schedules a pump):
       // waiting 0 ms here would spin while it runs. Only future retries set a shorter timer.
-      const dues = receivers.map((r) => outbox.nextDueAt(r.url)).filter((at) => at !== null);
+      const dues: number[] = [];
+      for (const r of receivers) {
+        const due = await outbox.nextDueAt(r.url);
+        if (due !== null) dues.push(due);
+      }
       const wait = dues.length === 0 ? POLL_MS : Math.min(...dues) - now();
       schedule(wait <= 0 ? POLL_MS : Math.min(POLL_MS, wait));
     } catch (error) {
       log.error({ err: error }, 'webhook dispatch failed');
       schedule(POLL_MS);
-    } finally {
-      running = false;
     }
   }
 
@@ -157,7 +179,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       });
       await res.body?.cancel().catch(() => {});
       if (res.status >= 200 && res.status < 300) {
-        outbox.delivered(delivery.event, delivery.url);
+        await outbox.delivered(delivery.event, delivery.url);
         outcomes.inc({ outcome: 'delivered' });
         log.debug({ event: delivery.type, event_id: delivery.event_id, receiver: receiver.label, attempts: delivery.attempts + 1 }, 'webhook delivered');
         return;
@@ -176,21 +198,21 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const attempts = delivery.attempts + 1;
     const context = { event: delivery.type, event_id: delivery.event_id, receiver: receiver.label, attempts, error: failure };
     if (at - delivery.created_at >= config.giveUpMs) {
-      outbox.dead(delivery.event, delivery.url, failure);
+      await outbox.dead(delivery.event, delivery.url, failure);
       outcomes.inc({ outcome: 'dead' });
       log.error(context, 'webhook given up: undeliverable for WEBHOOK_GIVE_UP_HOURS');
       return;
     }
     const backoff = Math.min(config.maxBackoffMs, FIRST_BACKOFF_MS * 2 ** Math.min(attempts - 1, 30));
     const wait = Math.round(backoff * (0.5 + Math.random() * 0.5));
-    outbox.retryLater(delivery, at + wait, failure);
+    await outbox.retryLater(delivery, at + wait, failure);
     outcomes.inc({ outcome: 'failed' });
     log.warn({ ...context, retry_in_ms: wait }, 'webhook delivery failed; will retry');
   }
 
   return {
-    start() {
-      const dropped = outbox.dropPendingExcept(receivers.map((r) => r.url));
+    async start() {
+      const dropped = await outbox.dropPendingExcept(receivers.map((r) => r.url));
       if (dropped > 0) log.warn({ dropped }, 'webhook deliveries to URLs no longer in WEBHOOK_URLS dropped');
       stopped = false;
       schedule(0);

@@ -11,7 +11,7 @@
 // bench/README.md, "Figures behind choices in the code").
 // That is bookkeeping only: the head rule alone decides the order.
 import { randomBytes } from 'node:crypto';
-import type { EventSink, EventType } from '../../hooks/deps.ts';
+import type { EventType } from '../../hooks/deps.ts';
 import type { Db } from '../db/open.ts';
 
 export interface PendingDelivery {
@@ -23,6 +23,11 @@ export interface PendingDelivery {
   type: EventType;
   body: string;
   created_at: number;
+}
+
+/** Writes an event and its deliveries; call it inside the transaction of the change it reports. */
+export interface EventSink {
+  emit(type: EventType, subject: string, data: Record<string, unknown>): void;
 }
 
 export interface Outbox extends EventSink {

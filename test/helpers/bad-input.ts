@@ -59,11 +59,11 @@ export function badInputServer(): BadInputServer {
     fetch(`${s.server.url}/v1/uploads`, { method: 'POST', headers: { ...TUS, ...headers }, body: body ? new Uint8Array(body) : null });
 
   s.refusedCreation = async (res, status, code, what) => {
-    const uploadsBefore = s.server.services.repo.knownUploadIds().size;
+    const uploadsBefore = (await s.server.services.repo.knownUploadIds()).size;
     await expectProblem(res, status, code, what, 'POST');
     assert.equal(res.headers.get('tus-resumable'), '1.0.0', `${what}: Tus-Resumable on the error`);
     assert.equal(res.headers.get('location'), null, `${what}: no Location`);
-    assert.equal(s.server.services.repo.knownUploadIds().size, uploadsBefore, `${what}: no upload row`);
+    assert.equal((await s.server.services.repo.knownUploadIds()).size, uploadsBefore, `${what}: no upload row`);
   };
 
   s.newUpload = async (length, meta = {}) => {

@@ -53,12 +53,12 @@ for (const backend of backendsUnderTest()) {
         const early = await patchUpload(url, auth, 0, Buffer.alloc(10));
         assert.equal(early.status, 204);
         assert.equal(expires(early), second(createdAt + 3600_000));
-        assert.equal(server.services.repo.getUpload(id)!.touched_at, createdAt);
+        assert.equal((await server.services.repo.getUpload(id))!.touched_at, createdAt);
 
         clock += 31_000; // 61 s after the last record: recorded
         const later = await patchUpload(url, auth, 10, Buffer.alloc(10));
         assert.equal(expires(later), second(clock + 3600_000));
-        assert.equal(server.services.repo.getUpload(id)!.touched_at, clock);
+        assert.equal((await server.services.repo.getUpload(id))!.touched_at, clock);
 
         clock += 3600_000 - 1; // one millisecond before the promised expiry: still there
         assert.equal(await server.services.lifecycle.expire(), 0);
@@ -81,7 +81,7 @@ for (const backend of backendsUnderTest()) {
       clock += 61_000;
       server = await startTestServer({ storage: backend, dataDir, env: { UPLOAD_EXPIRY_SECONDS: '60' }, now: () => clock });
       try {
-        assert.equal(server.services.repo.getUpload(url.split('/').pop()!), undefined);
+        assert.equal(await server.services.repo.getUpload(url.split('/').pop()!), undefined);
         assert.equal(await server.hasUpload(url.split('/').pop()!), false);
       } finally {
         await server.stop();

@@ -142,7 +142,7 @@ describe('crash and restart', () => {
       const unfinishedId = unfinishedUrl.split('/').pop()!;
       assert.deepEqual(readdirSync(path.join(dataDir, 'uploads')), [unfinishedId]);
       assert.deepEqual(await server.services.storage.listUploadIds(), [unfinishedId]);
-      assert.equal(server.services.repo.filesInTransition().length, 0);
+      assert.equal((await server.services.repo.filesInTransition()).length, 0);
       const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
       assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [a.size + b.size, 10]);
       // The unfinished upload survived the restart and still completes.
@@ -175,7 +175,7 @@ describe('crash between the move of a finish and its transaction', () => {
       const list = await (await fetch(`${server.url}/v1/files/all`, { headers: auth })).json();
       assert.deepEqual(list.files.map((f: { key: string; sha256: string; size: number }) => [f.key, f.sha256, f.size]), [[record.key, sha256(data), data.length]]);
       assert.ok(readFileSync(path.join(dataDir, record.key)).equals(data));
-      assert.equal(server.services.repo.getUpload(String(file.upload_id)), undefined);
+      assert.equal(await server.services.repo.getUpload(String(file.upload_id)), undefined);
       const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
       assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [data.length, 0]);
       // The upload's URL answers as a finished upload's.
@@ -204,7 +204,7 @@ describe('a finish whose transaction failed after the move', () => {
       const data = randomBytes(2000);
       const record = JSON.parse((await tusUpload({ endpoint: server.url, headers: auth, data, metadata: { filename: 'moved.txt', filetype: 'text/plain' } }).done).body);
       const file = server.services.db.prepare('SELECT * FROM files WHERE key = ?').get(record.key) as Record<string, unknown>;
-      server.services.repo.atomically(() => unrecord(server.services.db, file));
+      await server.services.repo.atomically(async () => unrecord(server.services.db, file));
 
       const head = await headUpload(`${server.url}/v1/uploads/${String(file.upload_id)}`, auth);
       assert.equal(head.status, 200);

@@ -13,7 +13,8 @@ import { describe, test } from 'node:test';
 import { reserveAtCreation } from '../../hooks/quota.ts';
 import { createDigests } from '../../hooks/sha256.ts';
 import { openDb } from '../../server/db/open.ts';
-import { Repo } from '../../server/db/repo.ts';
+import type { Repository } from '../../server/db/contract.ts';
+import { createSqliteRepository } from '../../server/db/sqlite-repository.ts';
 import { tempDir } from '../helpers/server.ts';
 
 const UPLOAD = 'a'.repeat(32);
@@ -40,10 +41,10 @@ function storageOf(step: number | null) {
   };
 }
 
-function repoWithUpload(): Repo {
-  const repo = new Repo(openDb(tempDir('sl-sha256-db-')));
+async function repoWithUpload(): Promise<Repository> {
+  const repo = createSqliteRepository(openDb(tempDir('sl-sha256-db-')), { webhookUrls: [], now: () => 0 });
   const deps = { repo, quotaBytes: Infinity, maxUploadBytes: Infinity, maxUnfinishedUploads: Infinity, now: () => 0 };
-  reserveAtCreation(deps, { userId: 'ana', filename: 'a.bin', folder: 'main', contentType: 'application/octet-stream', sha256: null }, { uploadId: UPLOAD, length: null, bodyLength: null, hasBody: false });
+  await reserveAtCreation(deps, { userId: 'ana', filename: 'a.bin', folder: 'main', contentType: 'application/octet-stream', sha256: null }, { uploadId: UPLOAD, length: null, bodyLength: null, hasBody: false });
   return repo;
 }
 
@@ -62,7 +63,7 @@ describe('SHA-256 while streaming, and its checkpoints', () => {
   for (const [name, step, patches] of cases) {
     test(name, async () => {
       const storage = storageOf(step);
-      const repo = repoWithUpload();
+      const repo = await repoWithUpload();
       const digests = createDigests(storage, repo);
       const data = randomBytes(patches.flat().reduce((a, b) => a + b, 0));
       let offset = 0;
@@ -71,8 +72,8 @@ describe('SHA-256 while streaming, and its checkpoints', () => {
         const observed = await digests.observe(UPLOAD, offset, Readable.from(parts));
         for await (const chunk of observed.stream) storage.append(chunk as Buffer);
         offset += chunks.reduce((a, b) => a + b, 0);
-        observed.settle(offset);
-        const saved = repo.digestCheckpoints(UPLOAD, Number.MAX_SAFE_INTEGER).map((c) => c.offset).sort((a, b) => a - b);
+        await observed.settle(offset);
+        const saved = (await repo.digestCheckpoints(UPLOAD, Number.MAX_SAFE_INTEGER)).map((c) => c.offset).sort((a, b) => a - b);
         const expected = step === null ? [] : [...new Set([offset - (offset % step), offset])].filter((o) => o > 0).sort((a, b) => a - b);
         assert.deepEqual(saved, expected, `saved states after the PATCH ending at ${offset}`);
       }
@@ -85,20 +86,20 @@ describe('SHA-256 while streaming, and its checkpoints', () => {
   test('a PATCH that failed keeps no state: the next one rebuilds from what is stored', async () => {
     for (const step of [null, 64]) {
       const storage = storageOf(step);
-      const repo = repoWithUpload();
+      const repo = await repoWithUpload();
       const digests = createDigests(storage, repo);
       const data = randomBytes(300);
       const first = await digests.observe(UPLOAD, 0, Readable.from([data.subarray(0, 100)]));
       for await (const chunk of first.stream) storage.append(chunk as Buffer);
-      first.settle(100);
+      await first.settle(100);
       // The store wrote 50 of 100 bytes and failed: only those are stored.
       const second = await digests.observe(UPLOAD, 100, Readable.from([data.subarray(100, 200)]));
       for await (const chunk of second.stream) void chunk;
       storage.append(data.subarray(100, 150));
-      second.settle(null);
+      await second.settle(null);
       const third = await digests.observe(UPLOAD, 150, Readable.from([data.subarray(150)]));
       for await (const chunk of third.stream) storage.append(chunk as Buffer);
-      third.settle(300);
+      await third.settle(300);
       assert.equal(await digests.finish(UPLOAD, 300), sha256(data), `step ${step}`);
     }
   });

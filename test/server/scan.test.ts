@@ -11,7 +11,6 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { ScanRepo } from '../../server/db/scan-repo.ts';
 import { createClamd, ClamdUnavailable } from '../../server/scan/clamd.ts';
 import { expectProblem } from '../helpers/problem.ts';
 import { backendsUnderTest } from '../helpers/s3.ts';
@@ -175,7 +174,7 @@ for (const backend of backendsUnderTest()) {
       await until('three failed reads', async () => (await metric('sl_scan_retries_total{reason="storage"}')) >= before + 3);
       assert.equal((await record(key)).scan_status, 'pending');
       assert.equal((await fetch(`${server.url}/v1/files/${encodeURIComponent(key)}`, { method: 'DELETE', headers: auth })).status, 200);
-      assert.equal(new ScanRepo(server.services.db, server.services.repo).job(key), undefined, 'its job went with it');
+      assert.equal(await server.services.repo.scans.job(key), undefined, 'its job went with it');
     });
   });
 

@@ -13,8 +13,9 @@ const DELIVERY = 'd.event, d.url, d.subject, d.attempts, e.event_id, e.type, e.b
 
 export function createPgOutbox(sql: Sql, urls: readonly string[], now: () => number, onEmit: () => void): OutboxStore {
   return {
-    emit: (type, subject, data) =>
-      sql.tx(async (tx) => {
+    emit: async (type, subject, data) => {
+      if (urls.length === 0) return; // webhooks off: an event no one receives is not kept
+      await sql.tx(async (tx) => {
         const at = now();
         const eventId = `evt_${randomBytes(16).toString('hex')}`;
         const body = JSON.stringify({ type, timestamp: new Date(at).toISOString(), data });
@@ -30,7 +31,8 @@ export function createPgOutbox(sql: Sql, urls: readonly string[], now: () => num
             [id, url, subject, at]);
         }
         tx.afterCommit(onEmit);
-      }),
+      });
+    },
     dueHeads: (url, at, limit) =>
       sql.rows<PendingDelivery>(
         `SELECT ${DELIVERY} FROM webhook_deliveries d JOIN webhook_events e ON e.id = d.event

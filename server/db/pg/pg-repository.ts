@@ -56,6 +56,7 @@ function build(sql: Sql, options: PgRepositoryOptions): Repository {
 
   const repository: Repository = {
     atomically: (fn) => sql.tx((tx) => fn(build(tx, options))),
+    afterCommit: (fn) => sql.afterCommit(fn),
     ping: async () => (await sql.one<{ ok: number }>('SELECT 1 AS ok'))?.ok === 1,
 
     usage,

@@ -55,7 +55,7 @@ describe('auth: AUTH_JWKS_URL with issuer and audience', () => {
     assert.ok(jwksRequests >= 1, 'the key set was fetched from AUTH_JWKS_URL');
     const created = await createUpload(server.url, { Authorization: `Bearer ${await idpToken({ ...good(), aud: [AUDIENCE, 'other'] })}` }, 2, {});
     assert.equal(created.status, 201);
-    assert.equal(server.services.repo.getUpload(created.headers.get('location')!.split('/').pop()!)!.user_id, 'frank');
+    assert.equal((await server.services.repo.getUpload(created.headers.get('location')!.split('/').pop()!))!.user_id, 'frank');
     // The server's own tokens keep their own issuer and still work.
     assert.equal((await usage(await server.token('frank'))).status, 200);
   });

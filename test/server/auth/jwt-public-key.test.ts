@@ -25,7 +25,7 @@ describe('auth: AUTH_JWT_PUBLIC_KEY_BASE64 with an RS256 key', () => {
     const withKid = await signed(privateKey, { alg: 'RS256', kid: 'operator-key' }, { sub: 'erin', exp: inAnHour() });
     const created = await createUpload(server.url, { Authorization: `Bearer ${withKid}` }, 4, { filename: 'e.txt' });
     assert.equal(created.status, 201);
-    assert.equal(server.services.repo.getUpload(created.headers.get('location')!.split('/').pop()!)!.user_id, 'erin');
+    assert.equal((await server.services.repo.getUpload(created.headers.get('location')!.split('/').pop()!))!.user_id, 'erin');
     // The server's own tokens keep working next to it.
     assert.equal((await usage(await server.token('erin'))).status, 200);
   });

@@ -35,7 +35,7 @@ describe('auth: the service token', () => {
     const created = await createUpload(server.url, service, data.length, { filename: 'carol.txt', user_id: 'carol' });
     assert.equal(created.status, 201);
     const url = created.headers.get('location')!;
-    assert.equal(server.services.repo.getUpload(url.split('/').pop()!)!.user_id, 'carol');
+    assert.equal((await server.services.repo.getUpload(url.split('/').pop()!))!.user_id, 'carol');
     const carol = { Authorization: `Bearer ${await server.token('carol')}` };
     const carolUsage = await (await fetch(`${server.url}/v1/usage`, { headers: carol })).json();
     assert.equal(carolUsage.reserved_bytes, data.length);

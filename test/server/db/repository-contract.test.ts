@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { OUTER_CALL_IN_TRANSACTION, type FileRow, type Repository, type UploadRow } from '../../../server/db/contract.ts';
 import { postgresBackend, sqliteBackend, type OpenRepositories, type RepositoryOptions } from './repository-backends.ts';
+import { until } from '../../helpers/until.ts';
 
 const MiB = 1024 * 1024;
 const HOOK_A = 'https://a.example/hook';
@@ -252,6 +253,37 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.deepEqual(await repo.outbox.counts(), { pending: 2, dead: 0 });
       await new Promise((resolve) => setImmediate(resolve));
       assert.ok(emitted >= 1, 'the dispatcher is woken for the committed event');
+    });
+
+    test('afterCommit runs once the transaction has committed, never after a rollback', async () => {
+      const { a: repo } = await open();
+      const ran: string[] = [];
+      const kept = uploadRow(id('u'), 10);
+      await repo.atomically(async (tx) => {
+        await tx.reserveUpload(kept, MiB, 10);
+        // What runs may use the outer repository, and sees the commit.
+        tx.afterCommit(() => void repo.getUpload(kept.id).then((row) => ran.push(row ? 'kept: visible' : 'kept: not visible')));
+        await new Promise((resolve) => setImmediate(resolve));
+        assert.deepEqual(ran, [], 'not while the transaction is open');
+      });
+      await assert.rejects(repo.atomically(async (tx) => {
+        tx.afterCommit(() => ran.push('rolled back'));
+        throw new Error('the change failed');
+      }), /the change failed/);
+      await until('the committed callback ran', () => ran.length > 0);
+      await new Promise((resolve) => repo.afterCommit(() => resolve(undefined))); // and the outer one runs too
+      assert.deepEqual(ran, ['kept: visible']);
+    });
+
+    test('without receivers (webhooks off) an event is not written', async () => {
+      let emitted = 0;
+      const { a: repo } = await open({ webhookUrls: [], onEmit: () => emitted++ });
+      await repo.outbox.emit('upload.created', 'up_1', {});
+      await repo.atomically((tx) => tx.outbox.emit('upload.finished', 'up_1', {}));
+      assert.deepEqual(await repo.outbox.counts(), { pending: 0, dead: 0 });
+      assert.equal(await repo.outbox.prune(clock + 1, clock + 1, 10), 0, 'no event rows to prune');
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(emitted, 0, 'and no dispatcher to wake');
     });
 
     test('a request outside a transaction is not part of it: its write stays when the transaction rolls back', async () => {

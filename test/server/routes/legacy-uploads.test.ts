@@ -44,7 +44,7 @@ describe('original API: init, part, complete', () => {
     assert.match(started.uploadId, /^[0-9a-f]{32}$/);
     assert.equal(started.upload_url, `${server.url}/v1/uploads/${started.uploadId}`);
     assert.deepEqual([started.offset, started.size], [0, 100]);
-    const row = server.services.repo.getUpload(started.uploadId)!;
+    const row = (await server.services.repo.getUpload(started.uploadId))!;
     assert.deepEqual([row.user_id, row.filename, row.folder, row.content_type, row.reserved_bytes], ['alice', 'p.jpg', 'main/pictures', 'image/jpeg', 100]);
     // The same upload over tus: a client can move to resumable uploads at any point.
     const head = await headUpload(started.upload_url, alice);

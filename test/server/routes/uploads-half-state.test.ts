@@ -49,7 +49,7 @@ for (const backend of backendsUnderTest() as TestStorage[]) {
         assert.equal(deleted.headers.get('tus-resumable'), '1.0.0');
         const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
         assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [0, 0]);
-        assert.equal(server.services.repo.getUpload(idOf(url)), undefined);
+        assert.equal(await server.services.repo.getUpload(idOf(url)), undefined);
         assert.equal(await server.hasUpload(idOf(url)), false, 'nothing of the upload is left in storage');
         await expectProblem(await fetch(url, { method: 'DELETE', headers: { ...TUS, ...auth } }), 404, 'not_found');
       } finally {
@@ -78,7 +78,7 @@ for (const backend of backendsUnderTest() as TestStorage[]) {
         const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
         assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [0, 500]);
         for (const url of [gone, halfGone]) {
-          assert.equal(server.services.repo.getUpload(idOf(url)), undefined);
+          assert.equal(await server.services.repo.getUpload(idOf(url)), undefined);
           assert.equal(await server.hasUpload(idOf(url)), false);
           await expectProblem(await headUpload(url.replace(/^http:\/\/[^/]+/, server.url), auth), 404, 'not_found', '', 'HEAD');
         }

@@ -150,7 +150,7 @@ for (const backend of backendsUnderTest()) {
       assert.equal(del.status, 204);
       const id = url.split('/').pop()!;
       assert.equal(await server.hasUpload(id), false);
-      assert.equal(server.services.repo.getUpload(id), undefined);
+      assert.equal(await server.services.repo.getUpload(id), undefined);
       assert.equal((await headUpload(url, auth)).status, 404);
     });
 

@@ -10,7 +10,8 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { openDb } from '../../../server/db/open.ts';
 import { createDispatcher } from '../../../server/webhooks/dispatcher.ts';
-import { createOutbox, type Outbox } from '../../../server/webhooks/outbox.ts';
+import type { OutboxStore } from '../../../server/db/contract.ts';
+import { createSqliteRepository } from '../../../server/db/sqlite-repository.ts';
 import { tempDir } from '../../helpers/server.ts';
 import { until } from '../../helpers/until.ts';
 import { Receiver } from '../../helpers/webhook-receiver.ts';
@@ -24,12 +25,12 @@ test('dispatcher: a delivery in flight is not a reason to look at the outbox aga
   await receiver.listen();
   const db = openDb(dir);
   let looks = 0;
-  const real = createOutbox(db, [receiver.url], Date.now, () => {});
-  const outbox: Outbox = {
+  const real = createSqliteRepository(db, { webhookUrls: [receiver.url], now: Date.now }).outbox;
+  const outbox: OutboxStore = {
     ...real,
-    dueHeads(...args) {
+    claimDue(...args) {
       looks++;
-      return real.dueHeads(...args);
+      return real.claimDue(...args);
     },
   };
   const dispatcher = createDispatcher({
@@ -40,8 +41,8 @@ test('dispatcher: a delivery in flight is not a reason to look at the outbox aga
     registry: new Registry(),
   });
   try {
-    dispatcher.start();
-    outbox.emit('upload.created', 'u1', { upload_id: 'u1' });
+    await dispatcher.start();
+    await outbox.emit('upload.created', 'u1', { upload_id: 'u1' });
     dispatcher.wake();
     await until('the receiver holds the delivery', () => receiver.requests.length === 1);
     const before = looks;
