@@ -5,10 +5,11 @@
 import { MemoryLocker } from '@tus/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
-import { noEvents, noScans } from '../hooks/deps.ts';
+import { noEvents } from './db/events.ts';
+import { noScans } from './scan/queue.ts';
 import { createClamd } from './scan/clamd.ts';
 import { createScanWorker, type ScanWorker } from './scan/worker.ts';
-import { createOutbox, type Outbox } from './webhooks/outbox.ts';
+import { createOutbox, type Outbox } from './db/outbox.ts';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.ts';
 import { createLifecycle, type HookDeps, type Lifecycle } from '../hooks/index.ts';
 import type { AuthDeps } from './auth/caller.ts';
@@ -18,7 +19,8 @@ import { createSecretCheck } from './auth/secret-check.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import { Repo } from './db/repo.ts';
-import { createMetrics, lifecycleObserver, type Metrics } from './metrics.ts';
+import { lifecycleObserver } from './lifecycle-metrics.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { createLocalStorage } from './storage/local.ts';
 import type { Storage } from './storage/types.ts';
 import { UploadRequests } from './upload-requests.ts';
@@ -39,7 +41,6 @@ export interface Services {
   auth: AuthDeps;
   signUserToken: SignUserToken;
   metrics: Metrics;
-  hookDeps: HookDeps;
   lifecycle: Lifecycle;
   /** Per-process upload locks (tus). Several instances need a shared locker instead. */
   locker: MemoryLocker;
@@ -140,7 +141,6 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     auth,
     signUserToken: createUserTokenSigner(secrets.userTokenKey, now),
     metrics,
-    hookDeps,
     lifecycle,
     locker,
     uploads,

@@ -126,7 +126,7 @@ export const MIGRATIONS: readonly string[] = [
   `,
   `
   -- Webhooks: the dispatcher finds a URL's due deliveries by time; the ones waiting behind a head
-  -- that backs off carry its next attempt time, so they are not due (server/webhooks/outbox.ts).
+  -- that backs off carry its next attempt time, so they are not due (server/db/outbox.ts).
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (url, next_attempt_at) WHERE state = 'pending';
   `,
   `

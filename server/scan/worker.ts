@@ -16,7 +16,8 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { EventSink, ScanQueue } from '../../hooks/deps.ts';
+import type { EventSink } from '../db/events.ts';
+import type { ScanQueue } from './queue.ts';
 import type { ClamdConfig } from '../config.ts';
 import type { Db } from '../db/open.ts';
 import type { FileRow, Repo } from '../db/repo.ts';

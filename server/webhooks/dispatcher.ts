@@ -18,7 +18,7 @@
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WebhookConfig } from '../config.ts';
-import type { Outbox, PendingDelivery } from './outbox.ts';
+import type { Outbox, PendingDelivery } from '../db/outbox.ts';
 import { parseReceivers, type WebhookReceiver } from './receivers.ts';
 import { signatureHeaders, webhookKey } from './signing.ts';
 

@@ -10,7 +10,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { openDb } from '../../../server/db/open.ts';
 import { createDispatcher } from '../../../server/webhooks/dispatcher.ts';
-import { createOutbox, type Outbox } from '../../../server/webhooks/outbox.ts';
+import { createOutbox, type Outbox } from '../../../server/db/outbox.ts';
 import { tempDir } from '../../helpers/server.ts';
 import { until } from '../../helpers/until.ts';
 import { Receiver } from '../../helpers/webhook-receiver.ts';
