@@ -1,13 +1,10 @@
 // A ZIP archive streamed as it is built (yazl): entries open one at a time, no temporary file.
 //
-// Every entry is stored, never deflated. Measured on this machine (2 cores, Node 20.20, yazl 3.3.1;
-// page-cached input read in 1 MiB chunks through addReadStreamLazy, output into a counting Writable):
-//   store, yazl's pure-JS CRC-32 ..... 4 × 256 MiB random: 0.28–0.31 GB/s
-//   store, native zlib.crc32 ......... same files: 1.3–1.5 GB/s; 256 MiB of text: 0.94 GB/s
-//   deflate level 6 .................. 256 MiB of text: 0.020 GB/s (4.3× smaller); random: 0.028 GB/s
-// Deflate costs a full core per download at ~20–28 MB/s, and pays only for text on links slower
-// than ~20 MB/s; most uploads (photos, video, PDFs, archives) do not shrink at all. Storing also
-// makes the exact size known before the first byte, so the response can carry Content-Length.
+// Every entry is stored, never deflated: deflating costs a full core per download at a few tens of
+// MB/s and pays only for text on slow links, while most uploads (photos, video, PDFs, archives) do
+// not shrink at all. The CRC-32 is node:zlib's, several times faster than yazl's own (figures in
+// bench/README.md, "Figures behind choices in the code"). Storing also makes the exact size known
+// before the first byte, so the response can carry Content-Length.
 //
 // A local file opened by storage (its descriptor open, nothing read) is read into reused buffers
 // (file-chunks.ts) that go back to the pool once the response has written them (send-stream.ts
