@@ -1,6 +1,6 @@
 // Which file records a request may see. A record is a file once it is 'ready': 'deleting' is on its
-// way out, and 'committing' (written by finishes of earlier versions, settled by the start-up repair,
-// hooks/repair.ts) never had its bytes confirmed in place. The owner and the service token see
+// way out, and a 'committing' record (a finish a crash cut, in a database of an earlier release;
+// the start-up repair settles it, hooks/repair.ts) never had its bytes confirmed in place. The owner and the service token see
 // it (caller.ts mayAccess); a signed link sees the one key its signature names. Anything else is
 // answered 404, never 403: someone else's file is indistinguishable from none.
 import type { FileRow } from '../db/repo.ts';
