@@ -1,6 +1,6 @@
 // Expiry never cuts a request that is receiving bytes: with UPLOAD_EXPIRY_SECONDS=2 (the server's
-// clock is the test's, moved 3 s per chunk), PATCHes that stream slowly while expiry runs after
-// every chunk complete with every byte, and the upload is not taken for idle right after them.
+// clock is the test's, moved 3 s per chunk), PATCHes that stream slowly while expiry runs between
+// their chunks complete with every byte, and the upload is not taken for idle right after them.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -15,31 +15,35 @@ const CHUNKS = 16;
 const PACE_MS = 300;
 
 /**
- * One PATCH whose body arrives in CHUNKS pieces; `between` runs after each piece has been sent.
- * `admitted` is awaited once, after the first piece: until it resolves, `between` does not run.
+ * One PATCH whose body arrives in CHUNKS pieces; `between` runs after each piece but the last, while
+ * the server is still waiting for the rest. `admitted` is awaited once, after the first piece:
+ * until it resolves, `between` does not run. Settles once the answer and every `between` are in.
  */
-function slowPatch(url: string, auth: Record<string, string>, offset: number, body: Buffer, admitted: () => Promise<unknown>, between: () => Promise<void>) {
-  return new Promise<{ status: number; offset: string | undefined; body: string }>((resolve, reject) => {
-    const req = http.request(url, {
-      method: 'PATCH',
-      headers: { ...auth, 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(body.length) },
-    });
+async function slowPatch(url: string, auth: Record<string, string>, offset: number, body: Buffer, admitted: () => Promise<unknown>, between: () => Promise<void>) {
+  const req = http.request(url, {
+    method: 'PATCH',
+    headers: { ...auth, 'Tus-Resumable': '1.0.0', 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream', 'Content-Length': String(body.length) },
+  });
+  const answer = new Promise<{ status: number; offset: string | undefined; body: string }>((resolve, reject) => {
     req.on('response', (res) => {
       let text = '';
       res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => resolve({ status: res.statusCode!, offset: res.headers['upload-offset'] as string | undefined, body: text }));
     });
     req.on('error', reject);
-    void (async () => {
-      const size = Math.ceil(body.length / CHUNKS);
-      for (let at = 0; at < body.length; at += size) {
-        await new Promise<void>((done) => req.write(body.subarray(at, at + size), () => done()));
-        if (at === 0) await admitted();
-        await new Promise((r) => setTimeout(r, PACE_MS));
-        await between();
-      }
-      req.end();
-    })().catch(reject);
   });
+  const sending = (async () => {
+    const size = Math.ceil(body.length / CHUNKS);
+    for (let at = 0; at < body.length; at += size) {
+      await new Promise<void>((done) => req.write(body.subarray(at, at + size), () => done()));
+      if (at + size >= body.length) break;
+      if (at === 0) await admitted();
+      await new Promise((r) => setTimeout(r, PACE_MS));
+      await between();
+    }
+    req.end();
+  })();
+  const [answered] = await Promise.all([answer, sending]);
+  return answered;
 }
 
 for (const backend of backendsUnderTest()) {
