@@ -8,9 +8,8 @@
 //
 // A local file opened by storage (its descriptor open, nothing read) is read into reused buffers
 // (file-chunks.ts) that go back to the pool once the response has written them (send-stream.ts
-// streamToResponse): yazl passes each chunk on as it is, so feeding it costs no copy. Profiled,
-// the main thread then spends its time in the socket write, the native CRC-32 and the read, and
-// yazl's own streams under 1% (bench/README.md, "Batch ZIP").
+// streamToResponse): yazl passes each chunk on as it is, so feeding it costs no copy, and what is
+// left is the socket write, the CRC-32 and the read (profile in bench/README.md, "Batch ZIP").
 //
 // A file that fails to open or read when its turn comes (deleted since the token was issued, a
 // storage error) destroys the archive stream with that error: the client sees a truncated download,
@@ -97,8 +96,8 @@ type Crc32Unsigned = (data: Buffer | string, previous?: number | Buffer) => numb
 let nativeCrcInstalled = false;
 
 /**
- * yazl computes CRC-32 with `buffer-crc32`'s table loop, ~4× slower than Node's zlib.crc32 (see
- * the numbers above). yazl has no option to supply a CRC, so the `unsigned` function of the
+ * yazl computes CRC-32 with `buffer-crc32`'s table loop, several times slower than Node's
+ * zlib.crc32 (bench/README.md, "Figures behind choices in the code"). yazl has no option to supply a CRC, so the `unsigned` function of the
  * buffer-crc32 instance yazl itself resolves is replaced by one backed by zlib.crc32, only after
  * both agree on a chained sample. If a yazl release stops using it, archives stay correct, only
  * slower; test/server/zip/zip-stream.test.ts fails loudly in that case.
