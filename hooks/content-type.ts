@@ -18,6 +18,7 @@ import { getMimeType } from 'hono/utils/mime';
 import type { TypePolicy } from '../server/config.ts';
 import type { Category } from '../server/db/repo.ts';
 import { AppError } from '../server/errors.ts';
+import { essence, extensionOf } from '../server/http/media-type.ts';
 import type { Storage } from '../server/storage/types.ts';
 
 /** file-type needs at most this many bytes (its documented "reasonable minimum sample size"). */
@@ -40,10 +41,6 @@ const ARCHIVES = new Set([
   'application/x-iso9660-image', 'application/x-apple-diskimage', 'application/x-rpm', 'application/x-deb',
 ]);
 
-function essence(mime: string): string {
-  return mime.split(';')[0]!.trim().toLowerCase();
-}
-
 export function categoryOf(mime: string | null): Category {
   if (mime === null) return 'other';
   const type = essence(mime);
@@ -64,31 +61,6 @@ export function categoryFor(detected: string | null, declared: string): Category
   const type = essence(declared);
   const textual = type.startsWith('text/') || type === 'application/json' || type.endsWith('+json') || type.endsWith('+xml') || type === 'application/xml';
   return textual ? categoryOf(type) : 'other';
-}
-
-const ACTIVE_TYPES = new Set([
-  'text/html', 'application/xhtml+xml', 'image/svg+xml', 'text/xml', 'application/xml',
-  'text/javascript', 'application/javascript', 'application/ecmascript', 'text/ecmascript',
-  'application/x-shockwave-flash', 'text/xsl', 'application/xslt+xml', 'multipart/x-mixed-replace',
-]);
-const ACTIVE_EXTENSIONS = new Set(['.html', '.htm', '.xhtml', '.shtml', '.svg', '.svgz', '.xml', '.xsl', '.xslt', '.js', '.mjs', '.swf']);
-
-/**
- * Content a browser would run in the link's origin (HTML, SVG, XML that may carry XHTML, script).
- * Served inline it would be stored XSS, so it always goes out as an attachment.
- */
-export function executesInBrowser(mime: string | null, filename?: string): boolean {
-  if (mime !== null) {
-    const type = essence(mime);
-    if (ACTIVE_TYPES.has(type) || type.endsWith('+xml')) return true;
-  }
-  return filename !== undefined && ACTIVE_EXTENSIONS.has(extensionOf(filename));
-}
-
-/** The lower-cased extension with its dot (`.jpg`), or '' when the name has none. */
-export function extensionOf(filename: string): string {
-  const dot = filename.lastIndexOf('.');
-  return dot <= 0 ? '' : filename.slice(dot).toLowerCase();
 }
 
 /**

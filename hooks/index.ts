@@ -11,7 +11,7 @@ import type { Caller } from '../server/auth/caller.ts';
 import type { UploadRequests } from '../server/upload-requests.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import type { HookDeps } from './deps.ts';
-import { discardUpload, type FailureReason } from './discard.ts';
+import { deleteFile, discardUpload, type FailureReason } from './discard.ts';
 import { expireIdleUploads } from './expiry.ts';
 import { finalizeUpload } from './finalize.ts';
 import { checkDeclared } from './content-type.ts';
@@ -73,6 +73,8 @@ export interface Lifecycle {
   recover(uploadId: string): Promise<void>;
   /** Removes an unfinished upload; `reason` goes into the upload.failed event. */
   discard(uploadId: string, reason: FailureReason): Promise<void>;
+  /** DELETE /v1/files/{key}: the bytes, then the record with its file.deleted event (hooks/discard.ts). */
+  deleteFile(file: FileRow): Promise<void>;
   /** Whether finishing this upload stops short of a file (Upload-Concat: partial). */
   isPartial(uploadId: string): Promise<boolean>;
   /** tus concatenation: the final upload, assembled from partial uploads and finished (hooks/concat.ts). */
@@ -215,6 +217,9 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
       if (row) await recordMoved(deps, digests, row);
     },
     discard,
+    deleteFile(file) {
+      return deleteFile(deps, file);
+    },
     isPartial(uploadId) {
       return deps.repo.isPartialUpload(uploadId);
     },

@@ -1,7 +1,9 @@
 // Start-up step: settles what a crash interrupted before the server takes requests.
 //  - A deletion ('deleting'): its bytes and its record go.
-//  - A 'committing' record (its bytes may still sit in upload storage): the idempotent move runs
-//    again; the file becomes ready, or, its bytes gone from both places, the record goes.
+//  - A 'committing' record, which only databases of earlier releases hold (a finish writes its
+//    record once the bytes are in place): its bytes may still sit in upload storage, so the
+//    idempotent move runs again; the file becomes ready, or, its bytes gone from both places, the
+//    record goes.
 //  - A finish cut after the move and before its transaction (hooks/finalize.ts): the upload's bytes
 //    are gone from upload storage but sit at the file's key; the file is recorded.
 //  - Upload bytes the database does not know (orphans) are removed, and unfinished uploads whose

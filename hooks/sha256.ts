@@ -14,21 +14,12 @@
 //    lies on that grid, so whatever offset S3 holds after a crash mid-PATCH has a saved state — and
 //    at the end of each PATCH (its tail is readable: `<id>.part`). A rebuild restores the highest
 //    saved state from which the missing bytes are readable, and hashes only those.
-// Why not hash-wasm everywhere, or node:crypto everywhere: measured on this machine (AMD EPYC with
-// SHA-NI, Node 20.20, 512 MiB in 16 KiB–8 MiB chunks), node:crypto hashes 1,430–1,460 MiB/s and
-// hash-wasm 186–212 MiB/s; save() takes ~1–1.7 µs and load() ~0.6–1.6 µs. hash-wasm would cost the
-// local path ~4.3 s more CPU per GiB (against 2.9 s per GiB for the whole path), and node:crypto's state cannot
-// be exported at all, so S3 pays hash-wasm's price only where it buys correctness. (Measured with
-// a loop of update()/save()/load() over random buffers; one SQLite checkpoint per 8 MiB is noise.)
-// Hashing on a worker thread (1 MiB batches transferred, acked for backpressure) was tried for the
-// local path and measured slower on this 2-core machine: a 1 GiB PATCH took 3.0–3.4 s wall and
-// 3.7–3.9 s server CPU against 2.1–2.7 s and 2.6–3.2 s inline — the copy and messaging cost more
-// than moving ~0.4 s of update() off the event loop saves when the client, the fs threadpool and
-// the worker share two cores. A second design without messages per chunk was measured too: one worker fed
-// through a 256 KiB SharedArrayBuffer ring per upload (a copy on the event loop, Atomics.waitAsync
-// on both sides). Against the compiled build, 2 × 3 runs each, same hour: 5.1–5.2 s of server CPU
-// per GiB against 3.2–3.7 inline, and 0.64–0.79× the baseline's throughput against 0.89–0.95×; the
-// worker's wake-ups cost more than the hashing they move, and the event loop's share did not fall.
+// Why not hash-wasm everywhere: it hashes several times slower than node:crypto (SHA-NI), which
+// would more than double the local path's CPU per GiB, while node:crypto's state cannot be exported
+// at all; so S3 pays hash-wasm's price only where it buys correctness. Hashing on a worker thread
+// (messages per chunk, or a shared ring buffer) measured slower than inline on two cores: the
+// copies and wake-ups cost more than the update() calls they move off the event loop. Figures in
+// bench/README.md, "Figures behind choices in the code".
 import { createHash } from 'node:crypto';
 import { finished, Transform, type Readable } from 'node:stream';
 import type { IHasher } from 'hash-wasm';

@@ -77,7 +77,7 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   api.route('/', signedUrlRoute(links));
   api.route('/', batchTokenRoute(batch));
   api.route('/', legacyUploadRoutes(services, (request) => app.fetch(request)));
-  api.route('/', fileRoutes(services.hookDeps));
+  api.route('/', fileRoutes({ repo: services.repo, quotaBytes: config.quotaBytes, deleteFile: services.lifecycle.deleteFile }));
   app.route('/v1', api);
 
   app.route('/.well-known', jwksRoute(services.ownKeys));

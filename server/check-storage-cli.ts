@@ -3,7 +3,9 @@
 // `npm start`) and reports bytes without records, records without bytes, sizes that differ, and
 // what that does to each user's usage. With --repair it marks damaged records (left out of
 // listings and usage, answered file_missing / file_damaged), clears marks whose bytes match again
-// and removes orphan bytes older than the minimum age. Safe while the server runs.
+// and removes orphan bytes older than the minimum age. Opening local storage imports the tus
+// upload info that earlier releases kept as `<id>.json` (storage/tus-sidecars.ts), as a server start
+// does, with or without --repair. Safe while the server runs.
 // Exit: 0 nothing left to do, 1 findings left unrepaired, 2 bad arguments or configuration.
 // See docs/storage-check.md.
 import { parseArgs } from 'node:util';

@@ -7,7 +7,7 @@
 import { Hono } from 'hono';
 import { createSecretCheck } from './auth/secret-check.ts';
 import { AppError } from './errors.ts';
-import { bearerToken } from './http/bearer.ts';
+import { bearerToken } from './auth/bearer.ts';
 import type { RequestEnv } from './http/request-context.ts';
 import type { Metrics } from './metrics.ts';
 

@@ -1,10 +1,7 @@
-// Prometheus metrics (prom-client), exposed at /metrics (routes/metrics.ts says who may read them).
+// Prometheus metrics (prom-client), exposed at /metrics (metrics-route.ts says who may read them).
 // Request counters are fed by the request observer (server/http/request-context.ts); upload
-// counters and hook durations by the observer the lifecycle is built with (lifecycleObserver).
+// counters and hook durations by the observer the lifecycle is built with (lifecycle-metrics.ts).
 import client, { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Logger } from 'pino';
-import type { LifecycleObserver } from '../hooks/index.ts';
-import { toAppError } from './errors.ts';
 
 export interface Metrics {
   registry: Registry;
@@ -64,55 +61,5 @@ export function createMetrics(unfinishedUploads: () => Promise<number>): Metrics
       labelNames: ['damage'],
       registers,
     }),
-  };
-}
-
-/** Counts and times every lifecycle step and logs the events the hooks do not log themselves. */
-export function lifecycleObserver(metrics: Metrics, log: Logger): LifecycleObserver {
-  const outcomeOf = (error: unknown) => (error === undefined ? 'ok' : (toAppError(error)?.code ?? 'error'));
-  return {
-    step(hook, run) {
-      const stop = metrics.hookDuration.startTimer({ hook });
-      let result;
-      try {
-        result = run();
-      } catch (error) {
-        stop({ outcome: outcomeOf(error) });
-        throw error;
-      }
-      if (!(result instanceof Promise)) {
-        stop({ outcome: 'ok' });
-        return result;
-      }
-      return result.then(
-        (value) => (stop({ outcome: 'ok' }), value),
-        (error: unknown) => {
-          stop({ outcome: outcomeOf(error) });
-          throw error;
-        },
-      );
-    },
-    created(row) {
-      metrics.uploads.inc({ event: 'created' });
-      log.info({ event: 'upload.created', upload_id: row.id, user_id: row.user_id, length: row.length }, 'upload created');
-    },
-    finished() {
-      metrics.uploads.inc({ event: 'finished' });
-    },
-    finishFailed(uploadId, error) {
-      metrics.uploads.inc({ event: 'failed' });
-      const known = toAppError(error);
-      log.warn({ event: 'upload.failed', upload_id: uploadId, code: known?.code ?? 'internal', ...(known ? {} : { err: error }) }, 'upload finish failed');
-    },
-    discarded(uploadId) {
-      metrics.uploads.inc({ event: 'discarded' });
-      log.info({ event: 'upload.discarded', upload_id: uploadId }, 'upload removed');
-    },
-    expired(count) {
-      if (count) metrics.uploads.inc({ event: 'expired' }, count);
-    },
-    refused(error) {
-      if (toAppError(error)?.code === 'quota_exceeded') metrics.quotaRejections.inc();
-    },
   };
 }

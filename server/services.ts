@@ -5,7 +5,7 @@
 import { MemoryLocker } from '@tus/server';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
-import { noScans } from '../hooks/deps.ts';
+import { noScans } from './scan/queue.ts';
 import { createClamd } from './scan/clamd.ts';
 import { createScanWorker, type ScanWorker } from './scan/worker.ts';
 import { createDispatcher, type Dispatcher } from './webhooks/dispatcher.ts';
@@ -18,7 +18,8 @@ import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import type { Repository } from './db/contract.ts';
 import { createSqliteRepository } from './db/sqlite-repository.ts';
-import { createMetrics, lifecycleObserver, type Metrics } from './metrics.ts';
+import { lifecycleObserver } from './lifecycle-metrics.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import { createLocalStorage } from './storage/local.ts';
 import type { Storage } from './storage/types.ts';
 import { UploadRequests } from './upload-requests.ts';
@@ -40,7 +41,6 @@ export interface Services {
   auth: AuthDeps;
   signUserToken: SignUserToken;
   metrics: Metrics;
-  hookDeps: HookDeps;
   lifecycle: Lifecycle;
   /** Per-process upload locks (tus). Several instances need a shared locker instead. */
   locker: MemoryLocker;
@@ -136,7 +136,6 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     auth,
     signUserToken: createUserTokenSigner(secrets.userTokenKey, now),
     metrics,
-    hookDeps,
     lifecycle,
     locker,
     uploads,

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { createServiceClient, createUserSession, errorMessage, StreamLineError } from '../sdk/node.ts';
 import { linkCommand, listCommand, removeCommand, tokenCommand, usageCommand, zipCommand } from './commands.ts';
 import { parseDuration } from '../shared/format.ts';
-import { progressFor } from './progress.ts';
+import { progressFor } from './progress-output.ts';
 import { ResumeState } from './resume-state.ts';
 import { requireServiceToken, requireToken, resolveSettings, UsageError } from './settings.ts';
 import { uploadCommand } from './upload-command.ts';

@@ -1,8 +1,4 @@
-// How an upload's progress is shown: a bar per file on a terminal, one line per event otherwise
-// (a log file or CI output gets readable lines, not escape codes or half-drawn bars). Progress
-// goes to stderr; results (keys, links) go to stdout from the caller, once a file's bar is done.
-import { progressBar } from './progress-bar.ts';
-import { progressLines } from './progress-lines.ts';
+// What an upload reports as it goes, whichever way it is shown (progress-output.ts chooses).
 
 export interface FileProgress {
   /** The server already holds `offset` bytes of this file. */
@@ -14,8 +10,4 @@ export interface FileProgress {
 
 export interface Progress {
   start(file: string, size: number): FileProgress;
-}
-
-export function progressFor(stream: NodeJS.WriteStream): Progress {
-  return stream.isTTY ? progressBar(stream) : progressLines((line) => stream.write(`${line}\n`));
 }

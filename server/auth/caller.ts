@@ -2,7 +2,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { AppError } from '../errors.ts';
-import { bearerToken } from '../http/bearer.ts';
+import { bearerToken } from './bearer.ts';
 import { isValidUserId } from '../storage/keys.ts';
 import type { VerifyUserToken } from './jwt.ts';
 import type { SecretCheck } from './secret-check.ts';

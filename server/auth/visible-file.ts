@@ -1,19 +1,18 @@
-// Which file records a request may see. A record is a file once it is 'ready': 'committing' is
-// still being moved into place, 'deleting' is on its way out. The owner and the service token see
+// Which file records a request may see. A record is a file once it is 'ready': 'deleting' is on its
+// way out, and a 'committing' record (a finish a crash cut, in a database of an earlier release;
+// the start-up repair settles it, hooks/repair.ts) never had its bytes confirmed in place. The owner and the service token see
 // it (caller.ts mayAccess); a signed link sees the one key its signature names. Anything else is
 // answered 404, never 403: someone else's file is indistinguishable from none.
-import type { FileRow, FileState } from '../db/repo.ts';
+import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import { mayAccess, type Caller } from './caller.ts';
 
 /** Who asks: an authenticated caller, or whoever holds a link signed for this very key. */
 export type Viewer = Caller | 'signed-link';
 
-const READY: readonly FileState[] = ['ready'];
-
-/** The record when it is in one of `states` (ready, unless said otherwise) and `viewer` may see it. */
-export function visibleFile(viewer: Viewer, file: FileRow | undefined, states: readonly FileState[] = READY): FileRow | undefined {
-  if (!file || !states.includes(file.state)) return undefined;
+/** The record when it is ready and `viewer` may see it. */
+export function visibleFile(viewer: Viewer, file: FileRow | undefined): FileRow | undefined {
+  if (file?.state !== 'ready') return undefined;
   return viewer === 'signed-link' || mayAccess(viewer, file.user_id) ? file : undefined;
 }
 

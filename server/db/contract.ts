@@ -1,6 +1,6 @@
 // The repository contract: every record the server keeps, behind named asynchronous methods, one
 // interface for both databases. server/db/sqlite-repository.ts implements it over the SQLite
-// statements (repo.ts, scan-repo.ts, legacy-parts.ts, webhooks/outbox.ts); server/db/pg/ implements
+// statements (repo.ts, scan-repo.ts, legacy-parts.ts, outbox.ts); server/db/pg/ implements
 // it on PostgreSQL. test/server/db/repository-contract.test.ts holds both to the same answers.
 //
 // Asynchronous because PostgreSQL is a network away; SQLite's implementation answers at once.
@@ -8,11 +8,11 @@
 // transaction's repository `tx` it hands to the callback (never on the outer one, which waits for
 // the transaction to end), one call at a time: a transaction is one connection, and its nested
 // transactions are savepoints that must not interleave.
-import type { EventType } from '../../hooks/deps.ts';
+import type { EventType } from './events.ts';
 import type { LegacyPart } from './legacy-parts.ts';
 import type { Category, DigestCheckpoint, FileDamage, FileRow, FileState, ListQuery, UploadRow, Usage } from './repo.ts';
 import type { TakenJob, VerdictStatus } from './scan-repo.ts';
-import type { PendingDelivery } from '../webhooks/outbox.ts';
+import type { PendingDelivery } from './outbox.ts';
 
 export type { Category, DigestCheckpoint, FileDamage, FileRow, FileState, LegacyPart, ListQuery, PendingDelivery, TakenJob, UploadRow, Usage, VerdictStatus };
 
@@ -115,7 +115,7 @@ export interface LegacyParts {
   fileOfUpload(uploadId: string): Promise<FileRow | undefined>;
 }
 
-/** The webhook outbox (server/webhooks/outbox.ts explains the head rule and the retention). */
+/** The webhook outbox (outbox.ts explains the head rule and the retention). */
 export interface OutboxStore {
   /**
    * Writes the event and one delivery per receiver; call on the `tx` of the change it reports.

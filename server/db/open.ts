@@ -29,7 +29,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX uploads_by_touched ON uploads (touched_at);
 
   -- A finished file. state 'committing' and 'deleting' are intents written before bytes move or go,
-  -- so that start-up can finish what a crash interrupted (see hooks/finalize.ts). Only 'ready'
+  -- so that start-up can finish what a crash interrupted (see hooks/repair.ts). Only 'ready'
   -- rows are visible through the API; every state counts against quota.
   CREATE TABLE files (
     key          TEXT PRIMARY KEY,
@@ -126,7 +126,7 @@ export const MIGRATIONS: readonly string[] = [
   `,
   `
   -- Webhooks: the dispatcher finds a URL's due deliveries by time; the ones waiting behind a head
-  -- that backs off carry its next attempt time, so they are not due (server/webhooks/outbox.ts).
+  -- that backs off carry its next attempt time, so they are not due (server/db/outbox.ts).
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (url, next_attempt_at) WHERE state = 'pending';
   `,
   `

@@ -1,7 +1,7 @@
 // SQL of uploads, files and usage: prepared statements behind named methods. The other tables keep
 // their SQL beside the code that owns them, on the same SQLite connection: the schema in open.ts,
 // the virus-scan queue in scan-repo.ts, the original API's parts in legacy-parts.ts, the webhook
-// outbox in server/webhooks/outbox.ts. PostgreSQL (upload locks only) speaks in server/locker/.
+// outbox in server/db/outbox.ts. PostgreSQL (upload locks only) speaks in server/locker/.
 // Quota decisions run inside IMMEDIATE transactions: SQLite takes the write lock before reading the
 // totals, so parallel creations (even from several processes on one database) can never overshoot.
 // The totals are one row per user (user_usage), kept by triggers in the transactions that change
@@ -164,7 +164,7 @@ export class Repo {
 
   /**
    * Runs `fn` in one IMMEDIATE transaction (repo calls inside nest as savepoints): a change and the
-   * webhook event that reports it (hooks/deps.ts EventSink) commit together or not at all.
+   * webhook event that reports it (events.ts EventSink) commit together or not at all.
    */
   atomically<T>(fn: () => T): T {
     return this.#db.transaction(fn).immediate();

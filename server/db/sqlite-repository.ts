@@ -14,7 +14,7 @@ import { LegacyParts } from './legacy-parts.ts';
 import type { Db } from './open.ts';
 import { Repo } from './repo.ts';
 import { ScanRepo } from './scan-repo.ts';
-import { createOutbox } from '../webhooks/outbox.ts';
+import { createOutbox } from './outbox.ts';
 
 export interface SqliteRepositoryOptions {
   webhookUrls: readonly string[];

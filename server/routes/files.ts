@@ -3,10 +3,9 @@
 import { Hono, type Context } from 'hono';
 import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
-import type { HookDeps } from '../../hooks/deps.ts';
-import { deleteFile } from '../../hooks/discard.ts';
 import { actingUser, type AuthEnv } from '../auth/caller.ts';
 import { requireVisibleFile } from '../auth/visible-file.ts';
+import type { Repository } from '../db/contract.ts';
 import type { FileRow } from '../db/repo.ts';
 import { problemSchema, validated, wholeNumber } from '../api-docs/validate.ts';
 import { AppError } from '../errors.ts';
@@ -48,7 +47,14 @@ const json = (description: string, schema: z.ZodType) => ({ description, content
 export const commonProblems = { 401: problem('no or bad credentials'), 429: problem('too many failed authentications') };
 export { problem as problemResponse, json as jsonResponse };
 
-export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
+export interface FileRouteDeps {
+  repo: Repository;
+  quotaBytes: number;
+  /** The lifecycle's deletion (Lifecycle.deleteFile): the bytes, then the record with its event. */
+  deleteFile(file: FileRow): Promise<void>;
+}
+
+export function fileRoutes(deps: FileRouteDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
 
   app.get(
@@ -98,7 +104,7 @@ export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
     }),
     async (c) => {
       const file = await ownedFile(c, deps, '/v1/files/');
-      await deleteFile(deps, file);
+      await deps.deleteFile(file);
       // 200 with a body, not 204: clients of the original server check for 200.
       return c.json({ deleted: true, key: file.key });
     },
@@ -122,7 +128,7 @@ export function fileRoutes(deps: HookDeps): Hono<AuthEnv> {
 }
 
 /** The ready file named by the rest of the path, if the caller may see it; 404 otherwise. */
-export async function ownedFile(c: Context<AuthEnv>, deps: Pick<HookDeps, 'repo'>, prefix: string): Promise<FileRow> {
+export async function ownedFile(c: Context<AuthEnv>, deps: Pick<FileRouteDeps, 'repo'>, prefix: string): Promise<FileRow> {
   const key = keyFromPath(new URL(c.req.url).pathname, prefix);
   return requireVisibleFile(c.get('caller'), key === null ? undefined : await deps.repo.getFile(key));
 }
@@ -139,7 +145,7 @@ export function keyFromPath(pathname: string, prefix: string): string | null {
 }
 
 /** Newest first, one indexed page per read as the client reads: memory does not grow with the number of files (bench/listing.ts). */
-function everyFile(repo: HookDeps['repo'], userId: string, folder: string | undefined): ReadableStream<Uint8Array> {
+function everyFile(repo: Repository, userId: string, folder: string | undefined): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let after: { createdAt: number; key: string } | undefined;
   let first = true;

@@ -14,14 +14,12 @@ import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import { toFileRecord } from './file-record.ts';
 
-/** The file an upload became, ready or being finished right now, if the caller may see it. */
+/** The ready file an upload became, if the caller may see it. */
 export async function finishedFileOf(repo: Repository, caller: Caller, uploadId: string): Promise<FileRow | undefined> {
-  return visibleFile(caller, await repo.getFileByUploadId(uploadId), ['ready', 'committing']);
+  return visibleFile(caller, await repo.getFileByUploadId(uploadId));
 }
 
 export function answerFinished(method: string, file: FileRow, request: Request): Response {
-  // 'committing': the request that received the last byte is moving it into place right now.
-  if (file.state === 'committing') throw new AppError('upload_locked', 'the upload is being finished; retry shortly');
   const size = String(file.size);
   const headers = new Headers({
     'Tus-Resumable': '1.0.0', 'Upload-Offset': size, 'Upload-Length': size, 'X-File-Key': file.key, 'Cache-Control': 'no-store',

@@ -5,7 +5,7 @@
 import { Hono, type Context } from 'hono';
 import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
-import { sanitizeFilename, sanitizeFolder } from '../../hooks/metadata.ts';
+import { sanitizeFilename, sanitizeFolder } from '../file-names.ts';
 import { actingUser, mayAccess, type AuthEnv, type Caller } from '../auth/caller.ts';
 import { visibleFile } from '../auth/visible-file.ts';
 import type { LegacyParts, Repository } from '../db/contract.ts';

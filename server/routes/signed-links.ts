@@ -17,7 +17,7 @@ import { AppError } from '../errors.ts';
 import type { AuthEnv } from '../auth/caller.ts';
 import { requireVisibleFile } from '../auth/visible-file.ts';
 import { evaluatePreconditions, rangeAllowedByIfRange, strongEtag, type Validators } from '../http/conditional.ts';
-import { executesInBrowser } from '../../hooks/content-type.ts';
+import { executesInBrowser } from '../http/media-type.ts';
 import { assertServable } from '../scan/gate.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
 import { decodeKeyFromPath, encodeKeyForPath, MAX_LINK_TTL_SECONDS, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';

@@ -16,7 +16,7 @@
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { ScanQueue } from '../../hooks/deps.ts';
+import type { ScanQueue } from './queue.ts';
 import type { ClamdConfig } from '../config.ts';
 import type { Repository } from '../db/contract.ts';
 import type { FileRow } from '../db/repo.ts';

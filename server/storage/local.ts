@@ -16,7 +16,8 @@ import { LocalTusStore } from './local-tus-store.ts';
 import { importSidecars } from './tus-sidecars.ts';
 import type { ByteRange, ListedFile, Storage, StoredFile } from './types.ts';
 
-// 1 MiB reads: Node's default 64 KiB chunks cap a download near 0.55 GB/s here (STYLE.md).
+// 1 MiB reads: Node's default 64 KiB chunks cap a download well below what 1 MiB chunks reach, at
+// more CPU (figures in bench/README.md, "Figures behind choices in the code").
 const READ_CHUNK = 1024 * 1024;
 
 /**

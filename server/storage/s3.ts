@@ -6,9 +6,10 @@
 // creation) starts, so some copy is unavoidable unless the key were not the object's name; measured
 // on Swift here (bench/s3-upload.ts prints it), the copy is a small part of the upload itself.
 // CopyObject stops at 5 GiB; larger objects are copied with UploadPartCopy, COPY_CONCURRENCY at a time.
-// Crash safety (hooks/finalize.ts runs promote again after a crash): a copy appears at its key only
-// when it is complete (CopyObject and CompleteMultipartUpload are atomic), so "the key exists" means
-// "the copy is done"; the clean-up that follows is idempotent, and stale multipart copies are aborted.
+// Crash safety (promote runs again after a crash, when the client's HEAD finishes the upload or the
+// start-up repair does, hooks/repair.ts): a copy appears at its key only when it is complete
+// (CopyObject and CompleteMultipartUpload are atomic), so "the key exists" means "the copy is
+// done"; the clean-up that follows is idempotent, and stale multipart copies are aborted.
 import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand,

@@ -1,19 +1,15 @@
 // A ZIP archive streamed as it is built (yazl): entries open one at a time, no temporary file.
 //
-// Every entry is stored, never deflated. Measured on this machine (2 cores, Node 20.20, yazl 3.3.1;
-// page-cached input read in 1 MiB chunks through addReadStreamLazy, output into a counting Writable):
-//   store, yazl's pure-JS CRC-32 ..... 4 × 256 MiB random: 0.28–0.31 GB/s
-//   store, native zlib.crc32 ......... same files: 1.3–1.5 GB/s; 256 MiB of text: 0.94 GB/s
-//   deflate level 6 .................. 256 MiB of text: 0.020 GB/s (4.3× smaller); random: 0.028 GB/s
-// Deflate costs a full core per download at ~20–28 MB/s, and pays only for text on links slower
-// than ~20 MB/s; most uploads (photos, video, PDFs, archives) do not shrink at all. Storing also
-// makes the exact size known before the first byte, so the response can carry Content-Length.
+// Every entry is stored, never deflated: deflating costs a full core per download at a few tens of
+// MB/s and pays only for text on slow links, while most uploads (photos, video, PDFs, archives) do
+// not shrink at all. The CRC-32 is node:zlib's, several times faster than yazl's own (figures in
+// bench/README.md, "Figures behind choices in the code"). Storing also makes the exact size known
+// before the first byte, so the response can carry Content-Length.
 //
 // A local file opened by storage (its descriptor open, nothing read) is read into reused buffers
 // (file-chunks.ts) that go back to the pool once the response has written them (send-stream.ts
-// streamToResponse): yazl passes each chunk on as it is, so feeding it costs no copy. Profiled,
-// the main thread then spends its time in the socket write, the native CRC-32 and the read, and
-// yazl's own streams under 1% (bench/README.md, "Batch ZIP").
+// streamToResponse): yazl passes each chunk on as it is, so feeding it costs no copy, and what is
+// left is the socket write, the CRC-32 and the read (profile in bench/README.md, "Batch ZIP").
 //
 // A file that fails to open or read when its turn comes (deleted since the token was issued, a
 // storage error) destroys the archive stream with that error: the client sees a truncated download,
@@ -100,8 +96,8 @@ type Crc32Unsigned = (data: Buffer | string, previous?: number | Buffer) => numb
 let nativeCrcInstalled = false;
 
 /**
- * yazl computes CRC-32 with `buffer-crc32`'s table loop, ~4× slower than Node's zlib.crc32 (see
- * the numbers above). yazl has no option to supply a CRC, so the `unsigned` function of the
+ * yazl computes CRC-32 with `buffer-crc32`'s table loop, several times slower than Node's
+ * zlib.crc32 (bench/README.md, "Figures behind choices in the code"). yazl has no option to supply a CRC, so the `unsigned` function of the
  * buffer-crc32 instance yazl itself resolves is replaced by one backed by zlib.crc32, only after
  * both agree on a chained sample. If a yazl release stops using it, archives stay correct, only
  * slower; test/server/zip/zip-stream.test.ts fails loudly in that case.

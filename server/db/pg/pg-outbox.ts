@@ -1,4 +1,4 @@
-// The webhook outbox on PostgreSQL (server/webhooks/outbox.ts is its SQLite twin and explains the
+// The webhook outbox on PostgreSQL (server/db/outbox.ts is its SQLite twin and explains the
 // head rule: per receiver and subject, only the oldest pending delivery may go). Several instances
 // run dispatchers against it: claimDue() takes due heads with FOR UPDATE SKIP LOCKED and holds
 // them until a lease ends, so each delivery is sent by one instance at a time, with its event id.

@@ -21,7 +21,7 @@ const cases: Array<[string, Viewer, FileRow | undefined, boolean]> = [
   ['the service token sees anyone\'s ready file', service, row('ready'), true],
   ['a signed link sees the ready file it names', 'signed-link', row('ready'), true],
   ['another user does not', bob, row('ready'), false],
-  ['nobody sees a file being committed', alice, row('committing'), false],
+  ['nobody sees a file whose finish a crash interrupted', alice, row('committing'), false],
   ['nobody sees a file being deleted', service, row('deleting'), false],
   ['a signed link does not see a deleted file', 'signed-link', row('deleting'), false],
   ['no record is no file', alice, undefined, false],
@@ -37,10 +37,3 @@ for (const [name, viewer, file, seen] of cases) {
     }
   });
 }
-
-test('visibleFile: other states only where asked for, and still only for who may see them', () => {
-  const committing = row('committing');
-  assert.equal(visibleFile(alice, committing, ['ready', 'committing']), committing);
-  assert.equal(visibleFile(bob, committing, ['ready', 'committing']), undefined);
-  assert.equal(visibleFile(alice, row('deleting'), ['ready', 'committing']), undefined);
-});

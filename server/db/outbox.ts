@@ -2,7 +2,7 @@
 // connection as every other change. Called inside the transaction of the change it reports
 // (Repo.atomically), the event exists if and only if the change does: nothing is announced that
 // did not happen, and nothing that happened goes unannounced, whatever crashes when.
-// Delivery is the dispatcher's job (dispatcher.ts); it is woken after the transaction commits.
+// Delivery is the dispatcher's job (server/webhooks/dispatcher.ts); it is woken after the transaction commits.
 //
 // Order: per (url, subject) only the oldest pending delivery (the head) may go. The deliveries
 // waiting behind a head that backs off carry its next attempt time too, so the rows that are due
@@ -11,8 +11,8 @@
 // bench/README.md, "Figures behind choices in the code").
 // That is bookkeeping only: the head rule alone decides the order.
 import { randomBytes } from 'node:crypto';
-import type { EventType } from '../../hooks/deps.ts';
-import type { Db } from '../db/open.ts';
+import type { EventSink, EventType } from './events.ts';
+import type { Db } from './open.ts';
 
 export interface PendingDelivery {
   event: number;
@@ -23,11 +23,6 @@ export interface PendingDelivery {
   type: EventType;
   body: string;
   created_at: number;
-}
-
-/** Writes an event and its deliveries; call it inside the transaction of the change it reports. */
-export interface EventSink {
-  emit(type: EventType, subject: string, data: Record<string, unknown>): void;
 }
 
 export interface Outbox extends EventSink {

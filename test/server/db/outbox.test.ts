@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { openDb } from '../../../server/db/open.ts';
-import { createOutbox } from '../../../server/webhooks/outbox.ts';
+import { createOutbox } from '../../../server/db/outbox.ts';
 import { tempDir } from '../../helpers/server.ts';
 
 const DAY = 24 * 3600 * 1000;
