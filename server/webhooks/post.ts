@@ -3,7 +3,7 @@
 // other (node:http never follows one): a receiver that moved is told apart from one that took the
 // event. Each delivery is its own request: one event per POST, as receivers expect.
 //
-// node:http rather than fetch: per delivery fetch cost ~4× the CPU of a keep-alive http.request
+// node:http rather than fetch: per delivery fetch cost ~3× the CPU of a keep-alive http.request
 // (web streams, Headers, a Response and its body per event; figures in bench/README.md, "Figures
 // behind choices in the code"), and a small upload with webhooks on makes three deliveries.
 import http from 'node:http';
