@@ -28,7 +28,7 @@ if (process.argv[2] === 'receiver') {
   const target = `http://127.0.0.1:${port}/events`;
   const body = JSON.stringify({ type: 'upload.finished', timestamp: new Date().toISOString(), data: { upload_id: 'u'.repeat(32), key: 'k'.repeat(60), size: 10240, sha256: 'a'.repeat(64) } });
   const headers = { 'Content-Type': 'application/json', 'User-Agent': 'bench', 'Webhook-Id': `evt_${'e'.repeat(32)}`, 'Webhook-Timestamp': '1700000000', 'Webhook-Signature': `v1,${'s'.repeat(44)}` };
-  const poster = createPoster({ maxSocketsPerReceiver: CONCURRENCY, timeoutMs: 10_000 });
+  const poster = createPoster({ timeoutMs: 10_000 });
   const ways: Record<string, () => Promise<number>> = {
     fetch: async () => {
       const res = await fetch(target, { method: 'POST', headers, body, redirect: 'manual', signal: AbortSignal.timeout(10_000) });

@@ -53,7 +53,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { outbox, config, now, log } = deps;
   const key = webhookKey(config.secret);
   const receivers = parseReceivers(config.urls);
-  const poster = createPoster({ maxSocketsPerReceiver: CONCURRENCY_PER_URL, timeoutMs: config.timeoutMs });
+  const poster = createPoster({ timeoutMs: config.timeoutMs });
   const registers = [deps.registry];
   const outcomes = new Counter({
     name: 'sl_webhook_deliveries_total',

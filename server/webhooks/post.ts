@@ -16,10 +16,12 @@ export interface Poster {
   close(): void;
 }
 
-export function createPoster(options: { maxSocketsPerReceiver: number; timeoutMs: number }): Poster {
+export function createPoster(options: { timeoutMs: number }): Poster {
+  // No cap on sockets per origin: the dispatcher caps requests per URL, and two URLs on one origin
+  // keep separate lanes (one that hangs must not queue the other's requests behind it here).
   const agents = {
-    'http:': new http.Agent({ keepAlive: true, maxSockets: options.maxSocketsPerReceiver }),
-    'https:': new https.Agent({ keepAlive: true, maxSockets: options.maxSocketsPerReceiver }),
+    'http:': new http.Agent({ keepAlive: true }),
+    'https:': new https.Agent({ keepAlive: true }),
   };
   return {
     post(target, headers, body, signal) {
