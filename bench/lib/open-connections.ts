@@ -35,6 +35,9 @@ export type HeldSample = {
   problem: string;
 };
 
+/** Uploads holdOpenPatches creates for `count` connections, all by one user (the real server's per-user limits must allow them). */
+export const uploadsCreated = (count: number): number => count + WARM_UPLOADS;
+
 export const bytesPerConnection = (s: HeldSample): number => (s.rssHeld - s.rssBefore) / s.connections;
 export const liveBytesPerConnection = (s: HeldSample): number => (s.liveHeld - s.liveBefore) / s.connections;
 export const bytesPerConnectionSecondHalf = (s: HeldSample): number => (s.rssHeld - s.rssHalf) / (s.connections - Math.floor(s.connections / 2));
@@ -49,7 +52,7 @@ export async function holdOpenPatches(server: Running, count: number, live: () =
   const sockets: net.Socket[] = [];
   const rssStart = readRss(server.pid).rss;
   try {
-    const uploads = await inBatches(count + WARM_UPLOADS, 16, (i) => createUpload(server.url, server.headers, DECLARED, `held-${i}.bin`, agent));
+    const uploads = await inBatches(uploadsCreated(count), 16, (i) => createUpload(server.url, server.headers, DECLARED, `held-${i}.bin`, agent));
     // The PATCH path runs a few times before the "before" figure, so lazily loaded modules and
     // compiled code are not counted as per-connection memory. Small bodies: megabytes of buffers
     // passing through would leave garbage whose collection lands inside the measurement.

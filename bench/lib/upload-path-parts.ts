@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hooks } from './hooks-on.ts';
 import { connectInspector, type Inspector } from './inspector.ts';
-import { bytesPerConnection, bytesPerConnectionSecondHalf, holdOpenPatches, liveBytesPerConnection, type HeldSample } from './open-connections.ts';
+import { bytesPerConnection, bytesPerConnectionSecondHalf, holdOpenPatches, liveBytesPerConnection, uploadsCreated, type HeldSample } from './open-connections.ts';
 import { DB_FILE, seedFiles, type Seeded } from './seed-files.ts';
 import { cpuMsPerUpload, measureSmall, sendSmall, uploadsPerSecond, type SmallOptions, type SmallSample } from './small-uploads.ts';
 import { pairRow, realOnlyRow, targets, type Row } from './table.ts';
@@ -129,7 +129,11 @@ export async function connectionsPart(c: PartContext, count: number): Promise<Bo
   return c.series(`${count} held PATCHes`, c.repeat, async (t) => {
     // The inspector (127.0.0.1, a random port) lets the bench force a full GC and read the live heap.
     const nodeArgs = ['--inspect=127.0.0.1:0'];
-    const server = await startTarget(c.root, t, t === 'real' ? { env: c.hooks.env, nodeArgs } : { nodeArgs });
+    // One user holds every connection: its unfinished uploads and requests in flight
+    // (UPLOAD_MAX_UNFINISHED_PER_USER, UPLOAD_MAX_REQUESTS_PER_USER) must not refuse any of them.
+    const limit = String(uploadsCreated(count));
+    const env = { ...c.hooks.env, UPLOAD_MAX_UNFINISHED_PER_USER: limit, UPLOAD_MAX_REQUESTS_PER_USER: limit };
+    const server = await startTarget(c.root, t, t === 'real' ? { env, nodeArgs } : { nodeArgs });
     let inspector: Inspector | undefined;
     try {
       inspector = await connectInspector(server);

@@ -177,7 +177,10 @@ function converse(address: ClamdConfig['address'], timeoutMs: number, signal?: A
       ? new ClamdUnavailable('hung-up', `the connection to clamd at ${where} failed: ${detail}`, { cause: error })
       : new ClamdUnavailable('unreachable', `cannot connect to clamd at ${where}: ${detail}`, { cause: error });
   });
-  socket.on('close', () => settle(failure ?? new ClamdUnavailable('hung-up', `clamd at ${where} closed the connection without an answer`)));
+  // Every conversation ends here, most of them answered already: the error is built only for one that was not.
+  socket.on('close', () => {
+    if (!settled) settle(failure ?? new ClamdUnavailable('hung-up', `clamd at ${where} closed the connection without an answer`));
+  });
 
   return {
     answer,

@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WebhookConfig } from '../config.ts';
 import type { OutboxStore, PendingDelivery } from '../db/contract.ts';
+import { createPoster } from './post.ts';
 import { parseReceivers, type WebhookReceiver } from './receivers.ts';
 import { signatureHeaders, webhookKey } from './signing.ts';
 
@@ -52,6 +53,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const { outbox, config, now, log } = deps;
   const key = webhookKey(config.secret);
   const receivers = parseReceivers(config.urls);
+  const poster = createPoster({ timeoutMs: config.timeoutMs });
   const registers = [deps.registry];
   const outcomes = new Counter({
     name: 'sl_webhook_deliveries_total',
@@ -165,29 +167,24 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     const timeout = setTimeout(() => controller.abort(new Error(`no answer within ${config.timeoutMs} ms`)), config.timeoutMs);
     let failure: string;
     try {
-      const res = await fetch(receiver.target, {
-        method: 'POST',
-        headers: {
-          'Content-Type': 'application/json',
-          'User-Agent': USER_AGENT,
-          ...(receiver.authorization ? { Authorization: receiver.authorization } : {}),
-          ...signatureHeaders(key, delivery.event_id, Math.floor(now() / 1000), delivery.body),
-        },
-        body: delivery.body,
-        redirect: 'manual',
-        signal: controller.signal,
-      });
-      await res.body?.cancel().catch(() => {});
-      if (res.status >= 200 && res.status < 300) {
+      const headers: Record<string, string> = {
+        'Content-Type': 'application/json',
+        'User-Agent': USER_AGENT,
+        ...(receiver.authorization ? { Authorization: receiver.authorization } : {}),
+        ...signatureHeaders(key, delivery.event_id, Math.floor(now() / 1000), delivery.body),
+      };
+      const status = await poster.post(receiver.target, headers, delivery.body, controller.signal);
+      if (status >= 200 && status < 300) {
         await outbox.delivered(delivery.event, delivery.url);
         outcomes.inc({ outcome: 'delivered' });
         log.debug({ event: delivery.type, event_id: delivery.event_id, receiver: receiver.label, attempts: delivery.attempts + 1 }, 'webhook delivered');
         return;
       }
-      failure = `HTTP ${res.status}`;
+      failure = `HTTP ${status}`;
     } catch (error) {
-      const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-      failure = cause?.code ?? cause?.message ?? (error as Error).message;
+      // An abort carries its reason (timeout, stopping) as the cause; a socket error its code.
+      const { cause, code, message } = error as { cause?: { message?: string }; code?: string; message: string };
+      failure = cause?.message ?? code ?? message;
     } finally {
       clearTimeout(timeout);
       inFlight.delete(headKey(delivery));
@@ -225,6 +222,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       clearTimeout(timer);
       for (const controller of inFlight.values()) controller.abort(new Error('server stopping'));
       await Promise.allSettled([...settling]);
+      poster.close();
     },
   };
 }

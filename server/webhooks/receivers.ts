@@ -2,17 +2,17 @@
 // and how to name a receiver in logs.
 //
 // A receiver often authenticates its sender with the URL itself: `https://user:pass@host/hook`
-// (HTTP Basic), or a token in the path or query (`/services/T0/B0/XYZ`, `?token=…`). fetch refuses
-// a URL with credentials outright, with an error quoting the whole URL, password included; so the
-// userinfo is taken out and sent as `Authorization: Basic` (RFC 7617), and logs name a receiver by
-// its origin and its position in WEBHOOK_URLS, never by its path, query or credentials (the same
-// rule as request logs: no query string is ever logged).
+// (HTTP Basic), or a token in the path or query (`/services/T0/B0/XYZ`, `?token=…`). The userinfo
+// is taken out of the URL that is requested, so that no error message quotes the password, and
+// sent as `Authorization: Basic` (RFC 7617); logs name a receiver by its origin and its position
+// in WEBHOOK_URLS, never by its path, query or credentials (the same rule as request logs: no
+// query string is ever logged).
 // Deliveries keep the URL exactly as configured: it is their key in the outbox.
 
 export interface WebhookReceiver {
   /** As configured in WEBHOOK_URLS: the key of its deliveries in the outbox. */
   url: string;
-  /** What is fetched: the URL without its userinfo. */
+  /** What is requested: the URL without its userinfo. */
   target: string;
   /** `Basic …` when the URL carried a user or password. */
   authorization: string | undefined;

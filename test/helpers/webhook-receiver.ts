@@ -23,11 +23,14 @@ export class Receiver {
   status = 204;
   /** Hold requests unanswered until the connection is closed (a receiver that hangs). */
   hang = false;
+  /** Hold only the requests to this path (two receivers on one origin, one of them hanging). */
+  hangPath: string | undefined;
   port = 0;
   #server = http.createServer((req, res) => {
     let raw = '';
     req.setEncoding('utf8').on('data', (c: string) => (raw += c)).on('end', () => {
       const body = JSON.parse(raw) as { type: string; data: Record<string, unknown> };
+      const held = this.hang || (this.hangPath !== undefined && req.url === this.hangPath);
       this.requests.push({
         id: String(req.headers['webhook-id']),
         timestamp: String(req.headers['webhook-timestamp']),
@@ -37,9 +40,9 @@ export class Receiver {
         raw,
         type: body.type,
         data: body.data,
-        answered: this.hang ? 0 : this.status,
+        answered: held ? 0 : this.status,
       });
-      if (!this.hang) res.writeHead(this.status).end();
+      if (!held) res.writeHead(this.status).end();
     });
   });
 

@@ -85,6 +85,32 @@ describe('webhook receivers', { timeout: 120_000 }, () => {
     }
   });
 
+  test('two URLs on one origin keep their own lanes: one path that hangs does not hold the other\'s events', async () => {
+    const receiver = new Receiver();
+    receiver.hangPath = '/slow';
+    await receiver.listen();
+    const origin = `http://127.0.0.1:${receiver.port}`;
+    const server = await startTestServer({ env: { WEBHOOK_URLS: `${origin}/slow,${origin}/hook`, WEBHOOK_SECRET: SECRET, WEBHOOK_TIMEOUT_SECONDS: '600' } });
+    try {
+      const auth = { Authorization: `Bearer ${await server.token('olga')}` };
+      // More events than one URL's concurrency (8): connections shared per origin and capped would
+      // let the hanging path take them all and queue the other path's requests behind it.
+      const ids: string[] = [];
+      for (let i = 0; i < 10; i++) {
+        ids.push(uploadIdOf((await tusUpload({ endpoint: server.url, headers: auth, data: randomBytes(50), metadata: { filename: `o${i}.bin` } }).done).fileKey!));
+      }
+      const atHook = (id: string) => receiver.forUpload(id).filter((r) => r.path === '/hook');
+      for (const id of ids) {
+        await until(`both events of ${id} at /hook`, () => atHook(id).length >= 2);
+        assert.deepEqual(atHook(id).map((e) => e.type), ['upload.created', 'upload.finished']);
+      }
+      await until('the hanging path holding its requests', () => receiver.requests.filter((r) => r.path === '/slow').length >= 8);
+    } finally {
+      await server.stop();
+      await receiver.close();
+    }
+  });
+
   test('a URL removed from WEBHOOK_URLS: its pending deliveries are dropped at the next start, the others go on', async () => {
     const removed = new Receiver();
     removed.status = 503;
