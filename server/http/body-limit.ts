@@ -7,16 +7,28 @@
 // hono/body-limit does the counting: a declared Content-Length over the limit is refused before a
 // byte is read; a chunked body is read into a buffer that never grows past the limit and is
 // refused as soon as it passes it. What is left unread is @hono/node-server's: once the answer is
-// out it discards at most 64 MiB or 500 ms of it (enough for the client to read the 413), then
-// closes the connection — test/server/http/body-limit.test.ts measures the memory.
+// out it discards at most 64 MiB or 500 ms of it, then closes the connection —
+// test/server/http/body-limit.test.ts measures the memory.
+//
+// Closing a socket with unread bytes makes the kernel answer them with a reset, and a client still
+// sending loses the 413 it has not read yet (its own write fails first). So a refused connection
+// closes the way Apache's and nginx's "lingering close" does: our side is ended (the client reads
+// the answer, then end of stream), bytes still arriving are read and dropped, and the socket is
+// destroyed once the client closes or LINGER_MS has passed.
+import type { Socket } from 'node:net';
+import type { HttpBindings } from '@hono/node-server';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AppError } from '../errors.ts';
 
+const LINGER_MS = 2000;
+
 export function boundedBodies(options: { maxBytes: number; exceptUnder: readonly string[] }): MiddlewareHandler {
   const limit = bodyLimit({
     maxSize: options.maxBytes,
-    onError: () => {
+    onError: (c) => {
+      const socket = (c.env as HttpBindings | undefined)?.incoming?.socket;
+      if (socket) lingerOnClose(socket);
       // The rest of the body is not wanted: the connection is not kept for another request.
       throw new AppError('body_too_large', `request bodies here are limited to ${options.maxBytes} bytes`, { Connection: 'close' });
     },
@@ -27,5 +39,20 @@ export function boundedBodies(options: { maxBytes: number; exceptUnder: readonly
     // Without either header a request has no body (RFC 9112 §6.3): nothing to count or rebuild.
     if (c.req.header('content-length') === undefined && c.req.header('transfer-encoding') === undefined) return next();
     return limit(c, next);
+  };
+}
+
+/** Whatever closes `socket` from now on (node:http after `Connection: close`, the adapter's drain) ends it and lingers first. */
+function lingerOnClose(socket: Socket): void {
+  let lingering = false;
+  socket.destroySoon = () => {
+    if (lingering) return;
+    lingering = true;
+    socket.end();
+    socket.on('data', () => {}).resume();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('end', () => socket.destroy());
+    socket.once('close', () => clearTimeout(timer));
   };
 }
