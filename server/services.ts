@@ -3,6 +3,7 @@
 // is built; nothing is attached afterwards. This is where I/O happens at start-up; createApp
 // itself does none.
 import { MemoryLocker } from '@tus/server';
+import type { Locker } from '@tus/utils';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import { noScans } from './scan/queue.ts';
@@ -29,6 +30,10 @@ export interface Services {
   config: Readonly<Config>;
   log: Logger;
   now: () => number;
+  /**
+   * The SQLite database in DATA_DIR (tests and tools inspect it). With DATABASE_URL there is none,
+   * and reading it throws: the records are in PostgreSQL, behind `repo`.
+   */
   db: Db;
   /** Every record, behind the one asynchronous contract (server/db/contract.ts). */
   repo: Repository;
@@ -42,8 +47,8 @@ export interface Services {
   signUserToken: SignUserToken;
   metrics: Metrics;
   lifecycle: Lifecycle;
-  /** Per-process upload locks (tus). Several instances need a shared locker instead. */
-  locker: MemoryLocker;
+  /** Upload locks: per process on SQLite, shared through PostgreSQL with DATABASE_URL. */
+  locker: Locker;
   /** What the upload routes call (server/uploads/service.ts). */
   uploads: UploadService;
   /** HMAC keys for signed links and batch tokens: the first signs, all verify. */
@@ -54,6 +59,8 @@ export interface Services {
   webhooks: { dispatcher: Dispatcher } | undefined;
   /** Virus scanning (CLAMD_* set); started by start.ts after the start-up repair. */
   scanWorker: ScanWorker | undefined;
+  /** Closes the locker and the database, once nothing uses them any more (start.ts, at shutdown). */
+  close(): Promise<void>;
 }
 
 export interface ServiceOptions {
@@ -68,8 +75,8 @@ export interface ServiceOptions {
 export async function createServices(config: Readonly<Config>, log: Logger, options: ServiceOptions = {}): Promise<Services> {
   const now = options.now ?? Date.now;
   const publicUrl = options.publicUrl ?? (() => config.publicUrl ?? `http://${config.host}:${config.port}`);
-  const db = openDb(config.dataDir);
-  const storage = await createStorage(config, db);
+  const records = config.databaseUrl === undefined ? openSqlite(config) : await openPostgres(config.databaseUrl, log);
+  const storage = await createStorage(config, records.sqlite);
   const secrets = await loadSecrets(config.dataDir, config, now);
   const auth: AuthDeps = {
     verifyUserToken: createUserTokenVerifier({
@@ -85,7 +92,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
   // The outbox wakes the dispatcher after each commit, and the dispatcher reads the outbox: the
   // repository gets a function that reaches the dispatcher, which exists before any event is emitted.
   let webhooks: Services['webhooks'];
-  const repo = createSqliteRepository(db, { webhookUrls: config.webhooks?.urls ?? [], now, onEmit: () => webhooks?.dispatcher.wake() });
+  const repo = records.repository({ webhookUrls: config.webhooks?.urls ?? [], now, onEmit: () => webhooks?.dispatcher.wake() });
   const metrics = createMetrics(async () => (await repo.knownUploadIds()).size);
   if (config.webhooks) {
     webhooks = { dispatcher: createDispatcher({ outbox: repo.outbox, config: config.webhooks, now, log, registry: metrics.registry }) };
@@ -105,7 +112,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     now,
     log,
   };
-  const locker = new MemoryLocker();
+  const locker = records.locker;
   const lifecycle = createLifecycle(hookDeps, {
     locker,
     requests: new UploadRequests(config.uploadMaxRequestsPerUser),
@@ -114,6 +121,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
   const uploads = createUploadService({
     lifecycle,
     locker,
+    lockDrainTimeoutMs: records.lockDrainTimeoutMs,
     repo,
     maxUploadBytes: config.maxUploadBytes,
     bodyIdleTimeoutMs: config.uploadIdleTimeoutSeconds * 1000,
@@ -127,7 +135,10 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     config,
     log,
     now,
-    db,
+    get db(): Db {
+      if (!records.sqlite) throw new Error('no SQLite database: the records are in PostgreSQL (DATABASE_URL)');
+      return records.sqlite;
+    },
     repo,
     storage,
     secrets,
@@ -143,8 +154,66 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     publicUrl,
     webhooks,
     scanWorker,
+    close: records.close,
   };
 }
+
+/** Where the records and the upload locks live: SQLite in DATA_DIR, or PostgreSQL at DATABASE_URL. */
+interface Records {
+  sqlite: Db | undefined;
+  repository(options: { webhookUrls: readonly string[]; now: () => number; onEmit: () => void }): Repository;
+  locker: Locker;
+  lockDrainTimeoutMs: number | undefined;
+  close(): Promise<void>;
+}
+
+function openSqlite(config: Readonly<Config>): Records {
+  const db = openDb(config.dataDir);
+  return {
+    sqlite: db,
+    repository: (options) => createSqliteRepository(db, options),
+    locker: new MemoryLocker(),
+    lockDrainTimeoutMs: undefined,
+    // Closing checkpoints the WAL into the main file.
+    close: async () => {
+      db.close();
+    },
+  };
+}
+
+/**
+ * Several instances share one PostgreSQL database (docs/design-several-instances.md): its schema is
+ * brought up to date here (safe when instances start together), and the upload locks are rows in
+ * it, so a request may land on any instance.
+ */
+async function openPostgres(url: string, log: Logger): Promise<Records> {
+  const { createPgPool } = await import('./db/pg/pool.ts');
+  const { migratePostgres } = await import('./db/postgres-migrations.ts');
+  const { createPgRepository } = await import('./db/pg/pg-repository.ts');
+  const { createPgLocker } = await import('./locker/pg-locker.ts');
+  const pool = createPgPool(url, log);
+  try {
+    await migratePostgres(pool);
+    const locker = await createPgLocker({ pool, log });
+    return {
+      sqlite: undefined,
+      repository: (options) => createPgRepository({ pool, ...options }),
+      locker,
+      // A request that another instance asked to release its lock is aborted this soon, so the
+      // newer request proceeds within about a second (tus waits 3 s unless told).
+      lockDrainTimeoutMs: PG_LOCK_DRAIN_MS,
+      async close() {
+        await locker.close();
+        await pool.end();
+      },
+    };
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+}
+
+const PG_LOCK_DRAIN_MS = 500;
 
 /**
  * The configured backend. The S3 one is loaded only when chosen: @tus/s3-store and the AWS SDK
@@ -156,5 +225,8 @@ export async function createStorage(config: Readonly<Config>, db?: Db): Promise<
   const { createS3Storage } = await import('./storage/s3.ts');
   if (!config.s3) throw new Error('STORAGE=s3 without S3 settings');
   const { bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle } = config.s3;
-  return createS3Storage({ bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle, maxUploadBytes: config.maxUploadBytes });
+  return createS3Storage({
+    bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle, maxUploadBytes: config.maxUploadBytes,
+    sharedByInstances: config.databaseUrl !== undefined,
+  });
 }
