@@ -1,16 +1,18 @@
 // The real server with DATABASE_URL (docs/several-instances.md): records, quotas and upload locks in a
 // real PostgreSQL (test/support/postgres.ts), bytes in a Swift bucket. A tus-js-client upload in
 // several PATCHes finishes with the right SHA-256, is listed and downloads through a signed link; the
-// quota is enforced from PostgreSQL; and a restart on the same database keeps every record.
+// quota is enforced from PostgreSQL; a restart on the same database keeps every record; and a second
+// server process on the same database and bucket takes every other PATCH of one upload.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { expectProblem } from '../helpers/problem.ts';
-import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
-import { createUpload, TUS, tusUpload } from '../helpers/tus.ts';
+import { storageEnvFor } from '../helpers/s3.ts';
+import { spawnServer, startTestServer, tempDir, type SpawnedServer, type TestServer } from '../helpers/server.ts';
+import { createUpload, headUpload, patchUpload, TUS, tusUpload } from '../helpers/tus.ts';
 import { POSTGRES_MISSING, startPostgres, type PostgresServer } from '../support/postgres.ts';
 
 const MiB = 1024 * 1024;
@@ -81,5 +83,48 @@ describe('the server on PostgreSQL and S3', { skip: POSTGRES_MISSING }, () => {
     assert.equal((await got.arrayBuffer()).byteLength, 9 * MiB);
     // The 2 MiB upload reserved before the restart still counts: 2 MiB more would pass the quota.
     await expectProblem(await createUpload(server.url, { ...TUS, ...auth }, 2 * MiB), 413, 'quota_exceeded', 'quota after restart', 'POST');
+  });
+
+  test('consecutive PATCHes of one upload alternate between two server processes', async () => {
+    // The second instance: its own DATA_DIR, the same database and bucket, and the same secrets
+    // (kept per DATA_DIR until they are in the database: docs/several-instances.md).
+    const otherDir = tempDir();
+    copyFileSync(path.join(dataDir, 'secrets.json'), path.join(otherDir, 'secrets.json'));
+    let other: SpawnedServer | undefined;
+    try {
+      other = await spawnServer(otherDir, { ...(await storageEnvFor(dataDir, 's3')), DATABASE_URL: postgres.url, QUOTA_DEFAULT_BYTES: String(QUOTA) });
+      const origins = [server.url, other.url];
+      const auth = { ...TUS, Authorization: `Bearer ${await server.token('alternating')}` };
+      const data = randomBytes(10 * MiB);
+      const sha256 = createHash('sha256').update(data).digest('hex');
+      const created = await createUpload(server.url, auth, data.length, { filename: 'both.bin' });
+      assert.equal(created.status, 201);
+      const uploadPath = new URL(created.headers.get('location')!).pathname;
+      const chunk = 3 * MiB;
+      let finished: Response | undefined;
+      for (let offset = 0, i = 0; offset < data.length; offset += chunk, i++) {
+        const origin = origins[i % 2]!;
+        // Each instance reads the offset the other left: no state of the upload is kept per instance.
+        const head = await headUpload(`${origin}${uploadPath}`, auth);
+        assert.equal(head.status, 200);
+        assert.equal(Number(head.headers.get('upload-offset')), offset, `HEAD on instance ${i % 2}`);
+        const res = await patchUpload(`${origin}${uploadPath}`, auth, offset, data.subarray(offset, offset + chunk));
+        // The PATCH that stores the last byte answers the file's record (200), the others 204.
+        const last = offset + chunk >= data.length;
+        assert.equal(res.status, last ? 200 : 204, `PATCH ${i} on instance ${i % 2}: ${await res.clone().text()}`);
+        if (last) finished = res;
+      }
+      const record = await finished!.json() as { key: string; sha256: string };
+      assert.equal(record.sha256, sha256);
+      const key = record.key;
+      for (const origin of origins) {
+        const signed = await (await fetch(`${origin}/v1/files/signed-url?key=${encodeURIComponent(key)}`, { headers: auth })).json() as { url: string };
+        const got = await fetch(signed.url);
+        assert.equal(got.status, 200);
+        assert.equal(createHash('sha256').update(Buffer.from(await got.arrayBuffer())).digest('hex'), sha256);
+      }
+    } finally {
+      await other?.kill();
+    }
   });
 });
