@@ -85,46 +85,72 @@ describe('the server on PostgreSQL and S3', { skip: POSTGRES_MISSING }, () => {
     await expectProblem(await createUpload(server.url, { ...TUS, ...auth }, 2 * MiB), 413, 'quota_exceeded', 'quota after restart', 'POST');
   });
 
-  test('consecutive PATCHes of one upload alternate between two server processes', async () => {
-    // The second instance: its own DATA_DIR, the same database and bucket, and the same secrets
-    // (kept per DATA_DIR until they are in the database: docs/several-instances.md).
-    const otherDir = tempDir();
-    copyFileSync(path.join(dataDir, 'secrets.json'), path.join(otherDir, 'secrets.json'));
-    let other: SpawnedServer | undefined;
-    try {
+  describe('a second server process on the same database and bucket', () => {
+    let other: SpawnedServer;
+    let origins: string[];
+    before(async () => {
+      // Its own DATA_DIR, the same database and bucket, and the same secrets (kept per DATA_DIR
+      // until they are in the database: docs/several-instances.md).
+      const otherDir = tempDir();
+      copyFileSync(path.join(dataDir, 'secrets.json'), path.join(otherDir, 'secrets.json'));
       other = await spawnServer(otherDir, { ...(await storageEnvFor(dataDir, 's3')), DATABASE_URL: postgres.url, QUOTA_DEFAULT_BYTES: String(QUOTA) });
-      const origins = [server.url, other.url];
-      const auth = { ...TUS, Authorization: `Bearer ${await server.token('alternating')}` };
-      const data = randomBytes(10 * MiB);
-      const sha256 = createHash('sha256').update(data).digest('hex');
-      const created = await createUpload(server.url, auth, data.length, { filename: 'both.bin' });
+      origins = [server.url, other.url];
+    });
+    after(async () => {
+      await other?.kill();
+    });
+
+    /**
+     * Creates on the first instance and sends PATCH i of `chunk` bytes to instance i % 2, each after
+     * a HEAD there that must answer the offset the other instance left; returns the finished record.
+     */
+    async function alternate(user: string, data: Buffer, chunk: number, declareLengthAt?: number) {
+      const auth = { ...TUS, Authorization: `Bearer ${await server.token(user)}` };
+      const created = await createUpload(server.url, auth, declareLengthAt === undefined ? data.length : 'defer', { filename: 'both.bin' });
       assert.equal(created.status, 201);
       const uploadPath = new URL(created.headers.get('location')!).pathname;
-      const chunk = 3 * MiB;
       let finished: Response | undefined;
       for (let offset = 0, i = 0; offset < data.length; offset += chunk, i++) {
         const origin = origins[i % 2]!;
-        // Each instance reads the offset the other left: no state of the upload is kept per instance.
         const head = await headUpload(`${origin}${uploadPath}`, auth);
         assert.equal(head.status, 200);
-        assert.equal(Number(head.headers.get('upload-offset')), offset, `HEAD on instance ${i % 2}`);
-        const res = await patchUpload(`${origin}${uploadPath}`, auth, offset, data.subarray(offset, offset + chunk));
+        assert.equal(Number(head.headers.get('upload-offset')), offset, `HEAD ${i} on instance ${i % 2}`);
+        const declare: Record<string, string> = i === declareLengthAt ? { 'Upload-Length': String(data.length) } : {};
+        const res = await patchUpload(`${origin}${uploadPath}`, auth, offset, data.subarray(offset, offset + chunk), declare);
         // The PATCH that stores the last byte answers the file's record (200), the others 204.
         const last = offset + chunk >= data.length;
         assert.equal(res.status, last ? 200 : 204, `PATCH ${i} on instance ${i % 2}: ${await res.clone().text()}`);
         if (last) finished = res;
       }
-      const record = await finished!.json() as { key: string; sha256: string };
-      assert.equal(record.sha256, sha256);
-      const key = record.key;
+      return await finished!.json() as { key: string; sha256: string };
+    }
+
+    async function downloadsEverywhere(user: string, key: string, sha256: string) {
+      const auth = { Authorization: `Bearer ${await server.token(user)}` };
       for (const origin of origins) {
         const signed = await (await fetch(`${origin}/v1/files/signed-url?key=${encodeURIComponent(key)}`, { headers: auth })).json() as { url: string };
         const got = await fetch(signed.url);
         assert.equal(got.status, 200);
         assert.equal(createHash('sha256').update(Buffer.from(await got.arrayBuffer())).digest('hex'), sha256);
       }
-    } finally {
-      await other?.kill();
     }
+
+    test('consecutive PATCHes of one upload alternate between the two and it finishes with the right SHA-256', async () => {
+      const data = randomBytes(10 * MiB);
+      const sha256 = createHash('sha256').update(data).digest('hex');
+      const record = await alternate('alternating', data, 3 * MiB);
+      assert.equal(record.sha256, sha256);
+      await downloadsEverywhere('alternating', record.key, sha256);
+    });
+
+    test('a length declared on one instance is known to the other, which finishes the upload', async () => {
+      // PATCH 0 on the first instance (length still deferred), PATCH 1 declares it on the second,
+      // PATCH 2 ends on the first: it must read the length the second wrote, not what it saw before.
+      const data = randomBytes(10 * MiB);
+      const sha256 = createHash('sha256').update(data).digest('hex');
+      const record = await alternate('deferring', data, 4 * MiB, 1);
+      assert.equal(record.sha256, sha256);
+      await downloadsEverywhere('deferring', record.key, sha256);
+    });
   });
 });
