@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { expectProblem } from '../helpers/problem.ts';
+import { until } from '../helpers/until.ts';
 import { storageEnvFor } from '../helpers/s3.ts';
 import { spawnServer, startTestServer, tempDir, type SpawnedServer, type TestServer } from '../helpers/server.ts';
 import { createUpload, headUpload, patchUpload, TUS, tusUpload } from '../helpers/tus.ts';
@@ -151,6 +152,45 @@ describe('the server on PostgreSQL and S3', { skip: POSTGRES_MISSING }, () => {
       const record = await alternate('deferring', data, 4 * MiB, 1);
       assert.equal(record.sha256, sha256);
       await downloadsEverywhere('deferring', record.key, sha256);
+    });
+
+    test('a request on one instance takes the upload from a PATCH still streaming on the other, and finishes it there', async () => {
+      const auth = { ...TUS, Authorization: `Bearer ${await server.token('handover')}` };
+      const data = randomBytes(6 * MiB);
+      const sha256 = createHash('sha256').update(data).digest('hex');
+      const created = await createUpload(server.url, auth, data.length);
+      assert.equal(created.status, 201);
+      const uploadPath = new URL(created.headers.get('location')!).pathname;
+      // A PATCH on the first instance that sends 1 MiB and then stalls, holding the upload's lock.
+      let body!: ReadableStreamDefaultController<Uint8Array>;
+      const stalled = fetch(`${origins[0]}${uploadPath}`, {
+        method: 'PATCH',
+        headers: { ...auth, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+        body: new ReadableStream<Uint8Array>({ start: (c) => { body = c; } }),
+        duplex: 'half',
+      } as RequestInit).then((res) => res.status, () => 'cut');
+      body.enqueue(new Uint8Array(data.subarray(0, MiB)));
+      const db = new pg.Client({ connectionString: postgres.url });
+      await db.connect();
+      try {
+        const uploadId = uploadPath.split('/').pop()!;
+        await until('the stalled PATCH holds the lock', async () =>
+          (await db.query('SELECT 1 FROM upload_locks WHERE upload_id = $1 AND expires_at > now()', [uploadId])).rowCount === 1);
+        // The newer request wins (tus semantics): the second instance asks the first to release.
+        const head = await headUpload(`${origins[1]}${uploadPath}`, auth);
+        assert.equal(head.status, 200);
+        const offset = Number(head.headers.get('upload-offset'));
+        assert.ok(offset <= MiB, `offset ${offset}`);
+        await stalled;
+        body.close();
+        const res = await patchUpload(`${origins[1]}${uploadPath}`, auth, offset, data.subarray(offset));
+        assert.equal(res.status, 200, await res.clone().text());
+        const record = await res.json() as { key: string; sha256: string };
+        assert.equal(record.sha256, sha256);
+        await downloadsEverywhere('handover', record.key, sha256);
+      } finally {
+        await db.end();
+      }
     });
   });
 });
