@@ -75,7 +75,7 @@ export interface ServiceOptions {
 export async function createServices(config: Readonly<Config>, log: Logger, options: ServiceOptions = {}): Promise<Services> {
   const now = options.now ?? Date.now;
   const publicUrl = options.publicUrl ?? (() => config.publicUrl ?? `http://${config.host}:${config.port}`);
-  const records = config.databaseUrl === undefined ? openSqlite(config) : await openPostgres(config.databaseUrl, log);
+  const records = await openRecords(config, log);
   const storage = await createStorage(config, records.sqlite);
   const secrets = await loadSecrets(config.dataDir, config, now);
   const auth: AuthDeps = {
@@ -159,12 +159,17 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
 }
 
 /** Where the records and the upload locks live: SQLite in DATA_DIR, or PostgreSQL at DATABASE_URL. */
-interface Records {
+export interface Records {
   sqlite: Db | undefined;
   repository(options: { webhookUrls: readonly string[]; now: () => number; onEmit: () => void }): Repository;
   locker: Locker;
   lockDrainTimeoutMs: number | undefined;
   close(): Promise<void>;
+}
+
+/** The server's records as configured; `npm run check-storage` opens them the same way. */
+export function openRecords(config: Readonly<Config>, log: Logger): Promise<Records> {
+  return config.databaseUrl === undefined ? Promise.resolve(openSqlite(config)) : openPostgres(config.databaseUrl, log);
 }
 
 function openSqlite(config: Readonly<Config>): Records {

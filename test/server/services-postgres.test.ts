@@ -4,6 +4,7 @@
 // quota is enforced from PostgreSQL; a restart on the same database keeps every record; and a second
 // server process on the same database and bucket takes every other PATCH of one upload.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +13,7 @@ import pg from 'pg';
 import { expectProblem } from '../helpers/problem.ts';
 import { until } from '../helpers/until.ts';
 import { storageEnvFor } from '../helpers/s3.ts';
-import { spawnServer, startTestServer, tempDir, type SpawnedServer, type TestServer } from '../helpers/server.ts';
+import { ROOT, spawnServer, startTestServer, tempDir, type SpawnedServer, type TestServer } from '../helpers/server.ts';
 import { createUpload, headUpload, patchUpload, TUS, tusUpload } from '../helpers/tus.ts';
 import { POSTGRES_MISSING, startPostgres, type PostgresServer } from '../support/postgres.ts';
 
@@ -191,6 +192,20 @@ describe('the server on PostgreSQL and S3', { skip: POSTGRES_MISSING }, () => {
       } finally {
         await db.end();
       }
+    });
+
+    test('npm run check-storage with DATABASE_URL checks the records in PostgreSQL against the bucket', async () => {
+      const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/check-storage-cli.ts'), '--json'], {
+        cwd: ROOT,
+        env: { ...process.env, ...(await storageEnvFor(dataDir, 's3')), DATABASE_URL: postgres.url, DATA_DIR: tempDir() },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
+      assert.equal(result.status, 0, result.stdout + result.stderr);
+      const report = JSON.parse(result.stdout) as { records: number; findings: unknown[] };
+      // The four files the tests above finished, all of them in the bucket.
+      assert.equal(report.records, 4);
+      assert.deepEqual(report.findings, []);
     });
   });
 });
