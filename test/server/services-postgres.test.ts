@@ -207,5 +207,11 @@ describe('the server on PostgreSQL and S3', { skip: POSTGRES_MISSING }, () => {
       assert.equal(report.records, 4);
       assert.deepEqual(report.findings, []);
     });
+
+    test('SIGTERM stops the second instance cleanly: its locker and pool close and the process exits 0', async () => {
+      // main.ts exits 1 when closing fails (a lock that cannot be released, a pool that cannot end).
+      assert.equal(await other.kill('SIGTERM'), 0, other.output());
+      assert.match(other.output(), /"msg":"shutdown complete"/);
+    });
   });
 });
