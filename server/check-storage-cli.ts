@@ -11,7 +11,8 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
 import pino from 'pino';
-import { createStorage, openRecords } from './services.ts';
+import { openRecords } from './db/records.ts';
+import { createStorage } from './services.ts';
 import { checkStorage, type StorageCheckReport } from './storage/check-storage.ts';
 
 function fail(message: string): never {

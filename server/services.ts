@@ -2,7 +2,6 @@
 // webhooks, virus scanning, the upload lifecycle and service. Each part gets what it needs when it
 // is built; nothing is attached afterwards. This is where I/O happens at start-up; createApp
 // itself does none.
-import { MemoryLocker } from '@tus/server';
 import type { Locker } from '@tus/utils';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
@@ -18,7 +17,7 @@ import { createSecretCheck } from './auth/secret-check.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import type { Repository } from './db/contract.ts';
-import { createSqliteRepository } from './db/sqlite-repository.ts';
+import { openRecords } from './db/records.ts';
 import { lifecycleObserver } from './lifecycle-metrics.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createLocalStorage } from './storage/local.ts';
@@ -157,68 +156,6 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     close: records.close,
   };
 }
-
-/** Where the records and the upload locks live: SQLite in DATA_DIR, or PostgreSQL at DATABASE_URL. */
-export interface Records {
-  sqlite: Db | undefined;
-  repository(options: { webhookUrls: readonly string[]; now: () => number; onEmit: () => void }): Repository;
-  locker: Locker;
-  lockDrainTimeoutMs: number | undefined;
-  close(): Promise<void>;
-}
-
-/** The server's records as configured; `npm run check-storage` opens them the same way. */
-export function openRecords(config: Readonly<Config>, log: Logger): Promise<Records> {
-  return config.databaseUrl === undefined ? Promise.resolve(openSqlite(config)) : openPostgres(config.databaseUrl, log);
-}
-
-function openSqlite(config: Readonly<Config>): Records {
-  const db = openDb(config.dataDir);
-  return {
-    sqlite: db,
-    repository: (options) => createSqliteRepository(db, options),
-    locker: new MemoryLocker(),
-    lockDrainTimeoutMs: undefined,
-    // Closing checkpoints the WAL into the main file.
-    close: async () => {
-      db.close();
-    },
-  };
-}
-
-/**
- * Several instances share one PostgreSQL database (docs/design-several-instances.md): its schema is
- * brought up to date here (safe when instances start together), and the upload locks are rows in
- * it, so a request may land on any instance.
- */
-async function openPostgres(url: string, log: Logger): Promise<Records> {
-  const { createPgPool } = await import('./db/pg/pool.ts');
-  const { migratePostgres } = await import('./db/postgres-migrations.ts');
-  const { createPgRepository } = await import('./db/pg/pg-repository.ts');
-  const { createPgLocker } = await import('./locker/pg-locker.ts');
-  const pool = createPgPool(url, log);
-  try {
-    await migratePostgres(pool);
-    const locker = await createPgLocker({ pool, log });
-    return {
-      sqlite: undefined,
-      repository: (options) => createPgRepository({ pool, ...options }),
-      locker,
-      // A request that another instance asked to release its lock is aborted this soon, so the
-      // newer request proceeds within about a second (tus waits 3 s unless told).
-      lockDrainTimeoutMs: PG_LOCK_DRAIN_MS,
-      async close() {
-        await locker.close();
-        await pool.end();
-      },
-    };
-  } catch (error) {
-    await pool.end();
-    throw error;
-  }
-}
-
-const PG_LOCK_DRAIN_MS = 500;
 
 /**
  * The configured backend. The S3 one is loaded only when chosen: @tus/s3-store and the AWS SDK
