@@ -10,8 +10,8 @@
 // See docs/storage-check.md.
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.ts';
-import { openDb } from './db/open.ts';
-import { createSqliteRepository } from './db/sqlite-repository.ts';
+import pino from 'pino';
+import { openRecords } from './db/records.ts';
 import { createStorage } from './services.ts';
 import { checkStorage, type StorageCheckReport } from './storage/check-storage.ts';
 
@@ -42,15 +42,16 @@ try {
   if (!(error instanceof ConfigError)) throw error;
   fail(error.problems.map((p) => `configuration error: ${p}`).join('\n'));
 }
-const db = openDb(config.dataDir);
+// Warnings (a PostgreSQL connection dropped) go to stderr: stdout carries the report.
+const records = await openRecords(config, pino({ level: 'warn' }, pino.destination(2)));
 const report = await checkStorage({
-  repo: createSqliteRepository(db, { webhookUrls: [], now: Date.now }),
-  storage: await createStorage(config, db),
+  repo: records.repository({ webhookUrls: [], now: Date.now, onEmit: () => {} }),
+  storage: await createStorage(config, records.sqlite),
   now: Date.now,
   repair: args.repair,
   orphanMinAgeMs: minAge * 60_000,
 });
-db.close();
+await records.close();
 console.log(args.json ? JSON.stringify(report, null, 2) : describe(report));
 process.exit(report.unresolved > 0 ? 1 : 0);
 

@@ -2,7 +2,7 @@
 // webhooks, virus scanning, the upload lifecycle and service. Each part gets what it needs when it
 // is built; nothing is attached afterwards. This is where I/O happens at start-up; createApp
 // itself does none.
-import { MemoryLocker } from '@tus/server';
+import type { Locker } from '@tus/utils';
 import type { JWK } from 'jose';
 import type { Logger } from 'pino';
 import { noScans } from './scan/queue.ts';
@@ -17,7 +17,7 @@ import { createSecretCheck } from './auth/secret-check.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import type { Repository } from './db/contract.ts';
-import { createSqliteRepository } from './db/sqlite-repository.ts';
+import { openRecords } from './db/records.ts';
 import { lifecycleObserver } from './lifecycle-metrics.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createLocalStorage } from './storage/local.ts';
@@ -29,6 +29,10 @@ export interface Services {
   config: Readonly<Config>;
   log: Logger;
   now: () => number;
+  /**
+   * The SQLite database in DATA_DIR (tests and tools inspect it). With DATABASE_URL there is none,
+   * and reading it throws: the records are in PostgreSQL, behind `repo`.
+   */
   db: Db;
   /** Every record, behind the one asynchronous contract (server/db/contract.ts). */
   repo: Repository;
@@ -42,8 +46,8 @@ export interface Services {
   signUserToken: SignUserToken;
   metrics: Metrics;
   lifecycle: Lifecycle;
-  /** Per-process upload locks (tus). Several instances need a shared locker instead. */
-  locker: MemoryLocker;
+  /** Upload locks: per process on SQLite, shared through PostgreSQL with DATABASE_URL. */
+  locker: Locker;
   /** What the upload routes call (server/uploads/service.ts). */
   uploads: UploadService;
   /** HMAC keys for signed links and batch tokens: the first signs, all verify. */
@@ -54,6 +58,8 @@ export interface Services {
   webhooks: { dispatcher: Dispatcher } | undefined;
   /** Virus scanning (CLAMD_* set); started by start.ts after the start-up repair. */
   scanWorker: ScanWorker | undefined;
+  /** Closes the locker and the database, once nothing uses them any more (start.ts, at shutdown). */
+  close(): Promise<void>;
 }
 
 export interface ServiceOptions {
@@ -68,8 +74,8 @@ export interface ServiceOptions {
 export async function createServices(config: Readonly<Config>, log: Logger, options: ServiceOptions = {}): Promise<Services> {
   const now = options.now ?? Date.now;
   const publicUrl = options.publicUrl ?? (() => config.publicUrl ?? `http://${config.host}:${config.port}`);
-  const db = openDb(config.dataDir);
-  const storage = await createStorage(config, db);
+  const records = await openRecords(config, log);
+  const storage = await createStorage(config, records.sqlite);
   const secrets = await loadSecrets(config.dataDir, config, now);
   const auth: AuthDeps = {
     verifyUserToken: createUserTokenVerifier({
@@ -85,7 +91,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
   // The outbox wakes the dispatcher after each commit, and the dispatcher reads the outbox: the
   // repository gets a function that reaches the dispatcher, which exists before any event is emitted.
   let webhooks: Services['webhooks'];
-  const repo = createSqliteRepository(db, { webhookUrls: config.webhooks?.urls ?? [], now, onEmit: () => webhooks?.dispatcher.wake() });
+  const repo = records.repository({ webhookUrls: config.webhooks?.urls ?? [], now, onEmit: () => webhooks?.dispatcher.wake() });
   const metrics = createMetrics(async () => (await repo.knownUploadIds()).size);
   if (config.webhooks) {
     webhooks = { dispatcher: createDispatcher({ outbox: repo.outbox, config: config.webhooks, now, log, registry: metrics.registry }) };
@@ -105,7 +111,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     now,
     log,
   };
-  const locker = new MemoryLocker();
+  const locker = records.locker;
   const lifecycle = createLifecycle(hookDeps, {
     locker,
     requests: new UploadRequests(config.uploadMaxRequestsPerUser),
@@ -114,6 +120,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
   const uploads = createUploadService({
     lifecycle,
     locker,
+    lockDrainTimeoutMs: records.lockDrainTimeoutMs,
     repo,
     maxUploadBytes: config.maxUploadBytes,
     bodyIdleTimeoutMs: config.uploadIdleTimeoutSeconds * 1000,
@@ -127,7 +134,10 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     config,
     log,
     now,
-    db,
+    get db(): Db {
+      if (!records.sqlite) throw new Error('no SQLite database: the records are in PostgreSQL (DATABASE_URL)');
+      return records.sqlite;
+    },
     repo,
     storage,
     secrets,
@@ -143,6 +153,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     publicUrl,
     webhooks,
     scanWorker,
+    close: records.close,
   };
 }
 
@@ -156,5 +167,8 @@ export async function createStorage(config: Readonly<Config>, db?: Db): Promise<
   const { createS3Storage } = await import('./storage/s3.ts');
   if (!config.s3) throw new Error('STORAGE=s3 without S3 settings');
   const { bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle } = config.s3;
-  return createS3Storage({ bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle, maxUploadBytes: config.maxUploadBytes });
+  return createS3Storage({
+    bucket, endpoint, region, accessKeyId, secretAccessKey, forcePathStyle, maxUploadBytes: config.maxUploadBytes,
+    sharedByInstances: config.databaseUrl !== undefined,
+  });
 }

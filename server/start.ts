@@ -102,8 +102,8 @@ export async function startServer(config: Readonly<Config>, options: StartOption
         await dispatcher?.stop();
         // A scan in flight is aborted: its file goes back to 'pending' and its job stays for the next start.
         await services.scanWorker?.stop();
-        // 3. Only now the database: closing it checkpoints the WAL into the main file.
-        services.db.close();
+        // 3. Only now the locks and the database (SQLite checkpoints its WAL into the main file).
+        await services.close();
         log.info({ cut: !finished }, 'shutdown complete');
       })();
       return closing;

@@ -12,6 +12,12 @@ export const TUS_PATH = '/v1/uploads';
 export interface TusDeps {
   store: DataStore;
   locker: Locker;
+  /**
+   * How long a request asked to give its lock to a newer one may run before tus aborts it; tus's
+   * own default (3 s) when unset. A shared locker sets it below a second, so a request that moved
+   * to another instance proceeds within about a second.
+   */
+  lockDrainTimeoutMs?: number;
   maxUploadBytes: number;
   /** The URL of an upload, as Location gives it. */
   uploadUrl(id: string): string;
@@ -32,6 +38,7 @@ export function createTus(deps: TusDeps): Server {
     path: TUS_PATH,
     datastore: deps.store,
     locker: deps.locker,
+    ...(deps.lockDrainTimeoutMs === undefined ? {} : { lockDrainTimeout: deps.lockDrainTimeoutMs }),
     // CORS is answered by Hono for every route alike (app.ts); tus would otherwise send `*`.
     allowedOrigins: () => false,
     namingFunction: newUploadId,

@@ -4,13 +4,6 @@
 // The answers here are configuration problems, one line each (server/config.ts). A URL is never
 // repeated whole in them: it usually carries a password.
 
-/**
- * Whether the request path serves from the PostgreSQL repository (server/db/pg/). Until it does,
- * a server given DATABASE_URL refuses to start rather than keep records in SQLite that the other
- * instances cannot see.
- */
-export const POSTGRES_SERVES_REQUESTS = false;
-
 export function parseDatabaseUrl(raw: string): { url: string } | { problem: string } {
   let parsed: URL;
   try {
@@ -34,9 +27,6 @@ export function databaseUrlProblems(storage: string): string[] {
     // Every instance would keep the bytes of the uploads it served on its own disk, while the
     // shared records send the next request of that upload, or its download, to any instance.
     problems.push('DATABASE_URL: several instances share one database, but STORAGE=file keeps each instance\'s bytes on its own disk in DATA_DIR; set STORAGE=s3 with a bucket every instance reaches');
-  }
-  if (!POSTGRES_SERVES_REQUESTS) {
-    problems.push('DATABASE_URL: this release cannot serve from PostgreSQL yet: uploads, files, scans and webhooks are still recorded only in SQLite in DATA_DIR, where other instances cannot see them; unset DATABASE_URL to run one instance (docs/several-instances.md)');
   }
   return problems;
 }

@@ -16,6 +16,8 @@ import {
   DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand,
   ListMultipartUploadsCommand, ListObjectsV2Command, UploadPartCopyCommand, type S3,
 } from '@aws-sdk/client-s3';
+import type { MetadataValue } from '@tus/s3-store';
+import type { KvStore } from '@tus/utils';
 import { isValidUploadId, parseKey } from './keys.ts';
 import { s3ClientConfig, type S3ClientOptions } from './s3-client.ts';
 import { isNotFound, TusS3Store } from './s3-tus-store.ts';
@@ -41,7 +43,20 @@ export interface S3StorageOptions extends S3ClientOptions {
    * moves (512 MiB): tests drive the multipart copy with megabytes instead of gigabytes.
    */
   copy?: { singleLimit: number; partBytes: number };
+  /**
+   * Several instances serve the bucket: @tus/s3-store then keeps no upload metadata in memory. Its
+   * default cache holds each upload's `.info` for the life of the process, and another instance
+   * may change it meanwhile (a deferred length declared there) or finish and delete the upload.
+   */
+  sharedByInstances?: boolean;
 }
+
+/** A KvStore that keeps nothing: every read of an upload's metadata goes to the bucket. */
+const NO_CACHE: KvStore<MetadataValue> = {
+  get: async () => undefined,
+  set: async () => {},
+  delete: async () => {},
+};
 
 /** 8 MiB, doubled until `maxUploadBytes` fits in S3's 10,000 parts: boundaries stay on the 8 MiB grid. */
 export function s3PartSize(maxUploadBytes: number): number {
@@ -67,6 +82,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
     partSize,
     // No object tagging on S3-compatible servers such as Swift (501); expiry is hooks/expiry.ts's job.
     useTags: false,
+    ...(options.sharedByInstances ? { cache: NO_CACHE } : {}),
     s3ClientConfig: { ...s3ClientConfig(options), bucket },
   });
   const s3 = tusStore.s3;

@@ -36,6 +36,8 @@ export interface UploadContext {
 export interface UploadServiceDeps {
   lifecycle: Lifecycle;
   locker: Locker;
+  /** Passed to tus (server/tus.ts): set with a locker shared by several instances. */
+  lockDrainTimeoutMs?: number;
   repo: Repository;
   maxUploadBytes: number;
   /** UPLOAD_IDLE_TIMEOUT_SECONDS, for the request bodies handed to tus (server/http/node-body.ts). */
@@ -86,6 +88,7 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
   const tus = createTus({
     store: lifecycle.store,
     locker: deps.locker,
+    lockDrainTimeoutMs: deps.lockDrainTimeoutMs,
     maxUploadBytes: deps.maxUploadBytes,
     uploadUrl,
     bound: (req) => contexts.get(req)?.bound,

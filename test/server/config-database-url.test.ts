@@ -1,7 +1,6 @@
 // DATABASE_URL (docs/configuration.md, docs/several-instances.md): a bad URL, or a combination that
 // would lose data, is refused with one line naming the variable and never echoing the password;
-// and until the request path serves from PostgreSQL, a server given a good one refuses to start
-// rather than keep its records where the other instances cannot see them.
+// a good one with a bucket is read (test/server/services-postgres.test.ts serves from it).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -49,22 +48,21 @@ describe('DATABASE_URL', () => {
     assert.ok(problems.every((p) => !p.includes('s3cret-pass')));
   });
 
-  test('until requests are served from PostgreSQL, a good URL is refused, saying what is missing', () => {
-    const problems = problemsOf({ ...S3, DATABASE_URL: GOOD });
-    assert.equal(problems.length, 1);
-    assert.match(problems[0]!, /^DATABASE_URL: this release cannot serve from PostgreSQL yet: .*SQLite.*unset DATABASE_URL/);
+  test('with a bucket, a good URL is read and nothing is refused', () => {
+    assert.deepEqual(problemsOf({ ...S3, DATABASE_URL: GOOD }), []);
+    assert.equal(loadConfig({ ...S3, DATABASE_URL: GOOD }).databaseUrl, GOOD);
   });
 
-  test('the server does not start with DATABASE_URL set, and says why on one line', () => {
+  test('the server does not start with DATABASE_URL and STORAGE=file, and says why on one line', () => {
     const result = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
       cwd: ROOT,
-      env: { ...process.env, ...S3, DATABASE_URL: GOOD, PORT: '0', DATA_DIR: '/nonexistent/never-created' },
+      env: { ...process.env, STORAGE: 'file', DATABASE_URL: GOOD, PORT: '0', DATA_DIR: '/nonexistent/never-created' },
       encoding: 'utf8',
       timeout: 30_000,
     });
     assert.equal(result.status, 2, result.stderr);
     assert.equal(result.stdout, '');
-    assert.match(result.stderr.trim(), /^configuration error: DATABASE_URL: this release cannot serve from PostgreSQL yet: [^\n]*$/);
+    assert.match(result.stderr.trim(), /^configuration error: DATABASE_URL: [^\n]*STORAGE=file[^\n]*$/);
     assert.doesNotMatch(result.stderr, /s3cret-pass/);
   });
 });

@@ -1,0 +1,74 @@
+// Where an instance keeps its records and upload locks: SQLite in DATA_DIR with tus's in-process
+// locker (one instance), or PostgreSQL at DATABASE_URL with the shared locker (several instances,
+// docs/design-several-instances.md). The server (server/services.ts) and `npm run check-storage`
+// open them here.
+import { MemoryLocker } from '@tus/server';
+import type { Locker } from '@tus/utils';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { Repository } from './contract.ts';
+import { openDb, type Db } from './open.ts';
+import { createSqliteRepository } from './sqlite-repository.ts';
+
+/** Where the records and the upload locks live: SQLite in DATA_DIR, or PostgreSQL at DATABASE_URL. */
+export interface Records {
+  sqlite: Db | undefined;
+  repository(options: { webhookUrls: readonly string[]; now: () => number; onEmit: () => void }): Repository;
+  locker: Locker;
+  lockDrainTimeoutMs: number | undefined;
+  close(): Promise<void>;
+}
+
+/** The records as configured. */
+export function openRecords(config: Readonly<Config>, log: Logger): Promise<Records> {
+  return config.databaseUrl === undefined ? Promise.resolve(openSqlite(config)) : openPostgres(config.databaseUrl, log);
+}
+
+function openSqlite(config: Readonly<Config>): Records {
+  const db = openDb(config.dataDir);
+  return {
+    sqlite: db,
+    repository: (options) => createSqliteRepository(db, options),
+    locker: new MemoryLocker(),
+    lockDrainTimeoutMs: undefined,
+    // Closing checkpoints the WAL into the main file.
+    close: async () => {
+      db.close();
+    },
+  };
+}
+
+/**
+ * Several instances share one PostgreSQL database (docs/design-several-instances.md): its schema is
+ * brought up to date here (safe when instances start together), and the upload locks are rows in
+ * it, so a request may land on any instance.
+ */
+async function openPostgres(url: string, log: Logger): Promise<Records> {
+  // Loaded only when chosen, as the S3 backend is: one instance on SQLite never needs them.
+  const { createPgPool } = await import('./pg/pool.ts');
+  const { migratePostgres } = await import('./postgres-migrations.ts');
+  const { createPgRepository } = await import('./pg/pg-repository.ts');
+  const { createPgLocker } = await import('../locker/pg-locker.ts');
+  const pool = createPgPool(url, log);
+  try {
+    await migratePostgres(pool);
+    const locker = await createPgLocker({ pool, log });
+    return {
+      sqlite: undefined,
+      repository: (options) => createPgRepository({ pool, ...options }),
+      locker,
+      // A request that another instance asked to release its lock is aborted this soon, so the
+      // newer request proceeds within about a second (tus waits 3 s unless told).
+      lockDrainTimeoutMs: PG_LOCK_DRAIN_MS,
+      async close() {
+        await locker.close();
+        await pool.end();
+      },
+    };
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+}
+
+const PG_LOCK_DRAIN_MS = 500;
