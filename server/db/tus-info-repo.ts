@@ -1,6 +1,14 @@
 // SQL of tus's upload info for local storage (table tus_uploads, server/db/open.ts), beside repo.ts:
 // the KvStore @tus/file-store reads and writes as its `configstore`. The value is the JSON tus
 // itself would write to `<id>.json`, so a sidecar from an older data dir is imported as it is.
+//
+// It writes on the server's SQLite connection without the repository's transaction gate
+// (sqlite-repository.ts), so a statement here run while another request's transaction is open
+// would become part of it, and go if that transaction rolls back. That cannot happen today because
+// transactions do no I/O, so each one begins and ends within one turn of the event loop, and every
+// call here follows the store's own file I/O, so it runs in a turn of its own. A transaction that
+// awaits I/O, or a call here made straight after a repository call, breaks that: route these
+// statements through the gate first.
 import type { KvStore, Upload } from '@tus/utils';
 import type { Db } from './open.ts';
 
