@@ -1,20 +1,19 @@
 // The repository contract (contract.ts) over the SQLite statements: every method delegates to
 // Repo, ScanRepo, LegacyParts or the outbox; no SQL lives here.
 //
-// better-sqlite3 is synchronous and has one connection, so a transaction that awaits in between
-// statements (atomically) would take in any statement run meanwhile by another request. The
-// transaction therefore closes a gate: calls on the outer repository wait until it ends, while
-// calls on its `tx` go through. Repo's own transactions nest inside it as savepoints.
+// A transaction (atomically) closes the connection's gate (sqlite-gate.ts): calls on the outer
+// repository wait until it ends, while calls on its `tx` go through. Repo's own transactions nest
+// inside it as savepoints.
 //
 // SQLite serves one instance (the configuration refuses more), so what PostgreSQL shares between
 // instances with a lease is kept here in memory: the webhook claims and the periodic-job leases.
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { OUTER_CALL_IN_TRANSACTION, type Repository } from './contract.ts';
+import type { Repository } from './contract.ts';
 import { LegacyParts } from './legacy-parts.ts';
 import type { Db } from './open.ts';
 import { Repo } from './repo.ts';
 import { ScanRepo } from './scan-repo.ts';
 import { createOutbox } from './outbox.ts';
+import { gateOf } from './sqlite-gate.ts';
 
 export interface SqliteRepositoryOptions {
   webhookUrls: readonly string[];
@@ -24,32 +23,24 @@ export interface SqliteRepositoryOptions {
 }
 
 export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions): Repository {
-  /** Set in the transaction's callback (and what it awaits): an outer call from there would wait for itself. */
-  const within = new AsyncLocalStorage<Promise<void>>();
+  const gate = gateOf(db);
   const repo = new Repo(db);
   const scans = new ScanRepo(db, repo);
   const parts = new LegacyParts(db);
   const onEmit = options.onEmit ?? (() => {});
   // The wake-up is scheduled inside the transaction but is no part of it: what it runs may use
   // the outer repository (and waits at the gate if the transaction is still open).
-  const outbox = createOutbox(db, options.webhookUrls, options.now, () => within.exit(onEmit));
+  const outbox = createOutbox(db, options.webhookUrls, options.now, () => gate.exit(onEmit));
   const claims = new Map<string, number>(); // `${event} ${url}` → claimed until
   const leases = new Map<string, { holder: string; until: number }>();
-  let open: Promise<void> | undefined; // the transaction in progress, if any
   let committed: Array<() => void> = []; // its afterCommit callbacks
   /** Outside the transaction's context: what runs may use the outer repository. */
-  const soon = (fn: () => void) => within.exit(() => setImmediate(fn));
+  const soon = (fn: () => void) => gate.exit(() => setImmediate(fn));
   let depth = 0;
 
   function view(inside: boolean): Repository {
     /** Runs a synchronous call once no transaction is open (inside one: at once). */
-    const call = async <T>(fn: () => T): Promise<T> => {
-      if (!inside) {
-        if (open && within.getStore() === open) throw new Error(OUTER_CALL_IN_TRANSACTION);
-        while (open) await open;
-      }
-      return fn();
-    };
+    const call = async <T>(fn: () => T): Promise<T> => (inside ? fn() : gate.outside(fn));
     const unclaim = (event: number, url: string) => claims.delete(`${event} ${url}`);
 
     const self: Repository = {
@@ -69,26 +60,22 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
             depth--;
           }
         }
-        if (open && within.getStore() === open) throw new Error(OUTER_CALL_IN_TRANSACTION);
-        while (open) await open;
-        let done!: () => void;
-        const transaction = (open = new Promise((resolve) => (done = resolve)));
-        try {
-          db.exec('BEGIN IMMEDIATE');
+        return gate.closed(async () => {
           try {
-            const result = await within.run(transaction, () => fn(txView));
-            db.exec('COMMIT');
-            for (const callback of committed) soon(callback);
-            return result;
-          } catch (error) {
-            if (db.inTransaction) db.exec('ROLLBACK');
-            throw error;
+            db.exec('BEGIN IMMEDIATE');
+            try {
+              const result = await fn(txView);
+              db.exec('COMMIT');
+              for (const callback of committed) soon(callback);
+              return result;
+            } catch (error) {
+              if (db.inTransaction) db.exec('ROLLBACK');
+              throw error;
+            }
+          } finally {
+            committed = [];
           }
-        } finally {
-          committed = [];
-          open = undefined;
-          done();
-        }
+        });
       },
       afterCommit(fn) {
         if (inside) committed.push(fn);

@@ -58,12 +58,12 @@ export class LocalTusStore extends FileStore {
   /** Termination of an upload this server knows (routes/uploads.ts checks its row first). */
   override async remove(id: string): Promise<void> {
     await fs.rm(this.#dataPath(id), { force: true });
-    this.info.remove(id);
+    await this.info.delete(id);
   }
 
   /** Both the data file and tus's info are there (without either, getUpload fails). */
   async isResumable(id: string): Promise<boolean> {
-    if (!isValidUploadId(id) || !this.info.has(id)) return false;
+    if (!isValidUploadId(id) || !(await this.info.has(id))) return false;
     try {
       return (await fs.stat(this.#dataPath(id))).isFile();
     } catch (error) {

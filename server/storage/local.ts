@@ -70,14 +70,14 @@ export async function createLocalStorage(dataDir: string, db: Db): Promise<Stora
 
     async listUploadIds() {
       const names = await fs.readdir(uploadsDir).catch(() => [] as string[]);
-      const ids = new Set(info.ids());
+      const ids = new Set(await info.list());
       for (const name of names) if (isValidUploadId(name)) ids.add(name);
       return [...ids];
     },
 
     async removeUpload(uploadId) {
       await unlinkIfPresent(uploadPath(uploadId));
-      info.remove(uploadId);
+      await info.delete(uploadId);
     },
 
     async promote(uploadId, key) {
@@ -97,7 +97,7 @@ export async function createLocalStorage(dataDir: string, db: Db): Promise<Stora
           await fs.rename(from, to);
         }
       }
-      info.remove(uploadId);
+      await info.delete(uploadId);
     },
 
     async statFile(key) {

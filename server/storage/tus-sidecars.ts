@@ -20,7 +20,7 @@ export async function importSidecars(uploadsDir: string, info: TusInfoRepo): Pro
     if (!name.endsWith(SUFFIX) || !isValidUploadId(id)) continue;
     const file = path.join(uploadsDir, name);
     const json = await fs.readFile(file, 'utf8');
-    if (isJson(json)) info.importJson(id, json);
+    if (isJson(json)) await info.importJson(id, json);
     await fs.rm(file, { force: true });
     found++;
   }

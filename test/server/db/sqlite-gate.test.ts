@@ -1,0 +1,49 @@
+// One SQLite connection serves the repository and tus's upload info (server/db/sqlite-gate.ts): a
+// tus info statement made while another request's transaction is open waits for it to end, so a
+// transaction that rolls back never takes the info with it (the repository's own outer calls are
+// held to the same in test/server/db/repository-contract.test.ts).
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { after, describe, test } from 'node:test';
+import type { Upload } from '@tus/utils';
+import { openDb } from '../../../server/db/open.ts';
+import { createSqliteRepository } from '../../../server/db/sqlite-repository.ts';
+import { TusInfoRepo } from '../../../server/db/tus-info-repo.ts';
+import { tempDir } from '../../helpers/server.ts';
+
+describe('the SQLite connection gate', () => {
+  const dir = tempDir();
+  const db = openDb(dir);
+  const repo = createSqliteRepository(db, { webhookUrls: [], now: Date.now });
+  const info = new TusInfoRepo(db);
+  after(() => {
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A transaction held open until released, which then rolls back. */
+  async function heldTransaction(): Promise<{ release: () => void; ended: Promise<unknown> }> {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let began!: () => void;
+    const open = new Promise<void>((resolve) => (began = resolve));
+    const ended = repo.atomically(async (tx) => {
+      await tx.ping();
+      began();
+      await held;
+      throw new Error('refused');
+    });
+    await open;
+    return { release, ended };
+  }
+
+  test('tus upload info written while another transaction is open is kept when that transaction rolls back', async () => {
+    const id = 'gate-tus-info';
+    const { release, ended } = await heldTransaction();
+    const writing = info.set(id, { id, size: 10, offset: 0 } as Upload);
+    release();
+    await assert.rejects(ended, /refused/);
+    await writing;
+    assert.deepEqual(await info.get(id), { id, size: 10, offset: 0 });
+  });
+});
