@@ -21,9 +21,9 @@ import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import { AppError } from '../server/errors.ts';
 import type { HookDeps } from './deps.ts';
 import { parseUploadMetadata } from './metadata.ts';
+import { lockUpload } from './upload-lock.ts';
 import type { Digests } from './sha256.ts';
 
-const LOCK_WAIT_MS = 3000;
 
 /** On the creation transaction `tx` of a partial upload: marked, and its type never sniffed. */
 export async function markPartial(tx: Repository, row: UploadRow): Promise<void> {
@@ -110,14 +110,10 @@ async function removePartials(deps: HookDeps, digests: Digests, ids: string[]): 
 async function lockAll(locker: Locker, ids: string[]): Promise<Array<{ unlock(): Promise<void> }>> {
   const held: Array<{ unlock(): Promise<void> }> = [];
   try {
-    for (const id of ids) {
-      const lock = locker.newLock(id);
-      await lock.lock(AbortSignal.timeout(LOCK_WAIT_MS), () => {});
-      held.push(lock);
-    }
-  } catch {
+    for (const id of ids) held.push(await lockUpload(locker, id, 'a partial upload is busy; retry shortly'));
+  } catch (error) {
     for (const lock of held) await lock.unlock();
-    throw new AppError('upload_locked', 'a partial upload is busy; retry shortly');
+    throw error;
   }
   return held;
 }

@@ -3,12 +3,9 @@
 // bytes moved and their record not yet written (hooks/finalize.ts moves first, records after).
 import type { Locker } from '@tus/utils';
 import type { Lifecycle } from '../../hooks/index.ts';
+import { lockUpload } from '../../hooks/upload-lock.ts';
 import type { Repository } from '../db/contract.ts';
 import type { FileRow } from '../db/repo.ts';
-import { AppError } from '../errors.ts';
-
-/** How long a finish waits for another request on the same upload. */
-const LOCK_WAIT_MS = 3000;
 
 export interface Finishing {
   /** The request that stored the last byte: the file, or the one another request finished meanwhile. */
@@ -27,10 +24,7 @@ export function createFinishing(deps: { lifecycle: Lifecycle; locker: Locker; re
   const { lifecycle, repo } = deps;
 
   async function withLock<T>(uploadId: string, run: () => Promise<T>): Promise<T> {
-    const lock = deps.locker.newLock(uploadId);
-    await lock.lock(AbortSignal.timeout(LOCK_WAIT_MS), () => {}).catch(() => {
-      throw new AppError('upload_locked', 'the upload is busy; retry shortly');
-    });
+    const lock = await lockUpload(deps.locker, uploadId, 'the upload is busy; retry shortly');
     try {
       return await run();
     } finally {
