@@ -12,7 +12,8 @@ import type { UploadRequests } from '../server/upload-requests.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import type { HookDeps } from './deps.ts';
 import { deleteFile, discardUpload, type FailureReason } from './discard.ts';
-import { expireIdleUploads } from './expiry.ts';
+import { expireIdleUploads, sweepIfHolder } from './expiry.ts';
+import { lockIfFree } from './lock-if-free.ts';
 import { finalizeUpload } from './finalize.ts';
 import { checkDeclared } from './content-type.ts';
 import { concatenate, markPartial, type FinalUpload } from './concat.ts';
@@ -88,10 +89,18 @@ export interface LifecycleParts {
   locker: Locker;
   requests: UploadRequests;
   observer: LifecycleObserver;
+  /** Names this instance where instances share work: the expiry lease, the start-up repair. */
+  instanceId: string;
+  /**
+   * The other instances that may be working now (on PostgreSQL: those seen within a heartbeat's
+   * lapse; on SQLite none). The start-up repair leaves alone what they may have in flight.
+   */
+  liveOthers(): Promise<Set<string>>;
 }
 
 export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycle {
   const { locker, requests, observer } = parts;
+  const free = lockIfFree(locker, requests);
   const atEnd: TypesAtEnd = new Map();
   // What the process holds of an unfinished upload between requests, forgotten when it is removed.
   const hashes = createDigests(deps.storage, deps.repo);
@@ -218,7 +227,7 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
     },
     discard,
     deleteFile(file) {
-      return deleteFile(deps, file);
+      return deleteFile(deps, file, parts.instanceId);
     },
     isPartial(uploadId) {
       return deps.repo.isPartialUpload(uploadId);
@@ -227,12 +236,12 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
       return concatenate(deps, digests, locker, { create, finish, discard, store }, final);
     },
     async expire() {
-      const count = await observer.step('expire', () => expireIdleUploads(deps, digests, locker, requests));
+      const count = await sweepIfHolder(deps, parts.instanceId, async () => observer.step('expire', () => expireIdleUploads(deps, digests, free)));
       observer.expired(count);
       return count;
     },
-    repair() {
-      return repairInterrupted(deps, digests);
+    async repair() {
+      return repairInterrupted(deps, digests, { lockIfFree: free, liveOthers: await parts.liveOthers() });
     },
     startHousekeeping(sweepIntervalMs) {
       const timer = setInterval(() => {

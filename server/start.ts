@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
+import { sweepIntervalMs } from '../hooks/expiry.ts';
 import { createApp, type EdgeDeps } from './app.ts';
 import type { Config } from './config.ts';
 import { createDrain } from './http/drain.ts';
@@ -68,9 +69,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
   bound = url;
-  const stopHousekeeping = services.lifecycle.startHousekeeping(
-    Math.min(60_000, Math.max(1000, (config.uploadExpirySeconds * 1000) / 4)),
-  );
+  const stopHousekeeping = services.lifecycle.startHousekeeping(sweepIntervalMs(config.uploadExpirySeconds));
   await dispatcher?.start();
   log.info({ url, public_url: services.publicUrl(), data_dir: config.dataDir, storage: config.storage }, 'listening');
 
