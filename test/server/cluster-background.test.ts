@@ -12,8 +12,8 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { createTestBucket } from '../helpers/s3.ts';
-import { ROOT, SERVICE_TOKEN, spawnServer, tempDir, type SpawnedServer } from '../helpers/server.ts';
+import { createTestBucket, storageEnvFor } from '../helpers/s3.ts';
+import { ROOT, SERVICE_TOKEN, spawnServer, startTestServer, tempDir, type SpawnedServer } from '../helpers/server.ts';
 import { createUpload, headUpload, patchUpload, TUS } from '../helpers/tus.ts';
 import { until } from '../helpers/until.ts';
 import { POSTGRES_MISSING, startPostgres, type PostgresServer } from '../support/postgres.ts';
@@ -268,6 +268,26 @@ describe('background work across two instances on PostgreSQL and S3', { skip: PO
     for (const s of [x, y]) {
       assert.equal(s.output().includes(serviceToken), false, 'secrets are never logged');
       assert.equal(existsSync(path.join(dataDirOf(s), 'secrets.json')), false, 'nothing is kept in DATA_DIR');
+    }
+  });
+
+  test('an instance moving from SQLite to PostgreSQL brings its generated secrets: tokens handed out before stay valid', async () => {
+    await db.query('CREATE DATABASE moved');
+    const url = new URL(postgres.url);
+    url.pathname = '/moved';
+    const dataDir = tempDir();
+    const alone = await startTestServer({ dataDir });
+    const token = await alone.token('mover');
+    await alone.stop({ keepData: true });
+    assert.ok(existsSync(path.join(dataDir, 'secrets.json')));
+
+    const moved = await startTestServer({ dataDir, storage: 's3', env: { DATABASE_URL: url.href } });
+    try {
+      assert.equal((await fetch(`${moved.url}/v1/files/all`, { headers: { Authorization: `Bearer ${token}` } })).status, 200);
+      const other = await spawn({ ...(await storageEnvFor(dataDir, 's3')), DATABASE_URL: url.href });
+      assert.equal((await fetch(`${other.url}/v1/files/all`, { headers: { Authorization: `Bearer ${token}` } })).status, 200, 'a second instance uses the secrets brought along');
+    } finally {
+      await moved.stop();
     }
   });
 });
