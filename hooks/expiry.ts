@@ -2,7 +2,8 @@
 // reservations, at start-up and periodically.
 //  - One instance at a time sweeps (a lease, `leases.acquire('expiry', …)`; on SQLite the one
 //    instance always holds it). The lease is renewed by each sweep and ends three sweep intervals
-//    after the last, so when its holder stops, another instance takes over.
+//    after the last, so when its holder dies, another instance takes over; one that stops cleanly
+//    hands it back at once.
 //  - An upload that a request is working on (a PATCH receiving bytes or silent, a finish) is
 //    skipped until a later round, however long ago that request began, on whichever instance it
 //    runs: its lock is taken only when free (hooks/lock-if-free.ts). Asking for the lock as a
@@ -15,6 +16,8 @@ import type { LockIfFree } from './lock-if-free.ts';
 import type { Digests } from './sha256.ts';
 
 const BATCH = 100;
+/** The name of the sweep's lease (repository `leases`). */
+export const EXPIRY_LEASE = 'expiry';
 
 /** How often the sweep runs: a quarter of the expiry, between 1 s and a minute. */
 export function sweepIntervalMs(uploadExpirySeconds: number): number {
@@ -24,7 +27,7 @@ export function sweepIntervalMs(uploadExpirySeconds: number): number {
 /** Sweeps if this instance holds (or takes) the expiry lease; 0 when another instance holds it. */
 export async function sweepIfHolder(deps: HookDeps, instanceId: string, sweep: () => Promise<number>): Promise<number> {
   const leaseMs = 3 * sweepIntervalMs(deps.uploadExpirySeconds);
-  if (!(await deps.repo.leases.acquire('expiry', instanceId, deps.now(), leaseMs))) return 0;
+  if (!(await deps.repo.leases.acquire(EXPIRY_LEASE, instanceId, deps.now(), leaseMs))) return 0;
   return sweep();
 }
 

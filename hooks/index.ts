@@ -12,7 +12,7 @@ import type { UploadRequests } from '../server/upload-requests.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import type { HookDeps } from './deps.ts';
 import { deleteFile, discardUpload, type FailureReason } from './discard.ts';
-import { expireIdleUploads, sweepIfHolder } from './expiry.ts';
+import { EXPIRY_LEASE, expireIdleUploads, sweepIfHolder } from './expiry.ts';
 import { lockIfFree } from './lock-if-free.ts';
 import { finalizeUpload } from './finalize.ts';
 import { checkDeclared } from './content-type.ts';
@@ -82,7 +82,8 @@ export interface Lifecycle {
   concatenate(final: FinalUpload): Promise<FileRow>;
   expire(): Promise<number>;
   repair(): Promise<Repaired>;
-  startHousekeeping(sweepIntervalMs: number): () => void;
+  /** Returns the stop: no more sweeps, and the expiry lease is handed to the next instance that asks. */
+  startHousekeeping(sweepIntervalMs: number): () => Promise<void>;
 }
 
 export interface LifecycleParts {
@@ -248,7 +249,11 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
         lifecycle.expire().catch((error: unknown) => deps.log.error({ err: error }, 'upload expiry failed'));
       }, sweepIntervalMs);
       timer.unref();
-      return () => clearInterval(timer);
+      return async () => {
+        clearInterval(timer);
+        await deps.repo.leases.release(EXPIRY_LEASE, parts.instanceId).catch((error: unknown) =>
+          deps.log.warn({ err: error }, 'could not hand back the expiry lease; it ends by itself'));
+      };
     },
   };
   return lifecycle;

@@ -83,7 +83,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
       closing ??= (async () => {
         // 1. Stop accepting; idle keep-alive connections go now, busy ones after their response
         //    (which says Connection: close from here on).
-        stopHousekeeping();
+        const housekeepingStopped = stopHousekeeping();
         drain.startDraining();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
@@ -102,6 +102,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
         // A scan in flight is aborted: its file goes back to 'pending' and its job stays for the next start.
         await services.scanWorker?.stop();
         // 3. Only now the locks and the database (SQLite checkpoints its WAL into the main file).
+        await housekeepingStopped;
         await services.close();
         log.info({ cut: !finished }, 'shutdown complete');
       })();
