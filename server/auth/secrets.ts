@@ -59,12 +59,11 @@ export function secretsPath(dataDir: string): string {
 /** DATA_DIR/secrets.json: one instance, one process at a time. */
 export function fileSecretStore(dataDir: string): SecretStore {
   const file = secretsPath(dataDir);
-  const read = (): StoredSecrets => (existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as StoredSecrets) : {});
   return {
     where: `${file} (mode 0600)`,
     exists: async () => existsSync(file),
     async update(settle) {
-      const stored = read();
+      const stored = readSecretsFile(dataDir) ?? {};
       const changed = await settle(stored);
       if (!changed) return stored;
       writePrivateFile(file, JSON.stringify(changed, null, 2));
