@@ -242,7 +242,7 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
       return count;
     },
     async repair() {
-      return repairInterrupted(deps, digests, { lockIfFree: free, liveOthers: await parts.liveOthers() });
+      return repairInterrupted(deps, digests, { instanceId: parts.instanceId, lockIfFree: free, liveOthers: await parts.liveOthers() });
     },
     startHousekeeping(sweepIntervalMs) {
       const timer = setInterval(() => {

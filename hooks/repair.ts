@@ -10,7 +10,7 @@
 //    storage entry is gone are released (hooks/unresumable.ts).
 // Other instances may be running on the same database (PostgreSQL): their work in flight is not
 // interrupted and is left to them. A deletion names the instance that runs it (markDeleting) and is
-// repaired only once that instance is gone; an upload is settled only under its lock, taken when
+// repaired only once that instance is gone, by one instance (takeOverDeletion); an upload is settled only under its lock, taken when
 // free (a finish holds it from its move to its record), and not while it may be a creation in flight.
 import { createHash } from 'node:crypto';
 import type { UploadRow } from '../server/db/repo.ts';
@@ -32,6 +32,8 @@ const DAY_MS = 86_400_000;
 export const CREATION_IN_FLIGHT_MS = 60_000;
 
 export interface RepairScope {
+  /** This instance: it takes over the deletions it finishes, so no other finishes them too. */
+  instanceId: string;
   lockIfFree: LockIfFree;
   /** Other instances alive now: their work in flight is theirs. */
   liveOthers: Set<string>;
@@ -49,9 +51,11 @@ export async function repairInterrupted(deps: HookDeps, digests: Digests, scope:
   const result: Repaired = { committed: 0, deleted: 0, lost: 0, orphans: 0, released: 0 };
   const deleting = await deps.repo.deletionOwners();
   for (const file of await deps.repo.filesInTransition()) {
-    const owner = deleting.get(file.key);
-    if (owner !== undefined && scope.liveOthers.has(owner)) continue; // in flight there
     if (file.state === 'deleting') {
+      const owner = deleting.get(file.key) ?? null;
+      if (owner !== null && scope.liveOthers.has(owner)) continue; // in flight there
+      // Instances starting together may both find it: one finishes it (one file.deleted).
+      if (!(await deps.repo.takeOverDeletion(file.key, scope.instanceId, owner))) continue;
       await deps.storage.removeFile(file.key);
       await forgetFile(deps, file);
       result.deleted++;

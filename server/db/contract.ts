@@ -93,6 +93,11 @@ export interface Repository {
   markDeleting(key: string, instanceId: string): Promise<void>;
   /** The instance deleting each file marked by markDeleting (files marked otherwise have none). */
   deletionOwners(): Promise<Map<string, string>>;
+  /**
+   * Makes `instanceId` the one finishing a 'deleting' file if `previous` still is (null: none
+   * named); true for one caller only, whatever the instances racing for it.
+   */
+  takeOverDeletion(key: string, instanceId: string, previous: string | null): Promise<boolean>;
 }
 
 /** The virus-scan queue (server/db/scan-repo.ts explains what "takeable" means). */

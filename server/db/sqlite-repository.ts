@@ -176,6 +176,12 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
           repo.setFileState(key, 'deleting');
           if (repo.getFile(key)) deleting.set(key, instanceId);
         }),
+      takeOverDeletion: (key, instanceId, previous) =>
+        call(() => {
+          if (repo.getFile(key)?.state !== 'deleting' || (deleting.get(key) ?? null) !== previous) return false;
+          deleting.set(key, instanceId);
+          return true;
+        }),
       deletionOwners: () =>
         call(() => {
           // A record gone (deleted, or never there) takes its mark with it, as PostgreSQL's cascade does.

@@ -35,6 +35,18 @@ export function pgMarkDeleting(sql: Sql, key: string, instanceId: string): Promi
   });
 }
 
+export async function pgTakeOverDeletion(sql: Sql, key: string, instanceId: string, previous: string | null): Promise<boolean> {
+  // One winner either way: the primary key refuses a second insert, and an update re-checks the
+  // owner once the first one's row lock is released.
+  if (previous === null) {
+    return (await sql.run(
+      `INSERT INTO file_deletions (key, instance_id) SELECT $1, $2 WHERE EXISTS (SELECT 1 FROM files WHERE key = $1 AND state = 'deleting')
+       ON CONFLICT (key) DO NOTHING`,
+      [key, instanceId])) === 1;
+  }
+  return (await sql.run('UPDATE file_deletions SET instance_id = $2 WHERE key = $1 AND instance_id = $3', [key, instanceId, previous])) === 1;
+}
+
 export async function pgDeletionOwners(sql: Sql): Promise<Map<string, string>> {
   const rows = await sql.rows<{ key: string; instance_id: string }>('SELECT key, instance_id FROM file_deletions');
   return new Map(rows.map((r) => [r.key, r.instance_id]));

@@ -467,6 +467,18 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.equal((await a.deletionOwners()).has(file.key), false);
       await a.markDeleting('users/nobody/none', 'instance_a');
       assert.equal((await a.deletionOwners()).has('users/nobody/none'), false, 'no record, no mark');
+
+      // A deletion whose instance is gone (or unnamed) is taken over by one of several racing.
+      const named = await readyFile(a, id('u'), 100);
+      await a.markDeleting(named.key, 'gone');
+      const unnamed = await readyFile(a, id('u'), 100);
+      await a.setFileState(unnamed.key, 'deleting');
+      for (const [key, previous] of [[named.key, 'gone'], [unnamed.key, null]] as const) {
+        const won = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).takeOverDeletion(key, `instance_${i}`, previous)));
+        assert.equal(won.filter(Boolean).length, 1, `one takes over ${previous ?? 'an unnamed deletion'}`);
+        assert.equal((await a.deletionOwners()).get(key), `instance_${won.indexOf(true)}`);
+      }
+      assert.equal(await a.takeOverDeletion(file.key, 'instance_a', null), false, 'a file no longer there');
     });
   });
 }
