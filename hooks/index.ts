@@ -20,7 +20,7 @@ import { concatenate, markPartial, type FinalUpload } from './concat.ts';
 import { parseUploadMetadata } from './metadata.ts';
 import { ObservedStore } from './observed-store.ts';
 import { claimForPatch, reservationIsFinal, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
-import { recordMoved, repairInterrupted, type Repaired } from './repair.ts';
+import { finishAbandonedDeletions, recordMoved, repairInterrupted, type Repaired } from './repair.ts';
 import { createDigests } from './sha256.ts';
 import { sniffWrite, type TypesAtEnd } from './type-sniffer.ts';
 
@@ -237,7 +237,12 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
       return concatenate(deps, digests, locker, { create, finish, discard, store }, final);
     },
     async expire() {
-      const count = await sweepIfHolder(deps, parts.instanceId, async () => observer.step('expire', () => expireIdleUploads(deps, digests, free)));
+      const count = await sweepIfHolder(deps, parts.instanceId, async () => {
+        // What a gone instance was deleting is finished by the sweeping one.
+        await finishAbandonedDeletions(deps, { instanceId: parts.instanceId, liveOthers: await parts.liveOthers() })
+          .catch((error: unknown) => deps.log.warn({ err: error }, 'could not finish the deletions of a gone instance; next sweep'));
+        return observer.step('expire', () => expireIdleUploads(deps, digests, free));
+      });
       observer.expired(count);
       return count;
     },

@@ -13,7 +13,7 @@
 // repaired only once that instance is gone, by one instance (takeOverDeletion); an upload is settled only under its lock, taken when
 // free (a finish holds it from its move to its record), and not while it may be a creation in flight.
 import { createHash } from 'node:crypto';
-import type { UploadRow } from '../server/db/repo.ts';
+import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import { fileKey } from '../server/storage/keys.ts';
 import { detectStoredFile } from './content-type.ts';
 import type { HookDeps } from './deps.ts';
@@ -54,11 +54,7 @@ export async function repairInterrupted(deps: HookDeps, digests: Digests, scope:
     if (file.state === 'deleting') {
       const owner = deleting.get(file.key) ?? null;
       if (owner !== null && scope.liveOthers.has(owner)) continue; // in flight there
-      // Instances starting together may both find it: one finishes it (one file.deleted).
-      if (!(await deps.repo.takeOverDeletion(file.key, scope.instanceId, owner))) continue;
-      await deps.storage.removeFile(file.key);
-      await forgetFile(deps, file);
-      result.deleted++;
+      if (await finishDeletion(deps, scope.instanceId, file, owner)) result.deleted++;
       continue;
     }
     try {
@@ -99,6 +95,34 @@ export async function repairInterrupted(deps: HookDeps, digests: Digests, scope:
     touchedBefore: scope.liveOthers.size > 0 ? deps.now() - CREATION_IN_FLIGHT_MS : Infinity,
   });
   return result;
+}
+
+/**
+ * Deletions whose instance is gone (its heartbeat lapsed, or it stopped), finished by the
+ * instance that sweeps, so they do not wait for the next start. Unnamed ones are left to the
+ * start-up repair: a deletion is named as it begins, so only one interrupted before a restart is
+ * unnamed.
+ */
+export async function finishAbandonedDeletions(deps: HookDeps, scope: Omit<RepairScope, 'lockIfFree'>): Promise<number> {
+  let finished = 0;
+  for (const [key, owner] of await deps.repo.deletionOwners()) {
+    if (owner === scope.instanceId || scope.liveOthers.has(owner)) continue;
+    const file = await deps.repo.getFile(key);
+    if (file?.state !== 'deleting') continue;
+    if (await finishDeletion(deps, scope.instanceId, file, owner)) {
+      deps.log.warn({ event: 'file.deleted', key, instance_id: owner }, 'finished the deletion of an instance that is gone');
+      finished++;
+    }
+  }
+  return finished;
+}
+
+/** Instances finding it together: one takes it over and finishes it (one file.deleted). */
+async function finishDeletion(deps: HookDeps, instanceId: string, file: FileRow, owner: string | null): Promise<boolean> {
+  if (!(await deps.repo.takeOverDeletion(file.key, instanceId, owner))) return false;
+  await deps.storage.removeFile(file.key);
+  await forgetFile(deps, file);
+  return true;
 }
 
 /**

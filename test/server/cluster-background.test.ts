@@ -223,6 +223,24 @@ describe('background work across two instances on PostgreSQL and S3', { skip: PO
       await until('A expired the idle upload', async () => (await headUpload(idleUrl, auth)).status === 404);
       assert.ok((await sweeps(a.url)) > 0);
     });
+
+    test('a deletion left by an instance that died is finished by the instance that sweeps, once its heartbeat lapsed', async () => {
+      const c = await spawn({ ...env, S3_ENDPOINT: proxy.url });
+      const data = randomBytes(1000);
+      const created = await createUpload(c.url, auth, data.length, { filename: 'orphaned.bin' });
+      const done = await patchUpload(`${c.url}${new URL(created.headers.get('location')!).pathname}`, auth, 0, data);
+      assert.equal(done.status, 200);
+      const { key } = await done.json() as { key: string };
+      proxy.hold((req) => req.method === 'DELETE' && decodeURIComponent(new URL(req.url ?? '/', proxy.url).pathname).endsWith(key));
+      void fetch(`${c.url}/v1/files/${encodeURIComponent(key)}`, { method: 'DELETE', headers: auth }).catch(() => {});
+      await until('C is inside the deletion', () => proxy.holding);
+      await c.kill('SIGKILL');
+      proxy.release();
+      assert.equal((await db.query("SELECT state FROM files WHERE key = $1", [key])).rows[0]?.state, 'deleting');
+      // C's heartbeat lapses (30 s), then A's next sweep finishes the deletion.
+      await until('A finished the deletion', async () => (await db.query('SELECT 1 FROM files WHERE key = $1', [key])).rowCount === 0, 180_000);
+      assert.match(a.output(), /finished the deletion of an instance that is gone/);
+    });
   });
 
   test('two instances started at once on a fresh database generate one set of secrets there, and accept each other\'s tokens and links', async () => {
