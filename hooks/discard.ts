@@ -29,8 +29,9 @@ export function announceFailure(tx: Repository, uploadId: string, what: Pick<Upl
   return tx.outbox.emit('upload.failed', uploadId, { upload_id: uploadId, user_id: what.user_id, filename: what.filename, folder: what.folder, reason });
 }
 
-export async function deleteFile(deps: HookDeps, file: FileRow): Promise<void> {
-  await removeFile(deps, file);
+/** `instanceId`: this instance, named on the record while the deletion is in flight. */
+export async function deleteFile(deps: HookDeps, file: FileRow, instanceId: string): Promise<void> {
+  await removeFile(deps, file, instanceId);
   deps.log.info({ event: 'file.deleted', key: file.key, user_id: file.user_id }, 'file deleted');
 }
 
@@ -38,11 +39,12 @@ export async function deleteFile(deps: HookDeps, file: FileRow): Promise<void> {
 export type Announce = (tx: Repository) => Promise<void>;
 
 /**
- * Marked 'deleting' (a crash from here on is finished by the start-up repair, hooks/repair.ts), the
- * bytes, then the record with the event that reports it.
+ * Marked 'deleting' by this instance (a crash from here on is finished by the start-up repair,
+ * hooks/repair.ts, of this instance or of another once this one is gone), the bytes, then the
+ * record with the event that reports it.
  */
-async function removeFile(deps: HookDeps, file: FileRow): Promise<void> {
-  await deps.repo.setFileState(file.key, 'deleting');
+async function removeFile(deps: HookDeps, file: FileRow, instanceId: string): Promise<void> {
+  await deps.repo.markDeleting(file.key, instanceId);
   await deps.storage.removeFile(file.key);
   await forgetFile(deps, file);
 }

@@ -1,18 +1,37 @@
 // Expiry step: unfinished uploads idle for UPLOAD_EXPIRY_SECONDS are removed with their
-// reservations, at start-up and periodically. An upload that is receiving bytes right now is
-// skipped until the next round, however long ago its request began: asking tus's locker for its
-// lock would make tus cancel that request (a lock request asks the holder to release it), which
-// cut a PATCH that streamed for longer than the expiry.
-import type { Locker } from '@tus/utils';
-import type { UploadRequests } from '../server/upload-requests.ts';
+// reservations, at start-up and periodically.
+//  - One instance at a time sweeps (a lease, `leases.acquire('expiry', …)`; on SQLite the one
+//    instance always holds it). The lease is renewed by each sweep and ends three sweep intervals
+//    after the last, so when its holder dies, another instance takes over; one that stops cleanly
+//    hands it back at once.
+//  - An upload that a request is working on (a PATCH receiving bytes or silent, a finish) is
+//    skipped until a later round, however long ago that request began, on whichever instance it
+//    runs: its lock is taken only when free (hooks/lock-if-free.ts). Asking for the lock as a
+//    request does would make tus cancel the holder (the newer request wins), cutting a PATCH whose
+//    bytes paused for longer than the expiry. A silent PATCH ends after UPLOAD_IDLE_TIMEOUT_SECONDS;
+//    the upload then expires at a later sweep if nothing touched it since.
 import type { HookDeps } from './deps.ts';
 import { discardUpload } from './discard.ts';
+import type { LockIfFree } from './lock-if-free.ts';
 import type { Digests } from './sha256.ts';
 
 const BATCH = 100;
-const LOCK_WAIT_MS = 100;
+/** The name of the sweep's lease (repository `leases`). */
+export const EXPIRY_LEASE = 'expiry';
 
-export async function expireIdleUploads(deps: HookDeps, digests: Digests, locker: Locker, requests: UploadRequests): Promise<number> {
+/** How often the sweep runs: a quarter of the expiry, between 1 s and a minute. */
+export function sweepIntervalMs(uploadExpirySeconds: number): number {
+  return Math.min(60_000, Math.max(1000, (uploadExpirySeconds * 1000) / 4));
+}
+
+/** Sweeps if this instance holds (or takes) the expiry lease; 0 when another instance holds it. */
+export async function sweepIfHolder(deps: HookDeps, instanceId: string, sweep: () => Promise<number>): Promise<number> {
+  const leaseMs = 3 * sweepIntervalMs(deps.uploadExpirySeconds);
+  if (!(await deps.repo.leases.acquire(EXPIRY_LEASE, instanceId, deps.now(), leaseMs))) return 0;
+  return sweep();
+}
+
+export async function expireIdleUploads(deps: HookDeps, digests: Digests, lockIfFree: LockIfFree): Promise<number> {
   const cutoff = deps.now() - deps.uploadExpirySeconds * 1000;
   let expired = 0;
   const skipped = new Set<string>();
@@ -20,17 +39,8 @@ export async function expireIdleUploads(deps: HookDeps, digests: Digests, locker
     const rows = (await deps.repo.idleUploads(cutoff, BATCH + skipped.size)).filter((r) => !skipped.has(r.id));
     if (rows.length === 0) return expired;
     for (const row of rows) {
-      // Checked in the same turn of the event loop as the lock request below: a PATCH that is
-      // admitted later waits for this lock instead of being cancelled by it.
-      if (requests.isReceiving(row.id)) {
-        skipped.add(row.id);
-        continue;
-      }
-      const lock = locker.newLock(row.id);
-      const signal = AbortSignal.timeout(LOCK_WAIT_MS);
-      try {
-        await lock.lock(signal, () => {});
-      } catch {
+      const lock = await lockIfFree(row.id);
+      if (!lock) {
         skipped.add(row.id);
         continue;
       }

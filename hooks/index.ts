@@ -12,14 +12,15 @@ import type { UploadRequests } from '../server/upload-requests.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import type { HookDeps } from './deps.ts';
 import { deleteFile, discardUpload, type FailureReason } from './discard.ts';
-import { expireIdleUploads } from './expiry.ts';
+import { EXPIRY_LEASE, expireIdleUploads, sweepIfHolder } from './expiry.ts';
+import { lockIfFree } from './lock-if-free.ts';
 import { finalizeUpload } from './finalize.ts';
 import { checkDeclared } from './content-type.ts';
 import { concatenate, markPartial, type FinalUpload } from './concat.ts';
 import { parseUploadMetadata } from './metadata.ts';
 import { ObservedStore } from './observed-store.ts';
 import { claimForPatch, reservationIsFinal, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
-import { recordMoved, repairInterrupted, type Repaired } from './repair.ts';
+import { finishAbandonedDeletions, recordMoved, repairInterrupted, type Repaired } from './repair.ts';
 import { createDigests } from './sha256.ts';
 import { sniffWrite, type TypesAtEnd } from './type-sniffer.ts';
 
@@ -81,17 +82,26 @@ export interface Lifecycle {
   concatenate(final: FinalUpload): Promise<FileRow>;
   expire(): Promise<number>;
   repair(): Promise<Repaired>;
-  startHousekeeping(sweepIntervalMs: number): () => void;
+  /** Returns the stop: no more sweeps, and the expiry lease is handed to the next instance that asks. */
+  startHousekeeping(sweepIntervalMs: number): () => Promise<void>;
 }
 
 export interface LifecycleParts {
   locker: Locker;
   requests: UploadRequests;
   observer: LifecycleObserver;
+  /** Names this instance where instances share work: the expiry lease, the start-up repair. */
+  instanceId: string;
+  /**
+   * The other instances that may be working now (on PostgreSQL: those seen within a heartbeat's
+   * lapse; on SQLite none). The start-up repair leaves alone what they may have in flight.
+   */
+  liveOthers(): Promise<Set<string>>;
 }
 
 export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycle {
   const { locker, requests, observer } = parts;
+  const free = lockIfFree(locker, requests);
   const atEnd: TypesAtEnd = new Map();
   // What the process holds of an unfinished upload between requests, forgotten when it is removed.
   const hashes = createDigests(deps.storage, deps.repo);
@@ -218,7 +228,7 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
     },
     discard,
     deleteFile(file) {
-      return deleteFile(deps, file);
+      return deleteFile(deps, file, parts.instanceId);
     },
     isPartial(uploadId) {
       return deps.repo.isPartialUpload(uploadId);
@@ -227,19 +237,28 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
       return concatenate(deps, digests, locker, { create, finish, discard, store }, final);
     },
     async expire() {
-      const count = await observer.step('expire', () => expireIdleUploads(deps, digests, locker, requests));
+      const count = await sweepIfHolder(deps, parts.instanceId, async () => {
+        // What a gone instance was deleting is finished by the sweeping one.
+        await finishAbandonedDeletions(deps, { instanceId: parts.instanceId, liveOthers: await parts.liveOthers() })
+          .catch((error: unknown) => deps.log.warn({ err: error }, 'could not finish the deletions of a gone instance; next sweep'));
+        return observer.step('expire', () => expireIdleUploads(deps, digests, free));
+      });
       observer.expired(count);
       return count;
     },
-    repair() {
-      return repairInterrupted(deps, digests);
+    async repair() {
+      return repairInterrupted(deps, digests, { instanceId: parts.instanceId, lockIfFree: free, liveOthers: await parts.liveOthers() });
     },
     startHousekeeping(sweepIntervalMs) {
       const timer = setInterval(() => {
         lifecycle.expire().catch((error: unknown) => deps.log.error({ err: error }, 'upload expiry failed'));
       }, sweepIntervalMs);
       timer.unref();
-      return () => clearInterval(timer);
+      return async () => {
+        clearInterval(timer);
+        await deps.repo.leases.release(EXPIRY_LEASE, parts.instanceId).catch((error: unknown) =>
+          deps.log.warn({ err: error }, 'could not hand back the expiry lease; it ends by itself'));
+      };
     },
   };
   return lifecycle;

@@ -8,17 +8,36 @@
 //    are gone from upload storage but sit at the file's key; the file is recorded.
 //  - Upload bytes the database does not know (orphans) are removed, and unfinished uploads whose
 //    storage entry is gone are released (hooks/unresumable.ts).
+// Other instances may be running on the same database (PostgreSQL): their work in flight is not
+// interrupted and is left to them. A deletion names the instance that runs it (markDeleting) and is
+// repaired only once that instance is gone, by one instance (takeOverDeletion); an upload is settled only under its lock, taken when
+// free (a finish holds it from its move to its record), and not while it may be a creation in flight.
 import { createHash } from 'node:crypto';
-import type { UploadRow } from '../server/db/repo.ts';
+import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import { fileKey } from '../server/storage/keys.ts';
 import { detectStoredFile } from './content-type.ts';
 import type { HookDeps } from './deps.ts';
 import { announceFailure, forgetFile } from './discard.ts';
 import { announceFinished, fileOf, recordFinished, refuseMoved, typeFile } from './finalize.ts';
+import type { LockIfFree } from './lock-if-free.ts';
 import type { Digests } from './sha256.ts';
 import { releaseUnresumable } from './unresumable.ts';
 
 const DAY_MS = 86_400_000;
+/**
+ * A creation writes its row, then tus takes the upload's lock and makes its store entry: while
+ * another instance is alive, an upload younger than this may be such a creation, and is left to
+ * expiry. Far above the moment between the two on any healthy instance.
+ */
+export const CREATION_IN_FLIGHT_MS = 60_000;
+
+export interface RepairScope {
+  /** This instance: it takes over the deletions it finishes, so no other finishes them too. */
+  instanceId: string;
+  lockIfFree: LockIfFree;
+  /** Other instances alive now: their work in flight is theirs. */
+  liveOthers: Set<string>;
+}
 
 export interface Repaired {
   committed: number;
@@ -28,13 +47,14 @@ export interface Repaired {
   released: number;
 }
 
-export async function repairInterrupted(deps: HookDeps, digests: Digests): Promise<Repaired> {
+export async function repairInterrupted(deps: HookDeps, digests: Digests, scope: RepairScope): Promise<Repaired> {
   const result: Repaired = { committed: 0, deleted: 0, lost: 0, orphans: 0, released: 0 };
+  const deleting = await deps.repo.deletionOwners();
   for (const file of await deps.repo.filesInTransition()) {
     if (file.state === 'deleting') {
-      await deps.storage.removeFile(file.key);
-      await forgetFile(deps, file);
-      result.deleted++;
+      const owner = deleting.get(file.key) ?? null;
+      if (owner !== null && scope.liveOthers.has(owner)) continue; // in flight there
+      if (await finishDeletion(deps, scope.instanceId, file, owner)) result.deleted++;
       continue;
     }
     try {
@@ -64,12 +84,45 @@ export async function repairInterrupted(deps: HookDeps, digests: Digests): Promi
     await deps.storage.removeUpload(id);
     result.orphans++;
   }
-  result.released = await releaseUnresumable(deps, digests, new Set(present), async (row) => {
-    const outcome = await recordMoved(deps, digests, row);
-    if (outcome === 'recorded') result.committed++;
-    return outcome !== 'absent';
+  result.released = await releaseUnresumable(deps, digests, {
+    present: new Set(present),
+    async settled(row) {
+      const outcome = await recordMoved(deps, digests, row);
+      if (outcome === 'recorded') result.committed++;
+      return outcome !== 'absent';
+    },
+    lockIfFree: scope.lockIfFree,
+    touchedBefore: scope.liveOthers.size > 0 ? deps.now() - CREATION_IN_FLIGHT_MS : Infinity,
   });
   return result;
+}
+
+/**
+ * Deletions whose instance is gone (its heartbeat lapsed, or it stopped), finished by the
+ * instance that sweeps, so they do not wait for the next start. Unnamed ones are left to the
+ * start-up repair: a deletion is named as it begins, so only one interrupted before a restart is
+ * unnamed.
+ */
+export async function finishAbandonedDeletions(deps: HookDeps, scope: Omit<RepairScope, 'lockIfFree'>): Promise<number> {
+  let finished = 0;
+  for (const [key, owner] of await deps.repo.deletionOwners()) {
+    if (owner === scope.instanceId || scope.liveOthers.has(owner)) continue;
+    const file = await deps.repo.getFile(key);
+    if (file?.state !== 'deleting') continue;
+    if (await finishDeletion(deps, scope.instanceId, file, owner)) {
+      deps.log.warn({ event: 'file.deleted', key, instance_id: owner }, 'finished the deletion of an instance that is gone');
+      finished++;
+    }
+  }
+  return finished;
+}
+
+/** Instances finding it together: one takes it over and finishes it (one file.deleted). */
+async function finishDeletion(deps: HookDeps, instanceId: string, file: FileRow, owner: string | null): Promise<boolean> {
+  if (!(await deps.repo.takeOverDeletion(file.key, instanceId, owner))) return false;
+  await deps.storage.removeFile(file.key);
+  await forgetFile(deps, file);
+  return true;
 }
 
 /**

@@ -15,7 +15,7 @@ async function main(): Promise<void> {
   const { secrets } = server.services;
   const lines = [
     `Stream-Line Upload is listening on ${server.url} (data in ${config.dataDir}, storage: ${config.storage})`,
-    secrets.generated.length > 0 ? `  Generated secrets (${secrets.generated.join(', ')}) are kept in ${config.dataDir}/secrets.json (mode 0600).` : '',
+    secrets.generated.length > 0 ? `  Generated secrets (${secrets.generated.join(', ')}) are kept in ${secrets.keptIn}.` : '',
     `  Mint a user token:      TOKEN=$(npm run -s token -- alice)`,
     `  Create an upload:       curl -i -X POST ${server.url}/v1/uploads -H "Authorization: Bearer $TOKEN" -H "Tus-Resumable: 1.0.0" -H "Upload-Length: 5"`,
     `  Send its bytes:         printf hello | curl -i -X PATCH <Location> -H "Authorization: Bearer $TOKEN" -H "Tus-Resumable: 1.0.0" -H "Upload-Offset: 0" -H "Content-Type: application/offset+octet-stream" --data-binary @-`,

@@ -18,6 +18,7 @@ import type { Config } from './config.ts';
 import { openDb, type Db } from './db/open.ts';
 import type { Repository } from './db/contract.ts';
 import { openRecords } from './db/records.ts';
+import { startInstanceHeartbeat } from './instance-heartbeat.ts';
 import { lifecycleObserver } from './lifecycle-metrics.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createLocalStorage } from './storage/local.ts';
@@ -76,7 +77,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
   const publicUrl = options.publicUrl ?? (() => config.publicUrl ?? `http://${config.host}:${config.port}`);
   const records = await openRecords(config, log);
   const storage = await createStorage(config, records.sqlite);
-  const secrets = await loadSecrets(config.dataDir, config, now);
+  const secrets = await loadSecrets(records.secrets, config, now);
   const auth: AuthDeps = {
     verifyUserToken: createUserTokenVerifier({
       ownKeys: secrets.userTokenKeys,
@@ -92,6 +93,7 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
   // repository gets a function that reaches the dispatcher, which exists before any event is emitted.
   let webhooks: Services['webhooks'];
   const repo = records.repository({ webhookUrls: config.webhooks?.urls ?? [], now, onEmit: () => webhooks?.dispatcher.wake() });
+  const heartbeat = await startInstanceHeartbeat(repo.instances, records.instanceId, now, log);
   const metrics = createMetrics(async () => (await repo.knownUploadIds()).size);
   if (config.webhooks) {
     webhooks = { dispatcher: createDispatcher({ outbox: repo.outbox, config: config.webhooks, now, log, registry: metrics.registry }) };
@@ -116,6 +118,8 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     locker,
     requests: new UploadRequests(config.uploadMaxRequestsPerUser),
     observer: lifecycleObserver(metrics, log),
+    instanceId: records.instanceId,
+    liveOthers: heartbeat.liveOthers,
   });
   const uploads = createUploadService({
     lifecycle,
@@ -153,7 +157,10 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     publicUrl,
     webhooks,
     scanWorker,
-    close: records.close,
+    async close() {
+      await heartbeat.stop();
+      await records.close();
+    },
   };
 }
 

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
+import { sweepIntervalMs } from '../hooks/expiry.ts';
 import { createApp, type EdgeDeps } from './app.ts';
 import type { Config } from './config.ts';
 import { createDrain } from './http/drain.ts';
@@ -68,9 +69,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
   bound = url;
-  const stopHousekeeping = services.lifecycle.startHousekeeping(
-    Math.min(60_000, Math.max(1000, (config.uploadExpirySeconds * 1000) / 4)),
-  );
+  const stopHousekeeping = services.lifecycle.startHousekeeping(sweepIntervalMs(config.uploadExpirySeconds));
   await dispatcher?.start();
   log.info({ url, public_url: services.publicUrl(), data_dir: config.dataDir, storage: config.storage }, 'listening');
 
@@ -84,7 +83,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
       closing ??= (async () => {
         // 1. Stop accepting; idle keep-alive connections go now, busy ones after their response
         //    (which says Connection: close from here on).
-        stopHousekeeping();
+        const housekeepingStopped = stopHousekeeping();
         drain.startDraining();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
@@ -103,6 +102,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
         // A scan in flight is aborted: its file goes back to 'pending' and its job stays for the next start.
         await services.scanWorker?.stop();
         // 3. Only now the locks and the database (SQLite checkpoints its WAL into the main file).
+        await housekeepingStopped;
         await services.close();
         log.info({ cut: !finished }, 'shutdown complete');
       })();

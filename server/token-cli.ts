@@ -1,19 +1,31 @@
 // `npm run token -- <user_id> [hours]` prints a user JWT signed with this server's own key, read
-// from DATA_DIR/secrets.json (start the server once first). `npm run token -- --service` prints
+// from DATA_DIR/secrets.json, or from PostgreSQL with DATABASE_URL (start the server once first). `npm run token -- --service` prints
 // the service token. Output is the bare secret, so `TOKEN=$(npm run -s token -- alice)` works.
-import { existsSync } from 'node:fs';
+import pino from 'pino';
 import { createUserTokenSigner } from './auth/jwt.ts';
-import { loadSecrets, secretsPath } from './auth/secrets.ts';
+import { fileSecretStore, loadSecrets, readSecretsFile, type SecretStore } from './auth/secrets.ts';
 import { loadConfig } from './config.ts';
 import { isValidUserId } from './storage/keys.ts';
 
 const [subject, hoursArg] = process.argv.slice(2);
 const config = loadConfig(process.env);
-if (!existsSync(secretsPath(config.dataDir))) {
-  console.error(`no secrets in ${config.dataDir} yet: start the server once (node server/serve.mjs), then run this again`);
+let store: SecretStore = fileSecretStore(config.dataDir);
+let closeDb = async () => {};
+if (config.databaseUrl !== undefined) {
+  const { createPgPool } = await import('./db/pg/pool.ts');
+  const { pgSecretStore } = await import('./db/pg/pg-secrets.ts');
+  const pool = createPgPool(config.databaseUrl, pino({ level: 'silent' }), { max: 1 });
+  store = pgSecretStore(pool, () => readSecretsFile(config.dataDir));
+  closeDb = () => pool.end();
+}
+const exists = await store.exists().catch(() => false);
+if (!exists) {
+  await closeDb();
+  console.error(`no secrets in ${store.where} yet: start the server once (node server/serve.mjs), then run this again`);
   process.exit(1);
 }
-const secrets = await loadSecrets(config.dataDir, { ...config, jwtAlgorithm: undefined });
+const secrets = await loadSecrets(store, { ...config, jwtAlgorithm: undefined });
+await closeDb();
 if (subject === '--service') {
   console.log(secrets.serviceTokens[0]);
 } else if (subject === undefined || !isValidUserId(subject)) {

@@ -86,6 +86,18 @@ export interface Repository {
   readonly legacyParts: LegacyParts;
   readonly outbox: OutboxStore;
   readonly leases: JobLeases;
+
+  // --- several instances (docs/design-several-instances.md) ---
+  readonly instances: InstanceRegistry;
+  /** Marks the file 'deleting' by `instanceId`, in one transaction: another instance's start-up repair leaves it to that one while it is alive. */
+  markDeleting(key: string, instanceId: string): Promise<void>;
+  /** The instance deleting each file marked by markDeleting (files marked otherwise have none). */
+  deletionOwners(): Promise<Map<string, string>>;
+  /**
+   * Makes `instanceId` the one finishing a 'deleting' file if `previous` still is (null: none
+   * named); true for one caller only, whatever the instances racing for it.
+   */
+  takeOverDeletion(key: string, instanceId: string, previous: string | null): Promise<boolean>;
 }
 
 /** The virus-scan queue (server/db/scan-repo.ts explains what "takeable" means). */
@@ -143,4 +155,14 @@ export interface JobLeases {
   acquire(name: string, holder: string, now: number, leaseMs: number): Promise<boolean>;
   /** Hands the lease back early (a no-op unless `holder` holds it). */
   release(name: string, holder: string): Promise<void>;
+}
+
+/** The instances running on the database, each with a heartbeat (server/instance-heartbeat.ts). */
+export interface InstanceRegistry {
+  /** Records that instance `id` runs at `now` (at start, then at every heartbeat). */
+  beat(id: string, now: number): Promise<void>;
+  /** The instances other than `self` seen at or after `since`. */
+  seenSince(self: string, since: number): Promise<Set<string>>;
+  /** A clean stop: the instance is gone at once instead of when its heartbeat lapses. */
+  leave(id: string): Promise<void>;
 }

@@ -181,6 +181,27 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
     info text NOT NULL
   );
   `,
+  `
+  -- The instances running on this database: each beats every few seconds (instance clocks, as
+  -- job_leases), and one not seen for a while is taken as gone (server/instance-heartbeat.ts).
+  CREATE TABLE instances (
+    id         text PRIMARY KEY,
+    started_at bigint NOT NULL,
+    seen_at    bigint NOT NULL
+  );
+  -- Which instance is deleting a file (state 'deleting'): another instance's start-up repair
+  -- leaves the deletion to it while it is alive (hooks/repair.ts).
+  CREATE TABLE file_deletions (
+    key         text COLLATE "C" PRIMARY KEY REFERENCES files (key) ON DELETE CASCADE,
+    instance_id text NOT NULL
+  );
+  -- Secrets the server generated (not configured in the environment), one JSON document, so that
+  -- every instance uses the same ones (server/auth/secrets.ts). Never logged.
+  CREATE TABLE generated_secrets (
+    name  text PRIMARY KEY,
+    value text NOT NULL
+  );
+  `,
 ];
 
 /**

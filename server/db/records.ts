@@ -2,9 +2,11 @@
 // locker (one instance), or PostgreSQL at DATABASE_URL with the shared locker (several instances,
 // docs/design-several-instances.md). The server (server/services.ts) and `npm run check-storage`
 // open them here.
+import { randomBytes } from 'node:crypto';
 import { MemoryLocker } from '@tus/server';
 import type { Locker } from '@tus/utils';
 import type { Logger } from 'pino';
+import { fileSecretStore, readSecretsFile, type SecretStore } from '../auth/secrets.ts';
 import type { Config } from '../config.ts';
 import type { Repository } from './contract.ts';
 import { openDb, type Db } from './open.ts';
@@ -15,13 +17,17 @@ export interface Records {
   sqlite: Db | undefined;
   repository(options: { webhookUrls: readonly string[]; now: () => number; onEmit: () => void }): Repository;
   locker: Locker;
+  /** Names this running process among the instances on the database (its locker's channel on PostgreSQL). */
+  instanceId: string;
   lockDrainTimeoutMs: number | undefined;
+  /** Where generated secrets are kept: DATA_DIR/secrets.json, or PostgreSQL for every instance. */
+  secrets: SecretStore;
   close(): Promise<void>;
 }
 
 /** The records as configured. */
 export function openRecords(config: Readonly<Config>, log: Logger): Promise<Records> {
-  return config.databaseUrl === undefined ? Promise.resolve(openSqlite(config)) : openPostgres(config.databaseUrl, log);
+  return config.databaseUrl === undefined ? Promise.resolve(openSqlite(config)) : openPostgres(config.databaseUrl, config.dataDir, log);
 }
 
 function openSqlite(config: Readonly<Config>): Records {
@@ -30,7 +36,9 @@ function openSqlite(config: Readonly<Config>): Records {
     sqlite: db,
     repository: (options) => createSqliteRepository(db, options),
     locker: new MemoryLocker(),
+    instanceId: randomBytes(8).toString('hex'),
     lockDrainTimeoutMs: undefined,
+    secrets: fileSecretStore(config.dataDir),
     // Closing checkpoints the WAL into the main file.
     close: async () => {
       db.close();
@@ -43,12 +51,13 @@ function openSqlite(config: Readonly<Config>): Records {
  * brought up to date here (safe when instances start together), and the upload locks are rows in
  * it, so a request may land on any instance.
  */
-async function openPostgres(url: string, log: Logger): Promise<Records> {
+async function openPostgres(url: string, dataDir: string, log: Logger): Promise<Records> {
   // Loaded only when chosen, as the S3 backend is: one instance on SQLite never needs them.
   const { createPgPool } = await import('./pg/pool.ts');
   const { migratePostgres } = await import('./postgres-migrations.ts');
   const { createPgRepository } = await import('./pg/pg-repository.ts');
   const { createPgLocker } = await import('../locker/pg-locker.ts');
+  const { pgSecretStore } = await import('./pg/pg-secrets.ts');
   const pool = createPgPool(url, log);
   try {
     await migratePostgres(pool);
@@ -57,9 +66,12 @@ async function openPostgres(url: string, log: Logger): Promise<Records> {
       sqlite: undefined,
       repository: (options) => createPgRepository({ pool, ...options }),
       locker,
+      instanceId: locker.instanceId,
       // A request that another instance asked to release its lock is aborted this soon, so the
       // newer request proceeds within about a second (tus waits 3 s unless told).
       lockDrainTimeoutMs: PG_LOCK_DRAIN_MS,
+      // An instance that kept them in DATA_DIR/secrets.json before brings them along.
+      secrets: pgSecretStore(pool, () => readSecretsFile(dataDir)),
       async close() {
         await locker.close();
         await pool.end();

@@ -6,7 +6,8 @@
 // inside it as savepoints.
 //
 // SQLite serves one instance (the configuration refuses more), so what PostgreSQL shares between
-// instances with a lease is kept here in memory: the webhook claims and the periodic-job leases.
+// instances is kept here in memory: the webhook claims, the periodic-job leases, the instances'
+// heartbeats and who is deleting a file (after a crash, nobody: the next start repairs it all).
 import type { Repository } from './contract.ts';
 import { LegacyParts } from './legacy-parts.ts';
 import type { Db } from './open.ts';
@@ -33,6 +34,8 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
   const outbox = createOutbox(db, options.webhookUrls, options.now, () => gate.exit(onEmit));
   const claims = new Map<string, number>(); // `${event} ${url}` → claimed until
   const leases = new Map<string, { holder: string; until: number }>();
+  const instances = new Map<string, number>(); // id → seen at
+  const deleting = new Map<string, string>(); // file key → instance deleting it
   let committed: Array<() => void> = []; // its afterCommit callbacks
   /** Outside the transaction's context: what runs may use the outer repository. */
   const soon = (fn: () => void) => gate.exit(() => setImmediate(fn));
@@ -163,6 +166,28 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
           if (leases.get(name)?.holder === holder) leases.delete(name);
         },
       },
+      instances: {
+        beat: async (id, now) => void instances.set(id, now),
+        seenSince: async (own, since) => new Set([...instances].filter(([id, seen]) => id !== own && seen >= since).map(([id]) => id)),
+        leave: async (id) => void instances.delete(id),
+      },
+      markDeleting: (key, instanceId) =>
+        call(() => {
+          repo.setFileState(key, 'deleting');
+          if (repo.getFile(key)) deleting.set(key, instanceId);
+        }),
+      takeOverDeletion: (key, instanceId, previous) =>
+        call(() => {
+          if (repo.getFile(key)?.state !== 'deleting' || (deleting.get(key) ?? null) !== previous) return false;
+          deleting.set(key, instanceId);
+          return true;
+        }),
+      deletionOwners: () =>
+        call(() => {
+          // A record gone (deleted, or never there) takes its mark with it, as PostgreSQL's cascade does.
+          for (const key of deleting.keys()) if (repo.getFile(key)?.state !== 'deleting') deleting.delete(key);
+          return new Map(deleting);
+        }),
     };
     return self;
   }

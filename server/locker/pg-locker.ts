@@ -13,6 +13,7 @@ import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import type { ClientConfig, Pool } from 'pg';
 import type { Logger } from 'pino';
 import { openLockChannel, type LockMessage } from './lock-channel.ts';
+import type { QuietLocker } from './quiet-locker.ts';
 import { askHolderToRelease, claimLock, releaseLock, renewLocks, sweepExpiredLocks } from './pg-lock-sql.ts';
 
 export interface PgLockerOptions {
@@ -35,7 +36,7 @@ export interface PgLockerOptions {
 
 export const PG_LOCKER_DEFAULTS = { leaseMs: 10_000, heartbeatMs: 2_500, pollMs: 500, acquireTimeoutMs: 30_000 } as const;
 
-export interface PgLocker extends Locker {
+export interface PgLocker extends Locker, QuietLocker {
   readonly instanceId: string;
   /** Releases every lock this instance holds and closes the LISTEN connection; the pool stays the caller's. */
   close(): Promise<void>;
@@ -194,6 +195,15 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
           if (lock) await release(lock);
         },
       };
+    },
+    async tryLock(id, requestRelease) {
+      if (closing.signal.aborted) return undefined;
+      const token = randomUUID();
+      const sentAt = performance.now();
+      if (!(await claimLock(pool, id, instanceId, token, leaseMs))) return undefined;
+      const lock: Held = { uploadId: id, token, requestRelease, askedBy: new Set(), confirmedUntil: sentAt + leaseMs };
+      held.set(token, lock);
+      return { unlock: () => release(lock) };
     },
     async close() {
       closing.abort();

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
@@ -91,10 +91,8 @@ describe('the server on PostgreSQL and S3', { skip: POSTGRES_MISSING }, () => {
     let other: SpawnedServer;
     let origins: string[];
     before(async () => {
-      // Its own DATA_DIR, the same database and bucket, and the same secrets (kept per DATA_DIR
-      // until they are in the database: docs/several-instances.md).
+      // Its own DATA_DIR, the same database and bucket; the generated secrets are in the database.
       const otherDir = tempDir();
-      copyFileSync(path.join(dataDir, 'secrets.json'), path.join(otherDir, 'secrets.json'));
       other = await spawnServer(otherDir, { ...(await storageEnvFor(dataDir, 's3')), DATABASE_URL: postgres.url, QUOTA_DEFAULT_BYTES: String(QUOTA) });
       origins = [server.url, other.url];
     });

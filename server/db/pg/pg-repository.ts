@@ -9,6 +9,7 @@
 import type pg from 'pg';
 import type { Repository, Reservation } from '../contract.ts';
 import type { DigestCheckpoint, FileRow, UploadRow, Usage } from '../repo.ts';
+import { createPgInstances, pgDeletionOwners, pgMarkDeleting, pgTakeOverDeletion } from './pg-instances.ts';
 import { createPgLeases, createPgLegacyParts } from './pg-leases.ts';
 import { createPgOutbox } from './pg-outbox.ts';
 import { createPgScanJobs } from './pg-scan-jobs.ts';
@@ -163,6 +164,10 @@ function build(sql: Sql, options: PgRepositoryOptions): Repository {
     legacyParts: createPgLegacyParts(sql),
     outbox: createPgOutbox(sql, options.webhookUrls, options.now, onEmit),
     leases: createPgLeases(sql),
+    instances: createPgInstances(sql),
+    markDeleting: (key, instanceId) => pgMarkDeleting(sql, key, instanceId),
+    deletionOwners: () => pgDeletionOwners(sql),
+    takeOverDeletion: (key, instanceId, previous) => pgTakeOverDeletion(sql, key, instanceId, previous),
   };
   return repository;
 }

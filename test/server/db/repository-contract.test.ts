@@ -444,5 +444,41 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       await b.leases.release(name, 'other');
       assert.equal(await a.leases.acquire(name, holder, clock + 40_001, 30_000), true);
     });
+
+    test('instances beat and are seen by the others until they leave or their beats stop', async () => {
+      const [x, y] = [id('x'), id('y')];
+      await a.instances.beat(x, clock);
+      await b.instances.beat(y, clock + 1000);
+      assert.ok((await b.instances.seenSince(y, clock)).has(x));
+      assert.ok(!(await b.instances.seenSince(y, clock)).has(y), 'an instance is not among the others');
+      assert.ok(!(await b.instances.seenSince(y, clock + 1)).has(x), 'not seen since its last beat');
+      await a.instances.beat(x, clock + 5000);
+      assert.ok((await b.instances.seenSince(y, clock + 1)).has(x), 'seen again after a beat');
+      await a.instances.leave(x);
+      assert.ok(!(await b.instances.seenSince(y, 0)).has(x), 'gone once it left');
+    });
+
+    test('a deletion names the instance running it until the record goes', async () => {
+      const file = await readyFile(a, id('u'), 100);
+      await a.markDeleting(file.key, 'instance_a');
+      assert.equal((await b.getFile(file.key))?.state, 'deleting');
+      assert.equal((await b.deletionOwners()).get(file.key), 'instance_a');
+      await b.deleteFile(file.key);
+      assert.equal((await a.deletionOwners()).has(file.key), false);
+      await a.markDeleting('users/nobody/none', 'instance_a');
+      assert.equal((await a.deletionOwners()).has('users/nobody/none'), false, 'no record, no mark');
+
+      // A deletion whose instance is gone (or unnamed) is taken over by one of several racing.
+      const named = await readyFile(a, id('u'), 100);
+      await a.markDeleting(named.key, 'gone');
+      const unnamed = await readyFile(a, id('u'), 100);
+      await a.setFileState(unnamed.key, 'deleting');
+      for (const [key, previous] of [[named.key, 'gone'], [unnamed.key, null]] as const) {
+        const won = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? a : b).takeOverDeletion(key, `instance_${i}`, previous)));
+        assert.equal(won.filter(Boolean).length, 1, `one takes over ${previous ?? 'an unnamed deletion'}`);
+        assert.equal((await a.deletionOwners()).get(key), `instance_${won.indexOf(true)}`);
+      }
+      assert.equal(await a.takeOverDeletion(file.key, 'instance_a', null), false, 'a file no longer there');
+    });
   });
 }

@@ -264,4 +264,29 @@ describe('PostgreSQL locker across instances', { skip: POSTGRES_MISSING, timeout
     const { rows } = await admin.query<{ n: string }>('SELECT count(*) AS n FROM upload_locks WHERE upload_id = ANY($1)', [ids]);
     assert.equal(Number(rows[0]!.n), 0);
   });
+
+  test('tryLock takes a free lock and leaves a held one alone: its holder is never asked to release', async () => {
+    const id = randomUUID();
+    let asked = 0;
+    const holder = a.locker.newLock(id);
+    await holder.lock(forever(), () => void asked++);
+    assert.equal(await b.locker.tryLock(id, () => {}), undefined);
+    assert.equal(await a.locker.tryLock(id, () => {}), undefined, 'nor on its own instance');
+    assert.equal(asked, 0);
+    await holder.unlock();
+
+    let quietAsked = 0;
+    const quiet = await b.locker.tryLock(id, () => void quietAsked++);
+    assert.ok(quiet);
+    assert.equal(await holderOf(id), b.locker.instanceId);
+    // A request still wins over it (tus semantics): the quiet holder is asked, and lets go.
+    const request = a.locker.newLock(id);
+    const taken = request.lock(forever(), () => {});
+    await until('the quiet holder is asked to release', () => quietAsked > 0);
+    await quiet.unlock();
+    await taken;
+    assert.equal(await holderOf(id), a.locker.instanceId);
+    await request.unlock();
+  });
 });
+
