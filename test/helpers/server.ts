@@ -1,7 +1,8 @@
 // Real servers for tests: in-process on port 0 (startTestServer) or a child process running
 // server/main.ts (spawnServer) for kill/restart tests. Each gets its own temp DATA_DIR, and with
 // `storage: 's3'` its own bucket on the test file's Swift (test/helpers/s3.ts), kept across restarts
-// on the same DATA_DIR.
+// on the same DATA_DIR. With TEST_DATABASE=postgres each also gets a database of its own on the
+// test file's PostgreSQL, and S3 whatever storage it asked for (test/helpers/database.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -12,6 +13,7 @@ import { loadConfig } from '../../server/config.ts';
 import { createStorage } from '../../server/services.ts';
 import { startServer, type RunningServer } from '../../server/start.ts';
 import type { Storage } from '../../server/storage/types.ts';
+import { databaseEnvFor, stopBeforeDatabase } from './database.ts';
 import { storageEnvFor, type TestStorage } from './s3.ts';
 
 export type { TestStorage } from './s3.ts';
@@ -46,17 +48,11 @@ export interface TestServerOptions {
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
-  const storageEnv = await storageEnvFor(dataDir, options.storage ?? 'file');
-  const config = loadConfig({
-    AUTH_SERVICE_TOKEN: SERVICE_TOKEN,
-    ...storageEnv,
-    ...options.env,
-    DATA_DIR: dataDir,
-    PORT: '0',
-    HOST: '127.0.0.1',
-  });
+  const config = loadConfig(await serverEnv(dataDir, options.storage ?? 'file', options.env ?? {}));
   const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const server = await startServer(config, { log, ...(options.now ? { now: options.now } : {}) });
+  let stopping: Promise<void> | undefined;
+  const forget = stopBeforeDatabase(() => server.close(1000));
   return {
     ...server,
     dataDir,
@@ -68,7 +64,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       return (await server.services.signUserToken(userId, lifetimeSeconds)).token;
     },
     async stop({ keepData = false } = {}) {
-      await server.close(1000);
+      stopping ??= server.close(1000);
+      await stopping;
+      forget();
       if (!keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -81,6 +79,22 @@ export interface SpawnedServer {
   output(): string;
   /** Sends the signal and waits for the process to exit. */
   kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * The environment of a test server on this DATA_DIR: its storage, its database (TEST_DATABASE), then
+ * what the test asks for. A test that names its own DATABASE_URL gets no database from the helper.
+ */
+async function serverEnv(dataDir: string, storage: TestStorage, env: Record<string, string>): Promise<Record<string, string>> {
+  return {
+    AUTH_SERVICE_TOKEN: SERVICE_TOKEN,
+    ...(await storageEnvFor(dataDir, storage)),
+    ...(env.DATABASE_URL === undefined ? await databaseEnvFor(dataDir) : {}),
+    ...env,
+    DATA_DIR: dataDir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+  };
 }
 
 /** The storage a server on this DATA_DIR uses, opened from outside it (to inspect a spawned server). */
@@ -97,16 +111,20 @@ export async function readStored(storage: Storage, key: string): Promise<Buffer 
 
 /** The source through tsx, unless `entry` names a built main.js (test/repo/build.test.ts). */
 export async function spawnServer(dataDir: string, env: Record<string, string> = {}, storage: TestStorage = 'file', entry?: string): Promise<SpawnedServer> {
-  const storageEnv = await storageEnvFor(dataDir, storage);
   const child = spawn(process.execPath, entry ? [entry] : ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
     cwd: ROOT,
-    env: { ...process.env, AUTH_SERVICE_TOKEN: SERVICE_TOKEN, ...storageEnv, ...env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1' },
+    env: { ...process.env, ...(await serverEnv(dataDir, storage, env)) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const forget = stopBeforeDatabase(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  });
+  exited.then(forget);
   const url = await new Promise<string>((resolve, reject) => {
     const onData = () => {
       const match = /"url":"(http:\/\/[^"]+)"[^\n]*"msg":"listening"/.exec(out);
