@@ -20,6 +20,18 @@ export const SQLITE_ONLY = [
     why: 'a full local disk (a tiny tmpfs DATA_DIR); S3 has no such limit',
   },
   {
+    tests: ['test/hooks/finalize-crash-disk.test.ts'],
+    why: "crash states forged in local disk's layout: a rename half done, orphaned bytes in uploads/",
+  },
+  {
+    tests: ['test/server/db-usage-counters-migration.test.ts'],
+    why: "SQLite's migration to the usage counters; PostgreSQL's schema had them from its first migration",
+  },
+  {
+    tests: ['test/bench/lib/seed-files.test.ts'],
+    why: "the bench's seeder writes rows straight into a SQLite file",
+  },
+  {
     tests: ['test/repo/newcomer.test.ts'],
     why: "the README's first steps: no configuration, so SQLite and local disk",
   },

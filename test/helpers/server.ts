@@ -32,6 +32,8 @@ export interface TestServer extends RunningServer {
   readStored(key: string): Promise<Buffer | null>;
   /** Whether anything of an unfinished upload (bytes, tus bookkeeping) is left in storage. */
   hasUpload(uploadId: string): Promise<boolean>;
+  /** An unfinished upload's stored bytes, or null where the backend cannot read them back (readUploadBytes). */
+  uploadBytes(uploadId: string): Promise<Buffer | null>;
   serviceToken: string;
   token(userId: string, lifetimeSeconds?: number): Promise<string>;
   /** Closes the server; the data dir is kept when `keepData` (for a restart on the same dir). */
@@ -59,6 +61,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     storage: config.storage,
     readStored: (key) => readStored(server.services.storage, key),
     hasUpload: async (uploadId) => (await server.services.storage.listUploadIds()).includes(uploadId),
+    uploadBytes: (uploadId) => readUploadBytes(server.services.storage, uploadId),
     serviceToken: SERVICE_TOKEN,
     async token(userId, lifetimeSeconds = 3600) {
       return (await server.services.signUserToken(userId, lifetimeSeconds)).token;
@@ -75,6 +78,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
 export interface SpawnedServer {
   url: string;
   pid: number;
+  /** Where it stores: what was asked, or S3 on PostgreSQL (TEST_DATABASE=postgres). */
+  storage: TestStorage;
   child: ChildProcess;
   output(): string;
   /** Sends the signal and waits for the process to exit. */
@@ -109,11 +114,26 @@ export async function readStored(storage: Storage, key: string): Promise<Buffer 
   return Buffer.concat(chunks);
 }
 
+/**
+ * Every byte an unfinished upload holds, read from storage: the whole file on local disk; on S3 only
+ * while they are all in the unfinished tail (`<id>.part`), null once a part of it is completed (S3
+ * cannot read those back). Not while a PATCH writes it.
+ */
+export async function readUploadBytes(storage: Storage, uploadId: string): Promise<Buffer | null> {
+  const { offset } = await storage.tusStore.getUpload(uploadId);
+  const stream = await storage.readUpload(uploadId, 0, offset);
+  if (!stream) return null;
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
 /** The source through tsx, unless `entry` names a built main.js (test/repo/build.test.ts). */
 export async function spawnServer(dataDir: string, env: Record<string, string> = {}, storage: TestStorage = 'file', entry?: string): Promise<SpawnedServer> {
+  const serverEnvironment = await serverEnv(dataDir, storage, env);
   const child = spawn(process.execPath, entry ? [entry] : ['--import', 'tsx', path.join(ROOT, 'server/main.ts')], {
     cwd: ROOT,
-    env: { ...process.env, ...(await serverEnv(dataDir, storage, env)) },
+    env: { ...process.env, ...serverEnvironment },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -139,6 +159,7 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
   return {
     url,
     pid: child.pid!,
+    storage: serverEnvironment.STORAGE === 's3' ? 's3' : 'file',
     child,
     output: () => out,
     async kill(signal = 'SIGTERM') {
