@@ -89,8 +89,9 @@ export interface SpawnedServer {
 /**
  * The environment of a test server on this DATA_DIR: its storage, its database (TEST_DATABASE), then
  * what the test asks for. A test that names its own DATABASE_URL gets no database from the helper.
+ * Also for a tool run on a server's DATA_DIR (npm run check-storage), which must see what it sees.
  */
-async function serverEnv(dataDir: string, storage: TestStorage, env: Record<string, string>): Promise<Record<string, string>> {
+export async function serverEnv(dataDir: string, storage: TestStorage, env: Record<string, string> = {}): Promise<Record<string, string>> {
   return {
     AUTH_SERVICE_TOKEN: SERVICE_TOKEN,
     ...(await storageEnvFor(dataDir, storage)),
