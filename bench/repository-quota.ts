@@ -16,8 +16,7 @@ import { createPgRepository } from '../server/db/pg/pg-repository.ts';
 import { createPgPool } from '../server/db/pg/pool.ts';
 import { migratePostgres } from '../server/db/postgres-migrations.ts';
 import { createSqliteRepository } from '../server/db/sqlite-repository.ts';
-import { createDatabase } from '../test/server/locker/pg-instance.ts';
-import { startPostgres } from '../test/support/postgres.ts';
+import { createDatabase, startPostgres } from '../test/support/postgres.ts';
 import { describeMachine, loadAverage } from './lib/machine.ts';
 
 const { values } = parseArgs({ options: {

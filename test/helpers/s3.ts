@@ -6,14 +6,17 @@ import { after } from 'node:test';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../server/storage/s3-client.ts';
 import { startSwift, type SwiftServer } from '../support/swift.ts';
+import { databaseUnderTest } from './database.ts';
 
 export type TestStorage = 'file' | 's3';
 
 /**
  * The backends the parametrized end-to-end files run on: both by default (CI), or the one named by
- * TEST_STORAGE=file|s3 (a quicker local run).
+ * TEST_STORAGE=file|s3 (a quicker local run). On PostgreSQL (TEST_DATABASE=postgres) only S3: the
+ * server refuses local disk beside a shared database (test/helpers/database.ts).
  */
 export function backendsUnderTest(): TestStorage[] {
+  if (databaseUnderTest() === 'postgres') return ['s3'];
   const only = process.env.TEST_STORAGE;
   return only === 'file' || only === 's3' ? [only] : ['file', 's3'];
 }
@@ -74,12 +77,13 @@ const bucketsByDataDir = new Map<string, Promise<Record<string, string>>>();
 
 /**
  * Environment for a server on `kind` with this DATA_DIR: nothing for file; for s3 a fresh bucket,
- * and the same bucket again whenever a server restarts on that DATA_DIR.
+ * and the same bucket again whenever a server restarts on that DATA_DIR. On PostgreSQL every
+ * server is on S3, whatever it asked for.
  */
 export function storageEnvFor(dataDir: string, kind: TestStorage): Promise<Record<string, string>> {
   const known = bucketsByDataDir.get(dataDir);
   if (known) return known;
-  if (kind === 'file') return Promise.resolve({});
+  if (kind === 'file' && databaseUnderTest() === 'sqlite') return Promise.resolve({});
   const env = createTestBucket().then((bucket) => bucket.env);
   bucketsByDataDir.set(dataDir, env);
   return env;

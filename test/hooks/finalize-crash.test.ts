@@ -1,16 +1,17 @@
 // Crashes: a server killed with SIGKILL between and in the middle of PATCHes and restarted on the same
-// DATA_DIR (on each storage backend), and the start-up repair of commits and deletions a crash
-// interrupted (local disk; the S3 states are fabricated in test/server/storage-contract.test.ts).
+// DATA_DIR (on each storage backend), and a finish whose transaction never ran after its bytes
+// reached their key. The repair of the other states a crash leaves on local disk is
+// finalize-crash-disk.test.ts; the S3 states are fabricated in test/server/storage-contract.test.ts.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import Database from 'better-sqlite3';
+import { recordQuery, recordRows } from '../helpers/records.ts';
 import { backendsUnderTest } from '../helpers/s3.ts';
 import { openTestStorage, readStored, spawnServer, startTestServer, tempDir, SERVICE_TOKEN } from '../helpers/server.ts';
-import { createUpload, headUpload, metadataHeader, patchUpload, tusUpload } from '../helpers/tus.ts';
+import { headUpload, metadataHeader, patchUpload, tusUpload } from '../helpers/tus.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const MiB = 1024 * 1024;
@@ -95,64 +96,6 @@ for (const backend of backendsUnderTest()) {
   });
 }
 
-describe('crash and restart', () => {
-  test('start-up repair finishes interrupted commits and deletions and sweeps orphaned bytes', async () => {
-    const dataDir = tempDir();
-    let server = await startTestServer({ dataDir });
-    const auth = { Authorization: `Bearer ${await server.token('dave')}` };
-    // Four finished files, then the database and disk are put in the states a crash can leave.
-    const files = [];
-    for (let i = 0; i < 4; i++) {
-      const data = randomBytes(1000 + i);
-      files.push({ data, record: JSON.parse((await tusUpload({ endpoint: server.url, headers: auth, data, metadata: { filename: `f${i}.txt` } }).done).body) });
-    }
-    const unfinished = await createUpload(server.url, auth, 10, { filename: 'keep.txt' });
-    const unfinishedUrl = unfinished.headers.get('location')!;
-    await patchUpload(unfinishedUrl, auth, 0, Buffer.from('12345'));
-    await server.stop({ keepData: true });
-
-    const db = new Database(path.join(dataDir, 'stream-line.sqlite'));
-    const [a, b, c, d] = files.map((f) => f.record);
-    const tusInfo = db.prepare("INSERT INTO tus_uploads (id, info) VALUES (?, '{}')");
-    // a: crashed after the commit transaction, before the rename: bytes and tus's info still there.
-    const aUpload = a.key.split('/').pop().replace(/\..*$/, '');
-    renameSync(path.join(dataDir, a.key), path.join(dataDir, 'uploads', aUpload));
-    tusInfo.run(aUpload);
-    db.prepare("UPDATE files SET state = 'committing' WHERE key = ?").run(a.key);
-    // b: crashed after the rename, before 'ready'.
-    db.prepare("UPDATE files SET state = 'committing' WHERE key = ?").run(b.key);
-    // c: crashed in the middle of a deletion.
-    db.prepare("UPDATE files SET state = 'deleting' WHERE key = ?").run(c.key);
-    // d: committing, but its bytes are gone from both places: the record must not survive.
-    db.prepare("UPDATE files SET state = 'committing' WHERE key = ?").run(d.key);
-    rmSync(path.join(dataDir, d.key));
-    // An orphan: upload bytes and tus info the database does not know as an upload.
-    mkdirSync(path.join(dataDir, 'uploads'), { recursive: true });
-    writeFileSync(path.join(dataDir, 'uploads', 'f'.repeat(32)), 'orphan');
-    tusInfo.run('f'.repeat(32));
-    db.close();
-
-    server = await startTestServer({ dataDir });
-    try {
-      const list = await (await fetch(`${server.url}/v1/files/all`, { headers: auth })).json();
-      assert.deepEqual(list.files.map((f: { key: string }) => f.key).sort(), [a.key, b.key].sort());
-      assert.ok(readFileSync(path.join(dataDir, a.key)).equals(files[0]!.data));
-      assert.ok(readFileSync(path.join(dataDir, b.key)).equals(files[1]!.data));
-      assert.equal(existsSync(path.join(dataDir, c.key)), false);
-      const unfinishedId = unfinishedUrl.split('/').pop()!;
-      assert.deepEqual(readdirSync(path.join(dataDir, 'uploads')), [unfinishedId]);
-      assert.deepEqual(await server.services.storage.listUploadIds(), [unfinishedId]);
-      assert.equal((await server.services.repo.filesInTransition()).length, 0);
-      const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
-      assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [a.size + b.size, 10]);
-      // The unfinished upload survived the restart and still completes.
-      assert.equal(Number((await headUpload(unfinishedUrl.replace(/^http:\/\/[^/]+/, server.url), auth)).headers.get('upload-offset')), 5);
-    } finally {
-      await server.stop();
-    }
-  });
-});
-
 describe('crash between the move of a finish and its transaction', () => {
   test('start-up records the file whose bytes reached their key, with its sha256, and charges it once', async () => {
     const dataDir = tempDir();
@@ -162,24 +105,23 @@ describe('crash between the move of a finish and its transaction', () => {
     const record = JSON.parse((await tusUpload({ endpoint: server.url, headers: auth, data, metadata: { filename: 'moved.txt', filetype: 'text/plain' } }).done).body);
     await server.stop({ keepData: true });
 
-    // The state such a crash leaves: the bytes at the file's key, nothing in uploads/, and the
+    // The state such a crash leaves: the bytes at the file's key, no upload bytes left, and the
     // database still holding the unfinished upload (the finish's transaction never ran).
-    const db = new Database(path.join(dataDir, 'stream-line.sqlite'));
-    const file = db.prepare('SELECT * FROM files WHERE key = ?').get(record.key) as Record<string, unknown>;
-    unrecord(db, file);
-    db.close();
-    assert.equal(existsSync(path.join(dataDir, 'uploads', String(file.upload_id))), false);
+    const [file] = await recordRows(dataDir, 'SELECT * FROM files WHERE key = ?', record.key);
+    await unrecord(dataDir, file!);
+    const storage = await openTestStorage(dataDir);
+    assert.equal((await storage.listUploadIds()).includes(String(file!.upload_id)), false);
 
     server = await startTestServer({ dataDir });
     try {
       const list = await (await fetch(`${server.url}/v1/files/all`, { headers: auth })).json();
       assert.deepEqual(list.files.map((f: { key: string; sha256: string; size: number }) => [f.key, f.sha256, f.size]), [[record.key, sha256(data), data.length]]);
-      assert.ok(readFileSync(path.join(dataDir, record.key)).equals(data));
-      assert.equal(await server.services.repo.getUpload(String(file.upload_id)), undefined);
+      assert.ok((await server.readStored(record.key))?.equals(data));
+      assert.equal(await server.services.repo.getUpload(String(file!.upload_id)), undefined);
       const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
       assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [data.length, 0]);
       // The upload's URL answers as a finished upload's.
-      const head = await headUpload(`${server.url}/v1/uploads/${String(file.upload_id)}`, auth);
+      const head = await headUpload(`${server.url}/v1/uploads/${String(file!.upload_id)}`, auth);
       assert.equal(head.headers.get('x-file-key'), record.key);
     } finally {
       await server.stop();
@@ -188,12 +130,12 @@ describe('crash between the move of a finish and its transaction', () => {
 });
 
 /** The record of a finished file goes back to being its unfinished upload (the finish's transaction undone). */
-function unrecord(db: Database.Database, file: Record<string, unknown>): void {
-  db.prepare('DELETE FROM files WHERE key = ?').run(file.key);
-  db.prepare(
+async function unrecord(of: Parameters<typeof recordQuery>[0], file: Record<string, unknown>): Promise<void> {
+  await recordQuery(of, 'DELETE FROM files WHERE key = ?', file.key);
+  await recordQuery(of,
     `INSERT INTO uploads (id, user_id, length, reserved_bytes, filename, folder, content_type, created_at, touched_at, type_checked, detected_type)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
-  ).run(file.upload_id, file.user_id, file.size, file.size, file.filename, file.folder, file.content_type, file.created_at, file.created_at, file.detected_type);
+    file.upload_id, file.user_id, file.size, file.size, file.filename, file.folder, file.content_type, file.created_at, file.created_at, file.detected_type);
 }
 
 describe('a finish whose transaction failed after the move', () => {
@@ -203,10 +145,10 @@ describe('a finish whose transaction failed after the move', () => {
       const auth = { Authorization: `Bearer ${await server.token('erin')}` };
       const data = randomBytes(2000);
       const record = JSON.parse((await tusUpload({ endpoint: server.url, headers: auth, data, metadata: { filename: 'moved.txt', filetype: 'text/plain' } }).done).body);
-      const file = server.services.db.prepare('SELECT * FROM files WHERE key = ?').get(record.key) as Record<string, unknown>;
-      await server.services.repo.atomically(async () => unrecord(server.services.db, file));
+      const [file] = await recordRows(server, 'SELECT * FROM files WHERE key = ?', record.key);
+      await unrecord(server, file!);
 
-      const head = await headUpload(`${server.url}/v1/uploads/${String(file.upload_id)}`, auth);
+      const head = await headUpload(`${server.url}/v1/uploads/${String(file!.upload_id)}`, auth);
       assert.equal(head.status, 200);
       assert.equal(head.headers.get('x-file-key'), record.key);
       assert.equal(head.headers.get('upload-offset'), String(data.length));

@@ -2,7 +2,6 @@
 // folders, user_id values that are not allowed. Every refusal is problem+json with a stable code and
 // leaves no upload behind; a hostile name never reaches the disk outside DATA_DIR.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { badInputServer, walk } from '../helpers/bad-input.ts';
@@ -53,7 +52,7 @@ describe('bad input: Upload-Metadata', () => {
       const record = await res.json();
       assert.equal(record.filename, recorded, filename);
       assert.match(record.key, keyShape, filename);
-      assert.ok(readFileSync(path.join(dataDir, record.key)).equals(data));
+      assert.ok((await server.readStored(record.key))?.equals(data), filename);
     }
     const outside = walk(root).filter((f) => !f.startsWith(path.join('a', 'b', 'data') + path.sep));
     assert.deepEqual(outside, []);

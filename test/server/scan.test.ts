@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import Database from 'better-sqlite3';
 import { createClamd, ClamdUnavailable } from '../../server/scan/clamd.ts';
 import { expectProblem } from '../helpers/problem.ts';
+import { recordCount, recordQuery, recordRows } from '../helpers/records.ts';
 import { backendsUnderTest } from '../helpers/s3.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { tusUpload } from '../helpers/tus.ts';
@@ -142,12 +141,7 @@ for (const backend of backendsUnderTest()) {
       for (const key of keys) assert.match(String((await record(key)).scan_status), /^(pending|scanning)$/);
       await server.stop({ keepData: true });
       // As if the server had died while clamd was reading the second file.
-      const db = new Database(path.join(server.dataDir, 'stream-line.sqlite'));
-      try {
-        assert.equal(db.prepare("UPDATE files SET scan_status = 'scanning' WHERE key = ?").run(keys[1]!).changes, 1);
-      } finally {
-        db.close();
-      }
+      assert.equal((await recordQuery(server.dataDir, "UPDATE files SET scan_status = 'scanning' WHERE key = ?", keys[1]!)).changes, 1);
       await clamd.restart();
       server = await startTestServer({ storage: backend, dataDir: server.dataDir, env: env() });
       await settled(keys[0]!, 'clean');
@@ -197,13 +191,8 @@ for (const backend of backendsUnderTest()) {
         let timer: NodeJS.Timeout | undefined;
         const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('close waited for the scan')), 30_000)));
         await Promise.race([server.stop({ keepData: true }), deadline]).finally(() => clearTimeout(timer));
-        const db = new Database(path.join(server.dataDir, 'stream-line.sqlite'));
-        try {
-          assert.equal((db.prepare('SELECT scan_status FROM files WHERE key = ?').get(key) as { scan_status: string }).scan_status, 'pending');
-          assert.equal((db.prepare('SELECT count(*) AS n FROM scan_jobs WHERE key = ?').get(key) as { n: number }).n, 1);
-        } finally {
-          db.close();
-        }
+        assert.deepEqual(await recordRows(server.dataDir, 'SELECT scan_status FROM files WHERE key = ?', key), [{ scan_status: 'pending' }]);
+        assert.equal(await recordCount(server.dataDir, 'SELECT count(*) AS n FROM scan_jobs WHERE key = ?', key), 1);
         server = await startTestServer({ storage: backend, dataDir: server.dataDir, env: { CLAMD_SOCKET: clamd.socket } });
         await until('the scan after the restart', async () => (await status()) === 'clean');
       } finally {

@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import path from 'node:path';
 import { describe, test } from 'node:test';
-import Database from 'better-sqlite3';
-import { spawnServer, startTestServer, tempDir, SERVICE_TOKEN } from '../helpers/server.ts';
+import { recordQuery } from '../helpers/records.ts';
+import { openTestStorage, spawnServer, startTestServer, tempDir, SERVICE_TOKEN } from '../helpers/server.ts';
 import { tusUpload } from '../helpers/tus.ts';
 import { until } from '../helpers/until.ts';
 import { Receiver, uploadIdOf } from '../helpers/webhook-receiver.ts';
@@ -61,16 +60,14 @@ describe('webhooks across crashes', { timeout: 120_000 }, () => {
 
       // The states a crash leaves (see hooks/finalize.ts). An interrupted finish never reached the
       // transaction that makes the file ready and carries upload.finished, so that event is not there.
-      const db = new Database(path.join(dataDir, 'stream-line.sqlite'));
-      const interruptFinish = (key: string) => {
-        db.prepare("UPDATE files SET state = 'committing' WHERE key = ?").run(key);
-        db.prepare("DELETE FROM webhook_events WHERE subject = ? AND type = 'upload.finished'").run(uploadIdOf(key));
+      const interruptFinish = async (key: string) => {
+        await recordQuery(dataDir, "UPDATE files SET state = 'committing' WHERE key = ?", key);
+        await recordQuery(dataDir, "DELETE FROM webhook_events WHERE subject = ? AND type = 'upload.finished'", uploadIdOf(key));
       };
-      interruptFinish(committed); // after the rename, before 'ready'
-      interruptFinish(lost); // and its bytes are gone from both places
-      rmSync(path.join(dataDir, lost));
-      db.prepare("UPDATE files SET state = 'deleting' WHERE key = ?").run(deleting); // in the middle of a deletion
-      db.close();
+      await interruptFinish(committed); // after the move, before 'ready'
+      await interruptFinish(lost); // and its bytes are gone from both places
+      await (await openTestStorage(dataDir)).removeFile(lost);
+      await recordQuery(dataDir, "UPDATE files SET state = 'deleting' WHERE key = ?", deleting); // in the middle of a deletion
 
       receiver.status = 204;
       server = await startTestServer({ dataDir, env });
@@ -88,7 +85,7 @@ describe('webhooks across crashes', { timeout: 120_000 }, () => {
       // The repaired file is there, once.
       const list = await (await fetch(`${server.url}/v1/files/all`, { headers: auth })).json();
       assert.deepEqual(list.files.map((f: { key: string }) => f.key), [committed]);
-      await until('nothing pending', () => (server.services.db.prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending'").get() as { n: number }).n === 0);
+      await until('nothing pending', async () => (await server.services.repo.outbox.counts()).pending === 0);
       assert.equal(receiver.accepted().length, 7, 'no event twice');
     } finally {
       await server.stop();

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { spawnServer, startTestServer, tempDir, SERVICE_TOKEN } from '../helpers/server.ts';
+import { recordCount } from '../helpers/records.ts';
 import { tusUpload } from '../helpers/tus.ts';
 import { until } from '../helpers/until.ts';
 import { metric, Receiver, uploadIdOf } from '../helpers/webhook-receiver.ts';
@@ -130,8 +131,8 @@ describe('webhook receivers', { timeout: 120_000 }, () => {
       kept.status = 204;
       server = await startTestServer({ dataDir, env: env(kept.url) });
       const pendingFor = (url: string) =>
-        (server.services.db.prepare("SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending' AND url = ?").get(url) as { n: number }).n;
-      assert.equal(pendingFor(removed.url), 0, 'dropped at start-up');
+        recordCount(server, "SELECT count(*) AS n FROM webhook_deliveries WHERE state = 'pending' AND url = ?", url);
+      assert.equal(await pendingFor(removed.url), 0, 'dropped at start-up');
       const attemptsBefore = removed.requests.length;
       await until('the kept URL gets both events', () => kept.forUpload(id).length >= 2);
       assert.deepEqual(kept.forUpload(id).map((e) => e.type), ['upload.created', 'upload.finished']);

@@ -7,6 +7,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { Webhook } from 'standardwebhooks';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { recordCount } from '../helpers/records.ts';
 import { tusUpload } from '../helpers/tus.ts';
 import { until } from '../helpers/until.ts';
 import { metric as metricAt, Receiver, uploadIdOf } from '../helpers/webhook-receiver.ts';
@@ -161,12 +162,12 @@ describe('webhooks: giving up', () => {
       const mac = createHmac('sha256', Buffer.from('a-plain-secret-of-at-least-32-characters', 'utf8')).update(`${deleted.id}.${deleted.timestamp}.${deleted.raw}`).digest('base64');
       assert.equal(deleted.signature, `v1,${mac}`);
       // Retention: delivered events go after 7 days, dead ones after 30.
-      const events = () => (server.services.db.prepare('SELECT count(*) AS n FROM webhook_events').get() as { n: number }).n;
-      assert.equal(events(), 3);
+      const events = () => recordCount(server, 'SELECT count(*) AS n FROM webhook_events');
+      assert.equal(await events(), 3);
       clock += 8 * 24 * 3600 * 1000;
-      await until('the delivered event pruned', () => events() === 2);
+      await until('the delivered event pruned', async () => (await events()) === 2);
       clock += 23 * 24 * 3600 * 1000;
-      await until('the dead ones pruned', () => events() === 0);
+      await until('the dead ones pruned', async () => (await events()) === 0);
     } finally {
       await server.stop();
       await receiver.close();

@@ -121,6 +121,20 @@ export async function startPostgres(): Promise<PostgresServer> {
   }
 }
 
+/** A new, empty database on the server (each test file, suite or server its own); returns its URL. */
+export async function createDatabase(serverUrl: string, name: string): Promise<string> {
+  const admin = new pg.Client(serverUrl);
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
 /** Polls until a real client can log in and run a query; returns the postmaster's PID. */
 async function waitUntilReady(url: string, data: string, signal: AbortSignal): Promise<number> {
   const deadline = Date.now() + START_TIMEOUT_MS;

@@ -4,10 +4,9 @@
 // run against it.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { after, before } from 'node:test';
 import { expectProblem } from '../../helpers/problem.ts';
+import { recordCount } from '../../helpers/records.ts';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { createUpload, headUpload, patchUpload, TUS, tusUpload } from '../../helpers/tus.ts';
 
@@ -95,15 +94,14 @@ export function aliceAndBob(): AliceAndBob {
     assert.equal(head.status, 200);
     assert.equal(head.headers.get('upload-offset'), '4');
     const id = uploadUrl.split('/').pop()!;
-    assert.equal(readFileSync(path.join(server.dataDir, 'uploads', id)).toString(), 'abcd');
+    assert.equal((await server.uploadBytes(id))?.toString(), 'abcd');
     const meta = await fetch(`${server.url}/v1/files/metadata/${fileKey}`, { headers: alice });
     assert.equal(meta.status, 200);
-    assert.ok(readFileSync(path.join(server.dataDir, fileKey)).equals(fileBytes));
+    assert.ok((await server.readStored(fileKey))?.equals(fileBytes));
     const usage = await (await fetch(`${server.url}/v1/usage`, { headers: alice })).json();
     assert.deepEqual({ used: usage.used_bytes, reserved: usage.reserved_bytes }, { used: 2000, reserved: 10 });
-    const db = server.services.db;
-    assert.equal((db.prepare('SELECT count(*) AS n FROM uploads').get() as { n: number }).n, 1, 'no upload was created');
-    assert.equal((db.prepare('SELECT count(*) AS n FROM files').get() as { n: number }).n, 1, 'no file was created or removed');
+    assert.equal(await recordCount(server, 'SELECT count(*) AS n FROM uploads'), 1, 'no upload was created');
+    assert.equal(await recordCount(server, 'SELECT count(*) AS n FROM files'), 1, 'no file was created or removed');
   };
 
   f.refuseEverywhere = async (auth, code, what) => {

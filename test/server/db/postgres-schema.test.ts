@@ -9,8 +9,7 @@ import { openDb } from '../../../server/db/open.ts';
 import { createPgPool } from '../../../server/db/pg/pool.ts';
 import { migratePostgres, POSTGRES_MIGRATIONS } from '../../../server/db/postgres-migrations.ts';
 import { tempDir } from '../../helpers/server.ts';
-import { createDatabase } from '../locker/pg-instance.ts';
-import { POSTGRES_MISSING, startPostgres, type PostgresServer } from '../../support/postgres.ts';
+import { createDatabase, POSTGRES_MISSING, startPostgres, type PostgresServer } from '../../support/postgres.ts';
 
 /** Columns only PostgreSQL needs: the claims of work shared between instances. */
 const POSTGRES_ONLY = new Set(['scan_jobs.claimed_until', 'webhook_deliveries.claimed_until']);

@@ -10,8 +10,7 @@ import { createPgPool } from '../../../server/db/pg/pool.ts';
 import { migratePostgres } from '../../../server/db/postgres-migrations.ts';
 import { createSqliteRepository } from '../../../server/db/sqlite-repository.ts';
 import { tempDir } from '../../helpers/server.ts';
-import { createDatabase } from '../locker/pg-instance.ts';
-import { POSTGRES_MISSING, startPostgres, type PostgresServer } from '../../support/postgres.ts';
+import { createDatabase, POSTGRES_MISSING, startPostgres, type PostgresServer } from '../../support/postgres.ts';
 
 export interface RepositoryOptions {
   webhookUrls: string[];

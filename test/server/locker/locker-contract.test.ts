@@ -6,9 +6,9 @@ import { MemoryLocker } from '@tus/server';
 import type { Locker } from '@tus/utils';
 import pg from 'pg';
 import { migratePostgres } from '../../../server/db/postgres-migrations.ts';
-import { POSTGRES_MISSING, startPostgres, type PostgresServer } from '../../support/postgres.ts';
+import { createDatabase, POSTGRES_MISSING, startPostgres, type PostgresServer } from '../../support/postgres.ts';
 import { lockerContract } from './locker-contract.ts';
-import { createDatabase, openInstance, type PgInstance } from './pg-instance.ts';
+import { openInstance, type PgInstance } from './pg-instance.ts';
 
 describe('MemoryLocker', () => {
   lockerContract(async (options) =>

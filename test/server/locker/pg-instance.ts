@@ -32,17 +32,3 @@ export async function openInstance(url: string, name: string, options: Partial<O
     },
   };
 }
-
-/** A new, empty database on the server (each test file or suite its own); returns its URL. */
-export async function createDatabase(serverUrl: string, name: string): Promise<string> {
-  const admin = new pg.Client(serverUrl);
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}

@@ -11,8 +11,8 @@ import type { Lock } from '@tus/utils';
 import pg from 'pg';
 import { migratePostgres, POSTGRES_MIGRATIONS } from '../../../server/db/postgres-migrations.ts';
 import { until } from '../../helpers/until.ts';
-import { POSTGRES_MISSING, startPostgres, type PostgresServer } from '../../support/postgres.ts';
-import { createDatabase, openInstance, POOL_MAX, TEST_LOCKER, type PgInstance } from './pg-instance.ts';
+import { createDatabase, POSTGRES_MISSING, startPostgres, type PostgresServer } from '../../support/postgres.ts';
+import { openInstance, POOL_MAX, TEST_LOCKER, type PgInstance } from './pg-instance.ts';
 
 const isLockTimeout = (error: unknown) => error === ERRORS.ERR_LOCK_TIMEOUT;
 const forever = () => new AbortController().signal;

@@ -2,8 +2,6 @@
 // oddly encoded or climb with .., and limit and cursor values that are not valid. Every refusal is
 // problem+json with a stable code, and no file is touched.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { badInputServer } from '../../helpers/bad-input.ts';
 import { expectProblem, expectRawProblem, rawRequest } from '../../helpers/problem.ts';
@@ -20,7 +18,7 @@ describe('bad input: files API', () => {
   });
 
   test('keys in the files API that are malformed, oddly encoded or climb with ..: 404', async () => {
-    const { dataDir, server, mallory, service, post } = fixture;
+    const { server, mallory, service, post } = fixture;
     const data = Buffer.from('keep me');
     const res = await post({ ...mallory, 'Upload-Length': String(data.length), 'Upload-Metadata': metadataHeader({ filename: 'keep.txt' }), 'Content-Type': 'application/offset+octet-stream' }, data);
     const key: string = (await res.json()).key;
@@ -62,8 +60,8 @@ describe('bad input: files API', () => {
         }
       }
     }
-    assert.ok(readFileSync(path.join(dataDir, key)).equals(data), 'the file survived every DELETE');
-    assert.ok(readFileSync(path.join(dataDir, victimKey)).equals(victimData), "the victim's file survived every DELETE");
+    assert.ok((await server.readStored(key))?.equals(data), 'the file survived every DELETE');
+    assert.ok((await server.readStored(victimKey))?.equals(victimData), "the victim's file survived every DELETE");
     assert.equal((await fetch(`${server.url}/v1/files/metadata/${key}`, { headers: mallory })).status, 200);
   });
 

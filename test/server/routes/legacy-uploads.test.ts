@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { expectProblem } from '../../helpers/problem.ts';
+import { recordCount, recordQuery } from '../../helpers/records.ts';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { headUpload, patchUpload } from '../../helpers/tus.ts';
 import { until } from '../../helpers/until.ts';
@@ -37,7 +38,7 @@ describe('original API: init, part, complete', () => {
     return (await res.json()) as { uploadId: string; upload_url: string; offset: number; size: number; fileKey?: string };
   };
   const usage = async (headers: Record<string, string>) => (await (await fetch(`${server.url}/v1/usage`, { headers })).json()) as { used_bytes: number; reserved_bytes: number };
-  const uploadsInDb = () => (server.services.db.prepare('SELECT count(*) AS n FROM uploads').get() as { n: number }).n;
+  const uploadsInDb = () => recordCount(server, 'SELECT count(*) AS n FROM uploads');
 
   test('init creates a tus upload (same quota, metadata, URL) and answers its id', async () => {
     const started = await init(alice, 100, { folder: 'main/pictures', files: [{ name: 'p.jpg', size: 100, mime: 'image/jpeg' }] });
@@ -53,7 +54,7 @@ describe('original API: init, part, complete', () => {
   });
 
   test('bad init bodies: 400 with a code, nothing reserved', async () => {
-    const before = uploadsInDb();
+    const before = await uploadsInDb();
     const cases: Array<[string, string | unknown, number, string]> = [
       ['not JSON', '{"files": [', 400, 'bad_request'],
       ['files missing', { mode: 'single' }, 400, 'invalid_parameter'],
@@ -77,7 +78,7 @@ describe('original API: init, part, complete', () => {
     await expectProblem(await post('init', service, { files: [{ name: 'a', size: 1 }] }), 400, 'invalid_user_id', 'service without user_id');
     await expectProblem(await post('init', {}, { files: [{ name: 'a', size: 1 }] }), 401, 'unauthenticated', 'no credentials');
     await expectProblem(await post('init', alice, { files: [{ name: 'a'.repeat(MAX_BODY), size: 1 }] }), 413, 'body_too_large', 'body over the cap');
-    assert.equal(uploadsInDb(), before);
+    assert.equal(await uploadsInDb(), before);
     assert.deepEqual(await usage(alice), { used_bytes: 0, reserved_bytes: 0, quota_bytes: QUOTA });
   });
 
@@ -134,7 +135,7 @@ describe('original API: init, part, complete', () => {
     const part = (partNumber: number, bytes: Buffer) => post('part', alice, { uploadId, partNumber, chunkBase64: b64(bytes) });
     assert.equal((await part(0, data.subarray(0, 8))).status, 200);
     // Part 1 was begun (its start remembered) and only 3 of its 8 bytes were stored.
-    server.services.db.prepare('UPDATE legacy_parts SET part_number = 1, start = 8, length = 8 WHERE upload_id = ?').run(uploadId);
+    await recordQuery(server, 'UPDATE legacy_parts SET part_number = 1, start = 8, length = 8 WHERE upload_id = ?', uploadId);
     assert.equal((await patchUpload(upload_url, alice, 8, data.subarray(8, 11))).status, 204);
     await expectProblem(await part(2, data.subarray(16)), 409, 'part_out_of_order', 'the next part before the broken one');
     const resent = await part(1, data.subarray(8, 16));

@@ -15,8 +15,8 @@ import { promisify } from 'node:util';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Storage } from '../../../server/storage/s3.ts';
 import { expectProblem } from '../../helpers/problem.ts';
-import { backendsUnderTest, storageEnvFor } from '../../helpers/s3.ts';
-import { ROOT, startTestServer, type TestServer } from '../../helpers/server.ts';
+import { backendsUnderTest } from '../../helpers/s3.ts';
+import { ROOT, serverEnv, startTestServer, type TestServer } from '../../helpers/server.ts';
 import { tusUpload } from '../../helpers/tus.ts';
 import { until } from '../../helpers/until.ts';
 import { metric } from '../../helpers/webhook-receiver.ts';
@@ -151,7 +151,7 @@ for (const backend of backendsUnderTest()) {
         const usage = async () => (await (await fetch(`${own.url}/v1/usage`, { headers: ownAuth })).json()).used_bytes as number;
         assert.equal(await usage(), 6000, 'before any check, the records are charged');
 
-        const env = { ...process.env, ...(await storageEnvFor(own.dataDir, backend)), DATA_DIR: own.dataDir };
+        const env = { ...process.env, ...(await serverEnv(own.dataDir, backend)) };
         const run = (...args: string[]) =>
           promisify(execFile)(process.execPath, ['--import', 'tsx', 'server/check-storage-cli.ts', '--json', ...args], { cwd: ROOT, env }).then(
             (r) => ({ code: 0, report: JSON.parse(r.stdout) }),
