@@ -59,9 +59,13 @@ async function openPostgres(url: string, dataDir: string, log: Logger): Promise<
   const { createPgLocker } = await import('../locker/pg-locker.ts');
   const { pgSecretStore } = await import('./pg/pg-secrets.ts');
   const pool = createPgPool(url, log);
+  // The upload locks get connections of their own. Sharing the repository's pool, a lock claim
+  // queued behind transactions that wait on one user's quota row (many creations at once by one
+  // user) and ran out of its wait: a request was told 423 for a lock nobody held.
+  const lockPool = createPgPool(url, log, { max: LOCK_POOL_SIZE, applicationName: 'stream-line-locks' });
   try {
     await migratePostgres(pool);
-    const locker = await createPgLocker({ pool, log });
+    const locker = await createPgLocker({ pool: lockPool, log });
     return {
       sqlite: undefined,
       repository: (options) => createPgRepository({ pool, ...options }),
@@ -74,13 +78,16 @@ async function openPostgres(url: string, dataDir: string, log: Logger): Promise<
       secrets: pgSecretStore(pool, () => readSecretsFile(dataDir)),
       async close() {
         await locker.close();
-        await pool.end();
+        await Promise.all([pool.end(), lockPool.end()]);
       },
     };
   } catch (error) {
-    await pool.end();
+    await Promise.all([pool.end(), lockPool.end()]);
     throw error;
   }
 }
+
+// Each lock statement is one round trip; two connections keep claims and renewals moving while one waits.
+const LOCK_POOL_SIZE = 2;
 
 const PG_LOCK_DRAIN_MS = 500;

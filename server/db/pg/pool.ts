@@ -1,5 +1,5 @@
-// The one pool an instance keeps to PostgreSQL, shared by the repository and the upload locker
-// (which adds its own LISTEN connection). A handful of connections serves any number of uploads:
+// The pools an instance keeps to PostgreSQL: one for the repository, a smaller one for the upload
+// locker (which adds its own LISTEN connection; server/db/records.ts). A handful of connections serves any number of uploads:
 // no connection is held per request or per lock, only for one statement or one transaction.
 import pg from 'pg';
 import type { Logger } from 'pino';
