@@ -230,6 +230,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       aborter.abort(new Error('the server is shutting down'));
       await Promise.allSettled([...running.values()]);
       await pumping;
+      clamd.close();
     },
   };
 }
