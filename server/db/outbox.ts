@@ -25,10 +25,15 @@ export interface PendingDelivery {
   created_at: number;
 }
 
+/** One delivery: its event to one URL. */
+export type DeliveryRef = Pick<PendingDelivery, 'event' | 'url'>;
+
 export interface Outbox extends EventSink {
   /** For one URL: the oldest pending delivery of each subject, if it is due; oldest first. */
   dueHeads(url: string, now: number, limit: number): PendingDelivery[];
   delivered(event: number, url: string): void;
+  /** delivered() for each, in one transaction (a savepoint inside one already open). */
+  deliveredAll(deliveries: readonly DeliveryRef[]): void;
   retryLater(delivery: Pick<PendingDelivery, 'event' | 'url' | 'subject'>, nextAttemptAt: number, error: string): void;
   dead(event: number, url: string, error: string): void;
   /** When the next pending delivery to `url` is due (null when none is pending). */
@@ -104,6 +109,9 @@ export function createOutbox(db: Db, urls: readonly string[], now: () => number,
     },
     dueHeads: (url, at, limit) => s.dueHeads.all(url, at, limit),
     delivered: (event, url) => void s.delivered.run(event, url),
+    deliveredAll: db.transaction((deliveries: readonly DeliveryRef[]) => {
+      for (const { event, url } of deliveries) s.delivered.run(event, url);
+    }),
     retryLater: db.transaction(({ event, url, subject }: Pick<PendingDelivery, 'event' | 'url' | 'subject'>, nextAttemptAt: number, error: string) => {
       s.retry.run(nextAttemptAt, error, event, url);
       s.holdSuccessors.run({ at: nextAttemptAt, event, url, subject });

@@ -49,10 +49,13 @@ export function createPgOutbox(sql: Sql, urls: readonly string[], now: () => num
             WHERE w.event = due.event AND w.url = due.url RETURNING w.*)
          SELECT ${DELIVERY} FROM claimed d JOIN webhook_events e ON e.id = d.event ORDER BY d.next_attempt_at, d.event`,
         [url, at, limit, at + leaseMs]),
-    delivered: async (event, url) =>
-      void (await sql.run(
-        "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE event = $1 AND url = $2",
-        [event, url])),
+    delivered: async (deliveries) => {
+      if (deliveries.length === 0) return;
+      await sql.run(
+        `UPDATE webhook_deliveries d SET state = 'delivered', attempts = d.attempts + 1, last_error = NULL, claimed_until = NULL
+           FROM unnest($1::bigint[], $2::text[]) AS x(event, url) WHERE d.event = x.event AND d.url = x.url`,
+        [deliveries.map((d) => d.event), deliveries.map((d) => d.url)]);
+    },
     retryLater: ({ event, url, subject }, nextAttemptAt, error) =>
       sql.tx(async (tx) => {
         await tx.run(
