@@ -99,7 +99,7 @@ export async function createLocalStorage(dataDir: string, db: Db): Promise<Stora
           await fs.rename(from, to);
         }
       }
-      await info.delete(uploadId);
+      info.forget(uploadId);
     },
 
     async statFile(key) {
