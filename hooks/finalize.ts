@@ -18,13 +18,16 @@ import { discardUpload } from './discard.ts';
 import { detectAtFinish, type TypesAtEnd } from './type-sniffer.ts';
 import type { Digests } from './sha256.ts';
 
-export async function finalizeUpload(
-  deps: HookDeps,
-  digests: Digests,
-  upload: { id: string; size: number },
-  atEnd: TypesAtEnd,
-): Promise<FileRow> {
-  const row = await deps.repo.getUpload(upload.id);
+/** An upload whose bytes are all stored. */
+export interface FinishingUpload {
+  id: string;
+  size: number;
+  /** Its row, when the caller has just read it under the upload's lock: not read again. */
+  row?: UploadRow;
+}
+
+export async function finalizeUpload(deps: HookDeps, digests: Digests, upload: FinishingUpload, atEnd: TypesAtEnd): Promise<FileRow> {
+  const row = upload.row ?? (await deps.repo.getUpload(upload.id));
   if (!row) throw new AppError('not_found', 'this upload no longer exists');
   const sha256 = await digests.finish(upload.id, upload.size);
   if (row.sha256_declared !== null && row.sha256_declared !== sha256) {

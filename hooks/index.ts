@@ -14,7 +14,7 @@ import type { HookDeps } from './deps.ts';
 import { deleteFile, discardUpload, type FailureReason } from './discard.ts';
 import { EXPIRY_LEASE, expireIdleUploads, sweepIfHolder } from './expiry.ts';
 import { lockIfFree } from './lock-if-free.ts';
-import { finalizeUpload } from './finalize.ts';
+import { finalizeUpload, type FinishingUpload } from './finalize.ts';
 import { checkDeclared } from './content-type.ts';
 import { concatenate, markPartial, type FinalUpload } from './concat.ts';
 import { parseUploadMetadata } from './metadata.ts';
@@ -65,7 +65,7 @@ export interface Lifecycle {
   beforePatch(row: UploadRow, req: PatchRequest): Promise<number>;
   /** After a creation or PATCH that did not finish the upload: the reservation follows what is stored. */
   afterWrite(row: UploadRow): Promise<void>;
-  finish(upload: { id: string; size: number }): Promise<FileRow>;
+  finish(upload: FinishingUpload): Promise<FileRow>;
   /**
    * An unfinished upload whose bytes storage no longer holds as an upload: if a finish moved them to
    * their key and could not record them (its transaction failed), the file is recorded now.
@@ -180,7 +180,7 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
     });
   }
 
-  async function finish(upload: { id: string; size: number }): Promise<FileRow> {
+  async function finish(upload: FinishingUpload): Promise<FileRow> {
     return observer.step('finish', async () => {
       try {
         const file = await finalizeUpload(deps, digests, upload, atEnd);

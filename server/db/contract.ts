@@ -12,9 +12,9 @@ import type { EventType } from './events.ts';
 import type { LegacyPart } from './legacy-parts.ts';
 import type { Category, DigestCheckpoint, FileDamage, FileRow, FileState, ListQuery, UploadRow, Usage } from './repo.ts';
 import type { TakenJob, VerdictStatus } from './scan-repo.ts';
-import type { PendingDelivery } from './outbox.ts';
+import type { DeliveryRef, PendingDelivery } from './outbox.ts';
 
-export type { Category, DigestCheckpoint, FileDamage, FileRow, FileState, LegacyPart, ListQuery, PendingDelivery, TakenJob, UploadRow, Usage, VerdictStatus };
+export type { Category, DigestCheckpoint, FileDamage, FileRow, FileState, LegacyPart, ListQuery, DeliveryRef, PendingDelivery, TakenJob, UploadRow, Usage, VerdictStatus };
 
 export type Reservation = 'reserved' | 'quota' | 'count';
 
@@ -140,7 +140,11 @@ export interface OutboxStore {
    * claimer (another instance) skips it meanwhile. delivered/retryLater/dead end the claim.
    */
   claimDue(url: string, now: number, limit: number, leaseMs: number): Promise<PendingDelivery[]>;
-  delivered(event: number, url: string): Promise<void>;
+  /**
+   * Marks deliveries received, all in one transaction: the dispatcher gathers those answered
+   * since its last look, so each costs a share of one commit rather than one each.
+   */
+  delivered(deliveries: readonly DeliveryRef[]): Promise<void>;
   retryLater(delivery: Pick<PendingDelivery, 'event' | 'url' | 'subject'>, nextAttemptAt: number, error: string): Promise<void>;
   dead(event: number, url: string, error: string): Promise<void>;
   nextDueAt(url: string): Promise<number | null>;

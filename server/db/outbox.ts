@@ -10,9 +10,26 @@
 // costs an index lookup instead of a walk over the backlog on every pump (figures in
 // bench/README.md, "Figures behind choices in the code").
 // That is bookkeeping only: the head rule alone decides the order.
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { EventSink, EventType } from './events.ts';
 import type { Db } from './open.ts';
+
+/**
+ * Random bytes for event ids, drawn 4 KiB at a time: a call into the CSPRNG per event (three per
+ * upload) cost more than the id itself. Event ids need to be unique, not secret.
+ */
+const idPool = Buffer.allocUnsafe(16 * 256);
+let idAt = idPool.length;
+
+/** `evt_` and 32 hex digits: how receivers de-duplicate a delivery sent more than once. */
+export function newEventId(): string {
+  if (idAt === idPool.length) {
+    randomFillSync(idPool);
+    idAt = 0;
+  }
+  idAt += 16;
+  return `evt_${idPool.toString('hex', idAt - 16, idAt)}`;
+}
 
 export interface PendingDelivery {
   event: number;
@@ -25,10 +42,15 @@ export interface PendingDelivery {
   created_at: number;
 }
 
+/** One delivery: its event to one URL. */
+export type DeliveryRef = Pick<PendingDelivery, 'event' | 'url'>;
+
 export interface Outbox extends EventSink {
   /** For one URL: the oldest pending delivery of each subject, if it is due; oldest first. */
   dueHeads(url: string, now: number, limit: number): PendingDelivery[];
   delivered(event: number, url: string): void;
+  /** delivered() for each, in one transaction (a savepoint inside one already open). */
+  deliveredAll(deliveries: readonly DeliveryRef[]): void;
   retryLater(delivery: Pick<PendingDelivery, 'event' | 'url' | 'subject'>, nextAttemptAt: number, error: string): void;
   dead(event: number, url: string, error: string): void;
   /** When the next pending delivery to `url` is due (null when none is pending). */
@@ -95,7 +117,7 @@ export function createOutbox(db: Db, urls: readonly string[], now: () => number,
   return {
     emit(type, subject, data) {
       const at = now();
-      const eventId = `evt_${randomBytes(16).toString('hex')}`;
+      const eventId = newEventId();
       const body = JSON.stringify({ type, timestamp: new Date(at).toISOString(), data });
       const { lastInsertRowid } = s.insertEvent.run(eventId, type, subject, body, at);
       for (const url of urls) s.insertDelivery.run({ event: lastInsertRowid, url, subject, at });
@@ -104,6 +126,9 @@ export function createOutbox(db: Db, urls: readonly string[], now: () => number,
     },
     dueHeads: (url, at, limit) => s.dueHeads.all(url, at, limit),
     delivered: (event, url) => void s.delivered.run(event, url),
+    deliveredAll: db.transaction((deliveries: readonly DeliveryRef[]) => {
+      for (const { event, url } of deliveries) s.delivered.run(event, url);
+    }),
     retryLater: db.transaction(({ event, url, subject }: Pick<PendingDelivery, 'event' | 'url' | 'subject'>, nextAttemptAt: number, error: string) => {
       s.retry.run(nextAttemptAt, error, event, url);
       s.holdSuccessors.run({ at: nextAttemptAt, event, url, subject });

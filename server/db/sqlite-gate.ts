@@ -15,13 +15,16 @@ export class SqliteGate {
 
   /** Runs `fn` once no transaction is open. */
   async outside<T>(fn: () => T): Promise<T> {
-    await this.#wait();
+    do await this.#wait();
+    while (this.#open); // a transaction may have begun while this resumed (see closed)
     return fn();
   }
 
   /** Runs a transaction's `body` with the gate closed to everything else. */
   async closed<T>(body: () => Promise<T>): Promise<T> {
-    await this.#wait();
+    // Waiters resume one microtask after the gate opens: one that resumed first may have closed it again.
+    do await this.#wait();
+    while (this.#open);
     let done!: () => void;
     const transaction = (this.#open = new Promise((resolve) => (done = resolve)));
     try {

@@ -146,7 +146,11 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
             for (const d of free) claims.set(`${d.event} ${d.url}`, now + leaseMs);
             return free;
           }),
-        delivered: (event, url) => call(() => (unclaim(event, url), outbox.delivered(event, url))),
+        delivered: (deliveries) =>
+          call(() => {
+            outbox.deliveredAll(deliveries);
+            for (const { event, url } of deliveries) unclaim(event, url);
+          }),
         retryLater: (delivery, nextAttemptAt, error) =>
           call(() => (unclaim(delivery.event, delivery.url), outbox.retryLater(delivery, nextAttemptAt, error))),
         dead: (event, url, error) => call(() => (unclaim(event, url), outbox.dead(event, url, error))),

@@ -1,7 +1,11 @@
 // @tus/file-store with its upload info in SQLite (server/db/tus-info-repo.ts) instead of a `.json`
-// beside each data file, and four changes:
+// beside each data file, and five changes:
 // - create() makes the empty data file without a `mkdir -p` per upload: the uploads directory is
 //   made at start (server/storage/local.ts) and again only when a creation finds it gone;
+// - the descriptor create() opened is kept for the upload's first write, which a creation-with-upload
+//   makes at once: one open and one close of the data file per upload instead of two of each
+//   (the opens are among the largest costs of a small upload, bench/README.md). Kept briefly: a
+//   creation without a body never writes, and a write that comes later opens the file itself;
 // - write() reported every failure as a generic 500, so a full disk looked like a server bug. Here
 //   ENOSPC/EDQUOT become 507 insufficient_storage (the client may resume once space returns), and
 //   the new offset is what actually reached the file;
@@ -18,8 +22,16 @@ import type { TusInfoRepo } from '../db/tus-info-repo.ts';
 import { diskFullError } from '../errors.ts';
 import { isValidUploadId } from './keys.ts';
 
+/**
+ * How long create()'s descriptor waits for the first write. The write follows within the same
+ * request (tus's PostHandler); past this the descriptor is closed and a write opens the file.
+ */
+const FRESH_DESCRIPTOR_MS = 1000;
+
 export class LocalTusStore extends FileStore {
   readonly info: TusInfoRepo;
+  /** Descriptors of data files just created, by upload id, until their first write takes them. */
+  readonly #fresh = new Map<string, { fd: number; timer: NodeJS.Timeout }>();
 
   constructor(directory: string, info: TusInfoRepo) {
     super({ directory, configstore: info });
@@ -28,22 +40,32 @@ export class LocalTusStore extends FileStore {
 
   override async create(upload: Upload): Promise<Upload> {
     const data = this.#dataPath(upload.id);
+    let fd: number;
     try {
-      await createEmpty(data);
+      fd = await openEmpty(data);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       // The uploads directory was removed while the server ran.
       await fs.mkdir(this.directory, { recursive: true });
-      await createEmpty(data);
+      fd = await openEmpty(data);
     }
-    // After the data file: a row always has its data file, unless the file is lost later.
-    await this.info.set(upload.id, upload);
+    try {
+      // After the data file: a row always has its data file, unless the file is lost later.
+      await this.info.set(upload.id, upload);
+    } catch (error) {
+      closeQuietly(fd);
+      throw error;
+    }
+    this.#keep(upload.id, fd);
     upload.storage = { type: 'file', path: data };
     return upload;
   }
 
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
-    const file = createWriteStream(this.#dataPath(id), { flags: 'r+', start: offset });
+    const data = this.#dataPath(id);
+    // The stream closes the descriptor it is given when it ends or fails (autoClose).
+    const fd = this.#take(id);
+    const file = createWriteStream(data, fd === undefined ? { flags: 'r+', start: offset } : { fd, start: offset });
     try {
       await pipeline(readable, file);
     } catch (error) {
@@ -57,6 +79,7 @@ export class LocalTusStore extends FileStore {
 
   /** Termination of an upload this server knows (routes/uploads.ts checks its row first). */
   override async remove(id: string): Promise<void> {
+    this.release(id);
     await fs.rm(this.#dataPath(id), { force: true });
     await this.info.delete(id);
   }
@@ -72,15 +95,38 @@ export class LocalTusStore extends FileStore {
     }
   }
 
+  /** Closes the descriptor create() kept for `id`, if it is still unused (the upload is going). */
+  release(id: string): void {
+    const fd = this.#take(id);
+    if (fd !== undefined) closeQuietly(fd);
+  }
+
+  #keep(id: string, fd: number): void {
+    this.release(id); // a second creation of the same id (none expected): the newer descriptor wins
+    const timer = setTimeout(() => this.release(id), FRESH_DESCRIPTOR_MS);
+    timer.unref();
+    this.#fresh.set(id, { fd, timer });
+  }
+
+  #take(id: string): number | undefined {
+    const kept = this.#fresh.get(id);
+    if (!kept) return undefined;
+    this.#fresh.delete(id);
+    clearTimeout(kept.timer);
+    return kept.fd;
+  }
+
   #dataPath(id: string): string {
     if (!isValidUploadId(id)) throw ERRORS.FILE_NOT_FOUND;
     return path.join(this.directory, id);
   }
 }
 
-/** An empty file at `file` (truncated if present): one open and one close, no FileHandle. */
-function createEmpty(file: string): Promise<void> {
-  return new Promise((resolve, reject) =>
-    open(file, 'w', (error, fd) => (error ? reject(error) : close(fd, (closeError) => (closeError ? reject(closeError) : resolve())))),
-  );
+/** An empty file at `file` (truncated if present), open for writing; no FileHandle. */
+function openEmpty(file: string): Promise<number> {
+  return new Promise((resolve, reject) => open(file, 'w', (error, fd) => (error ? reject(error) : resolve(fd))));
+}
+
+function closeQuietly(fd: number): void {
+  close(fd, () => {});
 }

@@ -76,11 +76,13 @@ export async function createLocalStorage(dataDir: string, db: Db): Promise<Stora
     },
 
     async removeUpload(uploadId) {
+      tusStore.release(uploadId);
       await unlinkIfPresent(uploadPath(uploadId));
       await info.delete(uploadId);
     },
 
     async promote(uploadId, key) {
+      tusStore.release(uploadId); // an upload finished without a write (0 bytes): its bytes are all there
       const from = uploadPath(uploadId);
       const to = filePath(key);
       const dir = path.dirname(to);
@@ -97,7 +99,7 @@ export async function createLocalStorage(dataDir: string, db: Db): Promise<Stora
           await fs.rename(from, to);
         }
       }
-      await info.delete(uploadId);
+      info.forget(uploadId);
     },
 
     async statFile(key) {

@@ -35,17 +35,19 @@ export function createFinishing(deps: { lifecycle: Lifecycle; locker: Locker; re
   return {
     finish: (upload) =>
       withLock(upload.id, async () => {
-        if (!(await repo.getUpload(upload.id))) {
+        const row = await repo.getUpload(upload.id);
+        if (!row) {
           // Finished meanwhile by a HEAD that found every byte stored.
           const file = await repo.getFileByUploadId(upload.id);
           if (file) return file;
         }
-        return lifecycle.finish(upload);
+        return lifecycle.finish({ ...upload, row });
       }),
     finishOnHead: (uploadId, response) =>
       withLock(uploadId, async () => {
-        if (!(await repo.getUpload(uploadId))) return response; // finished meanwhile by another request
-        const file = await lifecycle.finish({ id: uploadId, size: Number(response.headers.get('upload-length')) });
+        const row = await repo.getUpload(uploadId);
+        if (!row) return response; // finished meanwhile by another request
+        const file = await lifecycle.finish({ id: uploadId, size: Number(response.headers.get('upload-length')), row });
         const headers = new Headers(response.headers);
         headers.set('X-File-Key', file.key);
         return new Response(null, { status: 200, headers });

@@ -82,6 +82,8 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     if (!ctx) throw new Error('tus request without a context: requests must come through the upload service');
     return ctx;
   };
+  /** Requests that created their upload: whether it is partial is known without asking the database. */
+  const creations = new WeakSet<UploadContext>();
   const uploadUrl = (id: string) => `${deps.publicUrl()}${TUS_PATH}/${id}`;
   const finishing = createFinishing(deps);
 
@@ -102,12 +104,14 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
         hasBody: req.headers.get('content-type') === 'application/offset+octet-stream',
         partial: ctx.partial === true,
       });
+      creations.add(ctx);
     },
     async onFinish(req, upload) {
       // A complete partial upload waits for its final upload (hooks/concat.ts).
-      if (await lifecycle.isPartial(upload.id)) return {};
+      const ctx = contextOf(req);
+      if (creations.has(ctx) ? ctx.partial === true : await lifecycle.isPartial(upload.id)) return {};
       const file = await finishing.finish({ id: upload.id, size: upload.size ?? upload.offset });
-      contextOf(req).file = file;
+      ctx.file = file;
       // A POST that finished the upload (creation-with-upload) must stay 201: clients need Location.
       return { status_code: req.method === 'POST' ? 201 : 200, headers: { 'Content-Type': 'application/json', 'X-File-Key': file.key } };
     },

@@ -13,12 +13,16 @@
 //   counted in sl_webhook_dead); later events of that upload then go out.
 // - Everything lives in the database: a restart picks up whatever was pending. Stopping abandons requests
 //   in flight; they stay pending and go again (at least once).
+// - A delivery answered 2xx is marked delivered at the start of the next look, together with the
+//   others answered since the last one, in one transaction: one commit per delivery was three per
+//   upload. Until it is marked it stays claimed, so no look sends it again and its subject's next
+//   event waits (the head rule); a crash before the mark sends it again: at least once, as above.
 // - Delivered events are pruned after RETENTION_MS, dead ones after DEAD_RETENTION_MS: hourly, a
 //   batch per pump, so a backlog (a first start after months) never holds the event loop for long.
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WebhookConfig } from '../config.ts';
-import type { OutboxStore, PendingDelivery } from '../db/contract.ts';
+import type { DeliveryRef, OutboxStore, PendingDelivery } from '../db/contract.ts';
 import { createPoster } from './post.ts';
 import { parseReceivers, type WebhookReceiver } from './receivers.ts';
 import { signatureHeaders, webhookKey } from './signing.ts';
@@ -82,11 +86,26 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   /** Requests in flight per URL. */
   const busy = new Map<string, number>();
   let running = false;
+  let looking: Promise<void> | undefined;
   let stopped = true;
   let timer: NodeJS.Timeout | undefined;
   let lastPrune = 0;
   let pruneBacklog = false;
   const settling = new Set<Promise<void>>();
+  /** Answered 2xx, not yet marked delivered in the outbox. */
+  let received: DeliveryRef[] = [];
+
+  async function markReceived(): Promise<void> {
+    if (received.length === 0) return;
+    const batch = received;
+    received = [];
+    try {
+      await outbox.delivered(batch);
+    } catch (error) {
+      received = batch.concat(received); // still claimed: marked at a later look
+      throw error;
+    }
+  }
 
   const headKey = (d: Pick<PendingDelivery, 'url' | 'subject'>) => `${d.url}\n${d.subject}`;
 
@@ -112,7 +131,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       return;
     }
     running = true;
-    void look().finally(() => {
+    looking = look().finally(() => {
       running = false;
       if (again) {
         again = false;
@@ -123,6 +142,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   async function look(): Promise<void> {
     try {
+      await markReceived();
       const at = now();
       if (pruneBacklog || at - lastPrune >= PRUNE_EVERY_MS) {
         lastPrune = at;
@@ -175,7 +195,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       };
       const status = await poster.post(receiver.target, headers, delivery.body, controller.signal);
       if (status >= 200 && status < 300) {
-        await outbox.delivered(delivery.event, delivery.url);
+        received.push({ event: delivery.event, url: delivery.url });
         outcomes.inc({ outcome: 'delivered' });
         log.debug({ event: delivery.type, event_id: delivery.event_id, receiver: receiver.label, attempts: delivery.attempts + 1 }, 'webhook delivered');
         return;
@@ -222,6 +242,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       clearTimeout(timer);
       for (const controller of inFlight.values()) controller.abort(new Error('server stopping'));
       await Promise.allSettled([...settling]);
+      await looking;
+      await markReceived().catch((error: unknown) => log.error({ err: error }, 'could not mark webhook deliveries delivered; they will be sent again'));
       poster.close();
     },
   };

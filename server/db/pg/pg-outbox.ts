@@ -2,8 +2,8 @@
 // head rule: per receiver and subject, only the oldest pending delivery may go). Several instances
 // run dispatchers against it: claimDue() takes due heads with FOR UPDATE SKIP LOCKED and holds
 // them until a lease ends, so each delivery is sent by one instance at a time, with its event id.
-import { randomBytes } from 'node:crypto';
 import type { OutboxStore, PendingDelivery } from '../contract.ts';
+import { newEventId } from '../outbox.ts';
 import type { Sql } from './sql.ts';
 
 const HEAD = `d.url = $1 AND d.state = 'pending' AND d.next_attempt_at <= $2
@@ -17,7 +17,7 @@ export function createPgOutbox(sql: Sql, urls: readonly string[], now: () => num
       if (urls.length === 0) return; // webhooks off: an event no one receives is not kept
       await sql.tx(async (tx) => {
         const at = now();
-        const eventId = `evt_${randomBytes(16).toString('hex')}`;
+        const eventId = newEventId();
         const body = JSON.stringify({ type, timestamp: new Date(at).toISOString(), data });
         const { id } = (await tx.one<{ id: number }>(
           'INSERT INTO webhook_events (event_id, type, subject, body, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
@@ -49,10 +49,13 @@ export function createPgOutbox(sql: Sql, urls: readonly string[], now: () => num
             WHERE w.event = due.event AND w.url = due.url RETURNING w.*)
          SELECT ${DELIVERY} FROM claimed d JOIN webhook_events e ON e.id = d.event ORDER BY d.next_attempt_at, d.event`,
         [url, at, limit, at + leaseMs]),
-    delivered: async (event, url) =>
-      void (await sql.run(
-        "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, last_error = NULL, claimed_until = NULL WHERE event = $1 AND url = $2",
-        [event, url])),
+    delivered: async (deliveries) => {
+      if (deliveries.length === 0) return;
+      await sql.run(
+        `UPDATE webhook_deliveries d SET state = 'delivered', attempts = d.attempts + 1, last_error = NULL, claimed_until = NULL
+           FROM unnest($1::bigint[], $2::text[]) AS x(event, url) WHERE d.event = x.event AND d.url = x.url`,
+        [deliveries.map((d) => d.event), deliveries.map((d) => d.url)]);
+    },
     retryLater: ({ event, url, subject }, nextAttemptAt, error) =>
       sql.tx(async (tx) => {
         await tx.run(

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { openDb } from '../../../server/db/open.ts';
-import { createOutbox } from '../../../server/db/outbox.ts';
+import { createOutbox, newEventId } from '../../../server/db/outbox.ts';
 import { tempDir } from '../../helpers/server.ts';
 
 const DAY = 24 * 3600 * 1000;
@@ -87,4 +87,10 @@ test('outbox: pending deliveries to a URL no longer configured are dropped, the 
   assert.equal(outbox.dropPendingExcept([B]), 1);
   const rows = db.prepare('SELECT url, state FROM webhook_deliveries ORDER BY event, url').all();
   assert.deepEqual(rows, [{ url: A, state: 'delivered' }, { url: B, state: 'pending' }, { url: B, state: 'pending' }]);
+});
+
+test('event ids: evt_ and 32 hex digits, all distinct across refills of their random pool', () => {
+  const ids = Array.from({ length: 1000 }, () => newEventId());
+  for (const id of ids) assert.match(id, /^evt_[0-9a-f]{32}$/);
+  assert.equal(new Set(ids).size, ids.length);
 });

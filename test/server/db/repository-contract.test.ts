@@ -348,10 +348,10 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       await repo.outbox.retryLater(heads[0]!, clock + 60_000, 'HTTP 500');
       assert.deepEqual((await repo.outbox.dueHeads(HOOK_A, clock + 59_999, 10)).map((d) => d.subject), ['up_2']);
       assert.equal(await repo.outbox.nextDueAt(HOOK_A), clock);
-      await repo.outbox.delivered(heads[1]!.event, HOOK_A);
+      await repo.outbox.delivered([{ event: heads[1]!.event, url: HOOK_A }]);
       heads = await repo.outbox.dueHeads(HOOK_A, clock + 60_000, 10);
       assert.deepEqual(heads.map((d) => [d.subject, d.type, d.attempts]), [['up_1', 'upload.created', 1]]);
-      await repo.outbox.delivered(heads[0]!.event, HOOK_A);
+      await repo.outbox.delivered([{ event: heads[0]!.event, url: HOOK_A }]);
       heads = await repo.outbox.dueHeads(HOOK_A, clock + 60_000, 10);
       assert.deepEqual(heads.map((d) => [d.subject, d.type]), [['up_1', 'upload.finished']]);
       await repo.outbox.dead(heads[0]!.event, HOOK_A, 'gone');

@@ -46,4 +46,21 @@ describe('the SQLite connection gate', () => {
     await writing;
     assert.deepEqual(await info.get(id), { id, size: 10, offset: 0 });
   });
+
+  test('transactions begun in the same tick run one after the other; a statement waiting with them stays out of them', async () => {
+    const id = 'gate-same-tick';
+    const order: string[] = [];
+    const transaction = (name: string) =>
+      repo.atomically(async (tx) => {
+        order.push(`${name} begins`);
+        await tx.ping();
+        order.push(`${name} ends`);
+        if (name === 'b') throw new Error('refused');
+      });
+    const results = await Promise.allSettled([transaction('a'), info.set(id, { id, size: 1, offset: 0 } as Upload), transaction('b'), transaction('c')]);
+    assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    assert.match(String((results[2] as PromiseRejectedResult).reason), /refused/);
+    assert.deepEqual(order, ['a begins', 'a ends', 'b begins', 'b ends', 'c begins', 'c ends']);
+    assert.deepEqual(await info.get(id), { id, size: 1, offset: 0 }, 'kept although b rolled back');
+  });
 });

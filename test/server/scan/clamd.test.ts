@@ -163,3 +163,102 @@ test("clamd's replies become verdicts", () => {
   ];
   for (const [reply, verdict] of cases) assert.deepEqual(parseReply(reply), verdict, reply);
 });
+
+/**
+ * A clamd stand-in speaking just enough of the protocol to watch sessions: `zIDSESSION`, then
+ * `zINSTREAM` commands answered `<n>: stream: OK`, `zEND`; `zPING` alone answered PONG unless
+ * `pong` is false. `onCommand` may cut a session instead (return false).
+ */
+async function sessionPeer(options: { pong?: boolean; onInstream?: (n: number, socket: net.Socket) => boolean } = {}) {
+  const connections: { commands: string[] }[] = [];
+  let instreams = 0;
+  const peer = await fakePeer((socket) => {
+    const seen = { commands: [] as string[] };
+    connections.push(seen);
+    let buffer = Buffer.alloc(0);
+    let streaming = false;
+    let number = 0;
+    socket.on('data', (data: Buffer) => {
+      buffer = Buffer.concat([buffer, data]);
+      for (;;) {
+        if (streaming) {
+          if (buffer.length < 4) return;
+          const length = buffer.readUInt32BE(0);
+          if (buffer.length < 4 + length) return;
+          buffer = buffer.subarray(4 + length);
+          if (length === 0) {
+            streaming = false;
+            socket.write(`${number}: stream: OK\0`);
+          }
+          continue;
+        }
+        const end = buffer.indexOf(0);
+        if (end < 0) return;
+        const command = buffer.subarray(0, end).toString('latin1');
+        buffer = buffer.subarray(end + 1);
+        seen.commands.push(command);
+        if (command === 'zIDSESSION') continue;
+        number++;
+        if (command === 'zPING') {
+          if (options.pong === false) return void socket.destroy();
+          socket.write(seen.commands.includes('zIDSESSION') ? `${number}: PONG\0` : 'PONG\0');
+        } else if (command === 'zINSTREAM') {
+          if (options.onInstream && !options.onInstream(++instreams, socket)) return;
+          streaming = true;
+        } else if (command === 'zEND') return void socket.end();
+      }
+    });
+  });
+  return { ...peer, connections };
+}
+
+describe('clamd client: sessions', () => {
+  test('back-to-back scans share one connection (zIDSESSION); an idle session is ended with zEND', async () => {
+    const peer = await sessionPeer();
+    const clamd = createClamd({ address: { host: '127.0.0.1', port: peer.port }, timeoutMs: 5000 });
+    try {
+      for (let i = 0; i < 5; i++) assert.deepEqual(await clamd.scan(Readable.from([Buffer.from(`file ${i}`)])), { status: 'clean' });
+      assert.equal(peer.connections.length, 1);
+      assert.deepEqual(peer.connections[0]!.commands, ['zIDSESSION', ...Array(5).fill('zINSTREAM')]);
+      // Left idle, the session says goodbye by itself (well before clamd's IdleTimeout would cut it).
+      const deadline = Date.now() + 10_000;
+      while (!peer.connections[0]!.commands.includes('zEND') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(peer.connections[0]!.commands.at(-1), 'zEND');
+      assert.deepEqual(await clamd.scan(Readable.from([Buffer.from('later')])), { status: 'clean' });
+      assert.equal(peer.connections.length, 2);
+    } finally {
+      clamd.close();
+      await peer.close();
+    }
+  });
+
+  test('a session cut mid-stream while clamd does not answer PING: no verdict (ClamdUnavailable); the next scan opens a new session', async () => {
+    const peer = await sessionPeer({ pong: false, onInstream: (n, socket) => (n === 2 ? (socket.destroy(), false) : true) });
+    const clamd = createClamd({ address: { host: '127.0.0.1', port: peer.port }, timeoutMs: 5000 });
+    try {
+      assert.deepEqual(await clamd.scan(Readable.from([Buffer.from('first')])), { status: 'clean' });
+      await assert.rejects(clamd.scan(Readable.from([Buffer.alloc(256 * 1024, 1)])), (error: unknown) => error instanceof ClamdUnavailable && error.reason === 'hung-up');
+      assert.deepEqual(await clamd.scan(Readable.from([Buffer.from('third')])), { status: 'clean' });
+      const sessions = peer.connections.filter((c) => c.commands[0] === 'zIDSESSION');
+      assert.equal(sessions.length, 2);
+    } finally {
+      clamd.close();
+      await peer.close();
+    }
+  });
+
+  test('a session whose clamd went away while it was idle: the next scan gets a verdict from clamd restarted', async () => {
+    const daemon = await startClamd();
+    const clamd = createClamd({ address: daemon.address, timeoutMs: 30_000 });
+    try {
+      assert.deepEqual(await clamd.scan(Readable.from([Buffer.from('before')])), { status: 'clean' });
+      await daemon.stop();
+      await daemon.restart();
+      const infected = Buffer.from(EICAR, 'latin1');
+      assert.deepEqual(await clamd.scan(Readable.from([infected])), { status: 'infected', signature: EICAR_SIGNATURE });
+    } finally {
+      clamd.close();
+      await daemon.dispose();
+    }
+  });
+});

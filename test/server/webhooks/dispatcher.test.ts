@@ -57,3 +57,111 @@ test('dispatcher: a delivery in flight is not a reason to look at the outbox aga
     db.close();
   }
 });
+
+const scratches: string[] = [];
+after(() => scratches.forEach((d) => rmSync(d, { recursive: true, force: true })));
+function scratch(): string {
+  const d = tempDir();
+  scratches.push(d);
+  return d;
+}
+
+/** A dispatcher on `outbox` sending to `url`, as the server builds it. */
+function dispatcherOn(outbox: OutboxStore, url: string) {
+  return createDispatcher({
+    outbox,
+    config: { urls: [url], secret: 'a-test-secret', timeoutMs: 60_000, maxBackoffMs: 60_000, giveUpMs: 3600_000 },
+    now: Date.now,
+    log: pino({ level: 'silent' }),
+    registry: new Registry(),
+  });
+}
+
+test('dispatcher: a delivery whose mark fails is marked at a later look, never sent again meanwhile; its successor waits for the mark', async () => {
+  const receiver = new Receiver();
+  await receiver.listen();
+  const db = openDb(scratch());
+  const real = createSqliteRepository(db, { webhookUrls: [receiver.url], now: Date.now }).outbox;
+  let failures = 3;
+  const outbox: OutboxStore = {
+    ...real,
+    async delivered(deliveries) {
+      if (failures > 0) {
+        failures--;
+        throw new Error('disk I/O error');
+      }
+      return real.delivered(deliveries);
+    },
+  };
+  const dispatcher = dispatcherOn(outbox, receiver.url);
+  try {
+    await dispatcher.start();
+    await outbox.emit('upload.created', 'u1', { upload_id: 'u1' });
+    await outbox.emit('upload.finished', 'u1', { upload_id: 'u1' });
+    await outbox.emit('upload.created', 'u2', { upload_id: 'u2' });
+    dispatcher.wake();
+    await until('every event delivered and marked', async () => (await real.counts()).pending === 0);
+    const sent = receiver.accepted().map((r) => `${r.data.upload_id} ${r.type}`);
+    assert.equal(sent.length, 3, `sent: ${sent.join(', ')}`);
+    assert.deepEqual(sent.filter((s) => s.startsWith('u1')), ['u1 upload.created', 'u1 upload.finished']);
+  } finally {
+    await dispatcher.stop();
+    await receiver.close();
+    db.close();
+  }
+});
+
+test('dispatcher: a crash between a 2xx and its mark sends that event again after the restart (at least once), still before its successor', async () => {
+  const receiver = new Receiver();
+  await receiver.listen();
+  const db = openDb(scratch());
+  const real = createSqliteRepository(db, { webhookUrls: [receiver.url], now: Date.now }).outbox;
+  // The first process never gets to write its marks (it dies first).
+  const dying: OutboxStore = { ...real, delivered: async () => Promise.reject(new Error('the process died')) };
+  const first = dispatcherOn(dying, receiver.url);
+  await first.start();
+  await real.emit('upload.created', 'u1', { upload_id: 'u1' });
+  await real.emit('upload.finished', 'u1', { upload_id: 'u1' });
+  first.wake();
+  await until('the first event answered', () => receiver.accepted().length === 1);
+  await first.stop();
+  // A new process: a new repository on the same database (the first one's claims died with it).
+  const restarted = createSqliteRepository(db, { webhookUrls: [receiver.url], now: Date.now }).outbox;
+  const second = dispatcherOn(restarted, receiver.url);
+  try {
+    await second.start();
+    await until('every event marked delivered', async () => (await real.counts()).pending === 0);
+    const ids = receiver.accepted().map((r) => `${r.type} ${r.id}`);
+    const [created, again, finished] = ids;
+    assert.equal(ids.length, 3, ids.join(', '));
+    assert.equal(again, created, 'the same event, with the same id');
+    assert.match(finished!, /^upload\.finished /);
+  } finally {
+    await second.stop();
+    await receiver.close();
+    db.close();
+  }
+});
+
+test('dispatcher: deliveries answered between two looks are marked together; each is sent once', async () => {
+  const receiver = new Receiver();
+  await receiver.listen();
+  const db = openDb(scratch());
+  const real = createSqliteRepository(db, { webhookUrls: [receiver.url], now: Date.now }).outbox;
+  const marks: number[] = [];
+  const outbox: OutboxStore = { ...real, delivered: (deliveries) => (marks.push(deliveries.length), real.delivered(deliveries)) };
+  const dispatcher = dispatcherOn(outbox, receiver.url);
+  try {
+    await dispatcher.start();
+    for (let i = 0; i < 40; i++) await outbox.emit('upload.created', `u${i}`, { upload_id: `u${i}` });
+    dispatcher.wake();
+    await until('every event marked delivered', async () => (await real.counts()).pending === 0);
+    assert.equal(receiver.accepted().length, 40);
+    assert.equal(new Set(receiver.accepted().map((r) => r.id)).size, 40);
+    assert.equal(marks.reduce((a, b) => a + b, 0), 40);
+  } finally {
+    await dispatcher.stop();
+    await receiver.close();
+    db.close();
+  }
+});
