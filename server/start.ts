@@ -11,6 +11,7 @@ import { TokenBuckets } from './http/rate-limit.ts';
 import { createLogger } from './logging.ts';
 import type { Metrics } from './metrics.ts';
 import { createServices, type Services } from './services.ts';
+import { releaseStartupMemory } from './startup-memory.ts';
 
 export interface RunningServer {
   url: string;
@@ -72,6 +73,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
     Math.min(60_000, Math.max(1000, (config.uploadExpirySeconds * 1000) / 4)),
   );
   await dispatcher?.start();
+  await releaseStartupMemory();
   log.info({ url, public_url: services.publicUrl(), data_dir: config.dataDir, storage: config.storage }, 'listening');
 
   let closing: Promise<void> | undefined;
