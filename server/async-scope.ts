@@ -4,7 +4,7 @@
 //
 // One, because on Node 20 every AsyncLocalStorage that has been entered adds a property to every
 // promise created from then on, whether or not it holds anything: with two, a PATCH held open
-// kept ~1.4 KiB more per connection (bench/README.md, "Memory per held PATCH").
+// kept ~1.3 KiB more per connection (bench/README.md, "Memory per held PATCH").
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 export interface Scope {
