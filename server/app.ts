@@ -6,6 +6,7 @@ import { AppError, problemResponse, toAppError } from './errors.ts';
 import { boundedBodies } from './http/body-limit.ts';
 import { corsFor } from './http/cors.ts';
 import { cookieOriginCheck } from './http/cross-origin.ts';
+import { inSequence } from './http/in-sequence.ts';
 import type { Drain } from './http/drain.ts';
 import type { TokenBuckets } from './http/rate-limit.ts';
 import { authFailureLimit, downloadLimit } from './http/rate-limit-middleware.ts';
@@ -44,14 +45,16 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   const cors = corsFor(config.corsOrigins);
   if (cors) app.use('*', cors);
   app.use('*', boundedBodies({ maxBytes: config.bodyLimitBytes, exceptUnder: [TUS_PATH, ...LEGACY_UPLOAD_PATHS] }));
-  app.use('/v1/*', cookieOriginCheck({ cookieName: config.cookieName, corsOrigins: config.corsOrigins, publicUrl: services.publicUrl }));
   app.use('/docs', securityHeaders(DOCS_POLICY));
   app.use('/docs/*', securityHeaders(DOCS_POLICY));
 
   const downloads = downloadLimit({ perClient: edge.limits.downloadPerClient, perLink: edge.limits.downloadPerLink, metrics: edge.metrics });
   app.use('/get/*', downloads);
   app.use('/v1/files/batch-download/*', downloads);
-  app.use('/v1/*', authFailureLimit({ buckets: edge.limits.authFailure, metrics: edge.metrics }));
+  // One registration for both (server/http/in-sequence.ts). The origin check runs after the
+  // download limit on batch downloads: it passes their GETs, which are all that limit counts.
+  const originCheck = cookieOriginCheck({ cookieName: config.cookieName, corsOrigins: config.corsOrigins, publicUrl: services.publicUrl });
+  app.use('/v1/*', inSequence(originCheck, authFailureLimit({ buckets: edge.limits.authFailure, metrics: edge.metrics })));
 
   app.route(TUS_PATH, uploadRoutes({ uploads: services.uploads, repo: services.repo, auth: services.auth, log }));
 

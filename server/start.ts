@@ -12,6 +12,7 @@ import { TokenBuckets } from './http/rate-limit.ts';
 import { createLogger } from './logging.ts';
 import type { Metrics } from './metrics.ts';
 import { createServices, type Services } from './services.ts';
+import { releaseStartupMemory } from './startup-memory.ts';
 
 export interface RunningServer {
   url: string;
@@ -71,6 +72,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   bound = url;
   const stopHousekeeping = services.lifecycle.startHousekeeping(sweepIntervalMs(config.uploadExpirySeconds));
   await dispatcher?.start();
+  await releaseStartupMemory();
   log.info({ url, public_url: services.publicUrl(), data_dir: config.dataDir, storage: config.storage }, 'listening');
 
   let closing: Promise<void> | undefined;

@@ -4,31 +4,31 @@
 // transaction is open, statements outside it wait until it ends; the transaction's own go through.
 // Every module that runs statements on the server's connection outside a transaction passes here:
 // the repository (sqlite-repository.ts) and tus's upload info (tus-info-repo.ts).
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { currentScope, withScope } from '../async-scope.ts';
 import { OUTER_CALL_IN_TRANSACTION } from './contract.ts';
 import type { Db } from './open.ts';
 
 export class SqliteGate {
-  /** Set in the transaction's body (and what it awaits): a call outside it from there would wait for itself. */
-  readonly #within = new AsyncLocalStorage<Promise<void>>();
   #open: Promise<void> | undefined;
 
   /** Runs `fn` once no transaction is open. */
   async outside<T>(fn: () => T): Promise<T> {
-    do await this.#wait();
-    while (this.#open); // a transaction may have begun while this resumed (see closed)
+    this.#refuseFromWithin();
+    while (this.#open) await this.#open;
     return fn();
   }
 
   /** Runs a transaction's `body` with the gate closed to everything else. */
   async closed<T>(body: () => Promise<T>): Promise<T> {
-    // Waiters resume one microtask after the gate opens: one that resumed first may have closed it again.
-    do await this.#wait();
-    while (this.#open);
+    this.#refuseFromWithin();
+    // Waited for here, not in a helper: between the last check and the gate closing no other
+    // waiter may run, or two transactions begun in the same tick would both find it open.
+    while (this.#open) await this.#open;
     let done!: () => void;
     const transaction = (this.#open = new Promise((resolve) => (done = resolve)));
     try {
-      return await this.#within.run(transaction, body);
+      // Marked in the body's scope (and what it awaits): a call outside it from there would wait for itself.
+      return await withScope({ transactions: [...(currentScope()?.transactions ?? []), transaction] }, body);
     } finally {
       this.#open = undefined;
       done();
@@ -37,12 +37,14 @@ export class SqliteGate {
 
   /** Runs `fn` outside the transaction's context: what it starts may go through the gate. */
   exit<T>(fn: () => T): T {
-    return this.#within.exit(fn);
+    const within = currentScope()?.transactions;
+    if (!this.#open || !within?.includes(this.#open)) return fn();
+    const open = this.#open;
+    return withScope({ transactions: within.filter((t) => t !== open) }, fn);
   }
 
-  async #wait(): Promise<void> {
-    if (this.#open && this.#within.getStore() === this.#open) throw new Error(OUTER_CALL_IN_TRANSACTION);
-    while (this.#open) await this.#open;
+  #refuseFromWithin(): void {
+    if (this.#open && currentScope()?.transactions?.includes(this.#open)) throw new Error(OUTER_CALL_IN_TRANSACTION);
   }
 }
 

@@ -23,7 +23,8 @@ const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export function cookieOriginCheck(deps: CrossOriginDeps): MiddlewareHandler {
   const listed = new Set(deps.corsOrigins.filter((origin) => origin !== '*'));
-  return async (c, next) => {
+  // Not async: it holds nothing while the request runs (server/http/in-sequence.ts).
+  return (c, next) => {
     // The method override turns a POST into a PATCH or DELETE (server/routes/uploads.ts): the
     // request changes state whichever of the two names it.
     const override = c.req.header('x-http-method-override')?.toUpperCase();

@@ -36,13 +36,15 @@ export function downloadLimit(deps: { perClient: TokenBuckets; perLink: TokenBuc
  * are refused before any token is checked, until it refills.
  */
 export function authFailureLimit(deps: { buckets: TokenBuckets; metrics: Metrics }): MiddlewareHandler<RequestEnv> {
-  return async (c, next) => {
+  // Not async: a request this limit does not count holds nothing while it runs (server/http/in-sequence.ts).
+  return (c, next) => {
     const ip = c.get('clientIp');
     if (c.get('local')) return next();
     const wait = deps.buckets.peek(ip);
     if (wait > 0) refuse(deps.metrics, 'auth_failure', wait, 'failed authentications from your address');
-    await next();
-    const status = c.res.status;
-    if (status === 401 || (status === 403 && c.req.path === '/v1/files/generate-token')) deps.buckets.take(ip);
+    return next().then(() => {
+      const status = c.res.status;
+      if (status === 401 || (status === 403 && c.req.path === '/v1/files/generate-token')) deps.buckets.take(ip);
+    });
   };
 }

@@ -38,7 +38,10 @@ export interface RequestContextDeps {
 
 export function requestContext(deps: RequestContextDeps): MiddlewareHandler<RequestEnv> {
   const resolveClient = createClientResolver(deps);
-  return async (c, next) => {
+  // Not async: the continuation below holds only what it uses while a request runs, where an
+  // async function's suspended frame would hold all of it (~1 KiB per open upload request,
+  // bench/README.md, "Memory per held PATCH").
+  return (c, next) => {
     const started = performance.now();
     const endHandler = deps.drain.begin();
     const endResponse = deps.drain.begin();
@@ -56,53 +59,61 @@ export function requestContext(deps: RequestContextDeps): MiddlewareHandler<Requ
     const receiving = c.req.path.startsWith('/v1/uploads') && (c.req.method === 'PATCH' || c.req.method === 'POST') && c.req.header('content-type') === 'application/offset+octet-stream';
     if (receiving) deps.metrics.uploadsReceiving.inc();
 
-    try {
-      await withRequestId(requestId, next);
-    } finally {
-      endHandler();
-    }
+    return withRequestId(requestId, next).then(
+      () => {
+        endHandler();
+        observe();
+      },
+      (error: unknown) => {
+        endHandler();
+        throw error;
+      },
+    );
 
-    const route = routePath(c) || 'unmatched';
-    const status = c.res.status;
-    try {
-      c.res.headers.set('X-Request-Id', requestId);
-      // During a shutdown no connection is kept alive for a next request that would be refused.
-      if (deps.drain.draining) c.res.headers.set('Connection', 'close');
-    } catch {
-      // immutable headers (a Response from elsewhere): the id is only a convenience
-    }
-    const downloading = DOWNLOAD_ROUTES.has(route) && c.req.method === 'GET' && (status === 200 || status === 206) && c.res.body !== null;
-    if (downloading) deps.metrics.openDownloads.inc();
+    /** Once the handler is done: the response's headers now, its log line and metrics once it is out. */
+    function observe(): void {
+      const route = routePath(c) || 'unmatched';
+      const status = c.res.status;
+      try {
+        c.res.headers.set('X-Request-Id', requestId);
+        // During a shutdown no connection is kept alive for a next request that would be refused.
+        if (deps.drain.draining) c.res.headers.set('Connection', 'close');
+      } catch {
+        // immutable headers (a Response from elsewhere): the id is only a convenience
+      }
+      const downloading = DOWNLOAD_ROUTES.has(route) && c.req.method === 'GET' && (status === 200 || status === 206) && c.res.body !== null;
+      if (downloading) deps.metrics.openDownloads.inc();
 
-    const finish = () => {
-      const bytes = socket ? socketBytes(socket) : { read: 0, written: 0 };
-      const duration = (performance.now() - started) / 1000;
-      if (receiving) deps.metrics.uploadsReceiving.dec();
-      if (downloading) deps.metrics.openDownloads.dec();
-      const caller = c.get('caller');
-      deps.metrics.requests.inc({ method: c.req.method, route, status });
-      deps.metrics.requestDuration.observe({ method: c.req.method, route }, duration);
-      deps.metrics.bytesReceived.inc({ route }, bytes.read);
-      deps.metrics.bytesSent.inc({ route }, bytes.written);
-      deps.log.info({
-        request_id: requestId,
-        method: c.req.method,
-        route,
-        path: loggablePath(c.req.path),
-        status,
-        user: caller === undefined ? null : caller.kind === 'service' ? '[service]' : caller.userId,
-        client: clientIp,
-        via_edge: edge,
-        bytes_in: bytes.read,
-        bytes_out: bytes.written,
-        duration_ms: Math.round(duration * 10_000) / 10,
-        ...(outgoing && !outgoing.writableFinished ? { aborted: true } : {}),
-      }, 'request');
-      endResponse();
-    };
-    // A connection cut while the handler ran has already closed the response.
-    if (outgoing && !outgoing.closed) outgoing.once('close', finish);
-    else finish();
+      const finish = () => {
+        const bytes = socket ? socketBytes(socket) : { read: 0, written: 0 };
+        const duration = (performance.now() - started) / 1000;
+        if (receiving) deps.metrics.uploadsReceiving.dec();
+        if (downloading) deps.metrics.openDownloads.dec();
+        const caller = c.get('caller');
+        deps.metrics.requests.inc({ method: c.req.method, route, status });
+        deps.metrics.requestDuration.observe({ method: c.req.method, route }, duration);
+        deps.metrics.bytesReceived.inc({ route }, bytes.read);
+        deps.metrics.bytesSent.inc({ route }, bytes.written);
+        deps.log.info({
+          request_id: requestId,
+          method: c.req.method,
+          route,
+          path: loggablePath(c.req.path),
+          status,
+          user: caller === undefined ? null : caller.kind === 'service' ? '[service]' : caller.userId,
+          client: clientIp,
+          via_edge: edge,
+          bytes_in: bytes.read,
+          bytes_out: bytes.written,
+          duration_ms: Math.round(duration * 10_000) / 10,
+          ...(outgoing && !outgoing.writableFinished ? { aborted: true } : {}),
+        }, 'request');
+        endResponse();
+      };
+      // A connection cut while the handler ran has already closed the response.
+      if (outgoing && !outgoing.closed) outgoing.once('close', finish);
+      else finish();
+    }
   };
 }
 

@@ -32,11 +32,10 @@ const ON_AN_UPLOAD = new Set(['HEAD', 'PATCH', 'DELETE']);
 
 export function uploadRoutes(deps: UploadRouteDeps): Hono {
   const app = new Hono();
-  // Every tus response carries Tus-Resumable, errors raised before tus runs included (tus 1.0 §3.2).
-  app.use('*', async (c, next) => {
-    c.header('Tus-Resumable', '1.0.0');
-    await next();
-  });
+  // tus 1.0 §3.2: every answer carries Tus-Resumable. tus's own answers and ours below set it; a
+  // refusal thrown anywhere on this path gets it from the app's error handler (server/app.ts). No
+  // middleware of its own here: each layer awaiting next() is kept alive, per open upload request,
+  // for as long as its body streams (bench/README.md, "Memory per held PATCH").
   app.all('/', (c) => dispatch(c, deps, undefined));
   app.all('/:id', (c) => dispatch(c, deps, c.req.param('id')));
   return app;
@@ -55,21 +54,19 @@ function dispatch(c: Context, deps: UploadRouteDeps, id: string | undefined): Pr
   });
 }
 
-async function handle(c: Context, deps: UploadRouteDeps, id: string | undefined, request: Request): Promise<Response> {
-  const staged: { body?: StagedBody } = {};
-  try {
-    return await handleStaged(c, deps, id, staged, request);
-  } catch (error) {
-    // A translated request's refusals are answered by the draft's handler with its headers.
-    if (request !== c.req.raw && error instanceof AppError) return problemResponse(error);
+function handle(c: Context, deps: UploadRouteDeps, id: string | undefined, request: Request): Promise<Response> {
+  const answered = handleStaged(c, deps, id, request);
+  if (request === c.req.raw) return answered;
+  // A translated request's refusals are answered by the draft's handler with its headers.
+  return answered.catch((error: unknown) => {
+    if (error instanceof AppError) return problemResponse(error);
     throw error;
-  } finally {
-    await staged.body?.remove();
-  }
+  });
 }
 
-async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | undefined, staged: { body?: StagedBody }, raw: Request): Promise<Response> {
+async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | undefined, raw: Request): Promise<Response> {
   const request = raw;
+  const staged: { body?: StagedBody } = {};
   const method = effectiveMethod(request);
   if (method === 'OPTIONS') return advertiseExtensions(await deps.uploads.discover(request));
   if (method === 'GET') {
@@ -141,22 +138,16 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
       const body = !hasBody ? null : (staged.body?.body ?? bodyOf(deps, request, incoming, ctx));
       return new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
     };
-    return await answer(deps, method, ctx, request, build, claim);
+    // `build` makes the request tus reads (the service builds it after the quota claim).
+    return await answer(deps, method, ctx, request, await deps.uploads.run(method, ctx, build, claim));
   } finally {
     release?.();
+    await staged.body?.remove();
   }
 }
 
-/** `request` as received; `build` makes the one tus reads (the service builds it after the quota claim). */
-async function answer(
-  deps: UploadRouteDeps,
-  method: string,
-  ctx: UploadContext,
-  request: Request,
-  build: () => Request,
-  claim: { declaredLength: number | null; contentLength: number | null },
-): Promise<Response> {
-  const response = await deps.uploads.run(method, ctx, build, claim);
+/** tus's `response` to `request`, as the client gets it. */
+async function answer(deps: UploadRouteDeps, method: string, ctx: UploadContext, request: Request, response: Response): Promise<Response> {
   if (response.status === 404 && (method === 'HEAD' || method === 'PATCH') && ctx.upload && !(await deps.uploads.unfinished(ctx.upload.id))) {
     // Finished by another request between our look-up and tus's (its bookkeeping is gone now).
     const file = await finishedFileOf(deps.repo, ctx.caller, ctx.upload.id);

@@ -63,4 +63,24 @@ describe('the SQLite connection gate', () => {
     assert.deepEqual(order, ['a begins', 'a ends', 'b begins', 'b ends', 'c begins', 'c ends']);
     assert.deepEqual(await info.get(id), { id, size: 1, offset: 0 }, 'kept although b rolled back');
   });
+
+  test('two transactions begun in the same tick run one after the other', async () => {
+    const both = await Promise.all(['a', 'b'].map((name) => repo.atomically(async (tx) => {
+      await tx.ping();
+      return (await tx.ping()) && name;
+    })));
+    assert.deepEqual(both, ['a', 'b']);
+  });
+
+  test('a statement made in the tick a transaction begins is not taken into it', async () => {
+    const id = 'gate-same-tick-info';
+    const rolledBack = repo.atomically(async (tx) => {
+      await tx.ping();
+      throw new Error('refused');
+    });
+    const writing = info.set(id, { id, size: 2, offset: 0 } as Upload);
+    await assert.rejects(rolledBack, /refused/);
+    await writing;
+    assert.deepEqual(await info.get(id), { id, size: 2, offset: 0 });
+  });
 });
