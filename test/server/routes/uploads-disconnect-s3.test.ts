@@ -156,12 +156,12 @@ describe('a PATCH cut mid-body on S3 keeps the bytes the server took in', () => 
   });
 
   test('a cut creation-with-upload leaves nothing behind: its client never learnt the URL', async () => {
-    const data = randomBytes(2 * MiB);
+    const data = randomBytes(partSize + MiB);
     const storage = server.services.storage;
     const known = new Set(await storage.listUploadIds());
     await cutRequest(server.url, {
       method: 'POST', path: '/v1/uploads', headers: { ...auth, 'Upload-Length': String(data.length) },
-      length: data.length, sent: data.subarray(0, 700 * 1024), offset: 0, partSize, cut: 'reset',
+      length: data.length, sent: data.subarray(0, partSize - MiB), offset: 0, partSize, cut: 'reset',
     });
     // The request has ended once it gave back its slot (after the upload was discarded).
     await until('the cut creation to end', () => server.services.lifecycle.requests.inFlight('jack') === 0);
