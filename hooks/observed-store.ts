@@ -50,6 +50,11 @@ export class ObservedStore extends DataStore {
     for (let running = this.#writing.get(id); running; running = this.#writing.get(id)) await running;
   }
 
+  /** Resolves once no write is running: a server that stops keeps what its cut requests received. */
+  async settled(): Promise<void> {
+    while (this.#writing.size > 0) await Promise.all(this.#writing.values());
+  }
+
   async #observedWrite(readable: Readable, id: string, offset: number): Promise<number> {
     // Stores report every failure as their own write error; a refusal from upstream (tus's size
     // limiter: 413) must reach the client as what it is.
