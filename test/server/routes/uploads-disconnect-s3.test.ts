@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { S3Storage } from '../../../server/storage/s3.ts';
-import { startTestServer, type TestServer } from '../../helpers/server.ts';
+import { SERVICE_TOKEN, spawnServer, startTestServer, tempDir, type TestServer } from '../../helpers/server.ts';
 import { createUpload, headUpload, patchUpload, tusUpload } from '../../helpers/tus.ts';
 import { until } from '../../helpers/until.ts';
 
@@ -22,13 +22,13 @@ type Cut = 'close' | 'reset' | 'half-close';
 const MiB = 1024 * 1024;
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
-/** Sizes of @tus/s3-store's part files (`<10 random chars>-<n>`) in the server's temp directory. */
-function partFiles(): Map<string, number> {
+/** Sizes of @tus/s3-store's part files (`<10 random chars>-<n>`) in a server's temp directory. */
+function partFiles(dir = tmp): Map<string, number> {
   const files = new Map<string, number>();
-  for (const name of readdirSync(tmp)) {
+  for (const name of readdirSync(dir)) {
     if (!/^[\w-]{10}-\d+$/.test(name)) continue;
     try {
-      files.set(name, statSync(path.join(tmp, name)).size);
+      files.set(name, statSync(path.join(dir, name)).size);
     } catch {
       // removed after its upload meanwhile
     }
@@ -47,16 +47,17 @@ interface CutRequest {
   /** The upload's offset when the request starts, and the part size: where the sent bytes land. */
   offset: number;
   partSize: number;
-  cut: Cut;
+  /** The server's temp directory. */
+  tmp?: string;
 }
 
 /**
- * Sends a request's head and `sent`, waits until the server holds all of `sent` in the part it is
- * gathering (the `.part` it prepends included), then cuts the connection `cut`'s way.
+ * Sends a request's head and `sent`, and resolves once the server holds all of `sent` in the part
+ * it is gathering (the `.part` it prepends included); the connection stays open.
  */
-async function cutRequest(base: string, r: CutRequest): Promise<void> {
+async function sendPart(base: string, r: CutRequest): Promise<net.Socket> {
   const { hostname, port } = new URL(base);
-  const before = new Set(partFiles().keys());
+  const before = new Set(partFiles(r.tmp).keys());
   const socket = net.connect(Number(port), hostname);
   socket.on('error', () => {});
   socket.resume();
@@ -71,7 +72,13 @@ async function cutRequest(base: string, r: CutRequest): Promise<void> {
   // The bytes of the part being gathered: from the part's start up to the last byte sent.
   const inPart = ((r.offset % r.partSize) + r.sent.length - 1) % r.partSize + 1;
   await until(`the server to hold ${inPart} bytes of its part`, () =>
-    [...partFiles()].some(([name, size]) => !before.has(name) && size === inPart));
+    [...partFiles(r.tmp)].some(([name, size]) => !before.has(name) && size === inPart));
+  return socket;
+}
+
+/** `sendPart`, then the connection is cut `cut`'s way. */
+async function cutRequest(base: string, r: CutRequest & { cut: Cut }): Promise<void> {
+  const socket = await sendPart(base, r);
   if (r.cut === 'reset') return void socket.resetAndDestroy();
   if (r.cut === 'close') return void socket.destroy();
   // Half-close: our FIN, then the server closes its side (the body can never be completed).
@@ -186,5 +193,40 @@ describe('a PATCH cut mid-body on S3 keeps the bytes the server took in', () => 
     const record = JSON.parse(result.body) as { key: string; sha256: string };
     assert.equal(record.sha256, sha256(data));
     assert.ok((await server.readStored(record.key))?.equals(data));
+  });
+
+  test('a PATCH still streaming when the server stops is cut at the grace bound, and what it sent is kept', async () => {
+    const dataDir = tempDir();
+    const serverTmp = mkdtempSync(path.join(tmp, 'spawned-'));
+    let spawned = await spawnServer(dataDir, { SHUTDOWN_GRACE_SECONDS: '1', TMPDIR: serverTmp }, 's3');
+    try {
+      const minted = await fetch(`${spawned.url}/v1/files/generate-token?user_id=sam&expires_hours=1`, {
+        method: 'POST', headers: { 'X-Service-Token': SERVICE_TOKEN },
+      });
+      const sam = { Authorization: `Bearer ${(await minted.json()).token}` };
+      const data = randomBytes(3 * MiB);
+      const created = await createUpload(spawned.url, sam, data.length, { filename: 'stopped.bin' });
+      const uploadPath = new URL(created.headers.get('location')!).pathname;
+      const socket = await sendPart(spawned.url, {
+        method: 'PATCH', path: uploadPath, headers: { ...sam, 'Upload-Offset': '0' },
+        length: data.length, sent: data.subarray(0, MiB), offset: 0, partSize, tmp: serverTmp,
+      });
+      socket.on('error', () => {});
+      assert.equal(await spawned.kill('SIGTERM'), 0, spawned.output());
+      socket.destroy();
+
+      spawned = await spawnServer(dataDir, {}, 's3');
+      const url = `${spawned.url}${uploadPath}`;
+      const head = await headUpload(url, sam);
+      assert.equal(head.status, 200);
+      assert.equal(Number(head.headers.get('upload-offset')), MiB, 'every byte the server took in before the stop was kept');
+      const res = await patchUpload(url, sam, MiB, data.subarray(MiB));
+      const text = await res.text();
+      assert.equal(res.status, 200, text);
+      assert.equal((JSON.parse(text) as { sha256: string }).sha256, sha256(data));
+    } finally {
+      await spawned.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
