@@ -6,7 +6,7 @@
 //     (hooks/finalize.ts)
 // Housekeeping: repair at start-up, expiry at start-up and every `sweepIntervalMs`.
 import type { Readable } from 'node:stream';
-import type { DataStore, Locker } from '@tus/utils';
+import type { Locker } from '@tus/utils';
 import type { Caller } from '../server/auth/caller.ts';
 import type { UploadRequests } from '../server/upload-requests.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
@@ -59,7 +59,7 @@ export interface Lifecycle {
   /** Upload requests in flight: per-user admission (routes/uploads.ts), and what expiry skips. */
   readonly requests: UploadRequests;
   /** The tus store every upload byte is written through (hooks/observed-store.ts). */
-  readonly store: DataStore;
+  readonly store: ObservedStore;
   create(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): Promise<UploadRow>;
   /** Before a PATCH: records activity for expiry and claims what it may write. Returns the size bound. */
   beforePatch(row: UploadRow, req: PatchRequest): Promise<number>;

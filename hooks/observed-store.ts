@@ -17,6 +17,14 @@ export interface WriteObserver {
 export class ObservedStore extends DataStore {
   readonly #store: DataStore;
   readonly #observer: WriteObserver;
+  /**
+   * The write of each upload still running. tus releases an upload's lock as soon as the request's
+   * body fails (a client that cut its connection), while the store may still be storing what came
+   * before the cut (S3: the parts under way and the tail as `<id>.part`) and its hash state is being
+   * settled. The next request on the upload waits for that: HEAD then reports the stored offset, and
+   * a PATCH never writes before, or alongside, the bytes of the one that was cut.
+   */
+  readonly #writing = new Map<string, Promise<unknown>>();
 
   constructor(store: DataStore, observer: WriteObserver) {
     super();
@@ -26,6 +34,28 @@ export class ObservedStore extends DataStore {
   }
 
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    await this.#idle(id);
+    const writing = this.#observedWrite(readable, id, offset);
+    const done = writing.catch(() => {});
+    this.#writing.set(id, done);
+    try {
+      return await writing;
+    } finally {
+      if (this.#writing.get(id) === done) this.#writing.delete(id);
+    }
+  }
+
+  /** Resolves once no write of the upload is running. */
+  async #idle(id: string): Promise<void> {
+    for (let running = this.#writing.get(id); running; running = this.#writing.get(id)) await running;
+  }
+
+  /** Resolves once no write is running: a server that stops keeps what its cut requests received. */
+  async settled(): Promise<void> {
+    while (this.#writing.size > 0) await Promise.all(this.#writing.values());
+  }
+
+  async #observedWrite(readable: Readable, id: string, offset: number): Promise<number> {
     // Stores report every failure as their own write error; a refusal from upstream (tus's size
     // limiter: 413) must reach the client as what it is.
     let upstreamError: unknown = readable.errored ?? undefined;
@@ -56,15 +86,18 @@ export class ObservedStore extends DataStore {
     return this.#store.create(upload);
   }
 
-  override remove(id: string): Promise<void> {
+  override async remove(id: string): Promise<void> {
+    await this.#idle(id);
     return this.#store.remove(id);
   }
 
-  override getUpload(id: string): Promise<Upload> {
+  override async getUpload(id: string): Promise<Upload> {
+    await this.#idle(id);
     return this.#store.getUpload(id);
   }
 
-  override declareUploadLength(id: string, length: number): Promise<void> {
+  override async declareUploadLength(id: string, length: number): Promise<void> {
+    await this.#idle(id);
     return this.#store.declareUploadLength(id, length);
   }
 

@@ -158,6 +158,8 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
     webhooks,
     scanWorker,
     async close() {
+      // Requests cut at shutdown may still be storing what they received (S3: the tail as `<id>.part`).
+      await lifecycle.store.settled();
       await heartbeat.stop();
       await records.close();
     },

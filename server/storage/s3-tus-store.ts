@@ -4,8 +4,14 @@
 //    hooks/sha256.ts saves its hash state there (unfinished multipart parts cannot be read back).
 //    S3Store otherwise picks a part size from Upload-Length (550 MB while the length is deferred)
 //    and uploads any trailing chunk of ≥ 5 MiB as a short part.
+//  - a request body that breaks (the client closed, reset or half-closed its connection) ends the
+//    stream S3Store reads instead of failing it, so what reached the store is kept: S3Store stores
+//    the tail as `<id>.part` only when its stream ends, and on an error drops it — the bytes since
+//    the last part, and the `.part` it had already taken in (docs/limits.md, "A connection that is
+//    cut"). tus still fails the request: its own pipeline sees the body's error.
 //  - DeleteObjects carries Content-MD5 (servers without flexible checksums refuse it, see s3-client.ts).
 //  - a few of S3Store's protected steps, made reachable for server/storage/s3.ts.
+import { finished, Transform, type Readable } from 'node:stream';
 import type { S3 } from '@aws-sdk/client-s3';
 import { S3Store, type Options } from '@tus/s3-store';
 import { useContentMd5ForDeleteObjects } from './s3-client.ts';
@@ -14,6 +20,11 @@ const S3_MAX_PARTS = 10_000;
 
 export class TusS3Store extends S3Store {
   readonly partSize: number;
+  /**
+   * Writes still storing, by upload: tus answers a request whose body broke before its write has
+   * finished storing (server/storage/s3.ts's removal waits for it, or a `.part` would land after it).
+   */
+  readonly #writing = new Map<string, Promise<unknown>>();
 
   constructor(options: Options & { partSize: number }) {
     // minPartSize = partSize: a PATCH that ends mid-part leaves its tail in `<id>.part` (read back and
@@ -29,6 +40,25 @@ export class TusS3Store extends S3Store {
 
   get bucketName(): string {
     return this.bucket;
+  }
+
+  override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    const writing = (async () => {
+      const size = (await this.getMetadata(id)).file.size;
+      return super.write(endedWhenBroken(readable, size === undefined ? undefined : size - offset), id, offset);
+    })();
+    const done = writing.catch(() => {});
+    this.#writing.set(id, done);
+    try {
+      return await writing;
+    } finally {
+      if (this.#writing.get(id) === done) this.#writing.delete(id);
+    }
+  }
+
+  /** Resolves once no write of the upload is storing. */
+  async idle(id: string): Promise<void> {
+    for (let running = this.#writing.get(id); running; running = this.#writing.get(id)) await running;
   }
 
   protected override calcOptimalPartSize(): number {
@@ -105,6 +135,36 @@ export class TusS3Store extends S3Store {
   forget(id: string): Promise<void> {
     return this.clearCache(id);
   }
+}
+
+/**
+ * `source`'s bytes, ended (not failed) when `source` fails. The byte that would complete the upload
+ * (`remaining`) is held back until `source` ends cleanly: a request whose body broke never completes
+ * an upload, since tus then answers it as failed and never runs what follows the last byte.
+ */
+function endedWhenBroken(source: Readable, remaining: number | undefined): Readable {
+  let received = 0;
+  let held: Buffer | undefined;
+  let broken = false;
+  const body = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      received += chunk.length;
+      if (received !== remaining || chunk.length === 0) return callback(null, chunk);
+      held = chunk.subarray(chunk.length - 1);
+      callback(null, chunk.subarray(0, chunk.length - 1));
+    },
+    flush(callback) {
+      callback(null, broken ? undefined : held);
+    },
+  });
+  finished(source, { writable: false }, (error) => {
+    if (!error) return;
+    broken = true;
+    source.unpipe(body);
+    body.end();
+  });
+  source.pipe(body);
+  return body;
 }
 
 const NOT_FOUND = new Set(['NotFound', 'NoSuchKey', 'NoSuchUpload']);

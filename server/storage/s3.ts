@@ -249,6 +249,7 @@ export function createS3Storage(options: S3StorageOptions): S3Storage {
 
     async removeUpload(uploadId) {
       const id = uploadKey(uploadId);
+      await tusStore.idle(id);
       // Abort first: S3Store.remove would skip the abort without `.info`, and leaves `.part` behind.
       await abortAll(id, await tusStore.multipartUploadId(id));
       await deleteUploadObjects(id);
