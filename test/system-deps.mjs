@@ -71,6 +71,7 @@ export const TEST_NEEDS = [
   { tests: ['test/compat/original-client.test.ts'], needs: ['python_guide'] },
   { tests: ['postgres', 'test/server/locker/', 'test/server/db/'], needs: ['postgres'] },
   { tests: ['test/server/services-postgres.test.ts'], needs: ['postgres', 'swift'] },
+  { tests: ['test/edge/cluster.test.ts'], needs: ['postgres', 'swift', 'caddy', 'clamd'] },
 ];
 
 /**
