@@ -4,7 +4,8 @@
 // sticky sessions). Every request goes through Caddy's address; the instances are only looked at
 // directly (their logs, /metrics) and the database and bucket only read, to see what happened.
 // Which instance served a request is read from its access log: each request carries an
-// X-Request-Id of the test's own, which the instance logs.
+// X-Request-Id of the test's own, which the instance logs. CLUSTER_DEBUG=1 prints Caddy's and the
+// instances' output at the end.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
