@@ -236,29 +236,34 @@ describe('two instances behind Caddy round robin, on one PostgreSQL and one buck
   test('12 parallel 3 MiB creations for one user with a 20 MiB quota, over both instances: exactly 6 succeed', async () => {
     const headers = await auth('quota');
     const data = randomBytes(3 * MiB);
+    // Creation, then the bytes (tus "creation" + PATCH): the quota is decided at creation, which
+    // reserves the whole Upload-Length. (A refusal of creation-with-upload, whose body the server
+    // does not read, is test/edge/caddy-refusal.test.ts.)
     const answers = await Promise.all(Array.from({ length: 12 }, (_, n) =>
       edge.request(api('/v1/uploads'), {
         method: 'POST',
-        headers: {
-          ...TUS,
-          ...headers,
-          'Upload-Length': String(data.length),
-          'Upload-Metadata': metadataHeader({ filename: `q-${n}.bin` }),
-          'Content-Type': 'application/offset+octet-stream',
-        },
-        body: data,
+        headers: { ...TUS, ...headers, 'Upload-Length': String(data.length), 'Upload-Metadata': metadataHeader({ filename: `q-${n}.bin` }) },
       })));
     const statuses = answers.map((r) => r.status).sort();
     assert.deepEqual(statuses, [...Array(6).fill(201), ...Array(6).fill(413)], `statuses ${statuses.join(', ')}\n${statuses.includes(502) ? caddyErrors() : ''}`);
     for (const res of answers.filter((r) => r.status === 413)) await expectProblem(res, 413, 'quota_exceeded', 'creation past the quota', 'POST');
+    const finished = await Promise.all(answers.filter((r) => r.status === 201).map((r) =>
+      edge.request(r.headers.get('location')!, {
+        method: 'PATCH',
+        headers: { ...TUS, ...headers, 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
+        body: data,
+      })));
     const keys: string[] = [];
-    for (const res of answers.filter((r) => r.status === 201)) {
+    for (const res of finished) {
+      assert.equal(res.status, 200, await res.clone().text());
       const record = (await res.json()) as { sha256: string; key: string };
       assert.equal(record.sha256, sha256(data));
       keys.push(record.key);
     }
     const by = await Promise.all(answers.map((r) => servedBy(r.requestId)));
     assert.deepEqual(new Set(by.map((i) => i.name)), new Set(['a', 'b']), 'both instances took creations');
+    const patchedBy = await Promise.all(finished.map((r) => servedBy(r.requestId)));
+    assert.deepEqual(new Set(patchedBy.map((i) => i.name)), new Set(['a', 'b']), 'both instances took the bytes');
 
     assert.deepEqual(await usage('quota'), { used_bytes: 6 * data.length, reserved_bytes: 0, quota_bytes: QUOTA });
     // Nothing orphaned: no unfinished upload left, six ready files, and in the bucket only their bytes.
