@@ -85,13 +85,8 @@ describe('two instances behind Caddy round robin, on one PostgreSQL and one buck
       if (instances[0]) copyFileSync(path.join(instances[0].dataDir, 'secrets.json'), path.join(dataDir, 'secrets.json'));
       instances.push({ name, dataDir, server: await spawnServer(dataDir, env) });
     }
-    caddy = await startCaddy({
-      httpsPort,
-      upstream: instances.map((i) => new URL(i.server.url).host).join(' '),
-      dataDir: instances[0]!.dataDir,
-      edgeSecret: EDGE_SECRET,
-    });
-    edge = edgeClient(caddy.ca);
+    caddyPort = httpsPort;
+    await startEdge();
     db = new pg.Client({ connectionString: postgres.url });
     await db.connect();
   });
@@ -108,6 +103,18 @@ describe('two instances behind Caddy round robin, on one PostgreSQL and one buck
     await receiver.close();
     await postgres?.stop();
   });
+
+  let caddyPort: number;
+  /** Caddy in front of both instances, and a client trusting its CA (a new one on every start). */
+  async function startEdge(): Promise<void> {
+    caddy = await startCaddy({
+      httpsPort: caddyPort,
+      upstream: instances.map((i) => new URL(i.server.url).host).join(' '),
+      dataDir: instances[0]!.dataDir,
+      edgeSecret: EDGE_SECRET,
+    });
+    edge = edgeClient(caddy.ca);
+  }
 
   const api = (pathAndQuery: string) => `${caddy.origin}${pathAndQuery}`;
   /** Caddy's error log lines, for a failure message (a 502 is Caddy's own answer). */
@@ -367,6 +374,11 @@ describe('two instances behind Caddy round robin, on one PostgreSQL and one buck
   });
 
   test('an instance killed (SIGKILL) mid-PATCH: the upload resumes on the other and finishes', async () => {
+    // A fresh Caddy: what this case sees of the instances' health is what the kill does, not
+    // what Caddy's passive health check kept from the cases before (test/edge/caddy-refusal.test.ts).
+    edge.close();
+    await caddy.stop();
+    await startEdge();
     const headers = await auth('killed');
     const data = randomBytes(10 * MiB + 3);
     // tus-js-client's second PATCH sends 1 MiB, then waits for the test to let it go on.
