@@ -310,7 +310,9 @@ describe('two instances behind Caddy round robin, on one PostgreSQL and one buck
     for (const res of answers) {
       if (res.status === 409) await expectProblem(res.clone() as Response, 409, 'offset_mismatch', 'the PATCH that lost the race', 'PATCH');
       else if (res.status === 423) await expectProblem(res.clone() as Response, 423, 'upload_locked', 'the PATCH that lost the race', 'PATCH');
-      else assert.ok(res.status === 204 || res.status === 200, `a racing PATCH answered ${res.status}: ${await res.clone().text()}`);
+      // A 502 here is Caddy's: the losing PATCH's early answer lost under its unread body
+      // (test/edge/caddy-refusal.test.ts).
+      else assert.ok(res.status === 204 || res.status === 200, `a racing PATCH answered ${res.status}: ${await res.clone().text()}\n${caddyErrors()}`);
     }
     // Both started at offset 0, so whichever went second could only store bytes if the first stored
     // none: what the two answers say they stored adds up to at most the file.
