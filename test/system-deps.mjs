@@ -64,13 +64,14 @@ export const TEST_NEEDS = [
   { tests: ['test/server/routes/batch-download.test.ts', 'test/server/zip/zip-stream.test.ts'], needs: ['unzip'] },
   { tests: ['test/support/swift.test.ts', 'test/server/storage-contract.test.ts', 'test/server/routes/uploads-disconnect-s3'], needs: ['swift'] },
   { tests: ['test/clients/web', 'test/server/http/cors-credentials.test.ts', 'test/server/api-docs/docs-route.test.ts'], needs: ['chromium'] },
-  { tests: ['test/edge/caddy.test.ts', 'test/edge/caddy-round-robin.test.ts'], needs: ['caddy'] },
+  { tests: ['test/edge/caddy.test.ts', 'test/edge/caddy-round-robin.test.ts', 'test/edge/caddy-refusal.test.ts'], needs: ['caddy'] },
   { tests: ['test/server/scan.test.ts', 'test/server/scan/clamd.test.ts'], needs: ['clamd'] },
   { tests: ['test/clients/python', 'test/clients/cli-output'], needs: ['python'] },
   { tests: ['test/server/tus-checksum.test.ts', 'test/server/routes/finished-uploads'], needs: ['python_tus'] },
   { tests: ['test/compat/original-client.test.ts'], needs: ['python_guide'] },
   { tests: ['postgres', 'test/server/locker/', 'test/server/db/'], needs: ['postgres'] },
   { tests: ['test/server/services-postgres.test.ts', 'test/server/cluster-background.test.ts'], needs: ['postgres', 'swift'] },
+  { tests: ['test/edge/cluster.test.ts'], needs: ['postgres', 'swift', 'caddy', 'clamd'] },
 ];
 
 /**
