@@ -7,17 +7,15 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { S3Storage } from '../../../server/storage/s3.ts';
 import { SERVICE_TOKEN, spawnServer, startTestServer, tempDir, type TestServer } from '../../helpers/server.ts';
 import { createUpload, headUpload, patchUpload, tusUpload } from '../../helpers/tus.ts';
 import { until } from '../../helpers/until.ts';
-import { partFiles } from '../../helpers/upload-bytes-held.ts';
+import { ownTmpDir, partFiles } from '../../helpers/upload-bytes-held.ts';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'sl-s3-cut-'));
-process.env.TMPDIR = tmp;
+const tmp = ownTmpDir('sl-s3-cut-');
 
 type Cut = 'close' | 'reset' | 'half-close';
 const MiB = 1024 * 1024;
@@ -90,7 +88,6 @@ describe('a PATCH cut mid-body on S3 keeps the bytes the server took in', () => 
   });
   after(async () => {
     await server.stop();
-    rmSync(tmp, { recursive: true, force: true });
   });
 
   async function newUpload(length: number): Promise<string> {
