@@ -35,6 +35,14 @@ export const SQLITE_ONLY = [
     tests: ['test/repo/newcomer.test.ts'],
     why: "the README's first steps: no configuration, so SQLite and local disk",
   },
+  {
+    tests: ['test/server/routes/uploads-finish-failure-disk.test.ts'],
+    why: "a finish failure forged in local disk's layout: a plain file where the user's directory must go",
+  },
+  {
+    tests: ['test/server/auth/secrets.test.ts'],
+    why: "DATA_DIR/secrets.json, the single instance's key store; with DATABASE_URL the keys live in PostgreSQL (test/server/cluster-background.test.ts)",
+  },
 ];
 
 export function sqliteOnlyReason(file) {

@@ -8,13 +8,15 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createUserSession } from '../../clients/sdk/node.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { ownTmpDir, uploadBytesHeld } from '../helpers/upload-bytes-held.ts';
 import { readWithYauzl } from '../helpers/zip.ts';
 import { runCli, startCli, type CliRun } from './helpers/run-cli.ts';
 import { startSlowProxy, type SlowProxy } from './helpers/slow-proxy.ts';
-import { uploadBytesOnDisk } from './helpers/upload-on-disk.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 const MiB = 1024 * 1024;
+// On S3 the server gathers a PATCH's bytes in part files there (uploadBytesHeld).
+ownTmpDir('sl-cli-tmp-');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
@@ -53,7 +55,7 @@ describe('CLI upload: interrupted, then resumed from the server offset', () => {
       const entries = Object.values(JSON.parse(readFileSync(env.STREAM_LINE_STATE!, 'utf8')) as Record<string, { uploadUrl: string }>);
       return entries[0]?.uploadUrl;
     });
-    await waitFor('the server to hold some bytes', () => (uploadBytesOnDisk(server.dataDir, uploadUrl) >= 256 * 1024 ? true : undefined));
+    await waitFor('the server to hold some bytes', () => (uploadBytesHeld(server, uploadUrl) >= 256 * 1024 ? true : undefined));
     assert.equal(run.child.exitCode, null, `the CLI is still uploading (stderr: ${run.stderr()})`);
     return { run, uploadUrl };
   }

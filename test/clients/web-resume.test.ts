@@ -10,11 +10,13 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { createUserSession } from '../../clients/sdk/node.ts';
 import { buildWebPage } from '../../clients/web/build.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { ownTmpDir, uploadBytesHeld } from '../helpers/upload-bytes-held.ts';
 import { launchBrowser } from './helpers/browser.ts';
-import { uploadBytesOnDisk } from './helpers/upload-on-disk.ts';
 import { startSlowProxy, type SlowProxy } from './helpers/slow-proxy.ts';
 
 const MiB = 1024 * 1024;
+// On S3 the server gathers a PATCH's bytes in part files there (uploadBytesHeld).
+ownTmpDir('sl-web-resume-tmp-');
 
 /** Every tus request the page makes: method, URL and Upload-Offset. */
 function tusRequests(page: Page): Array<{ method: string; url: string; offset: number | null }> {
@@ -67,7 +69,7 @@ describe('web page: resume after the tab was closed', () => {
     let received = 0;
     for (let i = 0; i < 600 && received < partBytes; i++) {
       await new Promise((r) => setTimeout(r, 50));
-      if (uploadUrl) received = uploadBytesOnDisk(server.dataDir, uploadUrl);
+      if (uploadUrl) received = uploadBytesHeld(server, uploadUrl);
     }
     assert.ok(uploadUrl && received >= partBytes, `the server holds part of the upload (${received})`);
     await page.close();

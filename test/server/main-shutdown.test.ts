@@ -3,13 +3,14 @@
 // resume after a restart, and closes SQLite cleanly (the WAL is checkpointed away).
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { spawnServer, tempDir, SERVICE_TOKEN, type SpawnedServer } from '../helpers/server.ts';
+import { openTestStorage, readUploadBytes, spawnServer, tempDir, SERVICE_TOKEN, type SpawnedServer } from '../helpers/server.ts';
 import { headUpload, metadataHeader, tusUpload } from '../helpers/tus.ts';
 import { until } from '../helpers/until.ts';
+import { uploadBytesHeld } from '../helpers/upload-bytes-held.ts';
 
 const MiB = 1024 * 1024;
 const service = { 'X-Service-Token': SERVICE_TOKEN };
@@ -48,23 +49,12 @@ async function createUpload(base: string, length: number, filename: string): Pro
   return new URL(res.headers.get('location')!).pathname;
 }
 
-async function storedBytes(dataDir: string, uploadPath: string, atLeast: number): Promise<void> {
-  const file = path.join(dataDir, 'uploads', uploadPath.split('/').pop()!);
-  for (let i = 0; i < 400; i++) {
-    if (existsSync(file) && statSync(file).size >= atLeast) return;
-    await sleep(10);
-  }
-  assert.fail(`fewer than ${atLeast} bytes reached ${file}`);
-}
-
 /**
- * Waits until the PATCH is streaming into the server: on local disk its bytes reach the upload's
- * file; on S3 (always so on PostgreSQL) they are buffered until a part fills, so the server's own
- * gauge of bodies being received says it instead.
+ * Waits until the server holds `atLeast` bytes of the PATCH streaming in: in the upload's file on
+ * local disk, in the part file in its TMPDIR on S3 (always so on PostgreSQL).
  */
-async function inFlight(server: SpawnedServer, dataDir: string, uploadPath: string, atLeast: number): Promise<void> {
-  if (server.storage === 'file') return storedBytes(dataDir, uploadPath, atLeast);
-  await until('the PATCH streaming in', async () => /^sl_uploads_receiving 1$/m.test(await (await fetch(`${server.url}/metrics`)).text()));
+async function held(server: SpawnedServer, dataDir: string, tmpDir: string, uploadPath: string, atLeast: number): Promise<void> {
+  await until(`the server to hold ${atLeast} bytes`, () => uploadBytesHeld({ dataDir, storage: server.storage, tmpDir }, uploadPath) >= atLeast);
 }
 
 async function refusesConnections(base: string): Promise<boolean> {
@@ -79,12 +69,13 @@ async function refusesConnections(base: string): Promise<boolean> {
 describe('graceful shutdown (SIGTERM)', () => {
   test('an upload in flight finishes within the grace period; new connections are refused meanwhile', async () => {
     const dataDir = tempDir();
+    const tmpDir = tempDir('sl-shutdown-tmp-');
     try {
-      const server = await spawnServer(dataDir, { SHUTDOWN_GRACE_SECONDS: '10' });
+      const server = await spawnServer(dataDir, { SHUTDOWN_GRACE_SECONDS: '10', TMPDIR: tmpDir });
       const data = randomBytes(4 * MiB);
       const uploadPath = await createUpload(server.url, data.length, 'in-flight.bin');
       const patch = slowPatch(`${server.url}${uploadPath}`, data, MiB);
-      await inFlight(server, dataDir, uploadPath, MiB);
+      await held(server, dataDir, tmpDir, uploadPath, MiB);
 
       const started = Date.now();
       const exited = server.kill('SIGTERM');
@@ -111,17 +102,19 @@ describe('graceful shutdown (SIGTERM)', () => {
       }
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+      rmSync(tmpDir, { recursive: true, force: true });
     }
   });
 
   test('an upload outliving the bound is cut at it, and its client resumes after the restart', async () => {
     const dataDir = tempDir();
+    const tmpDir = tempDir('sl-shutdown-tmp-');
     try {
-      const server = await spawnServer(dataDir, { SHUTDOWN_GRACE_SECONDS: '1' });
+      const server = await spawnServer(dataDir, { SHUTDOWN_GRACE_SECONDS: '1', TMPDIR: tmpDir });
       const data = randomBytes(6 * MiB);
       const uploadPath = await createUpload(server.url, data.length, 'cut.bin');
       const patch = slowPatch(`${server.url}${uploadPath}`, data, 2 * MiB);
-      await storedBytes(dataDir, uploadPath, 2 * MiB);
+      await held(server, dataDir, tmpDir, uploadPath, 2 * MiB);
 
       const started = Date.now();
       const code = await server.kill('SIGTERM');
@@ -141,7 +134,8 @@ describe('graceful shutdown (SIGTERM)', () => {
         const offset = Number(head.headers.get('upload-offset'));
         assert.equal(offset, 2 * MiB, 'every byte that arrived before the cut was kept');
         const id = uploadPath.split('/').pop()!;
-        assert.ok(readFileSync(path.join(dataDir, 'uploads', id)).equals(data.subarray(0, offset)));
+        const storage = await openTestStorage(dataDir, again.storage);
+        assert.ok((await readUploadBytes(storage, id))?.equals(data.subarray(0, offset)), 'the kept bytes are the ones sent');
         const usage = await (await fetch(`${again.url}/v1/usage?user_id=sam`, { headers: service })).json();
         assert.equal(usage.reserved_bytes, data.length, 'the reservation survived the cut');
 
@@ -152,6 +146,7 @@ describe('graceful shutdown (SIGTERM)', () => {
       }
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
+      rmSync(tmpDir, { recursive: true, force: true });
     }
   });
 });

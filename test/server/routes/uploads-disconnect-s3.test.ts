@@ -5,36 +5,21 @@
 // can wait until that file holds every byte it sent before cutting, and then expect exactly them.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { S3Storage } from '../../../server/storage/s3.ts';
 import { SERVICE_TOKEN, spawnServer, startTestServer, tempDir, type TestServer } from '../../helpers/server.ts';
 import { createUpload, headUpload, patchUpload, tusUpload } from '../../helpers/tus.ts';
 import { until } from '../../helpers/until.ts';
+import { ownTmpDir, partFiles } from '../../helpers/upload-bytes-held.ts';
 
-const tmp = mkdtempSync(path.join(os.tmpdir(), 'sl-s3-cut-'));
-process.env.TMPDIR = tmp;
+const tmp = ownTmpDir('sl-s3-cut-');
 
 type Cut = 'close' | 'reset' | 'half-close';
 const MiB = 1024 * 1024;
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
-
-/** Sizes of @tus/s3-store's part files (`<10 random chars>-<n>`) in a server's temp directory. */
-function partFiles(dir = tmp): Map<string, number> {
-  const files = new Map<string, number>();
-  for (const name of readdirSync(dir)) {
-    if (!/^[\w-]{10}-\d+$/.test(name)) continue;
-    try {
-      files.set(name, statSync(path.join(dir, name)).size);
-    } catch {
-      // removed after its upload meanwhile
-    }
-  }
-  return files;
-}
 
 interface CutRequest {
   method: 'PATCH' | 'POST';
@@ -103,7 +88,6 @@ describe('a PATCH cut mid-body on S3 keeps the bytes the server took in', () => 
   });
   after(async () => {
     await server.stop();
-    rmSync(tmp, { recursive: true, force: true });
   });
 
   async function newUpload(length: number): Promise<string> {
