@@ -12,7 +12,7 @@ import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
 import { Readable } from 'node:stream';
 import type { AuthEnv } from '../auth/caller.ts';
-import { requireVisibleFile, visibleFile } from '../auth/visible-file.ts';
+import { requireVisibleFile, visibleFile } from './visible-file.ts';
 import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
 import { assertServable } from '../scan/gate.ts';

@@ -4,7 +4,7 @@ import { Hono, type Context } from 'hono';
 import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
 import { actingUser, type AuthEnv } from '../auth/caller.ts';
-import { requireVisibleFile } from '../auth/visible-file.ts';
+import { requireVisibleFile } from './visible-file.ts';
 import type { Repository } from '../db/contract.ts';
 import type { FileRow } from '../db/repo.ts';
 import { problemSchema, validated, wholeNumber } from '../api-docs/validate.ts';

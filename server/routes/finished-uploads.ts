@@ -8,7 +8,7 @@
 //  - DELETE: 409; the file is deleted through the files API (DELETE /v1/files/{key}).
 // The owner check is the same as for an unfinished upload: someone else's answers 404.
 import type { Caller } from '../auth/caller.ts';
-import { visibleFile } from '../auth/visible-file.ts';
+import { visibleFile } from './visible-file.ts';
 import type { Repository } from '../db/contract.ts';
 import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';

@@ -7,7 +7,7 @@ import { describeRoute, resolver } from 'hono-openapi';
 import { z } from 'zod';
 import { sanitizeFilename, sanitizeFolder } from '../file-names.ts';
 import { actingUser, mayAccess, type AuthEnv, type Caller } from '../auth/caller.ts';
-import { visibleFile } from '../auth/visible-file.ts';
+import { visibleFile } from './visible-file.ts';
 import type { LegacyParts, Repository } from '../db/contract.ts';
 import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';

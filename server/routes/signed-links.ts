@@ -15,7 +15,7 @@ import { validated, wholeNumber } from '../api-docs/validate.ts';
 import type { Repository } from '../db/contract.ts';
 import { AppError } from '../errors.ts';
 import type { AuthEnv } from '../auth/caller.ts';
-import { requireVisibleFile } from '../auth/visible-file.ts';
+import { requireVisibleFile } from './visible-file.ts';
 import { evaluatePreconditions, rangeAllowedByIfRange, strongEtag, type Validators } from '../http/conditional.ts';
 import { executesInBrowser } from '../http/media-type.ts';
 import { assertServable } from '../scan/gate.ts';

@@ -5,7 +5,7 @@
 // answered 404, never 403: someone else's file is indistinguishable from none.
 import type { FileRow } from '../db/repo.ts';
 import { AppError } from '../errors.ts';
-import { mayAccess, type Caller } from './caller.ts';
+import { mayAccess, type Caller } from '../auth/caller.ts';
 
 /** Who asks: an authenticated caller, or whoever holds a link signed for this very key. */
 export type Viewer = Caller | 'signed-link';

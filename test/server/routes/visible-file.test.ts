@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { requireVisibleFile, visibleFile, type Viewer } from '../../../server/auth/visible-file.ts';
+import { requireVisibleFile, visibleFile, type Viewer } from '../../../server/routes/visible-file.ts';
 import type { FileRow, FileState } from '../../../server/db/repo.ts';
 import { AppError } from '../../../server/errors.ts';
 
