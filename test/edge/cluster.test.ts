@@ -353,7 +353,10 @@ describe('two instances behind Caddy round robin, on one PostgreSQL and one buck
 
     // One scan in all: one verdict among both instances' counters, one detection in clamd's log,
     // one file.scanned event.
-    const scanned = await until('the file.scanned event', () => receiver.forUpload(uploadIdOf(key)).filter((e) => e.type === 'file.scanned'));
+    const scanned = await until('the file.scanned event', () => {
+      const events = receiver.forUpload(uploadIdOf(key)).filter((e) => e.type === 'file.scanned');
+      return events.length > 0 && events; // an empty list is truthy: wait for the first event
+    });
     assert.equal(scanned.length, 1);
     const infected = await Promise.all(instances.map((i) => metricOf(i, 'sl_scans_total{verdict="infected"}')));
     assert.equal(infected[0]! + infected[1]!, 1, `infected verdicts per instance: ${infected.join(', ')}`);
