@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import { DataStore, type Upload } from '@tus/utils';
 import { isTusError } from '../server/errors.ts';
+import { WritesInFlight } from '../server/storage/writes-in-flight.ts';
 
 export interface WriteObserver {
   /**
@@ -24,7 +25,7 @@ export class ObservedStore extends DataStore {
    * settled. The next request on the upload waits for that: HEAD then reports the stored offset, and
    * a PATCH never writes before, or alongside, the bytes of the one that was cut.
    */
-  readonly #writing = new Map<string, Promise<unknown>>();
+  readonly #writing = new WritesInFlight();
 
   constructor(store: DataStore, observer: WriteObserver) {
     super();
@@ -34,25 +35,13 @@ export class ObservedStore extends DataStore {
   }
 
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
-    await this.#idle(id);
-    const writing = this.#observedWrite(readable, id, offset);
-    const done = writing.catch(() => {});
-    this.#writing.set(id, done);
-    try {
-      return await writing;
-    } finally {
-      if (this.#writing.get(id) === done) this.#writing.delete(id);
-    }
-  }
-
-  /** Resolves once no write of the upload is running. */
-  async #idle(id: string): Promise<void> {
-    for (let running = this.#writing.get(id); running; running = this.#writing.get(id)) await running;
+    await this.#writing.idle(id);
+    return this.#writing.track(id, this.#observedWrite(readable, id, offset));
   }
 
   /** Resolves once no write is running: a server that stops keeps what its cut requests received. */
-  async settled(): Promise<void> {
-    while (this.#writing.size > 0) await Promise.all(this.#writing.values());
+  settled(): Promise<void> {
+    return this.#writing.settled();
   }
 
   async #observedWrite(readable: Readable, id: string, offset: number): Promise<number> {
@@ -87,17 +76,17 @@ export class ObservedStore extends DataStore {
   }
 
   override async remove(id: string): Promise<void> {
-    await this.#idle(id);
+    await this.#writing.idle(id);
     return this.#store.remove(id);
   }
 
   override async getUpload(id: string): Promise<Upload> {
-    await this.#idle(id);
+    await this.#writing.idle(id);
     return this.#store.getUpload(id);
   }
 
   override async declareUploadLength(id: string, length: number): Promise<void> {
-    await this.#idle(id);
+    await this.#writing.idle(id);
     return this.#store.declareUploadLength(id, length);
   }
 

@@ -15,6 +15,7 @@ import { finished, Transform, type Readable } from 'node:stream';
 import type { S3 } from '@aws-sdk/client-s3';
 import { S3Store, type Options } from '@tus/s3-store';
 import { useContentMd5ForDeleteObjects } from './s3-client.ts';
+import { WritesInFlight } from './writes-in-flight.ts';
 
 const S3_MAX_PARTS = 10_000;
 
@@ -24,7 +25,7 @@ export class TusS3Store extends S3Store {
    * Writes still storing, by upload: tus answers a request whose body broke before its write has
    * finished storing (server/storage/s3.ts's removal waits for it, or a `.part` would land after it).
    */
-  readonly #writing = new Map<string, Promise<unknown>>();
+  readonly #writing = new WritesInFlight();
 
   constructor(options: Options & { partSize: number }) {
     // minPartSize = partSize: a PATCH that ends mid-part leaves its tail in `<id>.part` (read back and
@@ -47,18 +48,12 @@ export class TusS3Store extends S3Store {
       const size = (await this.getMetadata(id)).file.size;
       return super.write(endedWhenBroken(readable, size === undefined ? undefined : size - offset), id, offset);
     })();
-    const done = writing.catch(() => {});
-    this.#writing.set(id, done);
-    try {
-      return await writing;
-    } finally {
-      if (this.#writing.get(id) === done) this.#writing.delete(id);
-    }
+    return this.#writing.track(id, writing);
   }
 
   /** Resolves once no write of the upload is storing. */
-  async idle(id: string): Promise<void> {
-    for (let running = this.#writing.get(id); running; running = this.#writing.get(id)) await running;
+  idle(id: string): Promise<void> {
+    return this.#writing.idle(id);
   }
 
   protected override calcOptimalPartSize(): number {
