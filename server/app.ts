@@ -12,6 +12,7 @@ import type { TokenBuckets } from './http/rate-limit.ts';
 import { authFailureLimit, downloadLimit } from './http/rate-limit-middleware.ts';
 import { requestContext, type RequestEnv } from './http/request-context.ts';
 import { DOCS_POLICY, securityHeaders } from './http/security-headers.ts';
+import { readRestAfterAnswer } from './http/unread-body.ts';
 import { docsRoute } from './api-docs/docs-route.ts';
 import { loggablePath } from './logging.ts';
 import type { Metrics } from './metrics.ts';
@@ -45,6 +46,9 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   const cors = corsFor(config.corsOrigins);
   if (cors) app.use('*', cors);
   app.use('*', boundedBodies({ maxBytes: config.bodyLimitBytes, exceptUnder: [TUS_PATH, ...LEGACY_UPLOAD_PATHS] }));
+  // Upload bodies are not bounded: one answered before it was read is read to its end after.
+  const readRest = readRestAfterAnswer({ idleTimeoutMs: config.uploadIdleTimeoutSeconds * 1000, drain: edge.drain });
+  for (const path of [`${TUS_PATH}/*`, ...LEGACY_UPLOAD_PATHS]) app.use(path, readRest);
   app.use('/docs', securityHeaders(DOCS_POLICY));
   app.use('/docs/*', securityHeaders(DOCS_POLICY));
 

@@ -12,16 +12,12 @@
 //
 // Closing a socket with unread bytes makes the kernel answer them with a reset, and a client still
 // sending loses the 413 it has not read yet (its own write fails first). So a refused connection
-// closes the way Apache's and nginx's "lingering close" does: our side is ended (the client reads
-// the answer, then end of stream), bytes still arriving are read and dropped, and the socket is
-// destroyed once the client closes or LINGER_MS has passed.
-import type { Socket } from 'node:net';
+// closes lingering (server/http/unread-body.ts).
 import type { HttpBindings } from '@hono/node-server';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AppError } from '../errors.ts';
-
-const LINGER_MS = 2000;
+import { lingerOnClose } from './unread-body.ts';
 
 export function boundedBodies(options: { maxBytes: number; exceptUnder: readonly string[] }): MiddlewareHandler {
   const limit = bodyLimit({
@@ -39,20 +35,5 @@ export function boundedBodies(options: { maxBytes: number; exceptUnder: readonly
     // Without either header a request has no body (RFC 9112 §6.3): nothing to count or rebuild.
     if (c.req.header('content-length') === undefined && c.req.header('transfer-encoding') === undefined) return next();
     return limit(c, next);
-  };
-}
-
-/** Whatever closes `socket` from now on (node:http after `Connection: close`, the adapter's drain) ends it and lingers first. */
-function lingerOnClose(socket: Socket): void {
-  let lingering = false;
-  socket.destroySoon = () => {
-    if (lingering) return;
-    lingering = true;
-    socket.end();
-    socket.on('data', () => {}).resume();
-    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
-    timer.unref();
-    socket.once('end', () => socket.destroy());
-    socket.once('close', () => clearTimeout(timer));
   };
 }
