@@ -39,6 +39,11 @@ export class ObservedStore extends DataStore {
     return this.#writing.track(id, this.#observedWrite(readable, id, offset));
   }
 
+  /** Resolves once no write of the upload is running (server/locker/held-through-writes.ts). */
+  idle(id: string): Promise<void> {
+    return this.#writing.idle(id);
+  }
+
   /** Resolves once no write is running: a server that stops keeps what its cut requests received. */
   settled(): Promise<void> {
     return this.#writing.settled();

@@ -21,6 +21,7 @@ import { openRecords } from './db/records.ts';
 import { startInstanceHeartbeat } from './instance-heartbeat.ts';
 import { lifecycleObserver } from './lifecycle-metrics.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
+import { heldThroughWrites } from './locker/held-through-writes.ts';
 import { createLocalStorage } from './storage/local.ts';
 import type { Storage } from './storage/types.ts';
 import { UploadRequests } from './upload-requests.ts';
@@ -123,7 +124,8 @@ export async function createServices(config: Readonly<Config>, log: Logger, opti
   });
   const uploads = createUploadService({
     lifecycle,
-    locker,
+    // A cut request's write may outlive its tus handler: its lock is handed back once it is stored.
+    locker: heldThroughWrites(locker, (id) => lifecycle.store.idle(id)),
     lockDrainTimeoutMs: records.lockDrainTimeoutMs,
     repo,
     maxUploadBytes: config.maxUploadBytes,

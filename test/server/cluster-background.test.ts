@@ -6,19 +6,22 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { createTestBucket, storageEnvFor } from '../helpers/s3.ts';
 import { ROOT, SERVICE_TOKEN, spawnServer, startTestServer, tempDir, type SpawnedServer } from '../helpers/server.ts';
 import { createUpload, headUpload, patchUpload, TUS } from '../helpers/tus.ts';
+import { partFiles } from '../helpers/upload-bytes-held.ts';
 import { until } from '../helpers/until.ts';
 import { POSTGRES_MISSING, startPostgres, type PostgresServer } from '../support/postgres.ts';
 
 const KiB = 1024;
+const MiB = 1024 * KiB;
 
 /** A sample of a Prometheus metric on `origin`, summed over the series whose labels include `labels`. */
 async function metric(origin: string, name: string, labels: Record<string, string> = {}): Promise<number> {
@@ -43,7 +46,9 @@ const sweeps = (origin: string) => metric(origin, 'sl_hook_duration_seconds_coun
 async function startHoldingProxy(target: string) {
   let armed: ((req: http.IncomingMessage) => boolean) | undefined;
   let heldAnswer: (() => void) | undefined;
+  const seen: string[] = [];
   const server = http.createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
     const upstream = http.request(new URL(req.url ?? '/', target), { method: req.method, headers: req.headers }, (answer) => {
       const deliver = () => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
@@ -67,6 +72,8 @@ async function startHoldingProxy(target: string) {
     get holding() {
       return heldAnswer !== undefined;
     },
+    /** "METHOD url" of every request that reached the proxy, in order. */
+    seen,
     release() {
       heldAnswer?.();
       heldAnswer = undefined;
@@ -213,6 +220,60 @@ describe('background work across two instances on PostgreSQL and S3', { skip: PO
       assert.equal(res.status, 200, await res.clone().text());
       assert.equal((await db.query('SELECT 1 FROM files WHERE key = $1', [key])).rowCount, 0);
       assert.doesNotMatch(b.output(), /finished work interrupted/, "B's start-up repair finished A's deletion in flight");
+    });
+
+    test('a PATCH cut on one instance while its bytes are still being stored: the other instance waits for them, then reports where they end', async () => {
+      // C reaches the bucket through the proxy; its part files are in its own TMPDIR, to be watched.
+      const tmp = mkdtempSync(path.join(os.tmpdir(), 'sl-cut-write-'));
+      const c = await spawn({ ...env, S3_ENDPOINT: proxy.url, TMPDIR: tmp });
+      const data = randomBytes(12 * MiB);
+      const created = await createUpload(c.url, auth, data.length, { filename: 'cut-while-storing.bin' });
+      assert.equal(created.status, 201);
+      const uploadPath = new URL(created.headers.get('location')!).pathname;
+      const uploadId = uploadPath.split('/').pop()!;
+
+      // 9 MiB of a PATCH to C: its first 8 MiB part reaches Swift, whose answer the proxy holds, and
+      // C gathers the next MiB in a part file.
+      proxy.hold((req) => req.method === 'PUT' && /[?&]partNumber=/.test(req.url ?? ''));
+      const { hostname, port } = new URL(c.url);
+      const socket = net.connect(Number(port), hostname);
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      const head = [`PATCH ${uploadPath} HTTP/1.1`, `Host: ${hostname}:${port}`, ...Object.entries(auth).map(([k, v]) => `${k}: ${v}`),
+        'Upload-Offset: 0', 'Content-Type: application/offset+octet-stream', `Content-Length: ${data.length}`, '', ''].join('\r\n');
+      socket.write(head);
+      socket.write(data.subarray(0, 9 * MiB));
+      await until('C uploads its first part', () => proxy.holding);
+      await until('C holds the MiB after it', () => [...partFiles(tmp).values()].includes(MiB));
+
+      // The cut: C stores the MiB it holds as the upload's tail (`<id>.part`) and waits for its part.
+      const holder = (await db.query<{ instance_id: string }>('SELECT instance_id FROM upload_locks WHERE upload_id = $1', [uploadId])).rows[0]!.instance_id;
+      let asked = false;
+      db.on('notification', (n) => {
+        if (n.channel === `upload_lock_${holder}` && JSON.parse(n.payload ?? '{}').upload === uploadId) asked = true;
+      });
+      await db.query(`LISTEN upload_lock_${holder}`);
+      socket.destroy();
+      await until("C stores the cut PATCH's tail", () => proxy.seen.some((line) => line.startsWith('PUT ') && line.includes(`${uploadId}.part`)));
+
+      // The client resumes on B: HEAD must not answer from what C has not finished storing.
+      let answered = false;
+      const resumed = headUpload(`${b.url}${uploadPath}`, auth).finally(() => (answered = true));
+      await until('B answered, or asked C for the lock', () => answered || asked);
+      assert.equal(answered, false, "B answered HEAD while C's cut PATCH was still storing its bytes");
+      proxy.release();
+      const seen = await resumed;
+      assert.equal(seen.status, 200);
+      const offset = Number(seen.headers.get('upload-offset'));
+      assert.equal(offset, 9 * MiB, 'the part and the tail C held are both kept');
+      assert.equal(Number((await headUpload(`${c.url}${uploadPath}`, auth)).headers.get('upload-offset')), offset);
+
+      const rest = await patchUpload(`${b.url}${uploadPath}`, auth, offset, data.subarray(offset));
+      assert.equal(rest.status, 200, await rest.clone().text());
+      assert.equal(((await rest.json()) as { sha256: string }).sha256, createHash('sha256').update(data).digest('hex'));
+      await db.query(`UNLISTEN upload_lock_${holder}`);
+      assert.equal(await c.kill('SIGTERM'), 0);
+      rmSync(tmp, { recursive: true, force: true });
     });
 
     test("when the lease holder stops, the other instance takes the sweep over", async () => {
