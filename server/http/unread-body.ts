@@ -4,9 +4,9 @@
 // upload_too_large, 409 offset_mismatch, 401, 423, 429) or stopped by the store. Its bytes are still
 // on their way. Closing the connection under them makes the kernel answer them with a reset, and
 // whoever is still sending loses the answer it has not read yet: a client reports a broken pipe, and
-// a reverse proxy answers 502 in its place (Caddy's reverse_proxy, Apache's mod_proxy). Caddy's
-// passive health check then passes the instance over for `fail_duration`, so with one upstream every
-// request answers 503 meanwhile. @hono/node-server's own clean-up reads an unread body for 500 ms
+// a reverse proxy answers 502 in its place (Caddy's reverse_proxy, Apache's mod_proxy), and one
+// with a passive health check passes the instance over (with one upstream every request answers 503
+// meanwhile). @hono/node-server's own clean-up reads an unread body for 500 ms
 // and then closes, which is too soon for a client on a mobile link.
 //
 // So once an upload's answer is out, the rest of its body is read and dropped, as Node's own http

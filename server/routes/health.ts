@@ -1,5 +1,6 @@
 // GET /healthz: {status, disk, db, storage}; 503 when any check fails, so a load balancer stops
 // sending uploads to an instance whose disk is full or whose database is unreachable.
+// GET /healthz/live: 200 whenever the process answers (what the Caddyfile's health check asks).
 // With virus scanning on, `scan` reports clamd and the queue without ever failing the check: while
 // clamd is away files wait as pending, and the instance still takes uploads and serves clean files.
 // `files.damaged` counts records whose stored bytes were found missing or of another size
@@ -23,6 +24,17 @@ export function healthRoute(deps: {
   log: Logger;
 }): Hono {
   const app = new Hono();
+  // Liveness for a load balancer: the process answers HTTP. Checks nothing else, so a lone instance
+  // whose disk is nearly full still gets the downloads and deletions that would free it (Caddyfile).
+  app.get('/live', describeRoute({
+    tags: ['operations'],
+    summary: 'The process answers: 200 {status: "ok"}, with no other check',
+    security: [],
+    responses: { 200: { description: '{status: "ok"}' } },
+  }), (c) => {
+    c.header('Cache-Control', 'no-store');
+    return c.json({ status: 'ok' });
+  });
   app.get('/', describeRoute({
     tags: ['operations'],
     summary: 'Disk, database and storage checks; 503 when one fails',

@@ -1,9 +1,8 @@
 // Uploads answered before their bodies are read (413 upload_too_large or quota_exceeded, 409
 // offset_mismatch), behind Caddy, from a client whose body arrives slowly: the client gets the
-// server's answer, not a 502 of Caddy's, and the instance stays in Caddy's rotation (its passive
-// health check, `fail_duration` in the Caddyfile, would pass over an instance whose connection
-// closed under a body it was still sending: with one upstream, 503 for every request meanwhile).
-// The server reads such a body to its end after answering (server/http/unread-body.ts).
+// server's answer, not a 502 of Caddy's, and the instance stays in Caddy's rotation. The server
+// reads such a body to its end after answering (server/http/unread-body.ts); closing under it made
+// Caddy answer 502, and a passive health check then passed the instance over.
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { rmSync } from 'node:fs';

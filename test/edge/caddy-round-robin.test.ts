@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { tempDir } from '../helpers/server.ts';
+import { until } from '../helpers/until.ts';
 import { freePort, httpsRequest, startCaddy, type CaddyProcess } from './caddy-process.ts';
 
 function upstream(name: string): http.Server {
@@ -63,8 +64,8 @@ describe('Caddyfile with two upstreams', () => {
   test('an instance that refuses connections is passed over: a GET never sees it, a request with a body at most once', async () => {
     // Nothing listens on `gone` (a stopped or crashed instance). Caddy 2.6 resends a request
     // whose dial failed to the other instance, but not its body, which the failed attempt
-    // closed: such a request answers 502 (a tus client resumes), and `gone` is passed over for
-    // fail_duration.
+    // closed: such a request answers 502 (a tus client resumes). Caddy's health check (at its
+    // start, then every 2 s) passes `gone` over.
     const gone = await freePort();
     const alone = await startCaddy({
       httpsPort: await freePort(),
@@ -88,6 +89,48 @@ describe('Caddyfile with two upstreams', () => {
       assert.ok(statuses.filter((s) => s !== 200).length <= 1, `statuses: ${statuses.join(', ')}`);
     } finally {
       await alone.stop();
+    }
+  });
+});
+
+describe('Caddyfile with one upstream that restarts', () => {
+  test('the instance is back in rotation at the first health check that finds it up', async () => {
+    const dataDir = tempDir();
+    const port = await freePort();
+    let checks = 0;
+    const start = async () => {
+      const server = upstream('lone');
+      server.prependListener('request', (req: http.IncomingMessage) => {
+        if (req.url === '/healthz/live') checks++;
+      });
+      server.listen(port, '127.0.0.1');
+      await once(server, 'listening');
+      return server;
+    };
+    let server = await start();
+    const caddy = await startCaddy({ httpsPort: await freePort(), upstream: `127.0.0.1:${port}`, dataDir, edgeSecret: 'edge-secret-round-robin-0123456789abcdef' });
+    try {
+      assert.equal((await httpsRequest(`${caddy.origin}/v1/files/all`, caddy.ca)).status, 200);
+      // A restart: requests while it is down fail (Caddy's own 502 or 503)...
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      assert.ok([502, 503].includes((await httpsRequest(`${caddy.origin}/v1/files/all`, caddy.ca)).status));
+      // ...and once it is up again, Caddy's next check of it puts it back: no passive hold-off
+      // keeps answering 503 after that.
+      checks = 0;
+      server = await start();
+      await until("Caddy's health check reaches the restarted instance", () => checks > 0);
+      // Caddy records the check's answer just after sending it here: asked again until it has.
+      const res = await until('a request served again', async () => {
+        const answer = await httpsRequest(`${caddy.origin}/v1/files/all`, caddy.ca);
+        return answer.status === 200 ? answer : undefined;
+      });
+      assert.equal(JSON.parse(res.body.toString()).name, 'lone');
+    } finally {
+      await caddy.stop();
+      server.closeAllConnections();
+      server.close();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -376,7 +376,7 @@ describe('two instances behind Caddy round robin, on one PostgreSQL and one buck
 
   test('an instance killed (SIGKILL) mid-PATCH: the upload resumes on the other and finishes', async () => {
     // A fresh Caddy: what this case sees of the instances' health is what the kill does, not
-    // what Caddy's passive health check kept from the cases before.
+    // what Caddy's health checks saw in the cases before.
     edge.close();
     await caddy.stop();
     await startEdge();
