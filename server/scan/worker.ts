@@ -32,13 +32,13 @@ import type { FileRow } from '../db/repo.ts';
 import type { TakenJob } from '../db/scan-repo.ts';
 import type { Storage } from '../storage/types.ts';
 import { createPump } from '../pump.ts';
+import { retryDelayMs } from '../retry-delay.ts';
 import { ClamdUnavailable, type Clamd, type Verdict } from './clamd.ts';
 
 const SCAN_CONCURRENCY = 2;
 /** Jobs a runner takes at once (see the top of this file). */
 const SCAN_BATCH = 8;
 const SCAN_BATCH_BYTES = 4 * 1024 * 1024;
-const FIRST_BACKOFF_MS = 1000;
 /** The timer's longest sleep: a safety net, since every enqueue wakes the worker anyway. */
 const IDLE_POLL_MS = 30_000;
 /** Shortest timer: a due job is taken by the pump itself, never by a timer firing in a loop. */
@@ -74,14 +74,8 @@ export interface ScanWorkerDeps {
   random?: () => number;
 }
 
-/** Wait before retry number `attempts` (1, 2, …): 1 s doubling up to `maxMs`, then between half and all of it. */
 /** A scan that reached a verdict, waiting to be recorded. */
 type Scanned = { file: FileRow; verdict: Verdict; seconds: number };
-
-export function retryDelayMs(attempts: number, maxMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, FIRST_BACKOFF_MS * 2 ** Math.min(attempts - 1, 40));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
-}
 
 export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   const { now, log, clamd } = deps;

@@ -24,12 +24,12 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WebhookConfig } from '../config.ts';
 import type { DeliveryRef, OutboxStore, PendingDelivery } from '../db/contract.ts';
 import { createPump } from '../pump.ts';
+import { retryDelayMs } from '../retry-delay.ts';
 import { createPoster } from './post.ts';
 import { parseReceivers, type WebhookReceiver } from './receivers.ts';
 import { signatureHeaders, webhookKey } from './signing.ts';
 
 const CONCURRENCY_PER_URL = 8;
-const FIRST_BACKOFF_MS = 1000;
 /** The dispatcher looks at the outbox at least this often (due retries, missed wake-ups). */
 const POLL_MS = 1000;
 const RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -192,8 +192,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       log.error(context, 'webhook given up: undeliverable for WEBHOOK_GIVE_UP_HOURS');
       return;
     }
-    const backoff = Math.min(config.maxBackoffMs, FIRST_BACKOFF_MS * 2 ** Math.min(attempts - 1, 30));
-    const wait = Math.round(backoff * (0.5 + Math.random() * 0.5));
+    const wait = retryDelayMs(attempts, config.maxBackoffMs);
     await outbox.retryLater(delivery, at + wait, failure);
     outcomes.inc({ outcome: 'failed' });
     log.warn({ ...context, retry_in_ms: wait }, 'webhook delivery failed; will retry');
