@@ -2,11 +2,19 @@
 // loadConfig reports every bad variable at once (one line each) so an operator fixes them in one go.
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { USER_TOKEN_ALGORITHMS, type UserTokenAlgorithm } from './auth/secrets.ts';
-import { MAX_LINK_TTL_SECONDS } from './http/link-signing.ts';
-import { databaseUrlProblems, parseDatabaseUrl } from './db/database-url.ts';
+import { databaseUrlProblems, parseDatabaseUrl } from './config-database-url.ts';
 
 export const GiB = 1024 ** 3;
+
+/**
+ * Longest lifetime a link may be given, by SIGNED_URL_TTL_SECONDS or a request's `ttl`: a leaked
+ * link must not stay useful for months.
+ */
+export const MAX_LINK_TTL_SECONDS = 7 * 24 * 3600;
+
+/** Algorithms the server's own user-token key may use (AUTH_JWT_ALGORITHM; server/auth/secrets.ts makes the key). */
+export const USER_TOKEN_ALGORITHMS = ['RS256', 'ES256'] as const;
+export type UserTokenAlgorithm = (typeof USER_TOKEN_ALGORITHMS)[number];
 
 export type StorageKind = 'file' | 's3';
 
@@ -77,7 +85,7 @@ export interface Config {
   uploadMaxRequestsPerUser: number;
   /** Unfinished uploads one user may hold; creating more answers 429. */
   uploadMaxUnfinishedPerUser: number;
-  /** PostgreSQL shared by several instances (server/db/database-url.ts); undefined = SQLite in DATA_DIR. */
+  /** PostgreSQL shared by several instances (server/config-database-url.ts); undefined = SQLite in DATA_DIR. */
   databaseUrl: string | undefined;
 }
 

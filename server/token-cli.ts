@@ -5,7 +5,7 @@ import pino from 'pino';
 import { createUserTokenSigner } from './auth/jwt.ts';
 import { fileSecretStore, loadSecrets, readSecretsFile, type SecretStore } from './auth/secrets.ts';
 import { loadConfig } from './config.ts';
-import { isValidUserId } from './storage/keys.ts';
+import { isValidUserId } from './user-id.ts';
 
 const [subject, hoursArg] = process.argv.slice(2);
 const config = loadConfig(process.env);

@@ -3,7 +3,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { AppError } from '../errors.ts';
 import { bearerToken } from './bearer.ts';
-import { isValidUserId } from '../storage/keys.ts';
+import { isValidUserId } from '../user-id.ts';
 import type { VerifyUserToken } from './jwt.ts';
 import type { SecretCheck } from './secret-check.ts';
 

@@ -26,7 +26,7 @@ import {
   type JWTVerifyOptions,
 } from 'jose';
 import { AppError } from '../errors.ts';
-import { isValidUserId } from '../storage/keys.ts';
+import { isValidUserId } from '../user-id.ts';
 
 export const OWN_ISSUER = 'stream-line-upload';
 const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];

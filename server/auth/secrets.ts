@@ -6,10 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-
-/** Algorithms the server's own user-token key may use (AUTH_JWT_ALGORITHM). */
-export const USER_TOKEN_ALGORITHMS = ['RS256', 'ES256'] as const;
-export type UserTokenAlgorithm = (typeof USER_TOKEN_ALGORITHMS)[number];
+import type { UserTokenAlgorithm } from '../config.ts';
 
 /**
  * A key replaced because AUTH_JWT_ALGORITHM changed still verifies (and is still published in the

@@ -1,7 +1,8 @@
-// SQL of uploads, files and usage: prepared statements behind named methods. The other tables keep
-// their SQL beside the code that owns them, on the same SQLite connection: the schema in open.ts,
-// the virus-scan queue in scan-repo.ts, the original API's parts in legacy-parts.ts, the webhook
-// outbox in server/db/outbox.ts. PostgreSQL (upload locks only) speaks in server/locker/.
+// SQL of uploads, files and usage on SQLite: prepared statements behind named methods. The other
+// tables keep their SQL beside the code that owns them, on the same SQLite connection: the schema in
+// open.ts, the virus-scan queue in scan-repo.ts, the original API's parts in legacy-parts.ts, the
+// webhook outbox in outbox.ts, tus's upload info in tus-info-repo.ts. The same contract on PostgreSQL
+// is in server/db/pg/; its upload locks are in server/locker/.
 // Quota decisions run inside IMMEDIATE transactions: SQLite takes the write lock before reading the
 // totals, so parallel creations (even from several processes on one database) can never overshoot.
 // The totals are one row per user (user_usage), kept by triggers in the transactions that change

@@ -27,12 +27,6 @@ export interface BatchPayload {
 
 export type BatchVerifyResult = { ok: true; payload: BatchPayload } | { ok: false; reason: 'expired' | 'invalid' };
 
-/**
- * Longest lifetime a link may be given, by SIGNED_URL_TTL_SECONDS or a request's `ttl`: a leaked
- * link must not stay useful for months.
- */
-export const MAX_LINK_TTL_SECONDS = 7 * 24 * 3600;
-
 /** Tokens travel in a URL path; Node's default header limit is 16 KiB and many proxies allow 8 KiB. */
 export const MAX_BATCH_TOKEN_LENGTH = 8000;
 const MAX_BATCH_JSON_BYTES = 256 * 1024;

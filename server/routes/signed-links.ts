@@ -20,7 +20,8 @@ import { evaluatePreconditions, rangeAllowedByIfRange, strongEtag, type Validato
 import { executesInBrowser } from '../http/media-type.ts';
 import { assertServable } from '../scan/gate.ts';
 import { contentDisposition } from '../http/content-disposition.ts';
-import { decodeKeyFromPath, encodeKeyForPath, MAX_LINK_TTL_SECONDS, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
+import { decodeKeyFromPath, encodeKeyForPath, signLink, verifyLink, type LinkDisposition } from '../http/link-signing.ts';
+import { MAX_LINK_TTL_SECONDS } from '../config.ts';
 import { contentRange, resolveRange } from '../http/range.ts';
 import type { RequestEnv } from '../http/request-context.ts';
 import type { HttpBindings } from '@hono/node-server';

@@ -31,13 +31,14 @@ import type { Repository } from '../db/contract.ts';
 import type { FileRow } from '../db/repo.ts';
 import type { TakenJob } from '../db/scan-repo.ts';
 import type { Storage } from '../storage/types.ts';
+import { createPump } from '../pump.ts';
+import { retryDelayMs } from '../retry-delay.ts';
 import { ClamdUnavailable, type Clamd, type Verdict } from './clamd.ts';
 
 const SCAN_CONCURRENCY = 2;
 /** Jobs a runner takes at once (see the top of this file). */
 const SCAN_BATCH = 8;
 const SCAN_BATCH_BYTES = 4 * 1024 * 1024;
-const FIRST_BACKOFF_MS = 1000;
 /** The timer's longest sleep: a safety net, since every enqueue wakes the worker anyway. */
 const IDLE_POLL_MS = 30_000;
 /** Shortest timer: a due job is taken by the pump itself, never by a timer firing in a loop. */
@@ -73,14 +74,8 @@ export interface ScanWorkerDeps {
   random?: () => number;
 }
 
-/** Wait before retry number `attempts` (1, 2, …): 1 s doubling up to `maxMs`, then between half and all of it. */
 /** A scan that reached a verdict, waiting to be recorded. */
 type Scanned = { file: FileRow; verdict: Verdict; seconds: number };
-
-export function retryDelayMs(attempts: number, maxMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, FIRST_BACKOFF_MS * 2 ** Math.min(attempts - 1, 40));
-  return Math.round(ceiling / 2 + (random() * ceiling) / 2);
-}
 
 export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   const { now, log, clamd } = deps;
@@ -104,60 +99,33 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   for (const reason of ['clamd', 'storage']) retries.inc({ reason }, 0);
 
   const running = new Map<string, Promise<void>>();
-  let stopped = true;
   let aborter = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
   /** Whether the last attempt reached clamd; a change is logged once, not per file. */
   let clamdUp: boolean | undefined;
 
-  /** One pass at a time: a wake-up during a pass asks for another pass after it. */
-  let pumping: Promise<void> | undefined;
-  let again = false;
-  function pump(): void {
-    if (pumping) {
-      again = true;
-      return;
-    }
-    pumping = pass().finally(() => {
-      pumping = undefined;
-      if (again) {
-        again = false;
-        pump();
-      }
-    });
-  }
+  const pump = createPump(pass, (error) => {
+    log.error({ err: error }, 'scan queue failed');
+    pump.wakeIn(IDLE_POLL_MS);
+  });
 
   async function pass(): Promise<void> {
-    clearTimeout(timer);
-    timer = undefined;
-    if (stopped) return;
-    try {
-      while (running.size < SCAN_CONCURRENCY) {
-        const jobs = await takeBatch();
-        if (jobs.length === 0) break;
-        const key = jobs[0]!.file.key;
-        const work = runBatch(jobs)
-          .catch((error: unknown) => log.error({ err: error, keys: jobs.map((j) => j.file.key) }, 'virus scan failed unexpectedly'))
-          .finally(() => {
-            running.delete(key);
-            pump();
-          });
-        running.set(key, work);
-      }
-      // Full: the next scan to end pumps again. Otherwise sleep until the next job is due; jobs
-      // being scanned are not due (take() and nextRunAt() skip them), so this never spins.
-      if (running.size >= SCAN_CONCURRENCY) return;
-      const next = await repo.nextRunAt();
-      schedule(next === null ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(MIN_TIMER_MS, next - now())));
-    } catch (error) {
-      log.error({ err: error }, 'scan queue failed');
-      schedule(IDLE_POLL_MS);
+    while (running.size < SCAN_CONCURRENCY) {
+      const jobs = await takeBatch();
+      if (jobs.length === 0) break;
+      const key = jobs[0]!.file.key;
+      const work = runBatch(jobs)
+        .catch((error: unknown) => log.error({ err: error, keys: jobs.map((j) => j.file.key) }, 'virus scan failed unexpectedly'))
+        .finally(() => {
+          running.delete(key);
+          pump.wake();
+        });
+      running.set(key, work);
     }
-  }
-
-  function schedule(ms: number): void {
-    timer = setTimeout(pump, ms);
-    timer.unref();
+    // Full: the next scan to end pumps again. Otherwise sleep until the next job is due; jobs
+    // being scanned are not due (take() and nextRunAt() skip them), so this never spins.
+    if (running.size >= SCAN_CONCURRENCY) return;
+    const next = await repo.nextRunAt();
+    pump.wakeIn(next === null ? IDLE_POLL_MS : Math.min(IDLE_POLL_MS, Math.max(MIN_TIMER_MS, next - now())));
   }
 
   /** Up to SCAN_BATCH due jobs, each marked 'scanning', in one transaction. */
@@ -178,7 +146,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   async function runBatch(jobs: TakenJob[]): Promise<void> {
     const scanned: Scanned[] = [];
     for (const job of [...jobs].sort((a, b) => a.file.size - b.file.size)) {
-      if (stopped) {
+      if (pump.stopped) {
         await repo.release(job.file.key); // not started: waits for the next start
         continue;
       }
@@ -199,7 +167,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       verdict = await clamd.scan(source, aborter.signal);
     } catch (error) {
       source?.destroy();
-      if (stopped) return void (await repo.release(file.key)); // abandoned: waits for the next start
+      if (pump.stopped) return void (await repo.release(file.key)); // abandoned: waits for the next start
       if ((await deps.repo.getFile(file.key))?.state !== 'ready') return undefined; // deleted meanwhile: its job went with it
       return void (await postpone(file, attempts + 1, error));
     }
@@ -262,7 +230,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       enabled: true,
       async enqueue(tx, key) {
         await tx.scans.enqueue(key, now());
-        tx.afterCommit(pump);
+        tx.afterCommit(pump.wake);
       },
     },
     async health() {
@@ -273,16 +241,14 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
         await tx.scans.resetInterrupted(now());
         await tx.scans.backfill(now());
       });
-      stopped = false;
       aborter = new AbortController();
-      pump();
+      pump.start();
     },
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
+      const passEnded = pump.stop();
       aborter.abort(new Error('the server is shutting down'));
       await Promise.allSettled([...running.values()]);
-      await pumping;
+      await passEnded;
       clamd.close();
     },
   };

@@ -1,15 +1,11 @@
 // File keys: `users/<user_id>/<yyyy>/<mm>/<dd>/<upload_id><.ext>` (docs/api.md, "Finishing").
 // Every key the server accepts from outside is parsed here first; anything that does not have
 // exactly this shape is "not found", so a key can never name a path outside its root.
+import { isValidUserId } from '../user-id.ts';
 
-const USER_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const UPLOAD_ID = /^[0-9a-f]{32}$/;
 const EXTENSION = /^\.[a-z0-9]{1,16}$/;
-const KEY = /^users\/([A-Za-z0-9._-]{1,128})\/(\d{4})\/(\d{2})\/(\d{2})\/([0-9a-f]{32})(\.[a-z0-9]{1,16})?$/;
-
-export function isValidUserId(value: string): boolean {
-  return USER_ID.test(value) && value !== '.' && value !== '..';
-}
+const KEY = /^users\/([^/]+)\/(\d{4})\/(\d{2})\/(\d{2})\/([0-9a-f]{32})(\.[a-z0-9]{1,16})?$/;
 
 export function isValidUploadId(value: string): boolean {
   return UPLOAD_ID.test(value);
@@ -39,6 +35,6 @@ export function parseKey(key: string): ParsedKey | null {
   const match = KEY.exec(key);
   if (!match) return null;
   const userId = match[1]!;
-  if (userId === '.' || userId === '..') return null;
+  if (!isValidUserId(userId)) return null;
   return { userId, uploadId: match[5]! };
 }

@@ -23,12 +23,13 @@ import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { WebhookConfig } from '../config.ts';
 import type { DeliveryRef, OutboxStore, PendingDelivery } from '../db/contract.ts';
+import { createPump } from '../pump.ts';
+import { retryDelayMs } from '../retry-delay.ts';
 import { createPoster } from './post.ts';
 import { parseReceivers, type WebhookReceiver } from './receivers.ts';
 import { signatureHeaders, webhookKey } from './signing.ts';
 
 const CONCURRENCY_PER_URL = 8;
-const FIRST_BACKOFF_MS = 1000;
 /** The dispatcher looks at the outbox at least this often (due retries, missed wake-ups). */
 const POLL_MS = 1000;
 const RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -85,10 +86,6 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const inFlight = new Map<string, AbortController>();
   /** Requests in flight per URL. */
   const busy = new Map<string, number>();
-  let running = false;
-  let looking: Promise<void> | undefined;
-  let stopped = true;
-  let timer: NodeJS.Timeout | undefined;
   let lastPrune = 0;
   let pruneBacklog = false;
   const settling = new Set<Promise<void>>();
@@ -109,75 +106,50 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
 
   const headKey = (d: Pick<PendingDelivery, 'url' | 'subject'>) => `${d.url}\n${d.subject}`;
 
-  function schedule(ms: number): void {
-    if (stopped) return;
-    clearTimeout(timer);
-    timer = setTimeout(pump, Math.max(0, ms));
-    timer.unref();
-  }
-
   /**
    * How long a claimed delivery is held for this dispatcher: past its request's timeout, so another
    * instance never sends it while this one still may.
    */
   const claimMs = config.timeoutMs + 60_000;
 
-  /** A wake-up while a look is under way asks for another look after it. */
-  let again = false;
-  function pump(): void {
-    if (stopped) return;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
-    looking = look().finally(() => {
-      running = false;
-      if (again) {
-        again = false;
-        pump();
-      }
-    });
-  }
+  const pump = createPump(look, (error) => {
+    log.error({ err: error }, 'webhook dispatch failed');
+    pump.wakeIn(POLL_MS);
+  });
 
   async function look(): Promise<void> {
-    try {
-      await markReceived();
-      const at = now();
-      if (pruneBacklog || at - lastPrune >= PRUNE_EVERY_MS) {
-        lastPrune = at;
-        const pruned = await outbox.prune(at - RETENTION_MS, at - DEAD_RETENTION_MS, PRUNE_BATCH);
-        pruneBacklog = pruned === PRUNE_BATCH;
-        if (pruned > 0) log.debug({ pruned }, 'webhook events pruned');
-      }
-      for (const receiver of receivers) {
-        const sending = busy.get(receiver.url) ?? 0;
-        if (sending >= CONCURRENCY_PER_URL) continue;
-        // Heads in flight stay claimed until they end: claim what fills the free slots.
-        const free = CONCURRENCY_PER_URL - sending;
-        for (const delivery of await outbox.claimDue(receiver.url, at, free, claimMs)) {
-          if (inFlight.has(headKey(delivery))) continue;
-          const attempt = send(receiver, delivery).finally(() => {
-            settling.delete(attempt);
-            // The next event of this upload may be due now.
-            schedule(0);
-          });
-          settling.add(attempt);
-        }
-      }
-      // A delivery due now was either started above or is in flight (its end schedules a pump):
-      // waiting 0 ms here would spin while it runs. Only future retries set a shorter timer.
-      const dues: number[] = [];
-      for (const r of receivers) {
-        const due = await outbox.nextDueAt(r.url);
-        if (due !== null) dues.push(due);
-      }
-      const wait = dues.length === 0 ? POLL_MS : Math.min(...dues) - now();
-      schedule(wait <= 0 ? POLL_MS : Math.min(POLL_MS, wait));
-    } catch (error) {
-      log.error({ err: error }, 'webhook dispatch failed');
-      schedule(POLL_MS);
+    await markReceived();
+    const at = now();
+    if (pruneBacklog || at - lastPrune >= PRUNE_EVERY_MS) {
+      lastPrune = at;
+      const pruned = await outbox.prune(at - RETENTION_MS, at - DEAD_RETENTION_MS, PRUNE_BATCH);
+      pruneBacklog = pruned === PRUNE_BATCH;
+      if (pruned > 0) log.debug({ pruned }, 'webhook events pruned');
     }
+    for (const receiver of receivers) {
+      const sending = busy.get(receiver.url) ?? 0;
+      if (sending >= CONCURRENCY_PER_URL) continue;
+      // Heads in flight stay claimed until they end: claim what fills the free slots.
+      const free = CONCURRENCY_PER_URL - sending;
+      for (const delivery of await outbox.claimDue(receiver.url, at, free, claimMs)) {
+        if (inFlight.has(headKey(delivery))) continue;
+        const attempt = send(receiver, delivery).finally(() => {
+          settling.delete(attempt);
+          // The next event of this upload may be due now.
+          pump.wakeIn(0);
+        });
+        settling.add(attempt);
+      }
+    }
+    // A delivery due now was either started above or is in flight (its end schedules a pump):
+    // waiting 0 ms here would spin while it runs. Only future retries set a shorter timer.
+    const dues: number[] = [];
+    for (const r of receivers) {
+      const due = await outbox.nextDueAt(r.url);
+      if (due !== null) dues.push(due);
+    }
+    const wait = dues.length === 0 ? POLL_MS : Math.min(...dues) - now();
+    pump.wakeIn(wait <= 0 ? POLL_MS : Math.min(POLL_MS, wait));
   }
 
   async function send(receiver: WebhookReceiver, delivery: PendingDelivery): Promise<void> {
@@ -210,7 +182,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       inFlight.delete(headKey(delivery));
       busy.set(receiver.url, busy.get(receiver.url)! - 1);
     }
-    if (stopped) return; // abandoned by stop(): it stays pending as it was
+    if (pump.stopped) return; // abandoned by stop(): it stays pending as it was
     const at = now();
     const attempts = delivery.attempts + 1;
     const context = { event: delivery.type, event_id: delivery.event_id, receiver: receiver.label, attempts, error: failure };
@@ -220,8 +192,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       log.error(context, 'webhook given up: undeliverable for WEBHOOK_GIVE_UP_HOURS');
       return;
     }
-    const backoff = Math.min(config.maxBackoffMs, FIRST_BACKOFF_MS * 2 ** Math.min(attempts - 1, 30));
-    const wait = Math.round(backoff * (0.5 + Math.random() * 0.5));
+    const wait = retryDelayMs(attempts, config.maxBackoffMs);
     await outbox.retryLater(delivery, at + wait, failure);
     outcomes.inc({ outcome: 'failed' });
     log.warn({ ...context, retry_in_ms: wait }, 'webhook delivery failed; will retry');
@@ -231,18 +202,17 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
     async start() {
       const dropped = await outbox.dropPendingExcept(receivers.map((r) => r.url));
       if (dropped > 0) log.warn({ dropped }, 'webhook deliveries to URLs no longer in WEBHOOK_URLS dropped');
-      stopped = false;
-      schedule(0);
+      pump.start();
     },
     wake() {
-      schedule(0);
+      // In 0 ms rather than now: the emits of one burst share one look.
+      pump.wakeIn(0);
     },
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
+      const lookEnded = pump.stop();
       for (const controller of inFlight.values()) controller.abort(new Error('server stopping'));
       await Promise.allSettled([...settling]);
-      await looking;
+      await lookEnded;
       await markReceived().catch((error: unknown) => log.error({ err: error }, 'could not mark webhook deliveries delivered; they will be sent again'));
       poster.close();
     },

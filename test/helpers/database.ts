@@ -2,7 +2,7 @@
 // TEST_DATABASE=postgres a PostgreSQL (test/support/postgres.ts) started once per test file on first
 // use and stopped after the file's last test. Every server DATA_DIR gets a database of its own, and
 // the same one again when a server restarts on that DATA_DIR, as it would keep its SQLite file.
-// PostgreSQL refuses local disk (server/db/database-url.ts), so in that mode every server stores on
+// PostgreSQL refuses local disk (server/config-database-url.ts), so in that mode every server stores on
 // S3 (test/helpers/s3.ts).
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';

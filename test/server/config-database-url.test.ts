@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../server/config.ts';
-import { parseDatabaseUrl } from '../../server/db/database-url.ts';
+import { parseDatabaseUrl } from '../../server/config-database-url.ts';
 import { ROOT } from '../helpers/server.ts';
 
 const GOOD = 'postgres://stream:s3cret-pass@db.example:5432/stream_line';

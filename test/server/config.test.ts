@@ -4,9 +4,8 @@ import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import { describe, test } from 'node:test';
-import { ConfigError, GiB, loadConfig } from '../../server/config.ts';
+import { ConfigError, GiB, loadConfig, MAX_LINK_TTL_SECONDS } from '../../server/config.ts';
 import { ROOT } from '../helpers/server.ts';
-import { MAX_LINK_TTL_SECONDS } from '../../server/http/link-signing.ts';
 
 describe('loadConfig', () => {
   test('defaults need no configuration at all', () => {

@@ -1,7 +1,8 @@
-// The scan retry backoff (server/scan/worker.ts): 1 s doubling up to the maximum, then between half and all of it.
+// The retry backoff of scans and webhook deliveries (server/retry-delay.ts): 1 s doubling up to the
+// maximum, then between half and all of it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { retryDelayMs } from '../../../server/scan/worker.ts';
+import { retryDelayMs } from '../../server/retry-delay.ts';
 
 test('retry delays double from 1 s up to the maximum, with jitter in the upper half', () => {
   const cases: [attempts: number, maxMs: number, random: number, expected: number][] = [
