@@ -24,17 +24,14 @@ type Stub<E extends Env> = MiddlewareHandler<E> & { [LOAD]: () => Promise<Middle
 
 /**
  * A router with one stub per method and path of `routes`. The first request to any of them imports
- * the handlers (`load` builds the router that holds them, registered with the same RoutePaths); a
- * load that fails answers that request through the app's error handler (500, logged) and is tried
- * again by the next one.
+ * the handlers (`load` builds the router that holds them, registered with the same RoutePaths). A
+ * load that fails reaches the app's error handler: a 500 problem+json and a log line with the
+ * cause, for that request and every later one to these routes (Node keeps a failed import's error
+ * until the process restarts); every other route goes on serving.
  */
 export function lazyRoutes<E extends Env>(routes: readonly RoutePath[], load: () => Promise<Hono<E>>): Hono<E> {
   let loading: Promise<Hono<E>> | undefined;
-  const loaded = (): Promise<Hono<E>> =>
-    (loading ??= load().catch((error: unknown) => {
-      loading = undefined;
-      throw error;
-    }));
+  const loaded = (): Promise<Hono<E>> => (loading ??= load());
   const app = new Router<E>();
   for (const route of routes) {
     for (const method of [route.method].flat().map((m) => m.toUpperCase())) {
