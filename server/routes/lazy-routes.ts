@@ -11,6 +11,7 @@ import type { Env, Hono, MiddlewareHandler, Next } from 'hono';
 import { Hono as Router } from 'hono';
 import type { RouterRoute } from 'hono/types';
 import { findTargetHandler } from 'hono/utils/handler';
+import { releaseStartupMemory } from '../startup-memory.ts';
 
 /** A route of the registry: its method(s) and its path, said once for the stub and for the handlers. */
 export interface RoutePath {
@@ -31,7 +32,11 @@ type Stub<E extends Env> = MiddlewareHandler<E> & { [LOAD]: () => Promise<Middle
  */
 export function lazyRoutes<E extends Env>(routes: readonly RoutePath[], load: () => Promise<Hono<E>>): Hono<E> {
   let loading: Promise<Hono<E>> | undefined;
-  const loaded = (): Promise<Hono<E>> => (loading ??= load());
+  const loaded = (): Promise<Hono<E>> =>
+    (loading ??= load().then((router) => {
+      releaseAfterLoading();
+      return router;
+    }));
   const app = new Router<E>();
   for (const route of routes) {
     for (const method of [route.method].flat().map((m) => m.toUpperCase())) {
@@ -61,6 +66,18 @@ export async function describedRoutes(app: Hono<any, any, any>): Promise<RouterR
     for (const handler of await target[LOAD]()) routes.push({ ...route, handler });
   }
   return routes;
+}
+
+/**
+ * Loading grows the young generation as start-up does (startup-memory.ts says why that stays
+ * resident): it is handed back once, a moment after the last load, so that the loads of one page
+ * of the web client (several routes at once) cost one collection.
+ */
+const RELEASE_AFTER_MS = 1000;
+let release: NodeJS.Timeout | undefined;
+function releaseAfterLoading(): void {
+  clearTimeout(release);
+  release = setTimeout(() => void releaseStartupMemory(), RELEASE_AFTER_MS).unref();
 }
 
 function handlersOf<E extends Env>(router: Hono<E>, method: string, path: string): MiddlewareHandler<E>[] {
