@@ -1,14 +1,13 @@
 // Routes registered at start by method and path, whose handlers — validation, OpenAPI description
 // and all — are imported on the first request that needs them. The JSON API's validation (zod) and
-// handlers are ~4 MiB of heap and ~6 MiB of RSS that a server which only takes uploads would carry
-// for nothing (bench/README.md, "Loading the JSON API on first use").
+// handlers are ~4 MiB of heap and ~7 MiB of RSS at start that a server which only takes uploads
+// would carry for nothing (bench/README.md, "Loading the JSON API on first use").
 //
 // The path a request matched is the stub's, registered with the same method and path as the
 // handlers it stands for: the route label in the request log and metrics (routePath, in
 // http/request-context.ts) and the path parameters are the same as if the handlers were registered
 // themselves. The handlers run as a chain on the request's own context, as Hono runs a route's.
-import type { Env, Hono, MiddlewareHandler, Next } from 'hono';
-import { Hono as Router } from 'hono';
+import { Hono, type Env, type MiddlewareHandler, type Next } from 'hono';
 import type { RouterRoute } from 'hono/types';
 import { findTargetHandler } from 'hono/utils/handler';
 import { releaseStartupMemory } from '../startup-memory.ts';
@@ -37,7 +36,7 @@ export function lazyRoutes<E extends Env>(routes: readonly RoutePath[], load: ()
       releaseAfterLoading();
       return router;
     }));
-  const app = new Router<E>();
+  const app = new Hono<E>();
   for (const route of routes) {
     for (const method of [route.method].flat().map((m) => m.toUpperCase())) {
       let handlers: MiddlewareHandler<E>[] | undefined;
