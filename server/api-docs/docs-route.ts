@@ -1,10 +1,10 @@
 // GET /docs: the API document (document.ts) shown with Swagger UI served from node_modules — no CDN, so
-// the page works offline and under a strict network policy.
+// the page works offline and under a strict network policy. The document, and the JSON API's handlers
+// it is generated from, load on its first request (routes/lazy-routes.ts says why).
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { Hono } from 'hono';
-import { openApiDocument } from './document.ts';
 
 const require = createRequire(import.meta.url);
 const SWAGGER_DIR = path.dirname(require.resolve('swagger-ui-dist/package.json'));
@@ -27,7 +27,10 @@ export function docsRoute(describedApp: () => Hono<any, any, any>, version: stri
   const app = new Hono();
   let document: Promise<unknown> | undefined;
   app.get('/openapi.json', async (c) => {
-    document ??= openApiDocument(describedApp(), version);
+    document ??= import('./document.ts').then((m) => m.openApiDocument(describedApp(), version)).catch((error: unknown) => {
+      document = undefined; // tried again by the next request
+      throw error;
+    });
     c.header('Cache-Control', 'no-cache');
     return c.json(await document);
   });

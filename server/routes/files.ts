@@ -1,51 +1,18 @@
-// Files API (docs/api.md "Files"): list, metadata, delete, usage. Keys contain slashes and may arrive raw or
-// percent-encoded, so they are read from the raw path rather than from a route parameter.
-import { Hono, type Context } from 'hono';
-import { describeRoute, resolver } from 'hono-openapi';
-import { z } from 'zod';
-import { actingUser, type AuthEnv } from '../auth/caller.ts';
-import { requireVisibleFile } from './visible-file.ts';
+// Files API (docs/api.md "Files"): list, metadata, delete, usage. Registered at start by method and
+// path; the handlers (files-handlers.ts) are imported on the first request to one of them
+// (lazy-routes.ts says why).
+import type { Hono } from 'hono';
+import type { AuthEnv } from '../auth/caller.ts';
 import type { Repository } from '../db/contract.ts';
 import type { FileRow } from '../db/repo.ts';
-import { problemSchema, validated, wholeNumber } from '../api-docs/validate.ts';
-import { AppError } from '../errors.ts';
-import { parseKey } from '../storage/keys.ts';
-import { toFileRecord } from './file-record.ts';
+import { lazyRoutes, type RoutePath } from './lazy-routes.ts';
 
-const DEFAULT_LIMIT = 50;
-const MAX_LIMIT = 1000;
-const STREAM_PAGE = 1000;
-
-export const fileRecordSchema = z
-  .object({
-    key: z.string().meta({ example: 'users/alice/2025/01/31/3f2a9c0e4b1d47a8a6f0c2d9e8b7a615.jpg' }),
-    user_id: z.string(),
-    folder: z.string().meta({ example: 'main/pictures' }),
-    filename: z.string(),
-    content_type: z.string().meta({ description: 'as declared by the client (Upload-Metadata filetype)' }),
-    detected_type: z.string().nullable().meta({ description: 'detected from the first bytes; null when no signature matched (plain text, CSV, ...)' }),
-    category: z.enum(['image', 'video', 'audio', 'document', 'archive', 'other']).nullable(),
-    size: z.number().int(),
-    sha256: z.string().meta({ description: 'lowercase hex' }),
-    created_at: z.string().meta({ format: 'date-time' }),
-    scan_status: z.enum(['pending', 'scanning', 'clean', 'infected', 'error']).nullable()
-      .meta({ description: 'virus scan verdict; null when the file was recorded while scanning was off' }),
-    scan_signature: z.string().nullable().meta({ description: 'the signature found, when infected' }),
-  })
-  .meta({ id: 'FileRecord' });
-
-const userIdParam = z.string().optional().meta({ description: 'the user to act for (service token only)' });
-const listQuery = z.object({
-  folder: z.string().optional().meta({ description: 'one logical folder exactly (not its sub-folders)' }),
-  limit: wholeNumber('limit', 1, MAX_LIMIT).optional().meta({ description: `page size (1 to ${MAX_LIMIT}); without limit and cursor the answer holds every file` }),
-  cursor: z.string().optional().meta({ description: 'next_cursor of the previous page' }),
-  user_id: userIdParam,
-});
-
-const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: resolver(problemSchema) } } });
-const json = (description: string, schema: z.ZodType) => ({ description, content: { 'application/json': { schema: resolver(schema) } } });
-export const commonProblems = { 401: problem('no or bad credentials'), 429: problem('too many failed authentications') };
-export { problem as problemResponse, json as jsonResponse };
+export const FILE_ROUTES = {
+  list: { method: 'GET', path: '/files/all' },
+  metadata: { method: 'GET', path: '/files/metadata/:key{.+}' },
+  remove: { method: 'DELETE', path: '/files/:key{.+}' },
+  usage: { method: 'GET', path: '/usage' },
+} as const satisfies Record<string, RoutePath>;
 
 export interface FileRouteDeps {
   repo: Repository;
@@ -55,140 +22,5 @@ export interface FileRouteDeps {
 }
 
 export function fileRoutes(deps: FileRouteDeps): Hono<AuthEnv> {
-  const app = new Hono<AuthEnv>();
-
-  app.get(
-    '/files/all',
-    describeRoute({
-      tags: ['files'],
-      summary: 'List files, newest first: a page with limit (and cursor); without either, every file (streamed)',
-      responses: { 200: json('a page of files, or every file with next_cursor null', z.object({ files: z.array(fileRecordSchema), next_cursor: z.string().nullable() })), 400: problem('bad parameter'), ...commonProblems },
-    }),
-    validated('query', listQuery),
-    async (c) => {
-      const query = c.req.valid('query');
-      const userId = actingUser(c.get('caller'), query.user_id);
-      const folder = query.folder === undefined ? undefined : normalizeFolder(query.folder);
-      if (query.limit === undefined && query.cursor === undefined) {
-        // Clients of the original server ask for "all files" and read no cursor: they get every
-        // file, streamed page by page as the client reads (memory does not grow with the count).
-        c.header('Content-Type', 'application/json');
-        return c.body(everyFile(deps.repo, userId, folder));
-      }
-      const limit = query.limit ?? DEFAULT_LIMIT;
-      const after = parseCursor(query.cursor);
-      const rows = await deps.repo.listFiles({ userId, folder, after, limit: limit + 1 });
-      const page = rows.slice(0, limit);
-      const last = page[page.length - 1];
-      const next_cursor = rows.length > limit && last ? encodeCursor(last) : null;
-      return c.json({ files: page.map(toFileRecord), next_cursor });
-    },
-  );
-
-  app.get(
-    '/files/metadata/:key{.+}',
-    describeRoute({
-      tags: ['files'],
-      summary: 'One file record (the key follows the prefix, raw or percent-encoded)',
-      responses: { 200: json('the record', fileRecordSchema), 404: problem('no such file of yours'), ...commonProblems },
-    }),
-    async (c) => c.json(toFileRecord(await ownedFile(c, deps, '/v1/files/metadata/'))),
-  );
-
-  app.delete(
-    '/files/:key{.+}',
-    describeRoute({
-      tags: ['files'],
-      summary: 'Delete a file and its record, freeing quota',
-      responses: { 200: json('deleted', z.object({ deleted: z.literal(true), key: z.string() })), 404: problem('no such file of yours'), ...commonProblems },
-    }),
-    async (c) => {
-      const file = await ownedFile(c, deps, '/v1/files/');
-      await deps.deleteFile(file);
-      // 200 with a body, not 204: clients of the original server check for 200.
-      return c.json({ deleted: true, key: file.key });
-    },
-  );
-
-  app.get(
-    '/usage',
-    describeRoute({
-      tags: ['files'],
-      summary: 'Bytes stored, bytes reserved by unfinished uploads, and the quota',
-      responses: { 200: json('usage', z.object({ used_bytes: z.number().int(), reserved_bytes: z.number().int(), quota_bytes: z.number().int() })), ...commonProblems },
-    }),
-    validated('query', z.object({ user_id: userIdParam })),
-    async (c) => {
-      const userId = actingUser(c.get('caller'), c.req.valid('query').user_id);
-      return c.json({ ...(await deps.repo.usage(userId)), quota_bytes: deps.quotaBytes });
-    },
-  );
-
-  return app;
-}
-
-/** The ready file named by the rest of the path, if the caller may see it; 404 otherwise. */
-export async function ownedFile(c: Context<AuthEnv>, deps: Pick<FileRouteDeps, 'repo'>, prefix: string): Promise<FileRow> {
-  const key = keyFromPath(new URL(c.req.url).pathname, prefix);
-  return requireVisibleFile(c.get('caller'), key === null ? undefined : await deps.repo.getFile(key));
-}
-
-export function keyFromPath(pathname: string, prefix: string): string | null {
-  if (!pathname.startsWith(prefix)) return null;
-  let key: string;
-  try {
-    key = decodeURIComponent(pathname.slice(prefix.length));
-  } catch {
-    return null;
-  }
-  return parseKey(key) ? key : null;
-}
-
-/** Newest first, one indexed page per read as the client reads: memory does not grow with the number of files (bench/listing.ts). */
-function everyFile(repo: Repository, userId: string, folder: string | undefined): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder();
-  let after: { createdAt: number; key: string } | undefined;
-  let first = true;
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(encoder.encode('{"files":['));
-    },
-    async pull(controller) {
-      const rows = await repo.listFiles({ userId, folder, after, limit: STREAM_PAGE });
-      const last = rows[rows.length - 1];
-      if (last) {
-        const page = JSON.stringify(rows.map(toFileRecord));
-        controller.enqueue(encoder.encode((first ? '' : ',') + page.slice(1, -1)));
-        first = false;
-        after = { createdAt: last.created_at, key: last.key };
-      }
-      if (rows.length < STREAM_PAGE) {
-        controller.enqueue(encoder.encode('],"next_cursor":null}'));
-        controller.close();
-      }
-    },
-  }, { highWaterMark: 1 });
-}
-
-function normalizeFolder(folder: string): string {
-  return folder.trim().replace(/^\/+|\/+$/g, '');
-}
-
-
-// Cursors are opaque to clients: base64url of the last row's position in newest-first order.
-function encodeCursor(row: FileRow): string {
-  return Buffer.from(JSON.stringify([row.created_at, row.key])).toString('base64url');
-}
-
-function parseCursor(raw: string | undefined): { createdAt: number; key: string } | undefined {
-  if (raw === undefined || raw === '') return undefined;
-  try {
-    const value: unknown = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && Number.isSafeInteger(value[0]) && typeof value[1] === 'string') {
-      return { createdAt: value[0] as number, key: value[1] };
-    }
-  } catch {
-    // fall through to the error below
-  }
-  throw new AppError('invalid_parameter', 'cursor is not one this server handed out');
+  return lazyRoutes(Object.values(FILE_ROUTES), async () => (await import('./files-handlers.ts')).fileHandlers(deps));
 }
