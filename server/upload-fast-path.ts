@@ -1,7 +1,7 @@
 // The tus endpoint without Hono's middleware chain. An upload PATCH may stream for hours, and each
 // layer it crosses stays alive for as long: Hono's `compose` keeps a suspended frame per middleware
 // (~1 KiB each), its Context ~1.5 KiB with 16 per-instance closures (bench/README.md, "Memory per
-// held PATCH"); on a 10 KiB upload the chain is a share of the CPU as well ("The upload fast
+// held PATCH"); without them a held PATCH keeps ~7 KiB less (bench/README.md, "The upload fast
 // path"). So requests to /v1/uploads and /v1/uploads/<id> are taken at the `fetch` that
 // @hono/node-server calls, and what the chain does for them is done here once, through the same
 // functions the middleware uses: the request context (server/http/request-context.ts), reading the

@@ -1,6 +1,7 @@
-// The tus endpoint inside Hono: who may touch which upload, the request's body, then the upload
-// service (server/uploads/service.ts) runs it, and the answer is made uniform (problem+json
-// errors, the file record of a finished upload).
+// The tus endpoint: who may touch which upload, the request's body, then the upload service
+// (server/uploads/service.ts) runs it, and the answer is made uniform (problem+json errors, the
+// file record of a finished upload). Mounted in Hono, and called by the upload fast path
+// (server/upload-fast-path.ts), which the server's own requests take.
 import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
