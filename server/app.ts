@@ -2,19 +2,20 @@
 // it touches arrives in `services` (server/services.ts).
 import { Hono } from 'hono';
 import { requireCaller, type AuthEnv } from './auth/caller.ts';
-import { AppError, problemResponse, toAppError } from './errors.ts';
+import type { HttpBindings } from '@hono/node-server';
+import { AppError, problemResponse } from './errors.ts';
+import { errorAnswer } from './error-answer.ts';
 import { boundedBodies } from './http/body-limit.ts';
 import { corsFor } from './http/cors.ts';
-import { cookieOriginCheck } from './http/cross-origin.ts';
+import { cookieOriginCheck, cookieOriginRule } from './http/cross-origin.ts';
 import { inSequence } from './http/in-sequence.ts';
 import type { Drain } from './http/drain.ts';
 import type { TokenBuckets } from './http/rate-limit.ts';
-import { authFailureLimit, downloadLimit } from './http/rate-limit-middleware.ts';
-import { requestContext, type RequestEnv } from './http/request-context.ts';
+import { authFailureLimit, authFailureRule, downloadLimit, type AuthFailureRule } from './http/rate-limit-middleware.ts';
+import { requestContext, requestTracker, type RequestEnv, type TrackRequest } from './http/request-context.ts';
 import { DOCS_POLICY, securityHeaders } from './http/security-headers.ts';
-import { readRestAfterAnswer } from './http/unread-body.ts';
+import { readRestAfterAnswer, type UnreadBodyOptions } from './http/unread-body.ts';
 import { docsRoute } from './api-docs/docs-route.ts';
-import { loggablePath } from './logging.ts';
 import type { Metrics } from './metrics.ts';
 import { metricsRoute } from './metrics-route.ts';
 import { batchDownloadRoute, batchTokenRoute, type BatchDeps } from './routes/batch-download.ts';
@@ -23,11 +24,12 @@ import { healthRoute } from './routes/health.ts';
 import { signedGetRoute, signedUrlRoute, type SignedLinkDeps } from './routes/signed-links.ts';
 import { jwksRoute, tokenRoutes } from './routes/tokens.ts';
 import { LEGACY_UPLOAD_PATHS, legacyUploadRoutes } from './routes/legacy-uploads.ts';
-import { uploadRoutes } from './routes/uploads.ts';
+import { uploadRoutes, type UploadRouteDeps } from './routes/uploads.ts';
 import { webPageRoute } from './routes/web-page.ts';
 import type { Services } from './services.ts';
 import { createDamageReporter } from './storage/damage.ts';
 import { TUS_PATH } from './tus.ts';
+import { uploadFastPath } from './upload-fast-path.ts';
 
 /** Version of the HTTP API described at /docs/openapi.json. */
 const API_VERSION = '1.0.0';
@@ -39,15 +41,48 @@ export interface EdgeDeps {
   limits: { downloadPerClient: TokenBuckets; downloadPerLink: TokenBuckets; authFailure: TokenBuckets };
 }
 
-export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> {
+/** What the Hono app and the upload fast path (server/upload-fast-path.ts) both apply. */
+interface SharedRules {
+  track: TrackRequest;
+  cors: ReturnType<typeof corsFor>;
+  readRest: UnreadBodyOptions;
+  originRule: (request: Request) => void;
+  authFailure: AuthFailureRule;
+  uploads: UploadRouteDeps;
+}
+
+function sharedRules(services: Services, edge: EdgeDeps): SharedRules {
+  const { config, log } = services;
+  return {
+    track: requestTracker({ log, metrics: edge.metrics, drain: edge.drain, edgeSecret: config.edgeSecret, trustedProxies: config.trustedProxies }),
+    cors: corsFor(config.corsOrigins),
+    readRest: { idleTimeoutMs: config.uploadIdleTimeoutSeconds * 1000, drain: edge.drain },
+    originRule: cookieOriginRule({ cookieName: config.cookieName, corsOrigins: config.corsOrigins, publicUrl: services.publicUrl }),
+    authFailure: authFailureRule({ buckets: edge.limits.authFailure, metrics: edge.metrics }),
+    uploads: { uploads: services.uploads, repo: services.repo, auth: services.auth, log },
+  };
+}
+
+/** The `fetch` @hono/node-server calls: tus requests through the fast path unless `fastPath` is false, the rest through Hono. */
+export function createFetch(services: Services, edge: EdgeDeps, options: { fastPath?: boolean } = {}): (request: Request, env?: unknown) => Response | Promise<Response> {
+  const rules = sharedRules(services, edge);
+  const app = createApp(services, edge, rules);
+  // CORS rebuilds every answer in Hono's middleware: with it configured, Hono answers uploads too.
+  if (options.fastPath === false || rules.cors) return app.fetch;
+  const fast = uploadFastPath({ ...rules, route: rules.uploads, log: services.log, getPath: (request) => app.getPath(request) });
+  // The server speaks HTTP/1.1 (node:http): its bindings are HttpBindings.
+  return (request, env) => fast(request, env as HttpBindings | undefined) ?? app.fetch(request, env);
+}
+
+export function createApp(services: Services, edge: EdgeDeps, rules: SharedRules = sharedRules(services, edge)): Hono<RequestEnv> {
   const { config, log } = services;
   const app = new Hono<RequestEnv>();
-  app.use('*', requestContext({ log, metrics: edge.metrics, drain: edge.drain, edgeSecret: config.edgeSecret, trustedProxies: config.trustedProxies }));
-  const cors = corsFor(config.corsOrigins);
+  app.use('*', requestContext(rules.track));
+  const cors = rules.cors;
   if (cors) app.use('*', cors);
   app.use('*', boundedBodies({ maxBytes: config.bodyLimitBytes, exceptUnder: [TUS_PATH, ...LEGACY_UPLOAD_PATHS] }));
   // Upload bodies are not bounded: one answered before it was read is read to its end after.
-  const readRest = readRestAfterAnswer({ idleTimeoutMs: config.uploadIdleTimeoutSeconds * 1000, drain: edge.drain });
+  const readRest = readRestAfterAnswer(rules.readRest);
   for (const path of [`${TUS_PATH}/*`, ...LEGACY_UPLOAD_PATHS]) app.use(path, readRest);
   app.use('/docs', securityHeaders(DOCS_POLICY));
   app.use('/docs/*', securityHeaders(DOCS_POLICY));
@@ -57,10 +92,9 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   app.use('/v1/files/batch-download/*', downloads);
   // One registration for both (server/http/in-sequence.ts). The origin check runs after the
   // download limit on batch downloads: it passes their GETs, which are all that limit counts.
-  const originCheck = cookieOriginCheck({ cookieName: config.cookieName, corsOrigins: config.corsOrigins, publicUrl: services.publicUrl });
-  app.use('/v1/*', inSequence(originCheck, authFailureLimit({ buckets: edge.limits.authFailure, metrics: edge.metrics })));
+  app.use('/v1/*', inSequence(cookieOriginCheck(rules.originRule), authFailureLimit(rules.authFailure)));
 
-  app.route(TUS_PATH, uploadRoutes({ uploads: services.uploads, repo: services.repo, auth: services.auth, log }));
+  app.route(TUS_PATH, uploadRoutes(rules.uploads));
 
   const links: SignedLinkDeps = {
     repo: services.repo,
@@ -95,14 +129,6 @@ export function createApp(services: Services, edge: EdgeDeps): Hono<RequestEnv> 
   app.route('/healthz', healthRoute({ dataDir: config.dataDir, repo: services.repo, storage: services.storage, scan: services.scanWorker, log }));
 
   app.notFound(() => problemResponse(new AppError('not_found', 'no such route')));
-  app.onError((error, c) => {
-    const known = toAppError(error);
-    if (!known || known.status >= 500) log.error({ err: error, method: c.req.method, path: loggablePath(c.req.path) }, 'request failed');
-    const headers = new Headers(c.res.headers);
-    // tus 1.0 §3.2: every answer on the upload endpoint carries Tus-Resumable, refusals of the
-    // middleware above (rate limit, origin, …) included.
-    if (c.req.path === TUS_PATH || c.req.path.startsWith(`${TUS_PATH}/`)) headers.set('Tus-Resumable', '1.0.0');
-    return problemResponse(known ?? new AppError('internal'), headers);
-  });
+  app.onError((error, c) => errorAnswer(log, error, c.req.method, c.req.path, c.res.headers));
   return app;
 }

@@ -5,7 +5,7 @@ import type { Server as HttpServer } from 'node:http';
 import { serve } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { sweepIntervalMs } from '../hooks/expiry.ts';
-import { createApp, type EdgeDeps } from './app.ts';
+import { createFetch, type EdgeDeps } from './app.ts';
 import type { Config } from './config.ts';
 import { createDrain } from './http/drain.ts';
 import { TokenBuckets } from './http/rate-limit.ts';
@@ -26,6 +26,8 @@ export interface RunningServer {
 export interface StartOptions {
   log?: Logger;
   now?: () => number;
+  /** false: tus requests go through Hono's chain as every other (tests compare the two). */
+  uploadFastPath?: boolean;
 }
 
 export async function startServer(config: Readonly<Config>, options: StartOptions = {}): Promise<RunningServer> {
@@ -56,9 +58,10 @@ export async function startServer(config: Readonly<Config>, options: StartOption
       authFailure: new TokenBuckets(rateLimits.authFailure, services.now),
     },
   };
-  const app = createApp(services, edge);
+  // tus requests skip Hono's middleware chain (server/upload-fast-path.ts).
+  const fetch = createFetch(services, edge, { fastPath: options.uploadFastPath });
   const server = await new Promise<HttpServer>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as HttpServer));
+    const s = serve({ fetch, port: config.port, hostname: config.host }, () => resolve(s as HttpServer));
     (s as HttpServer).once('error', reject);
   });
   // A single PATCH may stream for hours on a slow link; Node's default 5-minute request timeout

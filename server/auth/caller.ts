@@ -28,20 +28,22 @@ export type PresentedCredential =
   | { kind: 'cookie'; token: string }
   | { kind: 'none' };
 
-export function presentedCredential(c: Context, cookieName: string): PresentedCredential {
-  const service = c.req.header('x-service-token');
-  if (service !== undefined) return { kind: 'service', token: service };
-  const authorization = c.req.header('authorization');
-  if (authorization !== undefined) return { kind: 'authorization', header: authorization };
-  const cookie = getCookie(c, cookieName);
+export function presentedCredential(request: Request, cookieName: string): PresentedCredential {
+  const service = request.headers.get('x-service-token');
+  if (service !== null) return { kind: 'service', token: service };
+  const authorization = request.headers.get('authorization');
+  if (authorization !== null) return { kind: 'authorization', header: authorization };
+  // getCookie reads only the raw request's Cookie header.
+  const cookie = getCookie({ req: { raw: request } } as Context, cookieName);
   return cookie ? { kind: 'cookie', token: cookie } : { kind: 'none' };
 }
 
-export async function identify(c: Context, deps: AuthDeps): Promise<Caller> {
-  const credential = presentedCredential(c, deps.cookieName);
+/** The caller a request's credential names; throws 401 for a missing or invalid one. */
+export async function identifyRequest(request: Request, deps: AuthDeps): Promise<Caller> {
+  const credential = presentedCredential(request, deps.cookieName);
   if (credential.kind === 'service') {
     if (!deps.checkServiceToken(credential.token)) throw new AppError('invalid_token', 'the service token is not valid');
-    return remember(c, { kind: 'service' });
+    return { kind: 'service' };
   }
   let token: string | undefined;
   if (credential.kind === 'authorization') {
@@ -51,7 +53,11 @@ export async function identify(c: Context, deps: AuthDeps): Promise<Caller> {
     token = credential.token;
   }
   if (!token) throw new AppError('unauthenticated', 'send a Bearer token, the session cookie or X-Service-Token');
-  return remember(c, { kind: 'user', userId: await deps.verifyUserToken(token) });
+  return { kind: 'user', userId: await deps.verifyUserToken(token) };
+}
+
+export async function identify(c: Context, deps: AuthDeps): Promise<Caller> {
+  return remember(c, await identifyRequest(c.req.raw, deps));
 }
 
 /** Kept on the context for every route alike (the request log names the user). */

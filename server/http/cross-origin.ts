@@ -21,22 +21,34 @@ export interface CrossOriginDeps {
 
 const SAFE = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function cookieOriginCheck(deps: CrossOriginDeps): MiddlewareHandler {
+/**
+ * The rule itself, for the Hono middleware below and the upload fast path
+ * (server/upload-fast-path.ts): throws `origin_not_allowed` for a request it refuses.
+ */
+export function cookieOriginRule(deps: CrossOriginDeps): (request: Request) => void {
   const listed = new Set(deps.corsOrigins.filter((origin) => origin !== '*'));
-  // Not async: it holds nothing while the request runs (server/http/in-sequence.ts).
-  return (c, next) => {
+  return (request) => {
+    const headers = request.headers;
     // The method override turns a POST into a PATCH or DELETE (server/routes/uploads.ts): the
     // request changes state whichever of the two names it.
-    const override = c.req.header('x-http-method-override')?.toUpperCase();
-    if (SAFE.has(c.req.method) && (override === undefined || SAFE.has(override))) return next();
-    if (presentedCredential(c, deps.cookieName).kind !== 'cookie') return next();
-    const origin = c.req.header('origin');
+    const override = headers.get('x-http-method-override')?.toUpperCase();
+    if (SAFE.has(request.method) && (override === undefined || SAFE.has(override))) return;
+    if (presentedCredential(request, deps.cookieName).kind !== 'cookie') return;
+    const origin = headers.get('origin') ?? undefined;
     const allowed = origin !== undefined
-      ? listed.has(origin) || origin === new URL(deps.publicUrl()).origin || sameHost(origin, c.req.header('host'))
-      : fetchSiteAllows(c.req.header('sec-fetch-site'));
+      ? listed.has(origin) || origin === new URL(deps.publicUrl()).origin || sameHost(origin, headers.get('host') ?? undefined)
+      : fetchSiteAllows(headers.get('sec-fetch-site') ?? undefined);
     if (!allowed) {
       throw new AppError('origin_not_allowed', 'a request that changes state with the session cookie must come from this server\'s pages or an origin in CORS_ORIGINS; other clients send a Bearer token');
     }
+  };
+}
+
+/** The rule as Hono middleware. */
+export function cookieOriginCheck(check: (request: Request) => void): MiddlewareHandler {
+  // Not async: it holds nothing while the request runs (server/http/in-sequence.ts).
+  return (c, next) => {
+    check(c.req.raw);
     return next();
   };
 }

@@ -33,18 +33,38 @@ export function downloadLimit(deps: { perClient: TokenBuckets; perLink: TokenBuc
 /**
  * Failed authentication (401; 403 from generate-token, which only the service token may call)
  * costs a token of the client's bucket; once it is empty, credentialed requests from that address
- * are refused before any token is checked, until it refills.
+ * are refused before any token is checked, until it refills. The rule for the Hono middleware
+ * below and the upload fast path (server/upload-fast-path.ts).
  */
-export function authFailureLimit(deps: { buckets: TokenBuckets; metrics: Metrics }): MiddlewareHandler<RequestEnv> {
+export interface AuthFailureRule {
+  /** Before the request is handled: throws `rate_limited` while the client's bucket is empty. */
+  admit(clientIp: string, local: boolean): void;
+  /** Once it is answered: a failed authentication takes a token. */
+  answered(clientIp: string, local: boolean, status: number, path: string): void;
+}
+
+export function authFailureRule(deps: { buckets: TokenBuckets; metrics: Metrics }): AuthFailureRule {
+  return {
+    admit(ip, local) {
+      if (local) return;
+      const wait = deps.buckets.peek(ip);
+      if (wait > 0) refuse(deps.metrics, 'auth_failure', wait, 'failed authentications from your address');
+    },
+    answered(ip, local, status, path) {
+      if (local) return;
+      if (status === 401 || (status === 403 && path === '/v1/files/generate-token')) deps.buckets.take(ip);
+    },
+  };
+}
+
+/** The rule as Hono middleware. */
+export function authFailureLimit(rule: AuthFailureRule): MiddlewareHandler<RequestEnv> {
   // Not async: a request this limit does not count holds nothing while it runs (server/http/in-sequence.ts).
   return (c, next) => {
     const ip = c.get('clientIp');
-    if (c.get('local')) return next();
-    const wait = deps.buckets.peek(ip);
-    if (wait > 0) refuse(deps.metrics, 'auth_failure', wait, 'failed authentications from your address');
-    return next().then(() => {
-      const status = c.res.status;
-      if (status === 401 || (status === 403 && c.req.path === '/v1/files/generate-token')) deps.buckets.take(ip);
-    });
+    const local = c.get('local');
+    rule.admit(ip, local);
+    if (local) return next();
+    return next().then(() => rule.answered(ip, local, c.res.status, c.req.path));
   };
 }

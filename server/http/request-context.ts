@@ -1,7 +1,10 @@
-// The first middleware every request meets: who sent it (the proxy, which address), its request id,
+// The first thing every request meets: who sent it (the proxy, which address), its request id,
 // and — once the last byte of its response left or the connection closed — one log line and the
-// request metrics. It also tells the shutdown drain what is in flight.
+// request metrics. It also tells the shutdown drain what is in flight. Two callers share it: the
+// Hono middleware below, and the upload fast path (server/upload-fast-path.ts), which does the
+// same for tus requests without Hono's chain.
 import type { Socket } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
@@ -9,7 +12,7 @@ import type { Logger } from 'pino';
 import type { Caller } from '../auth/caller.ts';
 import { loggablePath, withRequestId } from '../logging.ts';
 import type { Metrics } from '../metrics.ts';
-import { createClientResolver } from './client-address.ts';
+import { createClientResolver, type ResolveClient } from './client-address.ts';
 import type { Drain } from './drain.ts';
 
 export type RequestEnv = {
@@ -36,84 +39,124 @@ export interface RequestContextDeps {
   trustedProxies: readonly string[];
 }
 
-export function requestContext(deps: RequestContextDeps): MiddlewareHandler<RequestEnv> {
+/**
+ * One request from its first look to its log line. A class rather than closures: the fast path
+ * keeps one per open upload request for as long as its body streams (bench/README.md, "Memory per
+ * held PATCH").
+ */
+export class TrackedRequest {
+  readonly requestId: string;
+  readonly fromEdge: boolean;
+  readonly clientIp: string;
+  readonly local: boolean;
+  private readonly started = performance.now();
+  private readonly endHandler: () => void;
+  private readonly endResponse: () => void;
+  private readonly receiving: boolean;
+  // Kept now: a response detaches from its socket when it ends.
+  private readonly socket: Socket | undefined;
+  private readonly outgoing: ServerResponse | undefined;
+
+  constructor(
+    private readonly deps: RequestContextDeps,
+    resolveClient: ResolveClient,
+    private readonly method: string,
+    private readonly path: string,
+    headers: Headers,
+    env: HttpBindings | undefined,
+  ) {
+    this.endHandler = deps.drain.begin();
+    this.endResponse = deps.drain.begin();
+    this.socket = env?.incoming?.socket;
+    this.outgoing = env?.outgoing;
+    const client = resolveClient(this.socket?.remoteAddress, headers);
+    this.fromEdge = client.fromEdge;
+    this.clientIp = client.clientIp;
+    this.local = client.local;
+    const offered = headers.get('x-request-id') ?? undefined;
+    this.requestId = offered !== undefined && REQUEST_ID.test(offered) ? offered : crypto.randomUUID();
+    this.receiving = path.startsWith('/v1/uploads') && (method === 'PATCH' || method === 'POST') && headers.get('content-type') === 'application/offset+octet-stream';
+    if (this.receiving) deps.metrics.uploadsReceiving.inc();
+  }
+
+  /** The handler ended without an answer of its own (its error goes on to whoever answers it). */
+  failed(): void {
+    this.endHandler();
+  }
+
+  /** The handler's answer: its headers now, its log line and metrics once it is out. */
+  answered(response: Response, route: string, caller: Caller | undefined): void {
+    this.endHandler();
+    const { deps, method } = this;
+    const status = response.status;
+    try {
+      response.headers.set('X-Request-Id', this.requestId);
+      // During a shutdown no connection is kept alive for a next request that would be refused.
+      if (deps.drain.draining) response.headers.set('Connection', 'close');
+    } catch {
+      // immutable headers (a Response from elsewhere): the id is only a convenience
+    }
+    const downloading = DOWNLOAD_ROUTES.has(route) && method === 'GET' && (status === 200 || status === 206) && response.body !== null;
+    if (downloading) deps.metrics.openDownloads.inc();
+    const finish = () => this.finish(route, status, caller, downloading);
+    // A connection cut while the handler ran has already closed the response.
+    if (this.outgoing && !this.outgoing.closed) this.outgoing.once('close', finish);
+    else finish();
+  }
+
+  private finish(route: string, status: number, caller: Caller | undefined, downloading: boolean): void {
+    const { deps, method, socket, outgoing } = this;
+    const bytes = socket ? socketBytes(socket) : { read: 0, written: 0 };
+    const duration = (performance.now() - this.started) / 1000;
+    if (this.receiving) deps.metrics.uploadsReceiving.dec();
+    if (downloading) deps.metrics.openDownloads.dec();
+    deps.metrics.requests.inc({ method, route, status });
+    deps.metrics.requestDuration.observe({ method, route }, duration);
+    deps.metrics.bytesReceived.inc({ route }, bytes.read);
+    deps.metrics.bytesSent.inc({ route }, bytes.written);
+    deps.log.info({
+      request_id: this.requestId,
+      method,
+      route,
+      path: loggablePath(this.path),
+      status,
+      user: caller === undefined ? null : caller.kind === 'service' ? '[service]' : caller.userId,
+      client: this.clientIp,
+      via_edge: this.fromEdge,
+      bytes_in: bytes.read,
+      bytes_out: bytes.written,
+      duration_ms: Math.round(duration * 10_000) / 10,
+      ...(outgoing && !outgoing.writableFinished ? { aborted: true } : {}),
+    }, 'request');
+    this.endResponse();
+  }
+}
+
+/** Starts tracking one request (see TrackedRequest). */
+export type TrackRequest = (method: string, path: string, headers: Headers, env: HttpBindings | undefined) => TrackedRequest;
+
+export function requestTracker(deps: RequestContextDeps): TrackRequest {
   const resolveClient = createClientResolver(deps);
+  return (method, path, headers, env) => new TrackedRequest(deps, resolveClient, method, path, headers, env);
+}
+
+export function requestContext(track: TrackRequest): MiddlewareHandler<RequestEnv> {
   // Not async: the continuation below holds only what it uses while a request runs, where an
   // async function's suspended frame would hold all of it (~1 KiB per open upload request,
   // bench/README.md, "Memory per held PATCH").
   return (c, next) => {
-    const started = performance.now();
-    const endHandler = deps.drain.begin();
-    const endResponse = deps.drain.begin();
-    const incoming = (c.env as HttpBindings | undefined)?.incoming;
-    const outgoing = (c.env as HttpBindings | undefined)?.outgoing;
-    // Kept now: a response detaches from its socket when it ends.
-    const socket = incoming?.socket;
-    const { fromEdge: edge, clientIp, local } = resolveClient(incoming?.socket.remoteAddress, c.req.raw.headers);
-    const offered = c.req.header('x-request-id');
-    const requestId = offered !== undefined && REQUEST_ID.test(offered) ? offered : crypto.randomUUID();
-    c.set('requestId', requestId);
-    c.set('fromEdge', edge);
-    c.set('clientIp', clientIp);
-    c.set('local', local);
-    const receiving = c.req.path.startsWith('/v1/uploads') && (c.req.method === 'PATCH' || c.req.method === 'POST') && c.req.header('content-type') === 'application/offset+octet-stream';
-    if (receiving) deps.metrics.uploadsReceiving.inc();
-
-    return withRequestId(requestId, next).then(
-      () => {
-        endHandler();
-        observe();
-      },
+    const tracked = track(c.req.method, c.req.path, c.req.raw.headers, c.env as HttpBindings | undefined);
+    c.set('requestId', tracked.requestId);
+    c.set('fromEdge', tracked.fromEdge);
+    c.set('clientIp', tracked.clientIp);
+    c.set('local', tracked.local);
+    return withRequestId(tracked.requestId, next).then(
+      () => tracked.answered(c.res, routePath(c) || 'unmatched', c.get('caller')),
       (error: unknown) => {
-        endHandler();
+        tracked.failed();
         throw error;
       },
     );
-
-    /** Once the handler is done: the response's headers now, its log line and metrics once it is out. */
-    function observe(): void {
-      const route = routePath(c) || 'unmatched';
-      const status = c.res.status;
-      try {
-        c.res.headers.set('X-Request-Id', requestId);
-        // During a shutdown no connection is kept alive for a next request that would be refused.
-        if (deps.drain.draining) c.res.headers.set('Connection', 'close');
-      } catch {
-        // immutable headers (a Response from elsewhere): the id is only a convenience
-      }
-      const downloading = DOWNLOAD_ROUTES.has(route) && c.req.method === 'GET' && (status === 200 || status === 206) && c.res.body !== null;
-      if (downloading) deps.metrics.openDownloads.inc();
-
-      const finish = () => {
-        const bytes = socket ? socketBytes(socket) : { read: 0, written: 0 };
-        const duration = (performance.now() - started) / 1000;
-        if (receiving) deps.metrics.uploadsReceiving.dec();
-        if (downloading) deps.metrics.openDownloads.dec();
-        const caller = c.get('caller');
-        deps.metrics.requests.inc({ method: c.req.method, route, status });
-        deps.metrics.requestDuration.observe({ method: c.req.method, route }, duration);
-        deps.metrics.bytesReceived.inc({ route }, bytes.read);
-        deps.metrics.bytesSent.inc({ route }, bytes.written);
-        deps.log.info({
-          request_id: requestId,
-          method: c.req.method,
-          route,
-          path: loggablePath(c.req.path),
-          status,
-          user: caller === undefined ? null : caller.kind === 'service' ? '[service]' : caller.userId,
-          client: clientIp,
-          via_edge: edge,
-          bytes_in: bytes.read,
-          bytes_out: bytes.written,
-          duration_ms: Math.round(duration * 10_000) / 10,
-          ...(outgoing && !outgoing.writableFinished ? { aborted: true } : {}),
-        }, 'request');
-        endResponse();
-      };
-      // A connection cut while the handler ran has already closed the response.
-      if (outgoing && !outgoing.closed) outgoing.once('close', finish);
-      else finish();
-    }
   };
 }
 

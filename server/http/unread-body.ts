@@ -40,14 +40,18 @@ export interface UnreadBodyOptions {
 /** For upload routes: once the answer is out, the rest of the body is read and dropped (see above). */
 export function readRestAfterAnswer(options: UnreadBodyOptions): MiddlewareHandler {
   return (c, next) => {
-    const env = c.env as HttpBindings | undefined;
-    const incoming = env?.incoming;
-    const outgoing = env?.outgoing;
-    const socket = incoming?.socket as Socket | null | undefined;
-    // `complete`: the whole body has arrived (what is left unread is in memory, not on the wire).
-    if (incoming && outgoing && socket && !incoming.complete) holdCloseUntilRead(incoming, outgoing, socket, options);
+    readRestOnceAnswered(c.env as HttpBindings | undefined, options);
     return next();
   };
+}
+
+/** The same for one request (the upload fast path, server/upload-fast-path.ts, calls it directly). */
+export function readRestOnceAnswered(env: HttpBindings | undefined, options: UnreadBodyOptions): void {
+  const incoming = env?.incoming;
+  const outgoing = env?.outgoing;
+  const socket = incoming?.socket as Socket | null | undefined;
+  // `complete`: the whole body has arrived (what is left unread is in memory, not on the wire).
+  if (incoming && outgoing && socket && !incoming.complete) holdCloseUntilRead(incoming, outgoing, socket, options);
 }
 
 /**

@@ -1,11 +1,13 @@
-// The tus endpoint inside Hono: who may touch which upload, the request's body, then the upload
-// service (server/uploads/service.ts) runs it, and the answer is made uniform (problem+json
-// errors, the file record of a finished upload).
+// The tus endpoint: who may touch which upload, the request's body, then the upload service
+// (server/uploads/service.ts) runs it, and the answer is made uniform (problem+json errors, the
+// file record of a finished upload). Mounted in Hono, and called by the upload fast path
+// (server/upload-fast-path.ts), which the server's own requests take.
 import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
 import { ERRORS as TUS_ERRORS, Metadata } from '@tus/utils';
 import type { Logger } from 'pino';
-import { identify, mayAccess, type AuthDeps, type Caller } from '../auth/caller.ts';
+import { identifyRequest, mayAccess, type AuthDeps, type Caller } from '../auth/caller.ts';
 import type { Repository } from '../db/contract.ts';
 import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, tusErrorToAppError, type ErrorCode } from '../errors.ts';
 import { requestBodyFromNode } from '../http/node-body.ts';
@@ -36,27 +38,42 @@ export function uploadRoutes(deps: UploadRouteDeps): Hono {
   // refusal thrown anywhere on this path gets it from the app's error handler (server/app.ts). No
   // middleware of its own here: each layer awaiting next() is kept alive, per open upload request,
   // for as long as its body streams (bench/README.md, "Memory per held PATCH").
-  app.all('/', (c) => dispatch(c, deps, undefined));
-  app.all('/:id', (c) => dispatch(c, deps, c.req.param('id')));
+  app.all('/', (c) => serveUpload(deps, exchangeOf(c), undefined));
+  app.all('/:id', (c) => serveUpload(deps, exchangeOf(c), c.req.param('id')));
   return app;
 }
 
+/**
+ * One request to the tus endpoint as the route sees it, whoever calls: Hono (above) or the upload
+ * fast path (server/upload-fast-path.ts).
+ */
+export interface UploadExchange {
+  raw: Request;
+  /** The request as node:http received it: its body is read from it directly (server/http/node-body.ts). */
+  incoming: IncomingMessage | undefined;
+  /** Told who the caller is once known (the request log names the user). */
+  identified(caller: Caller): void;
+}
+
+function exchangeOf(c: Context): UploadExchange {
+  return { raw: c.req.raw, incoming: (c.env as HttpBindings | undefined)?.incoming, identified: (caller) => c.set('caller', caller) };
+}
+
 /** tus 1.0, or the IETF draft translated into it (server/routes/ietf-uploads.ts). */
-function dispatch(c: Context, deps: UploadRouteDeps, id: string | undefined): Promise<Response> {
-  const version = ietfInteropVersion(c.req.raw);
-  if (version === null) return handle(c, deps, id, c.req.raw);
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  return handleIetf(c.req.raw, version, id, {
-    tus: (translated) => handle(c, deps, id, translated),
-    body: () => bodyOf(deps, c.req.raw, incoming, undefined),
+export function serveUpload(deps: UploadRouteDeps, ex: UploadExchange, id: string | undefined): Promise<Response> {
+  const version = ietfInteropVersion(ex.raw);
+  if (version === null) return handle(ex, deps, id, ex.raw);
+  return handleIetf(ex.raw, version, id, {
+    tus: (translated) => handle(ex, deps, id, translated),
+    body: () => bodyOf(deps, ex.raw, ex.incoming, undefined),
     lengthOf: async (uploadId) => (isValidUploadId(uploadId) ? (await deps.uploads.unfinished(uploadId))?.length : undefined),
     maxUploadBytes: deps.uploads.maxUploadBytes,
   });
 }
 
-function handle(c: Context, deps: UploadRouteDeps, id: string | undefined, request: Request): Promise<Response> {
-  const answered = handleStaged(c, deps, id, request);
-  if (request === c.req.raw) return answered;
+function handle(ex: UploadExchange, deps: UploadRouteDeps, id: string | undefined, request: Request): Promise<Response> {
+  const answered = handleStaged(ex, deps, id, request);
+  if (request === ex.raw) return answered;
   // A translated request's refusals are answered by the draft's handler with its headers.
   return answered.catch((error: unknown) => {
     if (error instanceof AppError) return problemResponse(error);
@@ -64,8 +81,7 @@ function handle(c: Context, deps: UploadRouteDeps, id: string | undefined, reque
   });
 }
 
-async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | undefined, raw: Request): Promise<Response> {
-  const request = raw;
+async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: string | undefined, request: Request): Promise<Response> {
   const staged: { body?: StagedBody } = {};
   const method = effectiveMethod(request);
   if (method === 'OPTIONS') return advertiseExtensions(await deps.uploads.discover(request));
@@ -73,7 +89,8 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
     // @tus/server would serve raw upload bytes to anyone; finished files are shared through signed links.
     throw new AppError('method_not_allowed', 'uploads are read through signed links', { Allow: 'OPTIONS, POST, HEAD, PATCH, DELETE' });
   }
-  const caller = await identify(c, deps.auth);
+  const caller = await identifyRequest(ex.raw, deps.auth);
+  ex.identified(caller);
   const ctx: UploadContext = { caller };
   for (const name of ['upload-length', 'upload-offset']) {
     // tus checks only that String(Number(v)) === v, which 2^54 passes: such a length would be
@@ -84,7 +101,7 @@ async function handleStaged(c: Context, deps: UploadRouteDeps, id: string | unde
     }
   }
   // A translated request (the IETF draft) already carries the body read from the socket.
-  const incoming = raw === c.req.raw ? (c.env as { incoming?: IncomingMessage } | undefined)?.incoming : undefined;
+  const incoming = request === ex.raw ? ex.incoming : undefined;
   const hasBody = method === 'PATCH' || method === 'POST';
   const checksum = hasBody ? parseUploadChecksum(request.headers.get('upload-checksum')) : null;
   const stage = async (limit: number | null) => {

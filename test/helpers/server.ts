@@ -46,13 +46,17 @@ export interface TestServerOptions {
   now?: () => number;
   /** Default 'file'. A restart on the same dataDir keeps the first start's backend and bucket. */
   storage?: TestStorage;
+  /** Default: silent (TEST_LOG_LEVEL). */
+  log?: pino.Logger;
+  /** false: tus requests through Hono's chain (server/upload-fast-path.ts). */
+  uploadFastPath?: boolean;
 }
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? tempDir();
   const config = loadConfig(await serverEnv(dataDir, options.storage ?? 'file', options.env ?? {}));
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
-  const server = await startServer(config, { log, ...(options.now ? { now: options.now } : {}) });
+  const log = options.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const server = await startServer(config, { log, uploadFastPath: options.uploadFastPath, ...(options.now ? { now: options.now } : {}) });
   let stopping: Promise<void> | undefined;
   const forget = stopBeforeDatabase(() => server.close(1000));
   return {
