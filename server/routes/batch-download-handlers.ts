@@ -23,7 +23,8 @@ import { signBatchToken, verifyBatchToken } from '../http/link-signing.ts';
 import { streamResponse, streamToResponse } from '../http/send-stream.ts';
 import { damageError, damageOf } from '../storage/damage.ts';
 import { createZipStream, type ZipEntryInput } from '../zip/zip-stream.ts';
-import { BATCH_ROUTES, MAX_BATCH_KEYS, type BatchDeps } from './batch-download.ts';
+import { BATCH_ROUTES, MAX_BATCH_KEYS } from './api-route-paths.ts';
+import type { SignedLinkDeps } from './signed-links-handlers.ts';
 
 /** The request body: validated with this schema, and described by it in the OpenAPI document. */
 const batchRequestSchema = z.object({
@@ -32,6 +33,9 @@ const batchRequestSchema = z.object({
 });
 
 /** POST /v1/files/batch-download (behind auth). */
+/** What a signed link needs (the same keys, gate and damage marks), with the batch link's lifetime. */
+export type BatchDeps = Omit<SignedLinkDeps, 'defaultTtlSeconds' | 'offload'> & { ttlSeconds: number };
+
 export function batchTokenHandlers(deps: BatchDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();
   app.on(BATCH_ROUTES.token.method, BATCH_ROUTES.token.path, describeRoute({

@@ -4,21 +4,11 @@
 // (lazy-routes.ts says why).
 import type { Hono } from 'hono';
 import type { AuthEnv } from '../auth/caller.ts';
-import { lazyRoutes, type RoutePath } from './lazy-routes.ts';
-import type { SignedLinkDeps } from './signed-links.ts';
+import { BATCH_ROUTES } from './api-route-paths.ts';
+import type { BatchDeps } from './batch-download-handlers.ts';
+import { lazyRoutes } from './lazy-routes.ts';
 
-export const BATCH_ROUTES = {
-  /** Behind auth, under /v1. */
-  token: { method: 'POST', path: '/files/batch-download' },
-  /** No account needed, under /v1/files/batch-download. */
-  download: { method: ['GET', 'HEAD'], path: '/:token' },
-} as const satisfies Record<string, RoutePath>;
-
-/** Keys travel inside the signed token, which must fit in a URL (link-signing.ts). */
-export const MAX_BATCH_KEYS = 200;
-
-/** What a signed link needs (the same keys, gate and damage marks), with the batch link's lifetime. */
-export type BatchDeps = Omit<SignedLinkDeps, 'defaultTtlSeconds' | 'offload'> & { ttlSeconds: number };
+export type { BatchDeps };
 
 /** POST /v1/files/batch-download (behind auth). */
 export function batchTokenRoute(deps: BatchDeps): Hono<AuthEnv> {

@@ -13,7 +13,7 @@ import { validated, wholeNumber } from '../http/validate.ts';
 import { AppError } from '../errors.ts';
 import { parseKey } from '../storage/keys.ts';
 import { toFileRecord } from './file-record.ts';
-import { FILE_ROUTES, type FileRouteDeps } from './files.ts';
+import { FILE_ROUTES } from './api-route-paths.ts';
 
 const DEFAULT_LIMIT = 50;
 const MAX_LIMIT = 1000;
@@ -26,6 +26,13 @@ const listQuery = z.object({
   cursor: z.string().optional().meta({ description: 'next_cursor of the previous page' }),
   user_id: userIdParam,
 });
+
+export interface FileRouteDeps {
+  repo: Repository;
+  quotaBytes: number;
+  /** The lifecycle's deletion (Lifecycle.deleteFile): the bytes, then the record with its event. */
+  deleteFile(file: FileRow): Promise<void>;
+}
 
 export function fileHandlers(deps: FileRouteDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();

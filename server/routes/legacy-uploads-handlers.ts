@@ -13,7 +13,9 @@ import { AppError } from '../errors.ts';
 import { commonProblems, fileRecordSchema, jsonResponse, problemResponse } from '../http/api-responses.ts';
 import { isValidUploadId } from '../storage/keys.ts';
 import { toFileRecord } from './file-record.ts';
-import { LEGACY_ROUTES, type LegacyUploadDeps } from './legacy-uploads.ts';
+import { LEGACY_ROUTES } from './api-route-paths.ts';
+import type { LegacyParts, Repository } from '../db/contract.ts';
+import type { AppFetch } from './legacy-tus.ts';
 import { decodeBase64, readJsonBody } from './legacy-body.ts';
 import { InnerRefusal, refusalResponse, tusClient, type TusClient } from './legacy-tus.ts';
 import { writePart } from './legacy-part-writer.ts';
@@ -55,6 +57,13 @@ const COMPLETE_SHAPE = '{"uploadId", "parts"?: [{"data"}], "meta"?: {"filename",
 
 const jsonBody = (schema: z.ZodType) => ({ required: true, content: { 'application/json': { schema: resolver(schema) } } });
 const refusals = { 400: problemResponse('bad body'), 404: problemResponse('no such upload of yours'), 413: problemResponse('body too large, or over quota'), ...commonProblems };
+
+export interface LegacyUploadDeps {
+  repo: Repository;
+  parts: LegacyParts;
+  fetchApp: AppFetch;
+  maxBodyBytes: number;
+}
 
 export function legacyUploadHandlers(deps: LegacyUploadDeps): Hono<AuthEnv> {
   const app = new Hono<AuthEnv>();

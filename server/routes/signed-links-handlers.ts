@@ -29,12 +29,30 @@ import type { HttpBindings } from '@hono/node-server';
 import { fileResponse, isUnreadFileStream } from '../http/send-file.ts';
 import { streamResponse } from '../http/send-stream.ts';
 import { assertIntact, damageError } from '../storage/damage.ts';
-import { SIGNED_LINK_ROUTES, type SignedLinkDeps } from './signed-links.ts';
+import { SIGNED_LINK_ROUTES } from './api-route-paths.ts';
+import type { Repository } from '../db/contract.ts';
+import type { DamageReporter } from '../storage/damage.ts';
+import type { Storage } from '../storage/types.ts';
 
 /** Internal to the server ↔ Caddy hop: the file under DATA_DIR/users, and the range to send. */
 export const OFFLOAD_PATH_HEADER = 'X-Sl-Offload-Path';
 export const OFFLOAD_RANGE_HEADER = 'X-Sl-Offload-Range';
 const OFFLOAD_ROOT = 'users/';
+
+export interface SignedLinkDeps {
+  repo: Repository;
+  storage: Storage;
+  signingKeys: Buffer[];
+  defaultTtlSeconds: number;
+  publicUrl: () => string;
+  now: () => number;
+  /** Whether requests from the edge may be answered with a file for the proxy to send. */
+  offload?: boolean;
+  /** Virus scanning is on: only files clamd called clean are served (scan/gate.ts). */
+  scanning: boolean;
+  /** Marks records whose stored bytes turn out missing or of another size (storage/damage.ts). */
+  damage: DamageReporter;
+}
 
 export function signUrl(deps: SignedLinkDeps, key: string, ttlSeconds: number, disposition: LinkDisposition): { url: string; expires_at: string } {
   const exp = Math.floor(deps.now() / 1000) + ttlSeconds;

@@ -7,7 +7,7 @@ import { commonProblems, jsonResponse, problemResponse } from '../http/api-respo
 import { validated, wholeNumber } from '../http/validate.ts';
 import { actingUser, requireService, type AuthEnv } from '../auth/caller.ts';
 import type { SignUserToken } from '../auth/jwt.ts';
-import { TOKEN_ROUTES } from './tokens.ts';
+import { TOKEN_ROUTES } from './api-route-paths.ts';
 
 const DEFAULT_HOURS = 24;
 const MAX_HOURS = 24 * 30;

@@ -6,11 +6,8 @@ import { Hono } from 'hono';
 import type { JWK } from 'jose';
 import type { AuthEnv } from '../auth/caller.ts';
 import { publicJwk, type SignUserToken } from '../auth/jwt.ts';
-import { lazyRoutes, type RoutePath } from './lazy-routes.ts';
-
-export const TOKEN_ROUTES = {
-  generate: { method: 'POST', path: '/files/generate-token' },
-} as const satisfies Record<string, RoutePath>;
+import { TOKEN_ROUTES } from './api-route-paths.ts';
+import { lazyRoutes } from './lazy-routes.ts';
 
 export function tokenRoutes(sign: SignUserToken): Hono<AuthEnv> {
   return lazyRoutes(Object.values(TOKEN_ROUTES), async () => (await import('./tokens-handlers.ts')).tokenHandlers(sign));
