@@ -29,6 +29,7 @@ export type RequestEnv = {
 };
 
 const REQUEST_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+const LIVENESS_ROUTE = '/healthz/live';
 const DOWNLOAD_ROUTES = new Set(['/get/:encoded', '/v1/files/batch-download/:token']);
 
 export interface RequestContextDeps {
@@ -114,7 +115,10 @@ export class TrackedRequest {
     deps.metrics.requestDuration.observe({ method, route }, duration);
     deps.metrics.bytesReceived.inc({ route }, bytes.read);
     deps.metrics.bytesSent.inc({ route }, bytes.written);
-    deps.log.info({
+    // A load balancer asks /healthz/live every few seconds (the Caddyfile: every 2 s per instance):
+    // a line each would bury the requests of people. Counted in the metrics like any request.
+    const level = route === LIVENESS_ROUTE && status === 200 ? 'debug' : 'info';
+    deps.log[level]({
       request_id: this.requestId,
       method,
       route,

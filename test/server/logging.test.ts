@@ -62,6 +62,8 @@ describe('structured logs', () => {
       assert.equal((await fetch(`${server.url}/v1/usage`, { headers: { 'X-Service-Token': 'wrong-service-token-SECRETISH' } })).status, 401);
       secrets.wrongService = 'wrong-service-token-SECRETISH';
       assert.equal((await fetch(`${server.url}/metrics`, { headers: { Authorization: `Bearer ${METRICS_TOKEN}` } })).status, 200);
+      // A load balancer's liveness check: counted, not logged line by line.
+      assert.equal((await fetch(`${server.url}/healthz/live`, { headers: { 'X-Request-Id': 'liveness-1' } })).status, 200);
       const forged = await fetch(`${server.url}/healthz`, { headers: { 'X-Edge-Secret': 'forged-edge-secret-SECRETISH', 'X-Forwarded-For': '198.51.100.9' } });
       assert.equal(forged.status, 200);
       secrets.forgedEdge = 'forged-edge-secret-SECRETISH';
@@ -81,6 +83,9 @@ describe('structured logs', () => {
           assert.ok(field in line, `${field} in ${JSON.stringify(line)}`);
         }
       }
+      // Lines are written in order: the forged /healthz line, sent after the liveness check, is there.
+      assert.ok(requests.some((l) => l.request_id === forgedRequestId));
+      assert.equal(requests.some((l) => l.request_id === 'liveness-1'), false, 'a liveness check is logged at info');
       const patches = requests.filter((l) => l.method === 'PATCH' && l.request_id === 'client-req-0001');
       assert.equal(patches.length, 1, 'the upload PATCH is logged under the id its client sent');
       assert.equal(patches[0]!.user, 'lena');
