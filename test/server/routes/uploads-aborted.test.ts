@@ -73,6 +73,9 @@ for (const backend of backendsUnderTest()) {
         // Sockets and files close asynchronously: poll. A leak never comes back (~1 per cut).
         await until(`descriptors back to ${baseline} (+8 for S3 keep-alive sockets); now ${descriptors()}`, () => descriptors() <= baseline + 8, 30_000);
 
+        // A cut request counts as in flight until what it received is stored (on S3 the tail's
+        // upload): the user's limit of upload requests in flight is free again once they all are.
+        await until('every cut request has stored what it received', async () => /^sl_uploads_receiving 0$/m.test(await (await fetch(`${server.url}/metrics`)).text()), 60_000);
         // The cut uploads resume from what was stored: no lock or half-written state is left.
         for (const url of urls.slice(-3)) {
           const head = await headUpload(url, auth);
