@@ -68,11 +68,11 @@ function holdCloseUntilRead(incoming: IncomingMessage, outgoing: ServerResponse,
     if (incoming.complete) destroySoon.call(socket);
     else if (!answered) closeAsked = true;
   };
-  const release = (how: 'read' | 'close' | 'linger') => {
+  const release = (how: 'read' | 'linger') => {
     socket.destroySoon = destroySoon;
     if (socket.destroyed) return;
     if (how === 'linger') closeLingering(socket);
-    else if (how === 'close' || closeAsked) destroySoon.call(socket);
+    else if (closeAsked) destroySoon.call(socket);
   };
   outgoing.once('finish', () => {
     answered = true;
@@ -85,7 +85,7 @@ function holdCloseUntilRead(incoming: IncomingMessage, outgoing: ServerResponse,
   });
 }
 
-function readRest(incoming: IncomingMessage, options: UnreadBodyOptions, release: (how: 'read' | 'close' | 'linger') => void): void {
+function readRest(incoming: IncomingMessage, options: UnreadBodyOptions, release: (how: 'read' | 'linger') => void): void {
   const declared = Number(incoming.headers['content-length']);
   const limit = incoming.headers['content-length'] !== undefined && Number.isSafeInteger(declared) ? declared : UNDECLARED_MAX_BYTES;
   const endWork = options.drain.begin();
@@ -101,22 +101,22 @@ function readRest(incoming: IncomingMessage, options: UnreadBodyOptions, release
     if (read > limit) done('linger');
     else arm();
   };
+  // The body's end, or the connection's: nothing is left to read either way.
   const onEnd = () => done('read');
-  const onGone = () => done('read');
   const onIdle = () => done('linger');
   let settled = false;
-  function done(how: 'read' | 'close' | 'linger'): void {
+  function done(how: 'read' | 'linger'): void {
     if (settled) return;
     settled = true;
     clearTimeout(idle);
-    incoming.off('data', onData).off('end', onEnd).off('close', onGone).off('timeout', onIdle);
+    incoming.off('data', onData).off('end', onEnd).off('close', onEnd).off('timeout', onIdle);
     endWork();
     release(how);
   }
   // Nothing reads the body once its answer is out: whatever was fed from it (the stream handed to
   // tus, whose full queue pauses the socket) lets go, as in node:http's own discarding (_dump).
   incoming.removeAllListeners('data');
-  incoming.on('data', onData).once('end', onEnd).once('close', onGone);
+  incoming.on('data', onData).once('end', onEnd).once('close', onEnd);
   // node:http's keep-alive timeout emits 'timeout' on a request whose body is still arriving; a
   // listener keeps it from destroying the socket outright.
   incoming.once('timeout', onIdle);
