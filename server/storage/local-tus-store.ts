@@ -7,8 +7,9 @@
 //   (the opens are among the largest costs of a small upload, bench/README.md). Kept briefly: a
 //   creation without a body never writes, and a write that comes later opens the file itself;
 // - write() reported every failure as a generic 500, so a full disk looked like a server bug. Here
-//   ENOSPC/EDQUOT become 507 insufficient_storage (the client may resume once space returns), and
-//   the new offset is what actually reached the file;
+//   ENOSPC/EDQUOT become 507 insufficient_storage (the client may resume once space returns), the
+//   new offset is what actually reached the file, and a failed write ends only once its last bytes
+//   are in the file;
 // - remove() removes what is left of an upload instead of failing when part of it is gone;
 // - it says whether an upload can be resumed at all (hooks/unresumable.ts).
 import { close, createWriteStream, open } from 'node:fs';
@@ -69,6 +70,10 @@ export class LocalTusStore extends FileStore {
     try {
       await pipeline(readable, file);
     } catch (error) {
+      // A failed pipeline rejects as soon as a stream errs (a client that cut its connection),
+      // while the file's last write may still be on its way: the upload's offset is the file's
+      // size, so it must not move after this write has ended. Once closed, it is final.
+      if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
       const full = diskFullError(error, 'resume the upload later');
       if (full) throw full;
       if ((error as NodeJS.ErrnoException).code !== undefined) throw ERRORS.FILE_WRITE_ERROR;
