@@ -10,10 +10,16 @@
 //    request does would make tus cancel the holder (the newer request wins), cutting a PATCH whose
 //    bytes paused for longer than the expiry. A silent PATCH ends after UPLOAD_IDLE_TIMEOUT_SECONDS;
 //    the upload then expires at a later sweep if nothing touched it since.
+//  - An upload whose finish was cut between moving its bytes to the file's key and recording the
+//    file (its instance died, and neither a HEAD from its client nor a start-up repair came since)
+//    is recorded as that finish would have, never discarded: its bytes would be left at the key
+//    with no record.
 import type { HookDeps } from './deps.ts';
 import { discardUpload } from './discard.ts';
 import type { LockIfFree } from './lock-if-free.ts';
+import { recordMoved } from './repair.ts';
 import type { Digests } from './sha256.ts';
+import { isResumable } from './unresumable.ts';
 
 const BATCH = 100;
 /** The name of the sweep's lease (repository `leases`). */
@@ -48,6 +54,7 @@ export async function expireIdleUploads(deps: HookDeps, digests: Digests, lockIf
         // Re-read under the lock: a PATCH may have touched it since the query.
         const current = await deps.repo.getUpload(row.id);
         if (current && current.touched_at < cutoff) {
+          if (!(await isResumable(deps, row.id)) && (await recordMoved(deps, digests, current)) !== 'absent') continue;
           await discardUpload(deps, digests, row.id, 'expired');
           deps.log.info({ event: 'upload.expired', upload_id: row.id, user_id: row.user_id }, 'upload expired');
           expired++;

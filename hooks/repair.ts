@@ -159,7 +159,7 @@ export async function recordMoved(deps: HookDeps, digests: Pick<Digests, 'discar
       }
     }
     await recordFinished(deps, file);
-    deps.log.warn({ event: 'upload.finished', key, upload_id: row.id }, 'start-up: recorded a file whose finish was interrupted after its move');
+    deps.log.warn({ event: 'upload.finished', key, upload_id: row.id }, 'recorded a file whose finish was interrupted after its move');
     return 'recorded';
   }
   return 'absent';

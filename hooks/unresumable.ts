@@ -38,9 +38,14 @@ export interface Unresumable {
   touchedBefore: number;
 }
 
-export async function releaseUnresumable(deps: HookDeps, digests: Digests, options: Unresumable): Promise<number> {
+/** Whether tus's bookkeeping for the upload is all there (a store that cannot tell: yes); throws when storage cannot answer. */
+export async function isResumable(deps: Pick<HookDeps, 'storage'>, uploadId: string): Promise<boolean> {
   const store = deps.storage.tusStore as DataStore & Partial<ResumableCheck>;
-  const resumable = async (id: string, present: boolean) => present && (store.isResumable ? await store.isResumable(id) : true);
+  return store.isResumable ? store.isResumable(uploadId) : true;
+}
+
+export async function releaseUnresumable(deps: HookDeps, digests: Digests, options: Unresumable): Promise<number> {
+  const resumable = async (id: string, present: boolean) => present && (await isResumable(deps, id));
   const ids = await deps.repo.unfinishedUploadIds();
   let released = 0;
   let next = 0;

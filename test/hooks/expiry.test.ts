@@ -2,7 +2,10 @@
 // periodically and at start-up, on each storage backend (on S3: the multipart upload is aborted and
 // `.info`/`.part` deleted). Time is the server's injected clock, not the wall clock.
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
+import { fileKey } from '../../server/storage/keys.ts';
 import { startTestServer, tempDir } from '../helpers/server.ts';
 import { backendsUnderTest } from '../helpers/s3.ts';
 import { createUpload, headUpload, patchUpload } from '../helpers/tus.ts';
@@ -83,6 +86,36 @@ for (const backend of backendsUnderTest()) {
       try {
         assert.equal(await server.services.repo.getUpload(url.split('/').pop()!), undefined);
         assert.equal(await server.hasUpload(url.split('/').pop()!), false);
+      } finally {
+        await server.stop();
+      }
+    });
+
+    test('a finish cut between its move and its record is recorded by expiry, never discarded with its bytes left at the key', async () => {
+      let clock = Date.now();
+      const server = await startTestServer({ storage: backend, env: { UPLOAD_EXPIRY_SECONDS: '3600' }, now: () => clock });
+      try {
+        const auth = { Authorization: `Bearer ${await server.token('hana')}` };
+        const data = randomBytes(300);
+        const url = (await createUpload(server.url, auth, data.length, { filename: 'moved.txt' })).headers.get('location')!;
+        const id = url.split('/').pop()!;
+        assert.equal((await patchUpload(url, auth, 0, data.subarray(0, 299))).status, 204);
+        // What an instance that died mid-finish leaves: every byte stored, moved to the file's key,
+        // and the file never recorded (hooks/finalize.ts moves first, records after).
+        const { storage } = server.services;
+        assert.equal(await storage.tusStore.write(Readable.from([data.subarray(299)]), id, 299), 300);
+        const key = fileKey('hana', new Date(clock), id, 'moved.txt');
+        await storage.promote(id, key);
+        const idle = (await createUpload(server.url, auth, 50)).headers.get('location')!;
+
+        clock += 4000 * 1000;
+        assert.equal(await server.services.lifecycle.expire(), 1, 'the idle upload expires; the moved one is recorded');
+        assert.equal(await server.hasUpload(idle.split('/').pop()!), false);
+        const file = await (await fetch(`${server.url}/v1/files/metadata/${key}`, { headers: auth })).json();
+        assert.deepEqual([file.key, file.size, file.sha256], [key, data.length, createHash('sha256').update(data).digest('hex')]);
+        assert.equal(await server.services.repo.getUpload(id), undefined);
+        const usage = await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json();
+        assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [data.length, 0]);
       } finally {
         await server.stop();
       }
