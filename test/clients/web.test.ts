@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext, FileChooser, Page } from 'playwright-core';
 import { buildWebPage } from '../../clients/web/build.ts';
 import { ROOT, startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { readWithYauzl } from '../helpers/zip.ts';
@@ -39,8 +39,19 @@ async function signIn(page: Page, token: string): Promise<void> {
 /** Picks the files as a person would (the Dashboard's "browse files" / "Add more"), then Upload. */
 async function uploadThroughDashboard(page: Page, files: string[]): Promise<void> {
   const done = page.locator('.uppy-StatusBar-actionBtn--done');
+  const browse = page.locator('#dashboard .uppy-Dashboard-browse').first();
   if (await done.isVisible()) await done.click();
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.locator('#dashboard .uppy-Dashboard-browse').first().click()]);
+  // "Done" clears the finished uploads and the Dashboard renders its file picker again, in its own
+  // time; a click that lands while it is being replaced opens nothing, so it is made again.
+  await browse.waitFor();
+  let chooser: FileChooser | undefined;
+  for (let attempt = 1; !chooser; attempt++) {
+    try {
+      [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 10_000 }), browse.click()]);
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
   await chooser.setFiles(files);
   await page.locator('.uppy-StatusBar-actionBtn--upload').click();
 }
