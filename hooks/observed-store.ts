@@ -34,8 +34,11 @@ export class ObservedStore extends DataStore {
     this.extensions = store.extensions;
   }
 
-  override async write(readable: Readable, id: string, offset: number): Promise<number> {
-    await this.#writing.idle(id);
+  override write(readable: Readable, id: string, offset: number): Promise<number> {
+    // Not an async function, and no wait when no write of the upload runs (the usual case): what a
+    // write's call chain keeps stays alive for as long as its body streams (bench/README.md, "What
+    // a held PATCH keeps, object by object").
+    if (this.#writing.busy(id)) return this.#writing.idle(id).then(() => this.write(readable, id, offset));
     return this.#writing.track(id, this.#observedWrite(readable, id, offset));
   }
 

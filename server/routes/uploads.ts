@@ -153,7 +153,7 @@ async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: strin
       // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata and
       // concatenation (server/routes/tus-concat.ts).
       const body = !hasBody ? null : (staged.body?.body ?? bodyOf(deps, request, incoming, ctx));
-      return new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
+      return new Request(request.url, { method, headers, body, duplex: 'half' } as RequestInit);
     };
     // `build` makes the request tus reads (the service builds it after the quota claim).
     return await answer(deps, method, ctx, request, await deps.uploads.run(method, ctx, build, claim));
