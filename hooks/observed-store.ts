@@ -56,7 +56,8 @@ export class ObservedStore extends DataStore {
     // Stores report every failure as their own write error; a refusal from upstream (tus's size
     // limiter: 413) must reach the client as what it is.
     let upstreamError: unknown = readable.errored ?? undefined;
-    readable.once('error', (error) => (upstreamError = error));
+    // The first error counts; `on` rather than `once` spares the wrapper a held upload would keep.
+    readable.on('error', (error) => (upstreamError ??= error));
     const observed = await this.#observer.observeWrite(id, offset, readable);
     // A client that disconnects before the store starts reading (S3 first fetches the unfinished
     // part it prepends) errors this stream while nothing listens yet: an uncaught exception. The

@@ -75,10 +75,12 @@ export function requestBodyFromNode(incoming: IncomingMessage, options: BodyOpti
         disarm();
       } else arm();
     });
-    incoming.once('end', end);
-    incoming.once('error', fail);
+    // `on`, not `once`: both handlers act once anyway (`finished`), and each `once` wraps its
+    // listener in a bound function and a state object that a held upload keeps alive.
+    incoming.on('end', end);
+    incoming.on('error', fail);
     // A client that disconnects mid-body: 'close' without 'end'.
-    incoming.once('close', () => fail(disconnected()));
+    incoming.on('close', () => fail(disconnected()));
   }
 
   return new ReadableStream<Uint8Array>(
