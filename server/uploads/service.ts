@@ -75,7 +75,7 @@ export interface UploadService {
 
 export function createUploadService(deps: UploadServiceDeps): UploadService {
   const { lifecycle, repo } = deps;
-  // Per-request facts that tus does not carry, keyed by the Request object handed to tus.
+  // Per-request facts that tus does not carry, keyed by the request object handed to tus.
   const contexts = new WeakMap<TusRequest, UploadContext>();
   const contextOf = (req: TusRequest): UploadContext => {
     const ctx = contexts.get(req);
