@@ -34,8 +34,11 @@ export class ObservedStore extends DataStore {
     this.extensions = store.extensions;
   }
 
-  override async write(readable: Readable, id: string, offset: number): Promise<number> {
-    await this.#writing.idle(id);
+  override write(readable: Readable, id: string, offset: number): Promise<number> {
+    // Not an async function, and no wait when no write of the upload runs (the usual case): what a
+    // write's call chain keeps stays alive for as long as its body streams (bench/README.md, "What
+    // a held PATCH keeps, object by object").
+    if (this.#writing.busy(id)) return this.#writing.idle(id).then(() => this.write(readable, id, offset));
     return this.#writing.track(id, this.#observedWrite(readable, id, offset));
   }
 
@@ -53,7 +56,8 @@ export class ObservedStore extends DataStore {
     // Stores report every failure as their own write error; a refusal from upstream (tus's size
     // limiter: 413) must reach the client as what it is.
     let upstreamError: unknown = readable.errored ?? undefined;
-    readable.once('error', (error) => (upstreamError = error));
+    // The first error counts; `on` rather than `once` spares the wrapper a held upload would keep.
+    readable.on('error', (error) => (upstreamError ??= error));
     const observed = await this.#observer.observeWrite(id, offset, readable);
     // A client that disconnects before the store starts reading (S3 first fetches the unfinished
     // part it prepends) errors this stream while nothing listens yet: an uncaught exception. The

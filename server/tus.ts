@@ -9,6 +9,25 @@ import { AppError, isTusError, toAppError } from './errors.ts';
 
 export const TUS_PATH = '/v1/uploads';
 
+/**
+ * What @tus/server 2.x reads of a request it handles: its method, URL, headers and body, nothing
+ * else. The route hands it a plain object of these four rather than a rebuilt `Request`: undici's
+ * Request copies every header, parses the URL and makes an AbortSignal, and a PATCH keeps all of
+ * it alive for as long as its body streams (bench/README.md, "What a held PATCH keeps, object by
+ * object").
+ */
+export interface TusRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Headers;
+  readonly body: ReadableStream<Uint8Array> | null;
+}
+
+/** `request` handled by `tus` (typed as a Request there, read only as a TusRequest). */
+export function handleTusRequest(tus: Server, request: TusRequest): Promise<Response> {
+  return tus.handleWeb(request as unknown as Request);
+}
+
 export interface TusDeps {
   store: DataStore;
   locker: Locker;
@@ -22,10 +41,10 @@ export interface TusDeps {
   /** The URL of an upload, as Location gives it. */
   uploadUrl(id: string): string;
   /** Upper bound on the upload's total size for this request (deferred length), if any. */
-  bound(req: Request): number | undefined;
-  onCreate(req: Request, upload: Upload): Promise<void>;
+  bound(req: TusRequest): number | undefined;
+  onCreate(req: TusRequest, upload: Upload): Promise<void>;
   /** The answer to the request that stored the last byte. */
-  onFinish(req: Request, upload: Upload): Promise<{ status_code?: number; headers?: Record<string, string> }>;
+  onFinish(req: TusRequest, upload: Upload): Promise<{ status_code?: number; headers?: Record<string, string> }>;
   log: Logger;
 }
 
@@ -45,15 +64,15 @@ export function createTus(deps: TusDeps): Server {
     generateUrl: (_req, { id }) => deps.uploadUrl(id),
     maxSize: (req) => {
       // OPTIONS (discovery: Tus-Max-Size) names no upload, so it has no bound.
-      const bound = deps.bound(req as unknown as Request);
+      const bound = deps.bound(req as unknown as TusRequest);
       // 0 would mean "unlimited" to tus, so a bound is never allowed to reach it.
       return bound === undefined ? deps.maxUploadBytes : Math.max(1, Math.min(bound, deps.maxUploadBytes));
     },
     async onUploadCreate(req, upload) {
-      await deps.onCreate(req as unknown as Request, upload);
+      await deps.onCreate(req as unknown as TusRequest, upload);
       return {};
     },
-    onUploadFinish: (req, upload) => deps.onFinish(req as unknown as Request, upload),
+    onUploadFinish: (req, upload) => deps.onFinish(req as unknown as TusRequest, upload),
     onResponseError(_req, error) {
       if (isTusError(error) && !(error instanceof AppError)) return undefined; // routes/uploads.ts maps tus's text
       const known = toAppError(error);

@@ -79,12 +79,12 @@ function answerUpload(deps: UploadFastPathDeps, request: Request, env: HttpBindi
     } catch (error) {
       served = Promise.reject(error);
     }
-    return served
-      .catch((error: unknown) => composedError(errorAnswer(deps.log, error, method, path)))
-      .then((response) => {
-        deps.authFailure.answered(clientIp, local, response.status, path);
-        return response;
-      });
+    const counted = (response: Response): Response => {
+      deps.authFailure.answered(clientIp, local, response.status, path);
+      return response;
+    };
+    // One reaction for both outcomes: each promise on this chain lives as long as an upload streams.
+    return served.then(counted, (error: unknown) => counted(composedError(errorAnswer(deps.log, error, method, path))));
   });
   return answered.then(
     (response) => {

@@ -74,13 +74,15 @@ function holdCloseUntilRead(incoming: IncomingMessage, outgoing: ServerResponse,
     if (how === 'linger') closeLingering(socket);
     else if (closeAsked) destroySoon.call(socket);
   };
-  outgoing.once('finish', () => {
+  // `on`, not `once`: a response finishes and closes once, and each `once` costs a bound wrapper
+  // and a state object for as long as the upload streams.
+  outgoing.on('finish', () => {
     answered = true;
     if (incoming.complete || incoming.destroyed || socket.destroyed) release('read');
     else readRest(incoming, options, release);
   });
   // A response that never finishes (the connection was cut) leaves nothing to read.
-  outgoing.once('close', () => {
+  outgoing.on('close', () => {
     if (!outgoing.writableFinished) socket.destroySoon = destroySoon;
   });
 }

@@ -13,6 +13,7 @@ import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, t
 import { requestBodyFromNode } from '../http/node-body.ts';
 import { isValidUploadId } from '../storage/keys.ts';
 import { parseUploadChecksum, type StagedBody } from '../tus-checksum.ts';
+import type { TusRequest } from '../tus.ts';
 import type { UploadContext, UploadService } from '../uploads/service.ts';
 import { advertiseExtensions } from '../tus-discovery.ts';
 import { lenientMetadata } from '../tus-metadata-header.ts';
@@ -144,16 +145,17 @@ async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: strin
       declaredLength: headerInteger(request, 'upload-length'),
       contentLength: staged.body?.size ?? headerInteger(request, 'content-length'),
     };
-    const build = (): Request => {
+    const build = (): TusRequest => {
       const headers = withoutConcat(lenientMetadata(request.headers));
       if (method === request.method && !(hasBody && incoming) && headers === request.headers) return request;
-      // Rebuilt (1) for X-HTTP-Method-Override: tus-java-client/tus-android-client send POST where
-      // PATCH is refused, and @tus/server 2.x no longer honours it; (2) to hand tus the body without
+      // Rebuilt, as the four fields tus reads (server/tus.ts), (1) for X-HTTP-Method-Override:
+      // tus-java-client/tus-android-client send POST where PATCH is refused, and @tus/server 2.x
+      // no longer honours it; (2) to hand tus the body without
       // the copy @hono/node-server's own request body makes (server/http/node-body.ts), or the
       // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata and
       // concatenation (server/routes/tus-concat.ts).
       const body = !hasBody ? null : (staged.body?.body ?? bodyOf(deps, request, incoming, ctx));
-      return new Request(request.url, { method, headers, body, signal: request.signal, duplex: 'half' } as RequestInit);
+      return { method, url: request.url, headers, body };
     };
     // `build` makes the request tus reads (the service builds it after the quota claim).
     return await answer(deps, method, ctx, request, await deps.uploads.run(method, ctx, build, claim));

@@ -12,7 +12,7 @@
 //   are in the file;
 // - remove() removes what is left of an upload instead of failing when part of it is gone;
 // - it says whether an upload can be resumed at all (hooks/unresumable.ts).
-import { close, createWriteStream, open } from 'node:fs';
+import { close, createWriteStream, open, type WriteStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -62,24 +62,22 @@ export class LocalTusStore extends FileStore {
     return upload;
   }
 
-  override async write(readable: Readable, id: string, offset: number): Promise<number> {
-    const data = this.#dataPath(id);
-    // The stream closes the descriptor it is given when it ends or fails (autoClose).
-    const fd = this.#take(id);
-    const file = createWriteStream(data, fd === undefined ? { flags: 'r+', start: offset } : { fd, start: offset });
+  override write(readable: Readable, id: string, offset: number): Promise<number> {
+    // Not an async function: a write may stream for hours, and a suspended frame would be kept
+    // alive for as long (bench/README.md, "What a held PATCH keeps, object by object").
+    let file: WriteStream;
     try {
-      await pipeline(readable, file);
+      const data = this.#dataPath(id);
+      // The stream closes the descriptor it is given when it ends or fails (autoClose).
+      const fd = this.#take(id);
+      file = createWriteStream(data, fd === undefined ? { flags: 'r+', start: offset } : { fd, start: offset });
     } catch (error) {
-      // A failed pipeline rejects as soon as a stream errs (a client that cut its connection),
-      // while the file's last write may still be on its way: the upload's offset is the file's
-      // size, so it must not move after this write has ended. Once closed, it is final.
-      if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
-      const full = diskFullError(error, 'resume the upload later');
-      if (full) throw full;
-      if ((error as NodeJS.ErrnoException).code !== undefined) throw ERRORS.FILE_WRITE_ERROR;
-      throw error;
+      return Promise.reject(error as Error);
     }
-    return offset + file.bytesWritten;
+    return pipeline(readable, file).then(
+      () => offset + file.bytesWritten,
+      (error: unknown) => failedWrite(file, error),
+    );
   }
 
   /** Termination of an upload this server knows (routes/uploads.ts checks its row first). */
@@ -125,6 +123,18 @@ export class LocalTusStore extends FileStore {
     if (!isValidUploadId(id)) throw ERRORS.FILE_NOT_FOUND;
     return path.join(this.directory, id);
   }
+}
+
+/** The error a failed write ends with, once the file's last write is done. */
+async function failedWrite(file: WriteStream, error: unknown): Promise<never> {
+  // A failed pipeline rejects as soon as a stream errs (a client that cut its connection), while
+  // the file's last write may still be on its way: the upload's offset is the file's size, so it
+  // must not move after this write has ended. Once closed, it is final.
+  if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
+  const full = diskFullError(error, 'resume the upload later');
+  if (full) throw full;
+  if ((error as NodeJS.ErrnoException).code !== undefined) throw ERRORS.FILE_WRITE_ERROR;
+  throw error;
 }
 
 /** An empty file at `file` (truncated if present), open for writing; no FileHandle. */

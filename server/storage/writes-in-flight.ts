@@ -4,15 +4,24 @@
 export class WritesInFlight {
   readonly #running = new Map<string, Promise<unknown>>();
 
-  /** Runs `work` as the upload's write in flight until it settles; its result or error passes through. */
-  async track<T>(id: string, work: Promise<T>): Promise<T> {
-    const done = work.catch(() => {});
-    this.#running.set(id, done);
-    try {
-      return await work;
-    } finally {
+  /**
+   * Runs `work` as the upload's write in flight until it settles; returns `work` itself. Not an
+   * async function: a write may stream for hours, and a suspended frame per write is kept alive
+   * for as long (bench/README.md, "What a held PATCH keeps, object by object"). The entry is
+   * removed by a reaction registered on `work` before the caller's, so it is gone when they resume.
+   */
+  track<T>(id: string, work: Promise<T>): Promise<T> {
+    const forget = (): void => {
       if (this.#running.get(id) === done) this.#running.delete(id);
-    }
+    };
+    const done: Promise<void> = work.then(forget, forget);
+    this.#running.set(id, done);
+    return work;
+  }
+
+  /** Whether a write of the upload is running (idle(id) would wait). */
+  busy(id: string): boolean {
+    return this.#running.has(id);
   }
 
   /** Resolves once no write of the upload is running. */

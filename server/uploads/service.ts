@@ -15,7 +15,7 @@ import type { FinalUpload, Lifecycle, PatchRequest } from '../../hooks/index.ts'
 import type { Caller } from '../auth/caller.ts';
 import type { Repository } from '../db/contract.ts';
 import type { FileRow, UploadRow } from '../db/repo.ts';
-import { createTus, newUploadId, TUS_PATH } from '../tus.ts';
+import { createTus, handleTusRequest, newUploadId, TUS_PATH, type TusRequest } from '../tus.ts';
 import { createStaging, type Staging } from '../tus-checksum.ts';
 import type { UploadRequests } from '../upload-requests.ts';
 import { createFinishing } from './finishing.ts';
@@ -68,16 +68,16 @@ export interface UploadService {
    * `claim`: what a PATCH says of its size, for the quota claim made before tus runs. `request`
    * is built only once the claim holds: building its body starts reading the socket.
    */
-  run(method: string, ctx: UploadContext, request: () => Request, claim?: PatchRequest): Promise<Response>;
+  run(method: string, ctx: UploadContext, request: () => TusRequest, claim?: PatchRequest): Promise<Response>;
   /** Upload-Concat: final: a new upload assembled from the partial ones, and its file. */
   concatenate(final: Omit<FinalUpload, 'finalId'>): Promise<{ id: string; file: FileRow }>;
 }
 
 export function createUploadService(deps: UploadServiceDeps): UploadService {
   const { lifecycle, repo } = deps;
-  // Per-request facts that tus does not carry, keyed by the Request object handed to tus.
-  const contexts = new WeakMap<Request, UploadContext>();
-  const contextOf = (req: Request): UploadContext => {
+  // Per-request facts that tus does not carry, keyed by the request object handed to tus.
+  const contexts = new WeakMap<TusRequest, UploadContext>();
+  const contextOf = (req: TusRequest): UploadContext => {
     const ctx = contexts.get(req);
     if (!ctx) throw new Error('tus request without a context: requests must come through the upload service');
     return ctx;
@@ -155,7 +155,7 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
       if (method === 'PATCH' && ctx.upload && claim) ctx.bound = await lifecycle.beforePatch(ctx.upload, claim);
       const request = build();
       contexts.set(request, ctx);
-      let response = await tus.handleWeb(request);
+      let response = await handleTusRequest(tus, request);
       if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && (await repo.getUpload(ctx.upload.id))) {
         // tus could not terminate an upload this server knows: its bookkeeping is missing (S3's
         // `.info`; on disk the store removes what is left itself). Termination removes whatever is
