@@ -2,7 +2,7 @@
 // storage, no descriptor or lock is left behind, and the server keeps serving.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
@@ -12,8 +12,24 @@ import { until } from '../../helpers/until.ts';
 
 const openDescriptors = () => readdirSync('/proc/self/fd').length;
 
-/** Sends PATCH headers and `sent` bytes of a longer body over a raw socket, then resets the connection. */
-async function patchAndVanish(url: string, auth: Record<string, string>, offset: number, total: number, sent: Buffer): Promise<void> {
+/** Bytes the kernel holds for the server's end of the connection from `clientPort`, not yet read by the server (/proc/net/tcp). */
+function unreadByServer(serverPort: number, clientPort: number): number | undefined {
+  const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const [, local, remote, , queues] = line.trim().split(/\s+/);
+    if (local?.endsWith(`:${hex(serverPort)}`) && remote?.endsWith(`:${hex(clientPort)}`)) return parseInt(queues!.split(':')[1]!, 16);
+  }
+  return undefined;
+}
+
+/**
+ * Sends PATCH headers and `sent` bytes of a longer body over a raw socket, then resets the
+ * connection once the server has read them and works on the request (it holds the upload's
+ * lock). Reset earlier, the request could reach the server's upload handling only after the
+ * client's next request, and its bytes be stored after that one was answered (no server can
+ * order requests it has not read); and bytes the server had not read yet die with the reset.
+ */
+async function patchAndVanish(server: TestServer, url: string, auth: Record<string, string>, offset: number, total: number, sent: Buffer): Promise<void> {
   const { hostname, port, pathname } = new URL(url);
   const socket = net.connect(Number(port), hostname);
   await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
@@ -30,7 +46,8 @@ async function patchAndVanish(url: string, auth: Record<string, string>, offset:
   ].join('\r\n');
   await new Promise<void>((resolve) => socket.write(head, () => resolve()));
   await new Promise<void>((resolve) => socket.write(sent, () => resolve()));
-  await new Promise((r) => setTimeout(r, 50));
+  await until('the server holds the PATCH\'s lock', async () => (await locksHeld(server)) === 1);
+  await until('the server has read what was sent', () => unreadByServer(Number(port), socket.localPort!) === 0);
   socket.resetAndDestroy();
 }
 
@@ -51,7 +68,7 @@ describe('client disconnects mid-PATCH', () => {
     const baseline = openDescriptors();
     let offset = 0;
     for (let i = 0; i < 20; i++) {
-      await patchAndVanish(url, auth, offset, data.length - offset, data.subarray(offset, offset + 50_000));
+      await patchAndVanish(server, url, auth, offset, data.length - offset, data.subarray(offset, offset + 50_000));
       // The next request must get through at once: the abandoned request released the lock.
       const head = await headUpload(url, auth);
       assert.equal(head.status, 200);
@@ -62,7 +79,11 @@ describe('client disconnects mid-PATCH', () => {
       await until(`round ${i}: no lock held`, async () => (await locksHeld(server)) === 0);
       offset = stored;
     }
-    assert.ok(offset > 0);
+    // On disk the bytes go to the file as they are read, so the rounds move the upload on. S3 takes
+    // them in only once it has read the upload's state from the bucket: bytes the server read before
+    // that die with the reset (node discards what a reset request had buffered), and the client
+    // sends them again, as here.
+    if (server.storage === 'file') assert.ok(offset > 0, 'the rounds stored some of the bytes sent');
     const res = await patchUpload(url, auth, offset, data.subarray(offset));
     assert.equal(res.status, 200, await res.clone().text());
     assert.equal((await res.json()).size, data.length);
