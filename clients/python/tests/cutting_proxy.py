@@ -2,14 +2,39 @@
 with no answer, as a dropped network would. It rewrites the Location of created uploads to
 itself, so every request of those uploads goes through it."""
 import http.client
+import os
 import socket
 import struct
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import List, Optional
 from urllib.parse import urlsplit
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
+
+
+def _unread_by_server(server_port: int, client_port: int) -> Optional[int]:
+    """Bytes the kernel holds for the server's end of the connection from client_port, not yet read
+    by the server (Linux's /proc/net/tcp); None when the connection is not listed."""
+    suffix_local, suffix_remote = ":%04X" % server_port, ":%04X" % client_port
+    with open("/proc/net/tcp") as table:
+        for line in list(table)[1:]:
+            fields = line.split()
+            if fields[1].endswith(suffix_local) and fields[2].endswith(suffix_remote):
+                return int(fields[4].split(":")[1], 16)
+    return None
+
+
+def _wait_until_read(upstream: http.client.HTTPConnection, server_port: int, timeout: float = 60.0) -> None:
+    """Waits until the server has read what was sent on `upstream`. Cut before that, the request
+    could reach the server after the client's next one, which no server can put in order."""
+    if upstream.sock is None or not os.path.exists("/proc/net/tcp"):
+        return
+    client_port = upstream.sock.getsockname()[1]
+    deadline = time.monotonic() + timeout
+    while (_unread_by_server(server_port, client_port) or 0) > 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 class CuttingProxy:
@@ -59,6 +84,7 @@ class CuttingProxy:
                         for name, value in headers.items():
                             upstream.putheader(name, value)
                         upstream.endheaders(self.rfile.read(cut))
+                        _wait_until_read(upstream, proxy.upstream[1])
                         with proxy.lock:
                             proxy.cuts += 1
                         # RST rather than FIN: the client learns at once that no answer will come.
