@@ -48,7 +48,27 @@ process.on('exit', () => {
   for (const dir of ownDirs) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
 });
 
+/**
+ * Free ports are found by binding port 0 and closing it again, so another process on the machine
+ * can take one before Swift binds it (assertOnlyOursListen below sees that). Then Swift starts
+ * again on other ports, this many times at most. Not with a given `dir`: its rings name the ports.
+ */
+const PORT_ATTEMPTS = 3;
+
+/** Another process listens on a port chosen for Swift. */
+class PortTaken extends Error {}
+
 export async function startSwift(opts: { dir?: string } = {}): Promise<SwiftServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startSwiftOnce(opts);
+    } catch (err) {
+      if (opts.dir !== undefined || attempt >= PORT_ATTEMPTS || !((err as Error).cause instanceof PortTaken)) throw err;
+    }
+  }
+}
+
+async function startSwiftOnce(opts: { dir?: string }): Promise<SwiftServer> {
   const bins = [...ROLES.map((role) => `/usr/bin/swift-${role}-server`), MEMCACHED];
   const missing = bins.filter((bin) => !existsSync(bin));
   if (missing.length > 0) {
@@ -218,7 +238,7 @@ async function assertOnlyOursListen(ports: SwiftPorts, pids: number[]): Promise<
     }
   }
   const foreign = [...listeners].filter(([inode]) => !ours.has(inode)).map(([, port]) => port);
-  if (foreign.length > 0) throw new Error(`another process also listens on port(s) ${[...new Set(foreign)].join(', ')}`);
+  if (foreign.length > 0) throw new PortTaken(`another process also listens on port(s) ${[...new Set(foreign)].join(', ')}`);
   const listening = new Set(listeners.values());
   const silent = [...wanted].filter((port) => !listening.has(port));
   if (silent.length > 0) throw new Error(`nothing listens on port(s) ${silent.join(', ')}`);
