@@ -145,6 +145,11 @@ export interface OutboxStore {
    * since its last look, so each costs a share of one commit rather than one each.
    */
   delivered(deliveries: readonly DeliveryRef[]): Promise<void>;
+  /**
+   * Ends claims without an attempt: a stopping dispatcher hands back the deliveries it abandons,
+   * so the next one to look (a restart, another instance) sends them at once, not once the lease ends.
+   */
+  unclaim(deliveries: readonly DeliveryRef[]): Promise<void>;
   retryLater(delivery: Pick<PendingDelivery, 'event' | 'url' | 'subject'>, nextAttemptAt: number, error: string): Promise<void>;
   dead(event: number, url: string, error: string): Promise<void>;
   nextDueAt(url: string): Promise<number | null>;

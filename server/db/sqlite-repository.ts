@@ -151,6 +151,9 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
             outbox.deliveredAll(deliveries);
             for (const { event, url } of deliveries) unclaim(event, url);
           }),
+        unclaim: async (deliveries) => {
+          for (const { event, url } of deliveries) unclaim(event, url);
+        },
         retryLater: (delivery, nextAttemptAt, error) =>
           call(() => (unclaim(delivery.event, delivery.url), outbox.retryLater(delivery, nextAttemptAt, error))),
         dead: (event, url, error) => call(() => (unclaim(event, url), outbox.dead(event, url, error))),

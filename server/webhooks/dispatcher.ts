@@ -12,7 +12,8 @@
 // - An event still undelivered WEBHOOK_GIVE_UP_HOURS after it happened is marked dead (logged,
 //   counted in sl_webhook_dead); later events of that upload then go out.
 // - Everything lives in the database: a restart picks up whatever was pending. Stopping abandons requests
-//   in flight; they stay pending and go again (at least once).
+//   in flight; they stay pending, their claims handed back, and go again at the next look of any
+//   instance (at least once). Only a crash leaves them claimed until the claim's lease ends.
 // - A delivery answered 2xx is marked delivered at the start of the next look, together with the
 //   others answered since the last one, in one transaction: one commit per delivery was three per
 //   upload. Until it is marked it stays claimed, so no look sends it again and its subject's next
@@ -91,6 +92,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
   const settling = new Set<Promise<void>>();
   /** Answered 2xx, not yet marked delivered in the outbox. */
   let received: DeliveryRef[] = [];
+  /** Cut by stop() before an answer: handed back at the end of stop(). */
+  const abandoned: DeliveryRef[] = [];
 
   async function markReceived(): Promise<void> {
     if (received.length === 0) return;
@@ -182,7 +185,7 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       inFlight.delete(headKey(delivery));
       busy.set(receiver.url, busy.get(receiver.url)! - 1);
     }
-    if (pump.stopped) return; // abandoned by stop(): it stays pending as it was
+    if (pump.stopped) return void abandoned.push({ event: delivery.event, url: delivery.url }); // pending as it was
     const at = now();
     const attempts = delivery.attempts + 1;
     const context = { event: delivery.type, event_id: delivery.event_id, receiver: receiver.label, attempts, error: failure };
@@ -214,6 +217,8 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       await Promise.allSettled([...settling]);
       await lookEnded;
       await markReceived().catch((error: unknown) => log.error({ err: error }, 'could not mark webhook deliveries delivered; they will be sent again'));
+      await outbox.unclaim(abandoned.splice(0)).catch((error: unknown) =>
+        log.warn({ err: error }, 'could not hand back the webhook deliveries cut by the stop; they go again once their claim ends'));
       poster.close();
     },
   };

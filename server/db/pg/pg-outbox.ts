@@ -56,6 +56,13 @@ export function createPgOutbox(sql: Sql, urls: readonly string[], now: () => num
            FROM unnest($1::bigint[], $2::text[]) AS x(event, url) WHERE d.event = x.event AND d.url = x.url`,
         [deliveries.map((d) => d.event), deliveries.map((d) => d.url)]);
     },
+    unclaim: async (deliveries) => {
+      if (deliveries.length === 0) return;
+      await sql.run(
+        `UPDATE webhook_deliveries d SET claimed_until = NULL
+           FROM unnest($1::bigint[], $2::text[]) AS x(event, url) WHERE d.event = x.event AND d.url = x.url AND d.state = 'pending'`,
+        [deliveries.map((d) => d.event), deliveries.map((d) => d.url)]);
+    },
     retryLater: ({ event, url, subject }, nextAttemptAt, error) =>
       sql.tx(async (tx) => {
         await tx.run(

@@ -363,7 +363,7 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.deepEqual(await repo.outbox.counts(), { pending: 0, dead: 0 });
     });
 
-    test('two claimers never get the same webhook delivery; a claim ends with its lease or its outcome', async () => {
+    test('two claimers never get the same webhook delivery; a claim ends with its lease, its outcome or its hand-back', async () => {
       const { a: one, b: two } = await open();
       for (let i = 0; i < 30; i++) await one.outbox.emit('upload.created', `up_${i}`, {});
       const batches = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? one : two).outbox.claimDue(HOOK_A, clock, 4, 60_000)));
@@ -373,7 +373,11 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
       assert.deepEqual(await two.outbox.claimDue(HOOK_A, clock, 10, 60_000), []);
       const first = batches.flat()[0]!;
       await one.outbox.retryLater(first, clock, 'HTTP 503'); // the outcome ends the claim
-      assert.deepEqual((await two.outbox.claimDue(HOOK_A, clock, 10, 60_000)).map((d) => d.subject), [first.subject]);
+      const [again] = await two.outbox.claimDue(HOOK_A, clock, 10, 60_000);
+      assert.equal(again?.subject, first.subject);
+      await two.outbox.unclaim([again!]); // handed back by a stopping dispatcher: no attempt counted
+      const [handedBack] = await one.outbox.claimDue(HOOK_A, clock, 10, 60_000);
+      assert.deepEqual([handedBack?.subject, handedBack?.attempts], [first.subject, 1]);
       // A claimer that died: its claims come back when the lease ends, to one claimer only.
       const late = await Promise.all([one, two, one, two].map((repo) => repo.outbox.claimDue(HOOK_A, clock + 60_000, 100, 60_000)));
       assert.equal(late.flat().length, 30);

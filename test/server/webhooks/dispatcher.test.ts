@@ -13,6 +13,7 @@ import { createDispatcher } from '../../../server/webhooks/dispatcher.ts';
 import type { OutboxStore } from '../../../server/db/contract.ts';
 import { createSqliteRepository } from '../../../server/db/sqlite-repository.ts';
 import { tempDir } from '../../helpers/server.ts';
+import { postgresBackend, sqliteBackend } from '../db/repository-backends.ts';
 import { until } from '../../helpers/until.ts';
 import { Receiver } from '../../helpers/webhook-receiver.ts';
 
@@ -165,3 +166,33 @@ test('dispatcher: deliveries answered between two looks are marked together; eac
     db.close();
   }
 });
+
+for (const backend of [sqliteBackend(), postgresBackend()]) {
+  test(`dispatcher (${backend.name}): a stop hands back the deliveries it cut; the next dispatcher sends them at once, not when their claim ends`, { skip: backend.skip }, async () => {
+    const receiver = new Receiver();
+    receiver.hang = true;
+    await receiver.listen();
+    await backend.start();
+    const { a, b, close } = await backend.open({ webhookUrls: [receiver.url], now: Date.now });
+    // a and b: two instances (PostgreSQL), or one process's repository across a restart of its
+    // dispatcher (SQLite). The claim's lease here is 2 minutes, past the wait below.
+    const first = dispatcherOn(a.outbox, receiver.url);
+    const second = dispatcherOn(b.outbox, receiver.url);
+    try {
+      await first.start();
+      await a.outbox.emit('upload.created', 'u1', { upload_id: 'u1' });
+      first.wake();
+      const cut = await until('the receiver holds the delivery', () => receiver.requests[0]);
+      await first.stop();
+      receiver.hang = false;
+      await second.start();
+      await until('the delivery sent again and marked', async () => (await b.outbox.counts()).pending === 0);
+      assert.deepEqual(receiver.accepted().map((r) => r.id), [cut.id], 'the same event, with its id, once');
+    } finally {
+      await second.stop();
+      await receiver.close();
+      await close();
+      await backend.stop();
+    }
+  });
+}
