@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   type_not_allowed: { status: 415, title: 'File type not allowed' },
   range_not_satisfiable: { status: 416, title: 'Range not satisfiable' },
   upload_locked: { status: 423, title: 'Upload is locked by another request' },
+  // A HEAD of an upload whose state the server cannot read now (server/routes/uploads.ts says why 423).
+  upload_unavailable: { status: 423, title: 'Upload state cannot be read right now' },
   rate_limited: { status: 429, title: 'Too many requests' },
   too_many_upload_requests: { status: 429, title: 'Too many upload requests in flight' },
   too_many_unfinished_uploads: { status: 429, title: 'Too many unfinished uploads' },
@@ -52,6 +54,7 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 /** Refusals worth retrying as they are, after this many seconds (RFC 9110 §10.2.3). */
 export const RETRY_AFTER_SECONDS: Partial<Record<ErrorCode, number>> = {
   upload_locked: 1,
+  upload_unavailable: 1,
   scan_pending: 5,
   unavailable: 1,
   insufficient_storage: 60,

@@ -64,6 +64,12 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
   if (heartbeatMs * 3 > leaseMs) throw new Error(`heartbeatMs (${heartbeatMs}) must be at most a third of leaseMs (${leaseMs})`);
 
   const held = new Map<string, Held>(); // by token
+  /**
+   * Locks released here whose row could not be deleted (the database was away): deleted again at
+   * each heartbeat, when the upload is asked for, and at close, so the upload is free as soon as
+   * the database is back instead of when the lease ends.
+   */
+  const unreleased = new Map<string, string>(); // upload id → token
   const waiting = new Map<string, Set<() => void>>(); // by upload id: wakes waiting requests
   const closing = new AbortController();
   // Every waiting lock() listens to it until its wait ends (removed in acquire's finally): a
@@ -76,9 +82,18 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
       .catch((err: unknown) => log.warn({ err, upload_id: lock.uploadId }, 'requestRelease of an upload lock failed'));
   };
   const wake = (uploadId: string) => waiting.get(uploadId)?.forEach((fn) => fn());
+  /** Deletes the row of a lock released while the database was away; throws while it still is. */
+  const deleteUnreleased = async (uploadId: string) => {
+    const token = unreleased.get(uploadId);
+    if (token === undefined) return;
+    await releaseLock(pool, uploadId, token, []);
+    if (unreleased.get(uploadId) === token) unreleased.delete(uploadId);
+    wake(uploadId);
+  };
   const onMessage = (message: LockMessage) => {
     if (message.kind === 'freed') return wake(message.upload);
     const lock = held.get(message.token);
+    if (unreleased.get(message.upload) === message.token) return void deleteUnreleased(message.upload).catch(() => {});
     if (!lock || lock.uploadId !== message.upload) return; // released meanwhile: the asker will find it free
     lock.askedBy.add(message.from);
     askRelease(lock);
@@ -96,6 +111,7 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
   let ticks = 0;
   const sweepEvery = Math.max(1, Math.round(60_000 / heartbeatMs));
   const heartbeat = setInterval(async () => {
+    for (const uploadId of unreleased.keys()) deleteUnreleased(uploadId).catch(() => {});
     if (++ticks % sweepEvery === 0) sweepExpiredLocks(pool, leaseMs).catch((err: unknown) => log.warn({ err }, 'sweeping expired upload locks failed'));
     if (!renewing && held.size > 0) {
       renewing = true;
@@ -124,8 +140,9 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
     try {
       await releaseLock(pool, lock.uploadId, lock.token, others);
     } catch (err) {
-      // Not the caller's failure: the lease ends on its own within leaseMs.
-      log.warn({ err, upload_id: lock.uploadId }, 'releasing an upload lock failed; its lease will free it');
+      // Not the caller's failure: deleted again once the database answers, or its lease ends.
+      unreleased.set(lock.uploadId, lock.token);
+      log.warn({ err, upload_id: lock.uploadId }, 'releasing an upload lock failed; it is released again once the database answers');
     }
     wake(lock.uploadId);
   };
@@ -153,6 +170,7 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
       for (;;) {
         if (stop.aborted) throw ERRORS.ERR_LOCK_TIMEOUT;
         woken = false;
+        if (unreleased.has(uploadId)) await deleteUnreleased(uploadId);
         const sentAt = performance.now();
         if (await claimLock(pool, uploadId, instanceId, token, leaseMs)) {
           const lock: Held = { uploadId, token, requestRelease, askedBy: new Set(), confirmedUntil: sentAt + leaseMs };
@@ -209,6 +227,7 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
       closing.abort();
       clearInterval(heartbeat);
       await Promise.all([...held.values()].map(release));
+      await Promise.all([...unreleased.keys()].map((uploadId) => deleteUnreleased(uploadId).catch(() => {})));
       await channel.close();
     },
   };

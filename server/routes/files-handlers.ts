@@ -53,8 +53,11 @@ export function fileHandlers(deps: FileRouteDeps): Hono<AuthEnv> {
       if (query.limit === undefined && query.cursor === undefined) {
         // Clients of the original server ask for "all files" and read no cursor: they get every
         // file, streamed page by page as the client reads (memory does not grow with the count).
+        // The first page is read before the answer starts: a database that cannot answer it gets a
+        // problem (503 when it is unreachable), not a 200 cut short.
+        const firstPage = await deps.repo.listFiles({ userId, folder, limit: STREAM_PAGE });
         c.header('Content-Type', 'application/json');
-        return c.body(everyFile(deps.repo, userId, folder));
+        return c.body(everyFile(deps.repo, userId, folder, firstPage));
       }
       const limit = query.limit ?? DEFAULT_LIMIT;
       const after = parseCursor(query.cursor);
@@ -128,17 +131,23 @@ export function keyFromPath(pathname: string, prefix: string): string | null {
   return parseKey(key) ? key : null;
 }
 
-/** Newest first, one indexed page per read as the client reads: memory does not grow with the number of files (bench/listing.ts). */
-function everyFile(repo: Repository, userId: string, folder: string | undefined): ReadableStream<Uint8Array> {
+/**
+ * Newest first, one indexed page per read as the client reads: memory does not grow with the number
+ * of files (bench/listing.ts). A page that cannot be read after the 200 went out errors the stream,
+ * and the adapter cuts the connection: the client sees a failed transfer, never a short list.
+ */
+function everyFile(repo: Repository, userId: string, folder: string | undefined, firstPage: FileRow[]): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   let after: { createdAt: number; key: string } | undefined;
+  let pending: FileRow[] | undefined = firstPage;
   let first = true;
   return new ReadableStream<Uint8Array>({
     start(controller) {
       controller.enqueue(encoder.encode('{"files":['));
     },
     async pull(controller) {
-      const rows = await repo.listFiles({ userId, folder, after, limit: STREAM_PAGE });
+      const rows = pending ?? (await repo.listFiles({ userId, folder, after, limit: STREAM_PAGE }));
+      pending = undefined;
       const last = rows[rows.length - 1];
       if (last) {
         const page = JSON.stringify(rows.map(toFileRecord));

@@ -9,7 +9,7 @@ import { ERRORS as TUS_ERRORS, Metadata } from '@tus/utils';
 import type { Logger } from 'pino';
 import { identifyRequest, mayAccess, type AuthDeps, type Caller } from '../auth/caller.ts';
 import type { Repository } from '../db/contract.ts';
-import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, tusErrorToAppError, type ErrorCode } from '../errors.ts';
+import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, toAppError, tusErrorToAppError, type ErrorCode } from '../errors.ts';
 import { requestBodyFromNode } from '../http/node-body.ts';
 import { isValidUploadId } from '../storage/keys.ts';
 import { parseUploadChecksum, type StagedBody } from '../tus-checksum.ts';
@@ -74,12 +74,34 @@ export function serveUpload(deps: UploadRouteDeps, ex: UploadExchange, id: strin
 
 function handle(ex: UploadExchange, deps: UploadRouteDeps, id: string | undefined, request: Request): Promise<Response> {
   const answered = handleStaged(ex, deps, id, request);
-  if (request === ex.raw) return answered;
+  if (request === ex.raw) return id !== undefined && effectiveMethod(request) === 'HEAD' ? resumeProbe(deps, id, answered) : answered;
   // A translated request's refusals are answered by the draft's handler with its headers.
   return answered.catch((error: unknown) => {
     if (error instanceof AppError) return problemResponse(error);
     throw error;
   });
+}
+
+/**
+ * A HEAD of an upload that fails on the server's side (its database or storage cannot be reached,
+ * or a fault) answers 423 upload_unavailable, never a 5xx: tus-js-client 4 (and Uppy with it) takes
+ * any other failed HEAD for a lost upload and starts over from byte 0 under a new upload, leaving
+ * the old one to expire (tus/tus-js-client#579), while it retries a 423 later on the same upload.
+ * The cause is logged as a 5xx answer's would be.
+ */
+async function resumeProbe(deps: UploadRouteDeps, id: string, answered: Promise<Response>): Promise<Response> {
+  let response: Response;
+  try {
+    response = await answered;
+  } catch (error) {
+    const known = toAppError(error);
+    if (known && known.status < 500) throw error;
+    deps.log.error({ err: error, upload_id: id }, 'HEAD of an upload failed; answered 423 so that the client asks again');
+    throw new AppError('upload_unavailable', 'the upload cannot be read right now; retry shortly');
+  }
+  // tus's own failures arrive as answers, already logged (server/tus.ts).
+  if (response.status < 500) return response;
+  throw new AppError('upload_unavailable', 'the upload cannot be read right now; retry shortly');
 }
 
 async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: string | undefined, request: Request): Promise<Response> {

@@ -2,7 +2,8 @@
 // cluster made by initdb in a temp folder and served on a free loopback port, password-protected
 // (scram-sha-256) with a password of its own. initdb and postgres refuse to run as root, so both run
 // as the `postgres` user through runuser, in a folder that user owns. stop() signals the postmaster
-// by its own PID (from postmaster.pid: runuser forks, so our child is not the postmaster).
+// by its own PID (from postmaster.pid: runuser forks, so our child is not the postmaster); outage()
+// stops it the same way and starts the same cluster again on the same port.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -39,6 +40,11 @@ export interface PostgresServer {
   dir: string;
   /** Fast shutdown (clients are disconnected), waits for the exit, removes the folder. */
   stop(): Promise<void>;
+  /**
+   * An outage: fast shutdown (clients are disconnected), then, once `down` has settled, the same
+   * cluster started again on the same port. The postmaster's PID changes.
+   */
+  outage(down: () => Promise<void>): Promise<void>;
 }
 
 // Postmasters still running in this process and their folders, for an exit without stop(). If the
@@ -58,8 +64,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'sl-postgres-'));
   const data = path.join(dir, 'data');
   const password = randomBytes(18).toString('base64url');
-  let child: ChildProcess | undefined;
-  let pid = -1;
+  let running: Postmaster | undefined;
   try {
     const [uid, gid] = ['-u', '-g'].map((flag) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim())) as [number, number];
     chownSync(dir, uid, gid);
@@ -72,53 +77,93 @@ export async function startPostgres(): Promise<PostgresServer> {
     rmSync(pwfile);
 
     const port = await freePort();
-    const log = openSync(path.join(dir, 'postgres.log'), 'a');
-    // setpriv --pdeathsig: runuser dies with us, the postmaster with runuser (its backends follow).
-    child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'runuser', '-u', 'postgres', '--',
-      'setpriv', '--pdeathsig', 'KILL', '--', `${BIN}/postgres`, '-D', data, '-p', String(port),
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', 'unix_socket_directories=', // TCP only: no socket file in a shared folder
-      // Throwaway data: durability only costs time here.
-      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-    ], { stdio: ['ignore', log, log] });
-    closeSync(log);
-    child.unref();
-    const exited = new Promise<never>((_, reject) =>
-      child!.once('exit', (code, signal) => reject(new Error(`postgres exited with ${signal ?? code}`))));
-    exited.catch(() => {});
     const url = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+    running = await launch(dir, port, url);
+    live.set(running.pid, dir);
+    const server: PostgresServer = {
+      url,
+      port,
+      pid: running.pid,
+      dir,
+      async stop() {
+        await running!.stop();
+        live.delete(running!.pid);
+        rmSync(dir, { recursive: true, force: true });
+      },
+      async outage(down) {
+        await running!.stop();
+        live.delete(running!.pid);
+        try {
+          await down();
+        } finally {
+          running = await launch(dir, port, url);
+          live.set(running.pid, dir);
+          server.pid = running.pid;
+        }
+      },
+    };
+    return server;
+  } catch (error) {
+    running?.kill();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+interface Postmaster {
+  pid: number;
+  /** Fast shutdown, waits for the exit. */
+  stop(): Promise<void>;
+  kill(): void;
+}
+
+/** Starts the cluster in `dir`/data on `port` and waits until a client can log in. */
+async function launch(dir: string, port: number, url: string): Promise<Postmaster> {
+  const data = path.join(dir, 'data');
+  let pid = -1;
+  const log = openSync(path.join(dir, 'postgres.log'), 'a');
+  // setpriv --pdeathsig: runuser dies with us, the postmaster with runuser (its backends follow).
+  const child: ChildProcess = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'runuser', '-u', 'postgres', '--',
+    'setpriv', '--pdeathsig', 'KILL', '--', `${BIN}/postgres`, '-D', data, '-p', String(port),
+    '-c', 'listen_addresses=127.0.0.1',
+    '-c', 'unix_socket_directories=', // TCP only: no socket file in a shared folder
+    // Throwaway data: durability only costs time here.
+    '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
+  ], { stdio: ['ignore', log, log] });
+  closeSync(log);
+  child.unref();
+  try {
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code, signal) => reject(new Error(`postgres exited with ${signal ?? code}`))));
+    exited.catch(() => {});
     const polling = new AbortController();
     try {
       pid = await Promise.race([exited, waitUntilReady(url, data, polling.signal)]);
     } finally {
       polling.abort();
     }
-    live.set(pid, dir);
-    const running = child;
-    return {
-      url,
-      port,
-      pid,
-      dir,
-      async stop() {
-        if (running.exitCode === null && running.signalCode === null) {
-          const gone = new Promise<void>((resolve) => running.once('exit', () => resolve()));
-          process.kill(pid, 'SIGINT'); // fast shutdown
-          const timer = setTimeout(() => process.kill(pid, 'SIGKILL'), STOP_TIMEOUT_MS);
-          await gone;
-          clearTimeout(timer);
-        }
-        live.delete(pid);
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
   } catch (error) {
     const logText = await readFile(path.join(dir, 'postgres.log'), 'utf8').catch(() => '');
     if (pid > 0) process.kill(pid, 'SIGKILL');
-    else child?.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    else child.kill('SIGKILL');
     throw new Error(`PostgreSQL did not start: ${(error as Error).message}\n${logText.split('\n').slice(-20).join('\n')}`, { cause: error });
   }
+  return {
+    pid,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      process.kill(pid, 'SIGINT'); // fast shutdown
+      const timer = setTimeout(() => process.kill(pid, 'SIGKILL'), STOP_TIMEOUT_MS);
+      await gone;
+      clearTimeout(timer);
+    },
+    kill() {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    },
+  };
 }
 
 /** A new, empty database on the server (each test file, suite or server its own); returns its URL. */

@@ -2,6 +2,7 @@
 // on a borrowed connection) or, inside a transaction, on that transaction's connection. Nested
 // transactions become savepoints, as better-sqlite3 nests them.
 import pg from 'pg';
+import { reachingDatabase } from '../../database-unreachable.ts';
 
 /** bigint (int8) and numeric (sums) come back as numbers: times and byte counts stay below 2^53. */
 const TYPES: pg.CustomTypesConfig = {
@@ -26,7 +27,7 @@ export function createSql(pool: pg.Pool): Sql {
 }
 
 function bind(on: pg.Pool | pg.PoolClient, committed: Array<() => void> | undefined, depth = 0): Sql {
-  const query = (text: string, values: unknown[] = []) => on.query({ text, values, types: TYPES });
+  const query = (text: string, values: unknown[] = []) => reachingDatabase(on.query({ text, values, types: TYPES }));
   const sql: Sql = {
     rows: async (text, values) => (await query(text, values)).rows,
     one: async (text, values) => (await query(text, values)).rows[0],
@@ -48,13 +49,13 @@ function bind(on: pg.Pool | pg.PoolClient, committed: Array<() => void> | undefi
           throw error;
         }
       }
-      const client = await (on as pg.Pool).connect();
+      const client = await reachingDatabase((on as pg.Pool).connect());
       const callbacks: Array<() => void> = [];
       let broken = false;
       try {
-        await client.query('BEGIN');
+        await reachingDatabase(client.query('BEGIN'));
         const result = await fn(bind(client, callbacks));
-        await client.query('COMMIT');
+        await reachingDatabase(client.query('COMMIT'));
         for (const callback of callbacks) setImmediate(callback);
         return result;
       } catch (error) {

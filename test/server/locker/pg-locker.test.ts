@@ -33,6 +33,7 @@ describe('PostgreSQL locker across instances', { skip: POSTGRES_MISSING, timeout
     server = await startPostgres();
     url = await createDatabase(server.url, 'locks');
     admin = new pg.Client({ connectionString: url, application_name: 'test-admin' });
+    admin.on('error', () => {}); // cut by the outage test
     await admin.connect();
     const pool = new pg.Pool({ connectionString: url, max: 1 });
     await migratePostgres(pool);
@@ -287,6 +288,23 @@ describe('PostgreSQL locker across instances', { skip: POSTGRES_MISSING, timeout
     await taken;
     assert.equal(await holderOf(id), a.locker.instanceId);
     await request.unlock();
+  });
+  // Last: the outage cuts every connection of the instances above.
+  test('a lock released while PostgreSQL was away is handed back once it returns, not when its lease ends', async () => {
+    // A lease far longer than the other instance waits: only the hand-back lets it in.
+    const holder = await openInstance(url, 'outage_holder', { leaseMs: 300_000, acquireTimeoutMs: 30_000 });
+    const asker = await openInstance(url, 'outage_asker', { acquireTimeoutMs: 30_000 });
+    extra.push(holder, asker);
+    const id = randomUUID();
+    const lock = holder.locker.newLock(id);
+    await lock.lock(forever(), () => {});
+    await server.outage(() => lock.unlock()); // its DELETE cannot reach the database
+    admin = new pg.Client({ connectionString: url, application_name: 'test-admin' });
+    await admin.connect();
+    const taken = asker.locker.newLock(id);
+    await taken.lock(forever(), () => {}); // the old code: ERR_LOCK_TIMEOUT after 30 s
+    assert.equal(await holderOf(id), asker.locker.instanceId);
+    await taken.unlock();
   });
 });
 
