@@ -175,10 +175,12 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
         if (await claimLock(pool, uploadId, instanceId, token, leaseMs)) {
           const lock: Held = { uploadId, token, requestRelease, askedBy: new Set(), confirmedUntil: sentAt + leaseMs };
           held.set(token, lock);
-          if (stop.aborted) {
-            await release(lock); // the caller has gone: give it straight back
+          if (closing.signal.aborted) {
+            await release(lock); // the locker is closing: give it straight back
             throw ERRORS.ERR_LOCK_TIMEOUT;
           }
+          // Kept even if the caller's wait ran out while the claim was on its way (a slow
+          // database): it was free, as MemoryLocker hands over a free lock at once.
           return lock;
         }
         // Asked on every round, as MemoryLocker does: a request lost while the holder's channel was

@@ -20,11 +20,19 @@ export interface Finishing {
   recover(uploadId: string): Promise<void>;
 }
 
+/**
+ * How long the request that stored the last byte waits for the lock: what it waits for is nearly
+ * always its own lock being handed back (on PostgreSQL a round trip, slow on a loaded machine).
+ * Given up after the usual 3 s, a creation-with-upload would answer 423 and tus-js-client would
+ * send its POST again, making a second upload of the same file.
+ */
+const FINISH_LOCK_WAIT_MS = 30_000;
+
 export function createFinishing(deps: { lifecycle: Lifecycle; locker: Locker; repo: Repository }): Finishing {
   const { lifecycle, repo } = deps;
 
-  async function withLock<T>(uploadId: string, run: () => Promise<T>): Promise<T> {
-    const lock = await lockUpload(deps.locker, uploadId, 'the upload is busy; retry shortly');
+  async function withLock<T>(uploadId: string, run: () => Promise<T>, waitMs?: number): Promise<T> {
+    const lock = await lockUpload(deps.locker, uploadId, 'the upload is busy; retry shortly', waitMs);
     try {
       return await run();
     } finally {
@@ -42,7 +50,7 @@ export function createFinishing(deps: { lifecycle: Lifecycle; locker: Locker; re
           if (file) return file;
         }
         return lifecycle.finish({ ...upload, row });
-      }),
+      }, FINISH_LOCK_WAIT_MS),
     finishOnHead: (uploadId, response) =>
       withLock(uploadId, async () => {
         const row = await repo.getUpload(uploadId);

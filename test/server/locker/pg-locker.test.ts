@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { ERRORS } from '@tus/server';
 import type { Lock } from '@tus/utils';
 import pg from 'pg';
+import { lockUpload } from '../../../hooks/upload-lock.ts';
 import { migratePostgres, POSTGRES_MIGRATIONS } from '../../../server/db/postgres-migrations.ts';
 import { until } from '../../helpers/until.ts';
 import { createDatabase, POSTGRES_MISSING, startPostgres, type PostgresServer } from '../../support/postgres.ts';
@@ -289,8 +290,32 @@ describe('PostgreSQL locker across instances', { skip: POSTGRES_MISSING, timeout
     assert.equal(await holderOf(id), a.locker.instanceId);
     await request.unlock();
   });
+  test('a free lock whose claim outlasts the caller\'s wait (a slow database) is kept, not handed back as a timeout', async () => {
+    const id = randomUUID();
+    // Another transaction inserted the upload's row (an expired lease) and has not committed: the
+    // claim waits on it past the end of the caller's wait, then finds the lease expired and takes the lock.
+    const blocker = new pg.Client({ connectionString: url, application_name: 'test-blocker' });
+    await blocker.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query("INSERT INTO upload_locks (upload_id, instance_id, token, expires_at) VALUES ($1, 'gone', 'gone', now() - interval '1 hour')", [id]);
+      const lock = a.locker.newLock(id);
+      const wait = new AbortController();
+      const taking = lock.lock(wait.signal, () => {});
+      await until('the claim waits on the uncommitted row', async () =>
+        (await admin.query("SELECT 1 FROM pg_stat_activity WHERE application_name = 'instance_a' AND wait_event_type = 'Lock'")).rowCount! > 0);
+      wait.abort(); // the caller's wait runs out while its claim is on its way
+      await blocker.query('COMMIT');
+      await taking; // the old code: ERR_LOCK_TIMEOUT, the lock given back
+      assert.equal(await holderOf(id), a.locker.instanceId);
+      await lock.unlock();
+    } finally {
+      await blocker.end();
+    }
+  });
+
   // Last: the outage cuts every connection of the instances above.
-  test('a lock released while PostgreSQL was away is handed back once it returns, not when its lease ends', async () => {
+  test('PostgreSQL away: a request for a lock hears so; a lock released meanwhile is handed back once it returns, not when its lease ends', async () => {
     // A lease far longer than the other instance waits: only the hand-back lets it in.
     const holder = await openInstance(url, 'outage_holder', { leaseMs: 300_000, acquireTimeoutMs: 30_000 });
     const asker = await openInstance(url, 'outage_asker', { acquireTimeoutMs: 30_000 });
@@ -298,7 +323,11 @@ describe('PostgreSQL locker across instances', { skip: POSTGRES_MISSING, timeout
     const id = randomUUID();
     const lock = holder.locker.newLock(id);
     await lock.lock(forever(), () => {});
-    await server.outage(() => lock.unlock()); // its DELETE cannot reach the database
+    await server.outage(async () => {
+      await lock.unlock(); // its DELETE cannot reach the database
+      // A request for an upload meanwhile hears that the database is away, not that the upload is busy.
+      await assert.rejects(lockUpload(asker.locker, randomUUID(), 'busy'), { code: 'unavailable' });
+    });
     admin = new pg.Client({ connectionString: url, application_name: 'test-admin' });
     await admin.connect();
     const taken = asker.locker.newLock(id);
