@@ -70,7 +70,7 @@ export const TEST_NEEDS = [
   { tests: ['test/server/tus-checksum.test.ts', 'test/server/routes/finished-uploads'], needs: ['python_tus'] },
   { tests: ['test/compat/original-client.test.ts'], needs: ['python_guide'] },
   { tests: ['postgres', 'test/server/locker/', 'test/server/db/'], needs: ['postgres'] },
-  { tests: ['test/server/services-postgres.test.ts', 'test/server/cluster-background.test.ts'], needs: ['postgres', 'swift'] },
+  { tests: ['test/server/services-postgres.test.ts', 'test/server/cluster-background.test.ts', 'test/server/postgres-outage.test.ts'], needs: ['postgres', 'swift'] },
   { tests: ['test/edge/cluster.test.ts'], needs: ['postgres', 'swift', 'caddy', 'clamd'] },
 ];
 
