@@ -42,7 +42,7 @@ function problems(codes: ErrorCode[]): Record<string, object> {
   for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
     responses[String(status)] = {
       description: list.map((code) => `\`${code}\`: ${ERROR_CODES[code].title}`).join('; '),
-      headers: { 'Tus-Resumable': TUS_RESUMABLE, ...(['upload_locked', 'unavailable', 'insufficient_storage'].some((c) => list.includes(c as ErrorCode)) ? { 'Retry-After': header('Seconds to wait before retrying', { type: 'integer' }) } : {}) },
+      headers: { 'Tus-Resumable': TUS_RESUMABLE, ...(['upload_locked', 'upload_unavailable', 'unavailable', 'insufficient_storage'].some((c) => list.includes(c as ErrorCode)) ? { 'Retry-After': header('Seconds to wait before retrying', { type: 'integer' }) } : {}) },
       content: {
         'application/problem+json': {
           schema: { allOf: [{ $ref: PROBLEM_REF }, { type: 'object', properties: { code: { type: 'string', enum: list } } }] },
@@ -154,7 +154,8 @@ export const TUS_PATHS = {
             'X-File-Key': header('Present when this HEAD finished the upload'),
           },
         },
-        ...problems([...COMMON, 'not_found', 'upload_locked', ...FINISH]),
+        // Never a 5xx: a failure on the server's side answers 423 upload_unavailable (routes/uploads.ts).
+        ...problems([...COMMON.filter((c) => ERROR_CODES[c].status < 500), 'not_found', 'upload_locked', 'upload_unavailable', ...FINISH.filter((c) => ERROR_CODES[c].status < 500)]),
       },
     },
     patch: {
