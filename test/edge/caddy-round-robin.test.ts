@@ -12,8 +12,10 @@ import { tempDir } from '../helpers/server.ts';
 import { until } from '../helpers/until.ts';
 import { freePort, httpsRequest, startCaddy, type CaddyProcess } from './caddy-process.ts';
 
-function upstream(name: string): http.Server {
+/** `healthy`: whether /healthz/live answers 200 (otherwise 503); always, unless given. */
+function upstream(name: string, healthy: () => boolean = () => true): http.Server {
   return http.createServer((req, res) => {
+    if (req.url === '/healthz/live' && !healthy()) return void res.writeHead(503).end();
     let bytes = 0;
     req.on('data', (chunk: Buffer) => (bytes += chunk.length));
     req.on('end', () => {
@@ -94,12 +96,13 @@ describe('Caddyfile with two upstreams', () => {
 });
 
 describe('Caddyfile with one upstream that restarts', () => {
-  test('the instance is back in rotation at the first health check that finds it up', async () => {
+  test('the instance is back in rotation at the first health check that finds it up; a resuming HEAD waits for it', async () => {
     const dataDir = tempDir();
     const port = await freePort();
     let checks = 0;
+    let healthyFrom = 0; // the first health check (by count) answered 200
     const start = async () => {
-      const server = upstream('lone');
+      const server = upstream('lone', () => checks >= healthyFrom);
       server.prependListener('request', (req: http.IncomingMessage) => {
         if (req.url === '/healthz/live') checks++;
       });
@@ -126,6 +129,17 @@ describe('Caddyfile with one upstream that restarts', () => {
         return answer.status === 200 ? answer : undefined;
       });
       assert.equal(JSON.parse(res.body.toString()).name, 'lone');
+
+      // A client resuming an upload while no instance is up: its HEAD waits for one instead of
+      // failing (tus-js-client would start the upload over). The instance reports itself down
+      // until the second health check after the HEAD was sent, 2 s or more later: past what
+      // Caddy's retries of other requests wait (lb_retries 2, 250 ms apart).
+      healthyFrom = Infinity;
+      await until('Caddy takes the instance out', async () => (await httpsRequest(`${caddy.origin}/v1/files/all`, caddy.ca)).status === 503);
+      const probe = httpsRequest(`${caddy.origin}/v1/uploads/some-upload`, caddy.ca, { method: 'HEAD' });
+      healthyFrom = checks + 2;
+      assert.equal((await probe).status, 200, 'the HEAD waited for the instance');
+      assert.ok(checks >= healthyFrom, 'and was answered once the instance was back');
     } finally {
       await caddy.stop();
       server.closeAllConnections();
