@@ -74,6 +74,11 @@ export interface Lifecycle {
   recover(uploadId: string): Promise<void>;
   /** Removes an unfinished upload; `reason` goes into the upload.failed event. */
   discard(uploadId: string, reason: FailureReason): Promise<void>;
+  /**
+   * An upload that could not be discarded (its storage cannot be reached) whose client will not
+   * come back: from now on it holds none of the user's quota; expiry removes it and its bytes.
+   */
+  releaseReservation(uploadId: string): Promise<void>;
   /** DELETE /v1/files/{key}: the bytes, then the record with its file.deleted event (hooks/discard.ts). */
   deleteFile(file: FileRow): Promise<void>;
   /** Whether finishing this upload stops short of a file (Upload-Concat: partial). */
@@ -227,6 +232,10 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
       if (row) await recordMoved(deps, digests, row);
     },
     discard,
+    async releaseReservation(uploadId) {
+      // Shrinking always fits: no quota to check.
+      await deps.repo.setReservation(uploadId, 0, null, Number.MAX_SAFE_INTEGER, deps.now());
+    },
     deleteFile(file) {
       return deleteFile(deps, file, parts.instanceId);
     },

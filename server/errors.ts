@@ -159,7 +159,8 @@ function invalidHeaders(body: string): AppError {
 
 /**
  * Failures of the machine rather than of the request, which a client should see as what they are:
- * a full disk (file system or SQLite) is 507 and worth retrying later; a locked database is 503.
+ * a full disk (file system or SQLite) is 507 and worth retrying later; a locked database, or a
+ * service the server cannot reach (S3 storage), is 503.
  * Anything else unknown stays an internal error.
  */
 export function toAppError(error: unknown): AppError | null {
@@ -170,8 +171,17 @@ export function toAppError(error: unknown): AppError | null {
   if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
     return new AppError('unavailable', 'the database is busy; retry shortly');
   }
+  if (typeof code === 'string' && DIAL_FAILURES.has(code)) {
+    return new AppError('unavailable', 'a service the server depends on cannot be reached; retry shortly');
+  }
   return null;
 }
+
+/**
+ * A connection this server could not open (to S3 storage, say): never the client's own socket,
+ * whose failures are resets (ECONNRESET, EPIPE) and never reach an answer.
+ */
+const DIAL_FAILURES = new Set<unknown>(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 
 const DISK_FULL = new Set<unknown>(['ENOSPC', 'EDQUOT', 'SQLITE_FULL']);
 

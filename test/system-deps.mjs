@@ -62,7 +62,7 @@ export const CAPABILITIES = {
  */
 export const TEST_NEEDS = [
   { tests: ['test/server/routes/batch-download.test.ts', 'test/server/zip/zip-stream.test.ts'], needs: ['unzip'] },
-  { tests: ['test/support/swift.test.ts', 'test/server/storage-contract.test.ts', 'test/server/routes/uploads-disconnect-s3'], needs: ['swift'] },
+  { tests: ['test/support/swift.test.ts', 'test/server/storage-contract.test.ts', 'test/server/routes/uploads-disconnect-s3', 'test/server/storage-outage.test.ts'], needs: ['swift'] },
   { tests: ['test/clients/web', 'test/server/http/cors-credentials.test.ts', 'test/server/api-docs/docs-route.test.ts'], needs: ['chromium'] },
   { tests: ['test/edge/caddy.test.ts', 'test/edge/caddy-round-robin.test.ts', 'test/edge/caddy-refusal.test.ts'], needs: ['caddy'] },
   { tests: ['test/server/scan.test.ts', 'test/server/scan/clamd.test.ts'], needs: ['clamd'] },

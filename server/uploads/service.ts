@@ -128,7 +128,14 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     }
     if (method === 'POST' && !response.ok) {
       // The client never learnt this upload's URL: nothing may stay behind.
-      await lifecycle.discard(upload.id, 'creation_failed');
+      try {
+        await lifecycle.discard(upload.id, 'creation_failed');
+      } catch (error) {
+        // Storage could not remove what the creation left (it is away). The row stays, so that
+        // expiry removes those bytes later, but it no longer holds the user's quota.
+        await lifecycle.releaseReservation(upload.id).catch(() => {});
+        throw error;
+      }
       return;
     }
     if ((method === 'POST' || method === 'PATCH') && !response.headers.has('X-File-Key')) {
