@@ -108,10 +108,15 @@ export async function createPgLocker(options: PgLockerOptions): Promise<PgLocker
   const channel = await openLockChannel(options.listenerConfig ?? pool.options, instanceId, onMessage, log);
 
   let renewing = false;
+  let clearing = false;
   let ticks = 0;
   const sweepEvery = Math.max(1, Math.round(60_000 / heartbeatMs));
   const heartbeat = setInterval(async () => {
-    for (const uploadId of unreleased.keys()) deleteUnreleased(uploadId).catch(() => {});
+    // One round at a time: while the database is away each attempt waits for the pool's timeout.
+    if (!clearing && unreleased.size > 0) {
+      clearing = true;
+      void Promise.allSettled([...unreleased.keys()].map(deleteUnreleased)).finally(() => (clearing = false));
+    }
     if (++ticks % sweepEvery === 0) sweepExpiredLocks(pool, leaseMs).catch((err: unknown) => log.warn({ err }, 'sweeping expired upload locks failed'));
     if (!renewing && held.size > 0) {
       renewing = true;
