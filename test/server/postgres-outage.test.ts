@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import * as tus from 'tus-js-client';
 import { expectProblem } from '../helpers/problem.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { createUpload, headUpload, patchUpload, TUS } from '../helpers/tus.ts';
 import { until } from '../helpers/until.ts';
+import { uploadThroughOutage } from '../helpers/upload-through-outage.ts';
 import { POSTGRES_MISSING, startPostgres, type PostgresServer } from '../support/postgres.ts';
 
 const MiB = 1024 * 1024;
@@ -75,40 +75,6 @@ describe('a PostgreSQL outage under a running server', { skip: POSTGRES_MISSING,
   });
 
   test('a tus-js-client upload runs through the outage on the same upload and finishes with the right SHA-256', async () => {
-    const auth = { Authorization: `Bearer ${await server.token('pavel')}` };
-    const data = randomBytes(6 * MiB);
-    let chunks = 0;
-    const failures: number[] = [];
-    let upload!: tus.Upload;
-    const done = new Promise<string>((resolve, reject) => {
-      upload = new tus.Upload(data, {
-        endpoint: `${server.url}/v1/uploads`,
-        headers: auth,
-        metadata: { filename: 'p.bin' },
-        chunkSize: MiB,
-        retryDelays: Array.from({ length: 60 }, () => 250),
-        storeFingerprintForResuming: false,
-        onChunkComplete: () => void chunks++,
-        // Counts the failures and answers as tus-js-client's default rule does (what browsers
-        // and Uppy run): retry unless a 4xx other than 409 and 423.
-        onShouldRetry: (error) => {
-          const status = (error as tus.DetailedError).originalResponse?.getStatus() ?? 0;
-          failures.push(status);
-          return !(status >= 400 && status < 500) || status === 409 || status === 423;
-        },
-        onError: reject,
-        onSuccess: (payload) => resolve(payload.lastResponse.getBody()),
-      });
-    });
-    upload.start();
-    await until('two chunks stored', () => chunks >= 2);
-    const uploadUrl = upload.url;
-    await postgres.outage(() => until('the client was refused twice', () => failures.length >= 2).then(() => {}));
-    const record = JSON.parse(await done) as { sha256: string; size: number };
-    assert.equal(record.size, data.length);
-    assert.equal(record.sha256, sha256(data));
-    assert.equal(upload.url, uploadUrl, `resumed, not started over (answers while the database was away: ${failures.join(', ')})`);
-    const usage = (await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json()) as { used_bytes: number; reserved_bytes: number };
-    assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [data.length, 0], 'no second upload holds a reservation');
+    await uploadThroughOutage(server.url, await server.token('pavel'), (away) => postgres.outage(() => away));
   });
 });

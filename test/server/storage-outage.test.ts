@@ -8,13 +8,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
-import * as tus from 'tus-js-client';
 import { expectProblem } from '../helpers/problem.ts';
 import { storageEnvFor } from '../helpers/s3.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.ts';
 import { createUpload, headUpload, patchUpload, TUS } from '../helpers/tus.ts';
 import { until } from '../helpers/until.ts';
+import { uploadThroughOutage } from '../helpers/upload-through-outage.ts';
 
 const MiB = 1024 * 1024;
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
@@ -74,44 +74,13 @@ describe('an S3 storage outage under a running server', { timeout: 300_000 }, ()
   });
 
   test('a tus-js-client upload runs through the outage on the same upload and finishes with the right SHA-256', async () => {
-    const auth = { Authorization: `Bearer ${await server.token('rosa')}` };
-    const data = randomBytes(6 * MiB);
-    let chunks = 0;
-    const failures: number[] = [];
-    let upload!: tus.Upload;
-    const done = new Promise<string>((resolve, reject) => {
-      upload = new tus.Upload(data, {
-        endpoint: `${server.url}/v1/uploads`,
-        headers: auth,
-        metadata: { filename: 'r.bin' },
-        chunkSize: MiB,
-        retryDelays: Array.from({ length: 60 }, () => 250),
-        storeFingerprintForResuming: false,
-        onChunkComplete: () => void chunks++,
-        // Counts the failures and answers as tus-js-client's default rule does.
-        onShouldRetry: (error) => {
-          const status = (error as tus.DetailedError).originalResponse?.getStatus() ?? 0;
-          failures.push(status);
-          return !(status >= 400 && status < 500) || status === 409 || status === 423;
-        },
-        onError: reject,
-        onSuccess: (payload) => resolve(payload.lastResponse.getBody()),
-      });
+    await uploadThroughOutage(server.url, await server.token('rosa'), async (away) => {
+      await relay.down();
+      try {
+        await away;
+      } finally {
+        await relay.up();
+      }
     });
-    upload.start();
-    await until('two chunks stored', () => chunks >= 2);
-    const uploadUrl = upload.url;
-    await relay.down();
-    try {
-      await until('the client was refused twice', () => failures.length >= 2);
-    } finally {
-      await relay.up();
-    }
-    const record = JSON.parse(await done) as { sha256: string; size: number };
-    assert.equal(record.size, data.length);
-    assert.equal(record.sha256, sha256(data));
-    assert.equal(upload.url, uploadUrl, `resumed, not started over (answers while storage was away: ${failures.join(', ')})`);
-    const usage = (await (await fetch(`${server.url}/v1/usage`, { headers: auth })).json()) as { used_bytes: number; reserved_bytes: number };
-    assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [data.length, 0], 'no second upload holds a reservation');
   });
 });
