@@ -163,7 +163,9 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
     let source: Readable | undefined;
     let verdict: Verdict;
     try {
-      source = await deps.storage.openFile(file.key);
+      // The recorded bytes as a range: a read stream sizes its buffers by what is left to read, so a
+      // small file costs a buffer of its own size rather than a 1 MiB one, and no read past its end.
+      source = await deps.storage.openFile(file.key, file.size > 0 ? { start: 0, end: file.size - 1 } : undefined);
       verdict = await clamd.scan(source, aborter.signal);
     } catch (error) {
       source?.destroy();
