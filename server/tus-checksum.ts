@@ -97,7 +97,9 @@ export function createStaging(dir: string): Staging {
         }
         throw error;
       }
-      const verified = createReadStream(file, { highWaterMark: 1024 * 1024 });
+      // Read as the range it holds: a read stream sizes each buffer by what is left, so a small body
+      // costs a buffer of its size instead of 1 MiB, and no read past the end.
+      const verified = createReadStream(file, size > 0 ? { end: size - 1, highWaterMark: 1024 * 1024 } : {});
       return {
         body: Readable.toWeb(verified) as ReadableStream<Uint8Array>,
         size,

@@ -308,7 +308,8 @@ function converse(socket: net.Socket, where: string, connected: boolean, timeout
       return socket;
     },
     close() {
-      settle(new ClamdUnavailable('hung-up', 'closed by the client'));
+      // An Error captures a stack: built only for a conversation cut before its answer.
+      if (!settled) settle(new ClamdUnavailable('hung-up', 'closed by the client'));
       if (!detached) socket.destroy();
     },
   };
