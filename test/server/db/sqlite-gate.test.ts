@@ -2,11 +2,16 @@
 // tus info statement made while another request's transaction is open waits for it to end, so a
 // transaction that rolls back never takes the info with it (the repository's own outer calls are
 // held to the same in test/server/db/repository-contract.test.ts).
+//
+// What each caller is told must hold whatever the others do: a transaction reported done is
+// committed (a second connection to the file sees it), one reported failed left nothing.
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
 import { after, describe, test } from 'node:test';
 import type { Upload } from '@tus/utils';
-import { openDb } from '../../../server/db/open.ts';
+import { openDb, type Db } from '../../../server/db/open.ts';
 import { createSqliteRepository } from '../../../server/db/sqlite-repository.ts';
 import { TusInfoRepo } from '../../../server/db/tus-info-repo.ts';
 import { tempDir } from '../../helpers/server.ts';
@@ -82,5 +87,59 @@ describe('the SQLite connection gate', () => {
     await assert.rejects(rolledBack, /refused/);
     await writing;
     assert.deepEqual(await info.get(id), { id, size: 2, offset: 0 });
+  });
+
+  test('transactions begun together stand alone: one reported done is committed, one that failed left nothing', async () => {
+    db.exec('CREATE TABLE gate_rows (name TEXT PRIMARY KEY)');
+    const insert = db.prepare<[string]>('INSERT INTO gate_rows (name) VALUES (?)');
+    const other = new Database(path.join(dir, 'stream-line.sqlite'), { readonly: true });
+    const seenElsewhere = (name: string) => other.prepare('SELECT 1 FROM gate_rows WHERE name = ?').get(name) !== undefined;
+    try {
+      const names = Array.from({ length: 12 }, (_, i) => `row-${i}`);
+      const fails = (name: string) => name.endsWith('3') || name.endsWith('7');
+      const seenWhenSettled = new Map<string, boolean>();
+      const settled = await Promise.allSettled(names.map(async (name) => {
+        try {
+          await repo.atomically(async () => {
+            insert.run(name);
+            await Promise.resolve();
+            if (fails(name)) throw new Error(`${name} refused`);
+          });
+        } finally {
+          seenWhenSettled.set(name, seenElsewhere(name));
+        }
+      }));
+      for (const [i, name] of names.entries()) {
+        assert.equal(settled[i]!.status, fails(name) ? 'rejected' : 'fulfilled', name);
+        assert.equal(seenWhenSettled.get(name), !fails(name), `${name}: seen by another connection the moment its caller was told`);
+        assert.equal(seenElsewhere(name), !fails(name), name);
+      }
+    } finally {
+      other.close();
+    }
+  });
+
+  test('a full database fails what it must and nothing else: whatever was reported done is committed', async () => {
+    // A separate file: the size limit below is the connection's.
+    const full = tempDir();
+    const small: Db = openDb(full);
+    const smallRepo = createSqliteRepository(small, { webhookUrls: [], now: Date.now });
+    small.exec('CREATE TABLE gate_full (name TEXT PRIMARY KEY, data BLOB)');
+    small.pragma(`max_page_count = ${(small.pragma('page_count', { simple: true }) as number) + 8}`);
+    const insert = small.prepare<[string, Buffer]>('INSERT INTO gate_full (name, data) VALUES (?, ?)');
+    try {
+      const rows = [['small-1', 100], ['too-large', 1024 * 1024], ['small-2', 100]] as const;
+      const settled = await Promise.allSettled(rows.map(([name, size]) => smallRepo.atomically(async () => void insert.run(name, Buffer.alloc(size)))));
+      assert.equal(settled[1]!.status, 'rejected');
+      assert.match(String((settled[1] as PromiseRejectedResult).reason), /full/i);
+      const kept = new Set(small.prepare<[], { name: string }>('SELECT name FROM gate_full').all().map((r) => r.name));
+      for (const [i, [name]] of rows.entries()) assert.equal(kept.has(name), settled[i]!.status === 'fulfilled', `${name}: ${settled[i]!.status}`);
+      // The connection serves on: the next transaction commits.
+      await smallRepo.atomically(async () => void insert.run('after', Buffer.alloc(10)));
+      assert.ok(small.prepare('SELECT 1 FROM gate_full WHERE name = ?').get('after'));
+    } finally {
+      small.close();
+      rmSync(full, { recursive: true, force: true });
+    }
   });
 });
