@@ -113,6 +113,17 @@ for (const backend of backendsUnderTest()) {
       assert.equal(await server.readStored(key), null, 'the bytes are gone');
     });
 
+    test('every recorded byte is scanned, from an empty file to a signature ending at the last byte', async () => {
+      // The scan reads a file as the range its record gives: an end one byte short would miss this.
+      const atTheEnd = await upload(Buffer.concat([randomBytes(300 * 1024), Buffer.from(EICAR, 'latin1')]), 'ends-infected.bin');
+      assert.equal((await settled(atTheEnd, 'infected')).scan_signature, EICAR_SIGNATURE);
+      const empty = await upload(Buffer.alloc(0), 'empty.txt');
+      assert.equal((await settled(empty, 'clean')).size, 0);
+      const res = await fetch(await link(empty));
+      assert.equal(res.status, 200);
+      assert.equal((await res.arrayBuffer()).byteLength, 0);
+    });
+
     test('clamd away: the upload still finishes at once, the file waits as pending (409 with Retry-After), and is scanned when clamd is back', async () => {
       await clamd.stop();
       const key = await upload(randomBytes(10_000), 'waiting.bin'); // the final PATCH answered without clamd
