@@ -5,7 +5,7 @@ import type { Lock, Locker } from '@tus/utils';
 import { AppError } from '../server/errors.ts';
 
 /** How long a request waits for another request on the same upload. */
-export const LOCK_WAIT_MS = 3000;
+const LOCK_WAIT_MS = 3000;
 
 /**
  * The upload's lock, held; throws upload_locked (`message`) when it stays busy for `waitMs`. Any

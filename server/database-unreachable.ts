@@ -17,7 +17,7 @@ const SERVER_GONE = /^(08...|57P0[123]|53300)$/;
 const CLIENT_GONE = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
 
 /** `error` as a 503 when it says the database cannot be reached; otherwise `error` itself. */
-export function unreachableAsUnavailable(error: unknown): unknown {
+function unreachableAsUnavailable(error: unknown): unknown {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
   const gone = (typeof code === 'string' && (SOCKET_CODES.has(code) || SERVER_GONE.test(code)))
     || (typeof message === 'string' && CLIENT_GONE.test(message));
