@@ -232,9 +232,9 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
       if (row) await recordMoved(deps, digests, row);
     },
     discard,
-    async releaseReservation(uploadId) {
-      // Shrinking always fits: no quota to check.
-      await deps.repo.setReservation(uploadId, 0, null, Number.MAX_SAFE_INTEGER, deps.now());
+    releaseReservation(uploadId) {
+      // Settled as an upload that stored nothing: its length stays, its reservation is 0.
+      return settleReservation(deps, uploadId, { offset: 0, size: undefined });
     },
     deleteFile(file) {
       return deleteFile(deps, file, parts.instanceId);

@@ -155,7 +155,7 @@ export const TUS_PATHS = {
           },
         },
         // Never a 5xx: a failure on the server's side answers 423 upload_unavailable (routes/uploads.ts).
-        ...problems([...COMMON.filter((c) => ERROR_CODES[c].status < 500), 'not_found', 'upload_locked', 'upload_unavailable', ...FINISH.filter((c) => ERROR_CODES[c].status < 500)]),
+        ...problems(([...COMMON, 'not_found', 'upload_locked', 'upload_unavailable', ...FINISH] as ErrorCode[]).filter((c) => ERROR_CODES[c].status < 500)),
       },
     },
     patch: {
