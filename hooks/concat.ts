@@ -37,12 +37,14 @@ export interface FinalUpload {
   metadata: Record<string, string | null> | undefined;
   partialIds: string[];
   finalId: string;
+  /** The request assembling it, for the log lines of its creation and finish. */
+  requestId?: string;
 }
 
 export interface ConcatSteps {
-  create(caller: Caller, metadata: Record<string, string | null> | undefined, req: { uploadId: string; length: number; bodyLength: null; hasBody: false; reserve: number }): Promise<UploadRow>;
-  finish(upload: { id: string; size: number }): Promise<FileRow>;
-  discard(uploadId: string, reason: 'creation_failed'): Promise<void>;
+  create(caller: Caller, metadata: Record<string, string | null> | undefined, req: { uploadId: string; length: number; bodyLength: null; hasBody: false; reserve: number; requestId?: string }): Promise<UploadRow>;
+  finish(upload: { id: string; size: number; requestId?: string }): Promise<FileRow>;
+  discard(uploadId: string, reason: 'creation_failed', requestId?: string): Promise<void>;
   /** The store every upload byte is written through (hooks/observed-store.ts). */
   store: DataStore;
 }
@@ -73,7 +75,7 @@ export async function concatenate(deps: HookDeps, digests: Digests, locker: Lock
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total > deps.maxUploadBytes) throw new AppError('upload_too_large', `the concatenation is ${total} bytes; the limit is ${deps.maxUploadBytes}`);
 
-    await steps.create(final.caller, final.metadata, { uploadId: finalId, length: total, bodyLength: null, hasBody: false, reserve: 0 });
+    await steps.create(final.caller, final.metadata, { uploadId: finalId, length: total, bodyLength: null, hasBody: false, reserve: 0, requestId: final.requestId });
     let file: FileRow;
     try {
       await store.create(new Upload({ id: finalId, size: total, offset: 0, metadata: final.metadata ?? {} }));
@@ -85,9 +87,9 @@ export async function concatenate(deps: HookDeps, digests: Digests, locker: Lock
         offset = await store.write(bytes, finalId, offset);
       }
       if (offset !== total) throw new Error(`concatenated ${offset} bytes, expected ${total}`);
-      file = await steps.finish({ id: finalId, size: total });
+      file = await steps.finish({ id: finalId, size: total, requestId: final.requestId });
     } catch (error) {
-      await steps.discard(finalId, 'creation_failed');
+      await steps.discard(finalId, 'creation_failed', final.requestId);
       // The content itself was refused (type, declared sha256): the slices of it go too.
       if (error instanceof AppError && error.status < 500) await removePartials(deps, digests, partialIds);
       throw error;

@@ -30,9 +30,9 @@ export function announceFailure(tx: Repository, uploadId: string, what: Pick<Upl
 }
 
 /** `instanceId`: this instance, named on the record while the deletion is in flight. */
-export async function deleteFile(deps: HookDeps, file: FileRow, instanceId: string): Promise<void> {
+export async function deleteFile(deps: HookDeps, file: FileRow, instanceId: string, requestId?: string): Promise<void> {
   await removeFile(deps, file, instanceId);
-  deps.log.info({ event: 'file.deleted', key: file.key, user_id: file.user_id }, 'file deleted');
+  deps.log.info({ event: 'file.deleted', request_id: requestId, key: file.key, user_id: file.user_id }, 'file deleted');
 }
 
 /** Emits the event that reports a record's removal, on the transaction `tx` that removes it. */

@@ -24,6 +24,8 @@ export interface FinishingUpload {
   size: number;
   /** Its row, when the caller has just read it under the upload's lock: not read again. */
   row?: UploadRow;
+  /** The request finishing it, for the upload.finished log line. */
+  requestId?: string;
 }
 
 export async function finalizeUpload(deps: HookDeps, digests: Digests, upload: FinishingUpload, atEnd: TypesAtEnd): Promise<FileRow> {
@@ -65,7 +67,7 @@ export async function finalizeUpload(deps: HookDeps, digests: Digests, upload: F
   }
   await recordFinished(deps, file);
   atEnd.delete(row.id);
-  deps.log.info({ event: 'upload.finished', key: file.key, user_id: file.user_id, size: file.size }, 'upload finished');
+  deps.log.info({ event: 'upload.finished', request_id: upload.requestId, key: file.key, user_id: file.user_id, size: file.size }, 'upload finished');
   return file;
 }
 

@@ -35,11 +35,12 @@ export type { PatchRequest } from './quota.ts';
  */
 export interface LifecycleObserver {
   step<T>(name: 'create' | 'finish' | 'expire', run: () => Promise<T> | T): Promise<T> | T;
-  created(row: UploadRow): void;
+  /** `requestId`: the request that caused it, when one did. */
+  created(row: UploadRow, requestId: string | undefined): void;
   finished(file: FileRow): void;
-  finishFailed(uploadId: string, error: unknown): void;
+  finishFailed(uploadId: string, error: unknown, requestId: string | undefined): void;
   /** Terminated by its client, or its creation failed. */
-  discarded(uploadId: string): void;
+  discarded(uploadId: string, requestId: string | undefined): void;
   expired(count: number): void;
   /** A creation or a PATCH was refused (quota_exceeded is counted). */
   refused(error: unknown): void;
@@ -73,14 +74,14 @@ export interface Lifecycle {
    */
   recover(uploadId: string): Promise<void>;
   /** Removes an unfinished upload; `reason` goes into the upload.failed event. */
-  discard(uploadId: string, reason: FailureReason): Promise<void>;
+  discard(uploadId: string, reason: FailureReason, requestId?: string): Promise<void>;
   /**
    * An upload that could not be discarded (its storage cannot be reached) whose client will not
    * come back: from now on it holds none of the user's quota; expiry removes it and its bytes.
    */
   releaseReservation(uploadId: string): Promise<void>;
   /** DELETE /v1/files/{key}: the bytes, then the record with its file.deleted event (hooks/discard.ts). */
-  deleteFile(file: FileRow): Promise<void>;
+  deleteFile(file: FileRow, requestId?: string): Promise<void>;
   /** Whether finishing this upload stops short of a file (Upload-Concat: partial). */
   isPartial(uploadId: string): Promise<boolean>;
   /** tus concatenation: the final upload, assembled from partial uploads and finished (hooks/concat.ts). */
@@ -158,7 +159,7 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
     return await observer.step('create', async () => {
       try {
         const row = await createRow(caller, metadata, req);
-        observer.created(row);
+        observer.created(row, req.requestId);
         return row;
       } catch (error) {
         observer.refused(error);
@@ -192,15 +193,15 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
         observer.finished(file);
         return file;
       } catch (error) {
-        observer.finishFailed(upload.id, error);
+        observer.finishFailed(upload.id, error, upload.requestId);
         throw error;
       }
     });
   }
 
-  async function discard(uploadId: string, reason: FailureReason): Promise<void> {
+  async function discard(uploadId: string, reason: FailureReason, requestId?: string): Promise<void> {
     await discardUpload(deps, digests, uploadId, reason);
-    observer.discarded(uploadId);
+    observer.discarded(uploadId, requestId);
   }
 
   const lifecycle: Lifecycle = {
@@ -236,8 +237,8 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
       // Settled as an upload that stored nothing: its length stays, its reservation is 0.
       return settleReservation(deps, uploadId, { offset: 0, size: undefined });
     },
-    deleteFile(file) {
-      return deleteFile(deps, file, parts.instanceId);
+    deleteFile(file, requestId) {
+      return deleteFile(deps, file, parts.instanceId, requestId);
     },
     isPartial(uploadId) {
       return deps.repo.isPartialUpload(uploadId);

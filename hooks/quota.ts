@@ -22,6 +22,8 @@ export interface CreationRequest {
   partial?: boolean;
   /** What to reserve instead of the length: a final upload's bytes are held by its partial uploads. */
   reserve?: number;
+  /** The request creating it, for the upload.created log line. */
+  requestId?: string;
 }
 
 export async function reserveAtCreation(deps: QuotaDeps, meta: UploadMetadata, req: CreationRequest): Promise<UploadRow> {

@@ -130,6 +130,6 @@ export function createApp(services: Services, edge: EdgeDeps, rules: SharedRules
   app.route('/healthz', healthRoute({ dataDir: config.dataDir, repo: services.repo, storage: services.storage, scan: services.scanWorker, log }));
 
   app.notFound(() => problemResponse(new AppError('not_found', 'no such route')));
-  app.onError((error, c) => errorAnswer(log, error, c.req.method, c.req.path, c.res.headers));
+  app.onError((error, c) => errorAnswer(log, error, c.req.method, c.req.path, c.get('requestId'), c.res.headers));
   return app;
 }

@@ -6,9 +6,9 @@ import { loggablePath } from './logging.ts';
 import { TUS_PATH } from './tus.ts';
 
 /** `base`: headers already set on the response being replaced (by middleware such as CORS). */
-export function errorAnswer(log: Logger, error: unknown, method: string, path: string, base?: Headers): Response {
+export function errorAnswer(log: Logger, error: unknown, method: string, path: string, requestId: string | undefined, base?: Headers): Response {
   const known = toAppError(error);
-  if (!known || known.status >= 500) log.error({ err: error, method, path: loggablePath(path) }, 'request failed');
+  if (!known || known.status >= 500) log.error({ err: error, request_id: requestId, method, path: loggablePath(path) }, 'request failed');
   const headers = new Headers(base);
   // tus 1.0 §3.2: every answer on the upload endpoint carries Tus-Resumable, refusals of the
   // middleware above (rate limit, origin, …) included.

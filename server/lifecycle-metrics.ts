@@ -30,21 +30,21 @@ export function lifecycleObserver(metrics: Metrics, log: Logger): LifecycleObser
         },
       );
     },
-    created(row) {
+    created(row, requestId) {
       metrics.uploads.inc({ event: 'created' });
-      log.info({ event: 'upload.created', upload_id: row.id, user_id: row.user_id, length: row.length }, 'upload created');
+      log.info({ event: 'upload.created', request_id: requestId, upload_id: row.id, user_id: row.user_id, length: row.length }, 'upload created');
     },
     finished() {
       metrics.uploads.inc({ event: 'finished' });
     },
-    finishFailed(uploadId, error) {
+    finishFailed(uploadId, error, requestId) {
       metrics.uploads.inc({ event: 'failed' });
       const known = toAppError(error);
-      log.warn({ event: 'upload.failed', upload_id: uploadId, code: known?.code ?? 'internal', ...(known ? {} : { err: error }) }, 'upload finish failed');
+      log.warn({ event: 'upload.failed', request_id: requestId, upload_id: uploadId, code: known?.code ?? 'internal', ...(known ? {} : { err: error }) }, 'upload finish failed');
     },
-    discarded(uploadId) {
+    discarded(uploadId, requestId) {
       metrics.uploads.inc({ event: 'discarded' });
-      log.info({ event: 'upload.discarded', upload_id: uploadId }, 'upload removed');
+      log.info({ event: 'upload.discarded', request_id: requestId, upload_id: uploadId }, 'upload removed');
     },
     expired(count) {
       if (count) metrics.uploads.inc({ event: 'expired' }, count);

@@ -1,33 +1,24 @@
-// Structured logs: one JSON line per event on stdout (pino). Every line written while a request is
-// being handled carries its request_id (server/async-scope.ts + pino's mixin), so the upload lifecycle
-// events the hooks log can be joined to the request that caused them.
+// Structured logs: one JSON line per event on stdout (pino). The request line and the lifecycle
+// events a request causes (upload.created, upload.finished, upload.failed, upload.discarded,
+// file.deleted) carry its request_id, passed along with the request's work rather than taken from
+// an AsyncLocalStorage (its cost on Node 20: server/db/sqlite-gate.ts); other lines name the upload
+// or file they concern.
 //
 // Secrets never reach a line: request headers are never logged, nor query strings (a signed link's
 // `sig`), and paths that carry a token (batch downloads) are logged with the token replaced. The
 // redaction below is a second net for a field someone adds later under an obvious name.
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { currentScope, withScope } from './async-scope.ts';
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   const options: pino.LoggerOptions = {
     level,
     base: { pid: process.pid },
-    // A new object each time: pino merges the line's own fields into it.
-    mixin: () => {
-      const requestId = currentScope()?.requestId;
-      return requestId === undefined ? {} : { request_id: requestId };
-    },
     redact: {
       paths: ['token', 'sig', 'authorization', 'cookie', 'headers', '*.token', '*.sig', '*.authorization', '*.cookie', '*.headers', 'err.config'],
       censor: '[redacted]',
     },
   };
   return destination ? pino(options, destination) : pino(options);
-}
-
-/** Runs `fn` with every log line inside it tagged with `requestId`. */
-export function withRequestId<T>(requestId: string, fn: () => T): T {
-  return withScope({ requestId }, fn);
 }
 
 /** Path segments that are bearer secrets in themselves: whoever reads them holds the download. */

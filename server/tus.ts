@@ -45,6 +45,8 @@ export interface TusDeps {
   onCreate(req: TusRequest, upload: Upload): Promise<void>;
   /** The answer to the request that stored the last byte. */
   onFinish(req: TusRequest, upload: Upload): Promise<{ status_code?: number; headers?: Record<string, string> }>;
+  /** The request id of a request, for the log line of its failure. */
+  requestId(req: TusRequest): string | undefined;
   log: Logger;
 }
 
@@ -73,10 +75,10 @@ export function createTus(deps: TusDeps): Server {
       return {};
     },
     onUploadFinish: (req, upload) => deps.onFinish(req as unknown as TusRequest, upload),
-    onResponseError(_req, error) {
+    onResponseError(req, error) {
       if (isTusError(error) && !(error instanceof AppError)) return undefined; // routes/uploads.ts maps tus's text
       const known = toAppError(error);
-      if (!known || known.status >= 500) deps.log.error({ err: error }, 'upload request failed');
+      if (!known || known.status >= 500) deps.log.error({ err: error, request_id: deps.requestId(req as unknown as TusRequest) }, 'upload request failed');
       // tus writes only status and body; headers such as Retry-After travel in the body's problem.
       return { status_code: (known ?? new AppError('internal')).status, body: JSON.stringify((known ?? new AppError('internal')).toProblem()) };
     },

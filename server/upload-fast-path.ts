@@ -17,10 +17,9 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Caller } from './auth/caller.ts';
 import { errorAnswer } from './error-answer.ts';
-import type { TrackRequest } from './http/request-context.ts';
+import type { TrackedRequest, TrackRequest } from './http/request-context.ts';
 import type { AuthFailureRule } from './http/rate-limit-middleware.ts';
 import { readRestOnceAnswered, type UnreadBodyOptions } from './http/unread-body.ts';
-import { withRequestId } from './logging.ts';
 import { serveUpload, type UploadRouteDeps } from './routes/uploads.ts';
 import { TUS_PATH } from './tus.ts';
 
@@ -62,31 +61,7 @@ function answerUpload(deps: UploadFastPathDeps, request: Request, env: HttpBindi
   const method = request.method;
   const tracked = deps.track(method, path, request.headers, env);
   const answer = { route: ROUTE_V1_CHECKS, caller: undefined as Caller | undefined };
-  const { clientIp, local } = tracked;
-  const answered = withRequestId(tracked.requestId, (): Promise<Response> => {
-    readRestOnceAnswered(env, deps.readRest);
-    try {
-      deps.originRule(request);
-      deps.authFailure.admit(clientIp, local);
-    } catch (error) {
-      return Promise.resolve(composedError(errorAnswer(deps.log, error, method, path)));
-    }
-    answer.route = id === undefined ? ROUTE_CREATE : ROUTE_UPLOAD;
-    const exchange = { raw: request, incoming: env?.incoming, identified: (caller: Caller) => void (answer.caller = caller) };
-    let served: Promise<Response>;
-    try {
-      served = serveUpload(deps.route, exchange, id);
-    } catch (error) {
-      served = Promise.reject(error);
-    }
-    const counted = (response: Response): Response => {
-      deps.authFailure.answered(clientIp, local, response.status, path);
-      return response;
-    };
-    // One reaction for both outcomes: each promise on this chain lives as long as an upload streams.
-    return served.then(counted, (error: unknown) => counted(composedError(errorAnswer(deps.log, error, method, path))));
-  });
-  return answered.then(
+  return checkedAnswer(deps, request, env, path, id, tracked, answer).then(
     (response) => {
       tracked.answered(response, answer.route, answer.caller);
       // Hono answers HEAD by handling it as GET and dropping the body (hono-base's dispatch).
@@ -97,6 +72,40 @@ function answerUpload(deps: UploadFastPathDeps, request: Request, env: HttpBindi
       throw error;
     },
   );
+}
+
+/** What the /v1 checks and the route answer; `answer` learns the route and the caller on the way. */
+function checkedAnswer(
+  deps: UploadFastPathDeps,
+  request: Request,
+  env: HttpBindings | undefined,
+  path: string,
+  id: string | undefined,
+  { clientIp, local, requestId }: TrackedRequest,
+  answer: { route: string; caller: Caller | undefined },
+): Promise<Response> {
+  const method = request.method;
+  readRestOnceAnswered(env, deps.readRest);
+  try {
+    deps.originRule(request);
+    deps.authFailure.admit(clientIp, local);
+  } catch (error) {
+    return Promise.resolve(composedError(errorAnswer(deps.log, error, method, path, requestId)));
+  }
+  answer.route = id === undefined ? ROUTE_CREATE : ROUTE_UPLOAD;
+  const exchange = { raw: request, incoming: env?.incoming, requestId, identified: (caller: Caller) => void (answer.caller = caller) };
+  let served: Promise<Response>;
+  try {
+    served = serveUpload(deps.route, exchange, id);
+  } catch (error) {
+    served = Promise.reject(error);
+  }
+  const counted = (response: Response): Response => {
+    deps.authFailure.answered(clientIp, local, response.status, path);
+    return response;
+  };
+  // One reaction for both outcomes: each promise on this chain lives as long as an upload streams.
+  return served.then(counted, (error: unknown) => counted(composedError(errorAnswer(deps.log, error, method, path, requestId))));
 }
 
 /**

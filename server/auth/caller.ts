@@ -15,7 +15,8 @@ export interface AuthDeps {
   cookieName: string;
 }
 
-export type AuthEnv = { Variables: { caller: Caller } };
+/** `requestId` is set before any route by the request context (server/http/request-context.ts). */
+export type AuthEnv = { Variables: { caller: Caller; requestId: string } };
 
 /**
  * The credential a request presents, in the order identify() honours them: the service token,

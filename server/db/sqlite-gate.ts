@@ -4,12 +4,25 @@
 // transaction is open, statements outside it wait until it ends; the transaction's own go through.
 // Every module that runs statements on the server's connection outside a transaction passes here:
 // the repository (sqlite-repository.ts) and tus's upload info (tus-info-repo.ts).
-import { currentScope, withScope } from '../async-scope.ts';
+//
+// A call on the outer repository from inside a transaction would wait for that transaction, which
+// waits for it: a hang. Telling such a call from another request's needs to know which
+// asynchronous work runs inside which transaction, an AsyncLocalStorage; and on Node 20 an
+// AsyncLocalStorage, once entered, costs every promise of the process a hook call and a property,
+// whatever it holds (a held PATCH kept 3 KiB more, each small upload ~6% more CPU: bench/README.md,
+// "The request scope"). So it is a development check, on where STREAMLINE_DEV_CHECKS=1 (the test
+// suite sets it, test/run.mjs): such a call then throws OUTER_CALL_IN_TRANSACTION at once.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { OUTER_CALL_IN_TRANSACTION } from './contract.ts';
 import type { Db } from './open.ts';
 
+/** The open transactions the current asynchronous work runs inside (one per gate), with the check on. */
+let inside: AsyncLocalStorage<readonly Promise<void>[]> | undefined;
+
 export class SqliteGate {
   #open: Promise<void> | undefined;
+
+  constructor(private readonly scope: AsyncLocalStorage<readonly Promise<void>[]> | undefined) {}
 
   /** Runs `fn` once no transaction is open. */
   async outside<T>(fn: () => T): Promise<T> {
@@ -27,8 +40,9 @@ export class SqliteGate {
     let done!: () => void;
     const transaction = (this.#open = new Promise((resolve) => (done = resolve)));
     try {
+      const { scope } = this;
       // Marked in the body's scope (and what it awaits): a call outside it from there would wait for itself.
-      return await withScope({ transactions: [...(currentScope()?.transactions ?? []), transaction] }, body);
+      return await (scope ? scope.run([...(scope.getStore() ?? []), transaction], body) : body());
     } finally {
       this.#open = undefined;
       done();
@@ -37,22 +51,25 @@ export class SqliteGate {
 
   /** Runs `fn` outside the transaction's context: what it starts may go through the gate. */
   exit<T>(fn: () => T): T {
-    const within = currentScope()?.transactions;
-    if (!this.#open || !within?.includes(this.#open)) return fn();
+    const within = this.scope?.getStore();
     const open = this.#open;
-    return withScope({ transactions: within.filter((t) => t !== open) }, fn);
+    if (!open || !within?.includes(open)) return fn();
+    return this.scope!.run(within.filter((t) => t !== open), fn);
   }
 
   #refuseFromWithin(): void {
-    if (this.#open && currentScope()?.transactions?.includes(this.#open)) throw new Error(OUTER_CALL_IN_TRANSACTION);
+    if (this.#open && this.scope?.getStore()?.includes(this.#open)) throw new Error(OUTER_CALL_IN_TRANSACTION);
   }
 }
 
 const gates = new WeakMap<Db, SqliteGate>();
 
-/** The gate of `db`: one per connection, whoever asks. */
+/** The gate of `db`: one per connection, whoever asks (with the check if it is on when the gate is made). */
 export function gateOf(db: Db): SqliteGate {
   let gate = gates.get(db);
-  if (!gate) gates.set(db, (gate = new SqliteGate()));
+  if (!gate) {
+    const checked = process.env.STREAMLINE_DEV_CHECKS === '1';
+    gates.set(db, (gate = new SqliteGate(checked ? (inside ??= new AsyncLocalStorage()) : undefined)));
+  }
   return gate;
 }

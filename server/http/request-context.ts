@@ -10,7 +10,7 @@ import type { MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { Logger } from 'pino';
 import type { Caller } from '../auth/caller.ts';
-import { loggablePath, withRequestId } from '../logging.ts';
+import { loggablePath } from '../logging.ts';
 import type { Metrics } from '../metrics.ts';
 import { createClientResolver, type ResolveClient } from './client-address.ts';
 import type { Drain } from './drain.ts';
@@ -154,7 +154,7 @@ export function requestContext(track: TrackRequest): MiddlewareHandler<RequestEn
     c.set('fromEdge', tracked.fromEdge);
     c.set('clientIp', tracked.clientIp);
     c.set('local', tracked.local);
-    return withRequestId(tracked.requestId, next).then(
+    return next().then(
       () => tracked.answered(c.res, routePath(c) || 'unmatched', c.get('caller')),
       (error: unknown) => {
         tracked.failed();

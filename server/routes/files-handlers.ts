@@ -31,7 +31,7 @@ export interface FileRouteDeps {
   repo: Repository;
   quotaBytes: number;
   /** The lifecycle's deletion (Lifecycle.deleteFile): the bytes, then the record with its event. */
-  deleteFile(file: FileRow): Promise<void>;
+  deleteFile(file: FileRow, requestId: string): Promise<void>;
 }
 
 export function fileHandlers(deps: FileRouteDeps): Hono<AuthEnv> {
@@ -90,7 +90,7 @@ export function fileHandlers(deps: FileRouteDeps): Hono<AuthEnv> {
     }),
     async (c) => {
       const file = await ownedFile(c, deps, '/v1/files/');
-      await deps.deleteFile(file);
+      await deps.deleteFile(file, c.get('requestId'));
       // 200 with a body, not 204: clients of the original server check for 200.
       return c.json({ deleted: true, key: file.key });
     },

@@ -35,7 +35,7 @@ export function parseUploadConcat(header: string | null, base: string): UploadCo
 }
 
 /** POST with Upload-Concat: final: the file is assembled and recorded before the answer. */
-export async function createFinalUpload(uploads: UploadService, caller: Caller, request: Request, partialIds: string[]): Promise<Response> {
+export async function createFinalUpload(uploads: UploadService, caller: Caller, request: Request, partialIds: string[], requestId: string): Promise<Response> {
   // Answered here rather than by @tus/server, so its version check is made here too (tus 1.0 §2.4).
   if (request.headers.get('tus-resumable') !== '1.0.0') throw tusErrorToAppError(412, 'Tus-Resumable Required');
   // "The Client MUST NOT include the Upload-Length header in the final upload creation."
@@ -50,7 +50,7 @@ export async function createFinalUpload(uploads: UploadService, caller: Caller, 
   } catch {
     throw new AppError('invalid_metadata', 'Upload-Metadata must be comma-separated "key base64value" pairs with unique keys');
   }
-  const { id, file } = await uploads.concatenate({ caller, metadata, partialIds });
+  const { id, file } = await uploads.concatenate({ caller, metadata, partialIds, requestId });
   return new Response(JSON.stringify(toFileRecord(file)), {
     status: 201,
     headers: {

@@ -52,12 +52,14 @@ export interface UploadExchange {
   raw: Request;
   /** The request as node:http received it: its body is read from it directly (server/http/node-body.ts). */
   incoming: IncomingMessage | undefined;
+  /** Its request id, for the log lines of what it causes. */
+  requestId: string;
   /** Told who the caller is once known (the request log names the user). */
   identified(caller: Caller): void;
 }
 
 function exchangeOf(c: Context): UploadExchange {
-  return { raw: c.req.raw, incoming: (c.env as HttpBindings | undefined)?.incoming, identified: (caller) => c.set('caller', caller) };
+  return { raw: c.req.raw, incoming: (c.env as HttpBindings | undefined)?.incoming, requestId: c.get('requestId'), identified: (caller) => c.set('caller', caller) };
 }
 
 /** tus 1.0, or the IETF draft translated into it (server/routes/ietf-uploads.ts). */
@@ -74,7 +76,7 @@ export function serveUpload(deps: UploadRouteDeps, ex: UploadExchange, id: strin
 
 function handle(ex: UploadExchange, deps: UploadRouteDeps, id: string | undefined, request: Request): Promise<Response> {
   const answered = handleStaged(ex, deps, id, request);
-  if (request === ex.raw) return id !== undefined && effectiveMethod(request) === 'HEAD' ? resumeProbe(deps, id, answered) : answered;
+  if (request === ex.raw) return id !== undefined && effectiveMethod(request) === 'HEAD' ? resumeProbe(deps, id, ex.requestId, answered) : answered;
   // A translated request's refusals are answered by the draft's handler with its headers.
   return answered.catch((error: unknown) => {
     if (error instanceof AppError) return problemResponse(error);
@@ -89,14 +91,14 @@ function handle(ex: UploadExchange, deps: UploadRouteDeps, id: string | undefine
  * the old one to expire (tus/tus-js-client#579), while it retries a 423 later on the same upload.
  * The cause is logged as a 5xx answer's would be.
  */
-async function resumeProbe(deps: UploadRouteDeps, id: string, answered: Promise<Response>): Promise<Response> {
+async function resumeProbe(deps: UploadRouteDeps, id: string, requestId: string, answered: Promise<Response>): Promise<Response> {
   let response: Response;
   try {
     response = await answered;
   } catch (error) {
     const known = toAppError(error);
     if (known && known.status < 500) throw error;
-    deps.log.error({ err: error, upload_id: id }, 'HEAD of an upload failed; answered 423 so that the client asks again');
+    deps.log.error({ err: error, request_id: requestId, upload_id: id }, 'HEAD of an upload failed; answered 423 so that the client asks again');
     throw new AppError('upload_unavailable', 'the upload cannot be read right now; retry shortly');
   }
   // tus's own failures arrive as answers, already logged (server/tus.ts).
@@ -114,7 +116,7 @@ async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: strin
   }
   const caller = await identifyRequest(ex.raw, deps.auth);
   ex.identified(caller);
-  const ctx: UploadContext = { caller };
+  const ctx: UploadContext = { caller, requestId: ex.requestId };
   for (const name of ['upload-length', 'upload-offset']) {
     // tus checks only that String(Number(v)) === v, which 2^54 passes: such a length would be
     // reported as "too large" and such an offset as a conflict, when the header is simply invalid.
@@ -135,7 +137,7 @@ async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: strin
   if (id === undefined) {
     if (method !== 'POST') throw new AppError('method_not_allowed', 'create uploads with POST', { Allow: 'OPTIONS, POST' });
     const concat = parseUploadConcat(request.headers.get('upload-concat'), request.url);
-    if (concat?.kind === 'final') return createFinalUpload(deps.uploads, caller, request, concat.partialIds);
+    if (concat?.kind === 'final') return createFinalUpload(deps.uploads, caller, request, concat.partialIds, ex.requestId);
     ctx.partial = concat?.kind === 'partial';
   } else {
     if (method === 'POST') throw new AppError('method_not_allowed', 'POST creates uploads at /v1/uploads', { Allow: 'HEAD, PATCH, DELETE' });
@@ -208,7 +210,7 @@ function bodyOf(deps: UploadRouteDeps, request: Request, incoming: IncomingMessa
   if (!incoming) return request.body;
   return requestBodyFromNode(incoming, {
     idleTimeoutMs: deps.uploads.bodyIdleTimeoutMs,
-    onIdle: () => deps.log.info({ event: 'upload.idle', upload_id: ctx?.upload?.id }, 'upload request body went silent; ended it, bytes kept'),
+    onIdle: () => deps.log.info({ event: 'upload.idle', request_id: ctx?.requestId, upload_id: ctx?.upload?.id }, 'upload request body went silent; ended it, bytes kept'),
   });
 }
 

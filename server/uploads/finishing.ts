@@ -9,13 +9,13 @@ import type { FileRow } from '../db/repo.ts';
 
 export interface Finishing {
   /** The request that stored the last byte: the file, or the one another request finished meanwhile. */
-  finish(upload: { id: string; size: number }): Promise<FileRow>;
+  finish(upload: { id: string; size: number; requestId?: string }): Promise<FileRow>;
   /**
    * HEAD found every byte stored but the upload unfinished: the final PATCH's finish failed (its
    * client got an error). A HEAD must not report success for a file that was never recorded, so the
    * finish runs again; if it fails again the client gets the error and retries later.
    */
-  finishOnHead(uploadId: string, response: Response): Promise<Response>;
+  finishOnHead(uploadId: string, response: Response, requestId?: string): Promise<Response>;
   /** Storage lost an upload the database holds: records the file a failed finish may have moved. */
   recover(uploadId: string): Promise<void>;
 }
@@ -51,11 +51,11 @@ export function createFinishing(deps: { lifecycle: Lifecycle; locker: Locker; re
         }
         return lifecycle.finish({ ...upload, row });
       }, FINISH_LOCK_WAIT_MS),
-    finishOnHead: (uploadId, response) =>
+    finishOnHead: (uploadId, response, requestId) =>
       withLock(uploadId, async () => {
         const row = await repo.getUpload(uploadId);
         if (!row) return response; // finished meanwhile by another request
-        const file = await lifecycle.finish({ id: uploadId, size: Number(response.headers.get('upload-length')), row });
+        const file = await lifecycle.finish({ id: uploadId, size: Number(response.headers.get('upload-length')), row, requestId });
         const headers = new Headers(response.headers);
         headers.set('X-File-Key', file.key);
         return new Response(null, { status: 200, headers });

@@ -23,6 +23,8 @@ import { createFinishing } from './finishing.ts';
 /** What one request carries through the service, beyond what tus sees. */
 export interface UploadContext {
   caller: Caller;
+  /** For the log lines of what this request causes. */
+  requestId: string;
   /** The upload this request addresses (HEAD/PATCH/DELETE), or the one it created (POST). */
   upload?: UploadRow;
   /** A creation with Upload-Concat: partial (hooks/concat.ts). */
@@ -103,6 +105,7 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
         bodyLength: contentLength !== null ? Number(contentLength) : null,
         hasBody: req.headers.get('content-type') === 'application/offset+octet-stream',
         partial: ctx.partial === true,
+        requestId: ctx.requestId,
       });
       creations.add(ctx);
     },
@@ -110,11 +113,12 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
       // A complete partial upload waits for its final upload (hooks/concat.ts).
       const ctx = contextOf(req);
       if (creations.has(ctx) ? ctx.partial === true : await lifecycle.isPartial(upload.id)) return {};
-      const file = await finishing.finish({ id: upload.id, size: upload.size ?? upload.offset });
+      const file = await finishing.finish({ id: upload.id, size: upload.size ?? upload.offset, requestId: ctx.requestId });
       ctx.file = file;
       // A POST that finished the upload (creation-with-upload) must stay 201: clients need Location.
       return { status_code: req.method === 'POST' ? 201 : 200, headers: { 'Content-Type': 'application/json', 'X-File-Key': file.key } };
     },
+    requestId: (req) => contexts.get(req)?.requestId,
     log: deps.log,
   });
 
@@ -123,13 +127,13 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     const upload = ctx.upload;
     if (!upload) return;
     if (method === 'DELETE' && response.status === 204) {
-      await lifecycle.discard(upload.id, 'terminated');
+      await lifecycle.discard(upload.id, 'terminated', ctx.requestId);
       return;
     }
     if (method === 'POST' && !response.ok) {
       // The client never learnt this upload's URL: nothing may stay behind.
       try {
-        await lifecycle.discard(upload.id, 'creation_failed');
+        await lifecycle.discard(upload.id, 'creation_failed', ctx.requestId);
       } catch (error) {
         // Storage could not remove what the creation left (it is away). The row stays, so that
         // expiry removes those bytes later, but it no longer holds the user's quota.
@@ -144,7 +148,7 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
       try {
         await lifecycle.afterWrite(upload);
       } catch (error) {
-        deps.log.warn({ err: error, upload_id: upload.id }, 'could not settle the upload after a write');
+        deps.log.warn({ err: error, request_id: ctx.requestId, upload_id: upload.id }, 'could not settle the upload after a write');
       }
     }
   }
@@ -178,7 +182,7 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
       const partial = method === 'HEAD' && ctx.upload !== undefined && (await lifecycle.isPartial(ctx.upload.id));
       if (partial) response.headers.set('Upload-Concat', 'partial');
       if (method === 'HEAD' && ctx.upload && !partial && isComplete(response)) {
-        response = await finishing.finishOnHead(ctx.upload.id, response);
+        response = await finishing.finishOnHead(ctx.upload.id, response, ctx.requestId);
       }
       if ((method === 'POST' || method === 'PATCH') && response.ok && !response.headers.has('X-File-Key')) {
         // Expiry counts from the last recorded activity (hooks/expiry.ts; beforePatch records it at

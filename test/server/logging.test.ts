@@ -6,13 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { spawnServer, tempDir, SERVICE_TOKEN } from '../helpers/server.ts';
-import { tusUpload } from '../helpers/tus.ts';
+import { bytes, createUpload, metadataHeader, patchUpload, TUS, tusUpload } from '../helpers/tus.ts';
+import { until } from '../helpers/until.ts';
 
 const EDGE_SECRET = 'edge-secret-for-the-log-test-0123456789';
 const METRICS_TOKEN = 'metrics-token-for-the-log-test';
 const service = { 'X-Service-Token': SERVICE_TOKEN };
 
 type Line = Record<string, unknown>;
+
+const linesOf = (output: string): Line[] => output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
 
 describe('structured logs', () => {
   test('one line per request, lifecycle events, and no secrets', async () => {
@@ -70,13 +73,14 @@ describe('structured logs', () => {
       const forgedRequestId = forged.headers.get('x-request-id');
       assert.match(forgedRequestId!, /^[0-9a-f-]{36}$/, 'a request without an id gets one');
 
-      await new Promise((r) => setTimeout(r, 200)); // the last lines are written after the responses
+      // A request's line is written once its last byte left: after the client had its answer.
+      await until('the line of the last request', () => linesOf(server.output()).some((l) => l.msg === 'request' && l.request_id === forgedRequestId));
       const output = server.output();
       for (const [name, value] of Object.entries(secrets)) {
         assert.ok(!output.includes(value), `${name} must not appear in the logs`);
       }
 
-      const lines = output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Line);
+      const lines = linesOf(output);
       const requests = lines.filter((l) => l.msg === 'request');
       for (const line of requests) {
         for (const field of ['request_id', 'method', 'route', 'path', 'status', 'user', 'bytes_in', 'bytes_out', 'duration_ms']) {
@@ -115,6 +119,67 @@ describe('structured logs', () => {
       assert.equal(created.request_id, 'client-req-0001', 'lifecycle events carry the request id of their request');
       assert.equal(finished.request_id, 'client-req-0001');
       assert.equal(finished.key, key);
+    } finally {
+      await server.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('each lifecycle event carries the request id of the request that caused it, and no other', async () => {
+    const dataDir = tempDir();
+    const server = await spawnServer(dataDir);
+    try {
+      const minted = await (await fetch(`${server.url}/v1/files/generate-token?user_id=mia`, { method: 'POST', headers: service })).json();
+      const auth = { Authorization: `Bearer ${minted.token as string}` };
+      const data = randomBytes(1000);
+      const as = (requestId: string) => ({ ...auth, 'X-Request-Id': requestId });
+      const idOf = (location: string | null) => location!.split('/').pop()!;
+
+      // Eight creations-with-upload at once, each finishing its upload in its own request.
+      const together = await Promise.all(Array.from({ length: 8 }, async (_, i) => {
+        const requestId = `together-${i}`;
+        const response = await fetch(`${server.url}/v1/uploads`, {
+          method: 'POST',
+          headers: { ...TUS, ...as(requestId), 'Upload-Length': String(data.length), 'Upload-Metadata': metadataHeader({ filename: `t${i}.bin` }), 'Content-Type': 'application/offset+octet-stream' },
+          body: bytes(data),
+        });
+        assert.equal(response.status, 201);
+        return { requestId, id: idOf(response.headers.get('location')), key: ((await response.json()) as { key: string }).key };
+      }));
+      // Created by one request, finished by another.
+      const created = await createUpload(server.url, as('create-1'), data.length, { filename: 'two.bin' });
+      const finishing = await patchUpload(created.headers.get('location')!, as('finish-2'), 0, data);
+      assert.equal(finishing.status, 200);
+      const finishedKey = ((await finishing.json()) as { key: string }).key;
+      // Its bytes do not match its declared SHA-256: the finish fails.
+      const wrong = await createUpload(server.url, as('create-3'), data.length, { filename: 'wrong.bin', sha256: '0'.repeat(64) });
+      assert.equal((await patchUpload(wrong.headers.get('location')!, as('finish-4'), 0, data)).status, 460);
+      // Terminated by its client.
+      const dropped = await createUpload(server.url, as('create-5'), 10, { filename: 'gone.bin' });
+      assert.equal((await fetch(dropped.headers.get('location')!, { method: 'DELETE', headers: { ...TUS, ...as('terminate-6') } })).status, 204);
+      // A file deleted by its owner.
+      assert.equal((await fetch(`${server.url}/v1/files/${encodeURIComponent(together[0]!.key)}`, { method: 'DELETE', headers: as('delete-7') })).status, 200);
+
+      const events = await until('the event of the last request', () => {
+        const lines = linesOf(server.output()).filter((l) => typeof l.event === 'string');
+        return lines.some((l) => l.event === 'file.deleted') && lines;
+      });
+      const requestOf = (event: string, field: string, value: string) => {
+        const found = events.filter((l) => l.event === event && l[field] === value);
+        assert.equal(found.length, 1, `one ${event} with ${field} ${value}: ${JSON.stringify(events)}`);
+        return found[0]!.request_id;
+      };
+      for (const { requestId, id, key } of together) {
+        assert.equal(requestOf('upload.created', 'upload_id', id), requestId);
+        assert.equal(requestOf('upload.finished', 'key', key), requestId);
+      }
+      assert.equal(requestOf('upload.created', 'upload_id', idOf(created.headers.get('location'))), 'create-1');
+      assert.equal(requestOf('upload.finished', 'key', finishedKey), 'finish-2');
+      assert.equal(requestOf('upload.created', 'upload_id', idOf(wrong.headers.get('location'))), 'create-3');
+      assert.equal(requestOf('upload.failed', 'upload_id', idOf(wrong.headers.get('location'))), 'finish-4');
+      assert.equal(requestOf('upload.created', 'upload_id', idOf(dropped.headers.get('location'))), 'create-5');
+      assert.equal(requestOf('upload.discarded', 'upload_id', idOf(dropped.headers.get('location'))), 'terminate-6');
+      assert.equal(requestOf('file.deleted', 'key', together[0]!.key), 'delete-7');
     } finally {
       await server.kill();
       rmSync(dataDir, { recursive: true, force: true });

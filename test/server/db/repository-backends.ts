@@ -9,6 +9,7 @@ import { createPgRepository } from '../../../server/db/pg/pg-repository.ts';
 import { createPgPool } from '../../../server/db/pg/pool.ts';
 import { migratePostgres } from '../../../server/db/postgres-migrations.ts';
 import { createSqliteRepository } from '../../../server/db/sqlite-repository.ts';
+import { withDevChecks } from '../../helpers/dev-checks.ts';
 import { tempDir } from '../../helpers/server.ts';
 import { createDatabase, POSTGRES_MISSING, startPostgres, type PostgresServer } from '../../support/postgres.ts';
 
@@ -38,16 +39,20 @@ export interface RepositoryBackend {
 /** Small pools, as an instance has: the quota and claim tests wait on row locks, not on connections. */
 const POOL_MAX = 4;
 
-export function sqliteBackend(): RepositoryBackend {
+/**
+ * `devChecks`: the SQLite gate's check of an outer call inside a transaction (server/db/sqlite-gate.ts),
+ * on as in the test suite, or off as in production.
+ */
+export function sqliteBackend({ devChecks = true }: { devChecks?: boolean } = {}): RepositoryBackend {
   return {
-    name: 'SQLite',
+    name: devChecks ? 'SQLite' : 'SQLite without the development checks',
     skip: undefined,
     async start() {},
     async stop() {},
     async open(options) {
       const dir = tempDir('sl-repo-');
       const db = openDb(dir);
-      const repo = createSqliteRepository(db, options);
+      const repo = withDevChecks(devChecks, () => createSqliteRepository(db, options));
       return {
         a: repo,
         b: repo,
