@@ -9,8 +9,8 @@
 // waits for it: a hang. Telling such a call from another request's needs to know which
 // asynchronous work runs inside which transaction, an AsyncLocalStorage; and on Node 20 an
 // AsyncLocalStorage, once entered, costs every promise of the process a hook call and a property,
-// whatever it holds (a held PATCH kept 3 KiB more, each small upload ~6% more CPU: bench/README.md,
-// "The request scope"). So it is a development check, on where STREAMLINE_DEV_CHECKS=1 (the test
+// whatever it holds (a held PATCH kept 3 KiB more: bench/README.md, "A development check instead of
+// the request scope"). So it is a development check, on where STREAMLINE_DEV_CHECKS=1 (the test
 // suite sets it, test/run.mjs): such a call then throws OUTER_CALL_IN_TRANSACTION at once.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { OUTER_CALL_IN_TRANSACTION } from './contract.ts';
