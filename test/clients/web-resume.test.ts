@@ -11,6 +11,7 @@ import { createUserSession } from '../../clients/sdk/node.ts';
 import { buildWebPage } from '../../clients/web/build.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
 import { ownTmpDir, uploadBytesHeld } from '../helpers/upload-bytes-held.ts';
+import { until } from '../helpers/until.ts';
 import { launchBrowser } from './helpers/browser.ts';
 import { startSlowProxy, type SlowProxy } from './helpers/slow-proxy.ts';
 
@@ -76,7 +77,8 @@ describe('web page: resume after the tab was closed', () => {
     // Chromium's network service may keep sending a closed tab's request body for a while; cut it
     // as a lost connection would, so the server keeps only what it had.
     proxy.dropConnections();
-    await new Promise((r) => setTimeout(r, 300));
+    const uploadId = uploadUrl.split('/').pop()!;
+    await until('the server to end the cut request', () => !server.services.lifecycle.requests.isReceiving(uploadId));
     const stored = await session.uploadStatus(uploadUrl);
     assert.ok(stored && stored.offset > 0 && stored.offset < size, `part-way after the tab closed: ${stored?.offset}`);
     return { uploadUrl, offsetAtClose: stored.offset, requests, session };

@@ -6,6 +6,7 @@ import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { createUpload, headUpload, patchUpload, TUS } from '../helpers/tus.ts';
+import { until } from '../helpers/until.ts';
 
 const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
 
@@ -100,7 +101,7 @@ describe('client compatibility', () => {
       req.write(data.subarray(0, 1024 * 1024));
       setTimeout(() => req.write(data.subarray(1024 * 1024, 2 * 1024 * 1024)), 300);
     });
-    await new Promise((r) => setTimeout(r, 100));
+    await until('the first client to be storing', async () => ((await server.uploadBytes(id))?.length ?? 0) > 0);
     const second = await patchUpload(url, auth, 0, data);
     const first = await Promise.race([slow, new Promise<number>((r) => setTimeout(() => r(0), 10_000))]);
     // tus hands the lock to the newer request (the older connection is usually a dead one); whoever

@@ -139,8 +139,12 @@ describe('behind Caddy (HTTPS, Caddyfile)', () => {
     // Caddy reads the bytes from DATA_DIR, so only a file on local disk is sent by it; from S3
     // (always so on PostgreSQL) Node streams them.
     if (server.storage !== 'file') return;
-    await new Promise((r) => setTimeout(r, 100));
-    const lines = server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const linesNow = () => server.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    // A request's line is written once its response is over, after Caddy had it.
+    const lines = await until('the lines of both offloaded requests', () => {
+      const now = linesNow();
+      return ['edge-full-1', 'edge-range-1'].every((id) => now.some((l) => l.msg === 'request' && l.request_id === id)) && now;
+    });
     for (const id of ['edge-full-1', 'edge-range-1']) {
       const line = lines.find((l) => l.msg === 'request' && l.request_id === id);
       assert.ok(line, `the server logged ${id}`);

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { createUpload, tusUpload } from '../helpers/tus.ts';
 import { expectProblem } from '../helpers/problem.ts';
+import { until } from '../helpers/until.ts';
 
 const METRICS_TOKEN = 'metrics-token-0123456789';
 
@@ -74,10 +75,11 @@ describe('/metrics', () => {
     const during = await scrape();
     assert.equal(sample(during, 'sl_downloads_open'), 1);
     held.destroy();
-    await new Promise((r) => setTimeout(r, 100));
-
-    const m = await scrape();
-    assert.equal(sample(m, 'sl_downloads_open'), 0);
+    // The server learns of the closed socket on its own time.
+    const m = await until('the held download to end on the server', async () => {
+      const now = await scrape();
+      return sample(now, 'sl_downloads_open') === 0 && now;
+    });
     assert.equal(sample(m, 'sl_uploads_total', { event: 'created' }), 5);
     assert.equal(sample(m, 'sl_uploads_total', { event: 'finished' }), 1);
     assert.equal(sample(m, 'sl_uploads_total', { event: 'failed' }), 1);

@@ -90,9 +90,10 @@ describe('webhooks', () => {
     await until('failed attempts', () => receiver.requests.slice(before).filter((r) => r.answered === 503).length >= 3);
     assert.ok((await metric(server, 'sl_webhook_deliveries_total{outcome="failed"}')) >= 3, 'failures are counted');
     assert.ok((await metric(server, 'sl_webhook_pending')) >= 6, 'and pending');
-    // Gone: connection refused for a while.
+    // Gone: connection refused, until an attempt has met the closed port.
     await receiver.close();
-    await new Promise((r) => setTimeout(r, 1500));
+    const failedBefore = await metric(server, 'sl_webhook_deliveries_total{outcome="failed"}');
+    await until('an attempt while the receiver is gone', async () => (await metric(server, 'sl_webhook_deliveries_total{outcome="failed"}')) > failedBefore);
     receiver.status = 204;
     await receiver.listen();
     for (const key of keys) {
