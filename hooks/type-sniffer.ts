@@ -47,7 +47,10 @@ export async function sniffWrite(
   // Without the bytes before `offset` (S3 after a crash cut a PATCH) the finish detects instead.
   if (known === null) return NOTHING_TO_DO;
 
-  const need = Math.min(SAMPLE_BYTES, row.length ?? SAMPLE_BYTES);
+  // Read off the row here: a closure below naming `row` would keep the whole row (and its strings)
+  // alive for as long as a PATCH streams.
+  const length = row.length;
+  const need = Math.min(SAMPLE_BYTES, length ?? SAMPLE_BYTES);
   const chunks: Buffer[] = [known];
   let collected = known.length;
   let detection: Promise<{ detected: string | null; refusal: AppError | null }> | undefined;
@@ -86,7 +89,7 @@ export async function sniffWrite(
       if (result?.refusal) return result.refusal;
       if (newOffset === null) return null;
       if (result && newOffset >= need) {
-        if (newOffset === row.length) atEnd.set(uploadId, result.detected);
+        if (newOffset === length) atEnd.set(uploadId, result.detected);
         else await deps.repo.setUploadType(uploadId, result.detected);
       } else {
         // Keep what storage holds of the head for the next PATCH (or for the finish to detect).
