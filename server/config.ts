@@ -59,6 +59,8 @@ export interface Config {
   edgeSecret: string | undefined;
   /** Let the proxy send signed-link bytes (local storage only); EDGE_OFFLOAD=false keeps Node sending. */
   edgeOffload: boolean;
+  /** STREAMLINE_DEV_CHECKS: checks of the server's own code too costly for production (server/db/sqlite-gate.ts). */
+  devChecks: boolean;
   /** Bearer token that may read /metrics from anywhere (without it: unproxied loopback only). */
   metricsToken: string | undefined;
   rateLimits: RateLimitConfig;
@@ -358,6 +360,7 @@ export function loadConfig(env: Env, cwd = process.cwd()): Readonly<Config> {
     shutdownGraceSeconds: integer('SHUTDOWN_GRACE_SECONDS', 10, 0, 3600),
     edgeSecret: secret('EDGE_SECRET', 32),
     edgeOffload: bool('EDGE_OFFLOAD', true),
+    devChecks: bool('STREAMLINE_DEV_CHECKS', false),
     metricsToken: secret('METRICS_TOKEN', 16),
     rateLimits,
     typePolicy,

@@ -4,7 +4,6 @@
 //   npm test                      every file whose programs are on this machine; the rest are named
 //   npm test -- sharing quota     files whose path contains "sharing" or "quota"
 //   npm test -- --install-deps    first apt-get install what the chosen files need (root)
-//   STREAMLINE_DEV_CHECKS=0 npm test   without the development checks (on by default here)
 //   TEST_DATABASE=postgres npm test   the PostgreSQL pass: every file that starts a server, each
 //                                 server on PostgreSQL and S3 (test/database-modes.mjs says which
 //                                 files are left to the SQLite pass, and why; they are named)
@@ -85,8 +84,7 @@ if (missing.length > 0 && ci) {
 }
 
 // Without Swift, files that run on both backends still run on local disk; named with S3 they cannot.
-// STREAMLINE_DEV_CHECKS: the checks too costly for production (server/db/sqlite-gate.ts) run in every test.
-const env = { STREAMLINE_DEV_CHECKS: '1', ...process.env };
+const env = { ...process.env };
 const notes = [];
 const s3Missing = missing.includes('swift') && onBothBackends.size > 0 && !onPostgres;
 if (s3Missing && storage !== 's3') {

@@ -10,6 +10,7 @@ import { fileSecretStore, readSecretsFile, type SecretStore } from '../auth/secr
 import type { Config } from '../config.ts';
 import type { Repository } from './contract.ts';
 import { openDb, type Db } from './open.ts';
+import { checkTransactions } from './sqlite-gate.ts';
 import { createSqliteRepository } from './sqlite-repository.ts';
 
 /** Where the records and the upload locks live: SQLite in DATA_DIR, or PostgreSQL at DATABASE_URL. */
@@ -32,6 +33,7 @@ export function openRecords(config: Readonly<Config>, log: Logger): Promise<Reco
 
 function openSqlite(config: Readonly<Config>): Records {
   const db = openDb(config.dataDir);
+  if (config.devChecks) checkTransactions(db);
   return {
     sqlite: db,
     repository: (options) => createSqliteRepository(db, options),

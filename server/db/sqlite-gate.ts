@@ -10,8 +10,8 @@
 // asynchronous work runs inside which transaction, an AsyncLocalStorage; and on Node 20 an
 // AsyncLocalStorage, once entered, costs every promise of the process a hook call and a property,
 // whatever it holds (a held PATCH kept 3 KiB more: bench/README.md, "A development check instead of
-// the request scope"). So it is a development check, on where STREAMLINE_DEV_CHECKS=1 (the test
-// suite sets it, test/run.mjs): such a call then throws OUTER_CALL_IN_TRANSACTION at once.
+// the request scope"). So it is a development check (STREAMLINE_DEV_CHECKS, on in every test
+// server): such a call then throws OUTER_CALL_IN_TRANSACTION at once.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { OUTER_CALL_IN_TRANSACTION } from './contract.ts';
 import type { Db } from './open.ts';
@@ -64,12 +64,15 @@ export class SqliteGate {
 
 const gates = new WeakMap<Db, SqliteGate>();
 
-/** The gate of `db`: one per connection, whoever asks (with the check if it is on when the gate is made). */
+/** The gate of `db`: one per connection, whoever asks. */
 export function gateOf(db: Db): SqliteGate {
   let gate = gates.get(db);
-  if (!gate) {
-    const checked = process.env.STREAMLINE_DEV_CHECKS === '1';
-    gates.set(db, (gate = new SqliteGate(checked ? (inside ??= new AsyncLocalStorage()) : undefined)));
-  }
+  if (!gate) gates.set(db, (gate = new SqliteGate(undefined)));
   return gate;
+}
+
+/** Makes the gate of a connection just opened a checked one (the development check above). */
+export function checkTransactions(db: Db): void {
+  if (gates.has(db)) throw new Error('checkTransactions: call it before anything uses the connection');
+  gates.set(db, new SqliteGate((inside ??= new AsyncLocalStorage())));
 }

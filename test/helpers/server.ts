@@ -98,6 +98,8 @@ export interface SpawnedServer {
 export async function serverEnv(dataDir: string, storage: TestStorage, env: Record<string, string> = {}): Promise<Record<string, string>> {
   return {
     AUTH_SERVICE_TOKEN: SERVICE_TOKEN,
+    // Every test server checks what production does not (server/db/sqlite-gate.ts).
+    STREAMLINE_DEV_CHECKS: 'true',
     ...(await storageEnvFor(dataDir, storage)),
     ...(env.DATABASE_URL === undefined ? await databaseEnvFor(dataDir) : {}),
     ...env,

@@ -21,6 +21,8 @@ describe('loadConfig', () => {
     assert.equal(config.storage, 'file');
     assert.deepEqual(config.corsOrigins, []);
     assert.equal(config.serviceTokens, undefined);
+    assert.equal(config.devChecks, false, 'production runs without the development checks');
+    assert.equal(loadConfig({ STREAMLINE_DEV_CHECKS: 'true' }).devChecks, true);
   });
 
   test('AUTH_JWT_PUBLIC_KEY_BASE64 is decoded once, here: the config holds the PEM the verifier reads', () => {
@@ -66,6 +68,7 @@ describe('loadConfig', () => {
     [{ STORAGE: 'ftp' }, 'STORAGE'],
     [{ STORAGE: 's3' }, 'S3_BUCKET'],
     [{ STORAGE: 's3', S3_BUCKET: 'b', S3_FORCE_PATH_STYLE: 'maybe' }, 'S3_FORCE_PATH_STYLE'],
+    [{ STREAMLINE_DEV_CHECKS: 'on' }, 'STREAMLINE_DEV_CHECKS'],
     [{ ALLOWED_TYPES: 'image/png, pictures' }, 'ALLOWED_TYPES'],
     [{ DENIED_TYPES: '*/html' }, 'DENIED_TYPES'],
     [{ CLAMD_SOCKET: '/run/clamd.ctl', CLAMD_HOST: '127.0.0.1' }, 'CLAMD_SOCKET'],

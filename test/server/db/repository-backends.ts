@@ -8,8 +8,8 @@ import { openDb } from '../../../server/db/open.ts';
 import { createPgRepository } from '../../../server/db/pg/pg-repository.ts';
 import { createPgPool } from '../../../server/db/pg/pool.ts';
 import { migratePostgres } from '../../../server/db/postgres-migrations.ts';
+import { checkTransactions } from '../../../server/db/sqlite-gate.ts';
 import { createSqliteRepository } from '../../../server/db/sqlite-repository.ts';
-import { withDevChecks } from '../../helpers/dev-checks.ts';
 import { tempDir } from '../../helpers/server.ts';
 import { createDatabase, POSTGRES_MISSING, startPostgres, type PostgresServer } from '../../support/postgres.ts';
 
@@ -41,7 +41,7 @@ const POOL_MAX = 4;
 
 /**
  * `devChecks`: the SQLite gate's check of an outer call inside a transaction (server/db/sqlite-gate.ts),
- * on as in the test suite, or off as in production.
+ * on as in every test server, or off as in production.
  */
 export function sqliteBackend({ devChecks = true }: { devChecks?: boolean } = {}): RepositoryBackend {
   return {
@@ -52,7 +52,8 @@ export function sqliteBackend({ devChecks = true }: { devChecks?: boolean } = {}
     async open(options) {
       const dir = tempDir('sl-repo-');
       const db = openDb(dir);
-      const repo = withDevChecks(devChecks, () => createSqliteRepository(db, options));
+      if (devChecks) checkTransactions(db);
+      const repo = createSqliteRepository(db, options);
       return {
         a: repo,
         b: repo,

@@ -12,16 +12,18 @@ import Database from 'better-sqlite3';
 import { after, describe, test } from 'node:test';
 import type { Upload } from '@tus/utils';
 import { openDb, type Db } from '../../../server/db/open.ts';
+import { checkTransactions } from '../../../server/db/sqlite-gate.ts';
 import { createSqliteRepository } from '../../../server/db/sqlite-repository.ts';
 import { TusInfoRepo } from '../../../server/db/tus-info-repo.ts';
-import { withDevChecks } from '../../helpers/dev-checks.ts';
 import { tempDir } from '../../helpers/server.ts';
 
 // With the development check (as the test suite runs) and without it (as production runs).
 for (const devChecks of [true, false]) describe(`the SQLite connection gate, ${devChecks ? 'with' : 'without'} the development checks`, () => {
   const dir = tempDir();
   const db = openDb(dir);
-  const { repo, info } = withDevChecks(devChecks, () => ({ repo: createSqliteRepository(db, { webhookUrls: [], now: Date.now }), info: new TusInfoRepo(db) }));
+  if (devChecks) checkTransactions(db);
+  const repo = createSqliteRepository(db, { webhookUrls: [], now: Date.now });
+  const info = new TusInfoRepo(db);
   after(() => {
     db.close();
     rmSync(dir, { recursive: true, force: true });
