@@ -20,7 +20,9 @@ import type { Repository } from '../server/db/contract.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
 import { AppError } from '../server/errors.ts';
 import type { HookDeps } from './deps.ts';
+import type { FinishingUpload } from './finalize.ts';
 import { parseUploadMetadata } from './metadata.ts';
+import type { CreationRequest } from './quota.ts';
 import { lockUpload } from './upload-lock.ts';
 import type { Digests } from './sha256.ts';
 
@@ -42,8 +44,8 @@ export interface FinalUpload {
 }
 
 export interface ConcatSteps {
-  create(caller: Caller, metadata: Record<string, string | null> | undefined, req: { uploadId: string; length: number; bodyLength: null; hasBody: false; reserve: number; requestId?: string }): Promise<UploadRow>;
-  finish(upload: { id: string; size: number; requestId?: string }): Promise<FileRow>;
+  create(caller: Caller, metadata: Record<string, string | null> | undefined, req: CreationRequest): Promise<UploadRow>;
+  finish(upload: FinishingUpload): Promise<FileRow>;
   discard(uploadId: string, reason: 'creation_failed', requestId?: string): Promise<void>;
   /** The store every upload byte is written through (hooks/observed-store.ts). */
   store: DataStore;

@@ -26,6 +26,7 @@ import { sniffWrite, type TypesAtEnd } from './type-sniffer.ts';
 
 export type { HookDeps } from './deps.ts';
 export type { FailureReason } from './discard.ts';
+export type { FinishingUpload } from './finalize.ts';
 export type { FinalUpload } from './concat.ts';
 export type { PatchRequest } from './quota.ts';
 

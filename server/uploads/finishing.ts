@@ -2,14 +2,14 @@
 // takes it again: a HEAD or PATCH on the upload meanwhile waits for the file instead of finding its
 // bytes moved and their record not yet written (hooks/finalize.ts moves first, records after).
 import type { Locker } from '@tus/utils';
-import type { Lifecycle } from '../../hooks/index.ts';
+import type { FinishingUpload, Lifecycle } from '../../hooks/index.ts';
 import { lockUpload } from '../../hooks/upload-lock.ts';
 import type { Repository } from '../db/contract.ts';
 import type { FileRow } from '../db/repo.ts';
 
 export interface Finishing {
   /** The request that stored the last byte: the file, or the one another request finished meanwhile. */
-  finish(upload: { id: string; size: number; requestId?: string }): Promise<FileRow>;
+  finish(upload: Omit<FinishingUpload, 'row'>): Promise<FileRow>;
   /**
    * HEAD found every byte stored but the upload unfinished: the final PATCH's finish failed (its
    * client got an error). A HEAD must not report success for a file that was never recorded, so the
