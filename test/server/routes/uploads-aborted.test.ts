@@ -70,8 +70,11 @@ for (const backend of backendsUnderTest()) {
         for (let i = 1; i < ABORTS; i += 10) {
           await Promise.all(urls.slice(i, i + 10).map((url, j) => cutPatch(url, token, 1 + (((i + j) * 7919) % (256 * 1024)), cut)));
         }
-        // Sockets and files close asynchronously: poll. A leak never comes back (~1 per cut).
-        await until(`descriptors back to ${baseline} (+8 for S3 keep-alive sockets); now ${descriptors()}`, () => descriptors() <= baseline + 8, 30_000);
+        // Sockets and files close asynchronously: poll. A leak never comes back (~1 per cut, 199
+        // cuts). On S3 the client keeps idle sockets alive for the next request, up to its pool's
+        // 50 per host (the AWS SDK's default): ten cuts at a time can leave more than a few open.
+        const slack = backend === 's3' ? 50 : 8;
+        await until(`descriptors back to ${baseline} (+${slack}); now ${descriptors()}`, () => descriptors() <= baseline + slack, 30_000);
 
         // A cut request counts as in flight until what it received is stored (on S3 the tail's
         // upload): the user's limit of upload requests in flight is free again once they all are.
