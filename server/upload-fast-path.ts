@@ -60,52 +60,39 @@ export function uploadFastPath(deps: UploadFastPathDeps): UploadFastPath {
 function answerUpload(deps: UploadFastPathDeps, request: Request, env: HttpBindings | undefined, path: string, id: string | undefined): Promise<Response> {
   const method = request.method;
   const tracked = deps.track(method, path, request.headers, env);
-  const answer = { route: ROUTE_V1_CHECKS, caller: undefined as Caller | undefined };
-  return checkedAnswer(deps, request, env, path, id, tracked, answer).then(
-    (response) => {
-      tracked.answered(response, answer.route, answer.caller);
-      // Hono answers HEAD by handling it as GET and dropping the body (hono-base's dispatch).
-      return method === 'HEAD' ? new Response(null, response) : response;
-    },
-    (error: unknown) => {
-      tracked.failed();
-      throw error;
-    },
-  );
-}
-
-/** What the /v1 checks and the route answer; `answer` learns the route and the caller on the way. */
-function checkedAnswer(
-  deps: UploadFastPathDeps,
-  request: Request,
-  env: HttpBindings | undefined,
-  path: string,
-  id: string | undefined,
-  { clientIp, local, requestId }: TrackedRequest,
-  answer: { route: string; caller: Caller | undefined },
-): Promise<Response> {
-  const method = request.method;
+  const { clientIp, local, requestId } = tracked;
+  let route = ROUTE_V1_CHECKS;
+  let caller: Caller | undefined;
   readRestOnceAnswered(env, deps.readRest);
+  let served: Promise<Response>;
   try {
     deps.originRule(request);
     deps.authFailure.admit(clientIp, local);
-  } catch (error) {
-    return Promise.resolve(composedError(errorAnswer(deps.log, error, method, path, requestId)));
-  }
-  answer.route = id === undefined ? ROUTE_CREATE : ROUTE_UPLOAD;
-  const exchange = { raw: request, incoming: env?.incoming, requestId, identified: (caller: Caller) => void (answer.caller = caller) };
-  let served: Promise<Response>;
-  try {
+    route = id === undefined ? ROUTE_CREATE : ROUTE_UPLOAD;
+    const exchange = { raw: request, incoming: env?.incoming, requestId, identified: (who: Caller) => void (caller = who) };
     served = serveUpload(deps.route, exchange, id);
   } catch (error) {
     served = Promise.reject(error);
   }
-  const counted = (response: Response): Response => {
-    deps.authFailure.answered(clientIp, local, response.status, path);
-    return response;
+  const answered = (response: Response): Response => {
+    // A refusal of the /v1 checks is not an answer of the route: the auth-failure limit counts neither.
+    if (route !== ROUTE_V1_CHECKS) deps.authFailure.answered(clientIp, local, response.status, path);
+    tracked.answered(response, route, caller);
+    // Hono answers HEAD by handling it as GET and dropping the body (hono-base's dispatch).
+    return method === 'HEAD' ? new Response(null, response) : response;
   };
-  // One reaction for both outcomes: each promise on this chain lives as long as an upload streams.
-  return served.then(counted, (error: unknown) => counted(composedError(errorAnswer(deps.log, error, method, path, requestId))));
+  // One reaction for both outcomes, and one link between the route and @hono/node-server: each
+  // promise and closure on this chain lives as long as an upload streams.
+  return served.then(answered, (error: unknown) => {
+    let response: Response;
+    try {
+      response = composedError(errorAnswer(deps.log, error, method, path, requestId));
+    } catch (failure) {
+      tracked.failed();
+      throw failure;
+    }
+    return answered(response);
+  });
 }
 
 /**

@@ -12,9 +12,9 @@ import type { Repository } from '../db/contract.ts';
 import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, toAppError, tusErrorToAppError, type ErrorCode } from '../errors.ts';
 import { requestBodyFromNode } from '../http/node-body.ts';
 import { isValidUploadId } from '../storage/keys.ts';
-import { parseUploadChecksum, type StagedBody } from '../tus-checksum.ts';
+import { parseUploadChecksum, type StagedBody, type UploadChecksum } from '../tus-checksum.ts';
 import type { TusRequest } from '../tus.ts';
-import type { UploadContext, UploadService } from '../uploads/service.ts';
+import type { PatchRequest, UploadContext, UploadService } from '../uploads/service.ts';
 import { advertiseExtensions } from '../tus-discovery.ts';
 import { lenientMetadata } from '../tus-metadata-header.ts';
 import { createFinalUpload, parseUploadConcat, withoutConcat } from './tus-concat.ts';
@@ -107,7 +107,6 @@ async function resumeProbe(deps: UploadRouteDeps, id: string, requestId: string,
 }
 
 async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: string | undefined, request: Request): Promise<Response> {
-  const staged: { body?: StagedBody } = {};
   const method = effectiveMethod(request);
   if (method === 'OPTIONS') return advertiseExtensions(await deps.uploads.discover(request));
   if (method === 'GET') {
@@ -129,10 +128,6 @@ async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: strin
   const incoming = request === ex.raw ? ex.incoming : undefined;
   const hasBody = method === 'PATCH' || method === 'POST';
   const checksum = hasBody ? parseUploadChecksum(request.headers.get('upload-checksum')) : null;
-  const stage = async (limit: number | null) => {
-    if (!checksum) return;
-    staged.body = await deps.uploads.staging.stage(bodyOf(deps, request, incoming, ctx), checksum, Math.min(limit ?? Infinity, deps.uploads.maxUploadBytes));
-  };
 
   if (id === undefined) {
     if (method !== 'POST') throw new AppError('method_not_allowed', 'create uploads with POST', { Allow: 'OPTIONS, POST' });
@@ -158,35 +153,81 @@ async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: strin
   // Requests that may carry bytes hold a slot of their user's until they end (server/upload-requests.ts).
   const uploader = method === 'PATCH' ? ctx.upload?.user_id : method === 'POST' ? uploaderOf(caller, request) : undefined;
   const release = uploader === undefined ? undefined : deps.uploads.requests.enter(uploader, method === 'PATCH' ? id : undefined);
+  let stagedBody: StagedBody | undefined;
   try {
     // A creation request carries bytes only as creation-with-upload.
-    if (method === 'POST' && request.headers.get('content-type') === 'application/offset+octet-stream') await stage(headerInteger(request, 'upload-length'));
-    if (method === 'PATCH' && ctx.upload) {
-      const length = ctx.upload.length ?? headerInteger(request, 'upload-length');
-      await stage(length === null ? null : Math.max(0, length - (headerInteger(request, 'upload-offset') ?? 0)));
+    if (checksum && method === 'POST' && request.headers.get('content-type') === 'application/offset+octet-stream') {
+      stagedBody = await stage(deps, request, incoming, ctx, checksum, headerInteger(request, 'upload-length'));
     }
-    const claim = {
-      declaredLength: headerInteger(request, 'upload-length'),
-      contentLength: staged.body?.size ?? headerInteger(request, 'content-length'),
-    };
-    const build = (): TusRequest => {
-      const headers = withoutConcat(lenientMetadata(request.headers));
-      if (method === request.method && !(hasBody && incoming) && headers === request.headers) return request;
-      // Rebuilt, as the four fields tus reads (server/tus.ts), (1) for X-HTTP-Method-Override:
-      // tus-java-client/tus-android-client send POST where PATCH is refused, and @tus/server 2.x
-      // no longer honours it; (2) to hand tus the body without
-      // the copy @hono/node-server's own request body makes (server/http/node-body.ts), or the
-      // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata and
-      // concatenation (server/routes/tus-concat.ts).
-      const body = !hasBody ? null : (staged.body?.body ?? bodyOf(deps, request, incoming, ctx));
-      return { method, url: request.url, headers, body };
-    };
-    // `build` makes the request tus reads (the service builds it after the quota claim).
+    if (checksum && method === 'PATCH' && ctx.upload) {
+      const length = ctx.upload.length ?? headerInteger(request, 'upload-length');
+      stagedBody = await stage(deps, request, incoming, ctx, checksum, length === null ? null : Math.max(0, length - (headerInteger(request, 'upload-offset') ?? 0)));
+    }
+  } catch (error) {
+    release?.();
+    throw error;
+  }
+  const claim = {
+    declaredLength: headerInteger(request, 'upload-length'),
+    contentLength: stagedBody?.size ?? headerInteger(request, 'content-length'),
+  };
+  // Not awaited here: this function's frame, with every local above, would otherwise stay alive
+  // for as long as the body streams (bench/README.md, "What a held PATCH keeps, object by object").
+  return served(deps, method, ctx, request, new TusRequestBuilder(deps, method, request, hasBody ? incoming : undefined, hasBody, ctx, stagedBody), claim, release);
+}
+
+/** Runs the request through the upload service and answers it; then frees its slot and staged body. */
+async function served(
+  deps: UploadRouteDeps,
+  method: string,
+  ctx: UploadContext,
+  request: Request,
+  build: TusRequestBuilder,
+  claim: PatchRequest,
+  release: (() => void) | undefined,
+): Promise<Response> {
+  try {
     return await answer(deps, method, ctx, request, await deps.uploads.run(method, ctx, build, claim));
   } finally {
     release?.();
-    await staged.body?.remove();
+    await build.staged?.remove();
   }
+}
+
+/**
+ * Makes the request tus reads; the service calls it once the quota claim holds (building the body
+ * starts reading the socket). An object rather than a closure over the route's locals, for what a
+ * held PATCH keeps alive.
+ */
+class TusRequestBuilder {
+  constructor(
+    private readonly deps: UploadRouteDeps,
+    private readonly method: string,
+    private readonly request: Request,
+    private readonly incoming: IncomingMessage | undefined,
+    private readonly hasBody: boolean,
+    private readonly ctx: UploadContext,
+    readonly staged: StagedBody | undefined,
+  ) {}
+
+  build(): TusRequest {
+    const { method, request, incoming, hasBody } = this;
+    const headers = withoutConcat(lenientMetadata(request.headers));
+    if (method === request.method && !incoming && headers === request.headers) return request;
+    // Rebuilt, as the four fields tus reads (server/tus.ts), (1) for X-HTTP-Method-Override:
+    // tus-java-client/tus-android-client send POST where PATCH is refused, and @tus/server 2.x
+    // no longer honours it; (2) to hand tus the body without
+    // the copy @hono/node-server's own request body makes (server/http/node-body.ts), or the
+    // verified copy of a checksummed body (server/tus-checksum.ts); (3) for lenient metadata and
+    // concatenation (server/routes/tus-concat.ts).
+    const body = !hasBody ? null : (this.staged?.body ?? bodyOf(this.deps, request, incoming, this.ctx));
+    return { method, url: request.url, headers, body };
+  }
+}
+
+/** The verified copy of a checksummed body, of at most `limit` bytes (server/tus-checksum.ts). */
+function stage(deps: UploadRouteDeps, request: Request, incoming: IncomingMessage | undefined, ctx: UploadContext, checksum: UploadChecksum, limit: number | null): Promise<StagedBody> {
+  return deps.uploads.staging.stage(bodyOf(deps, request, incoming, ctx), checksum, Math.min(limit ?? Infinity, deps.uploads.maxUploadBytes));
 }
 
 /** tus's `response` to `request`, as the client gets it. */

@@ -35,6 +35,13 @@ export interface UploadContext {
   file?: FileRow;
 }
 
+export type { PatchRequest } from '../../hooks/index.ts';
+
+/** Builds the request tus reads (server/tus.ts), when the service asks for it. */
+export interface TusRequestSource {
+  build(): TusRequest;
+}
+
 export interface UploadServiceDeps {
   lifecycle: Lifecycle;
   locker: Locker;
@@ -67,10 +74,10 @@ export interface UploadService {
   discover(request: Request): Promise<Response>;
   /**
    * One tus request (`method` is the effective one) of a caller the route has authorised.
-   * `claim`: what a PATCH says of its size, for the quota claim made before tus runs. `request`
+   * `claim`: what a PATCH says of its size, for the quota claim made before tus runs. The request
    * is built only once the claim holds: building its body starts reading the socket.
    */
-  run(method: string, ctx: UploadContext, request: () => TusRequest, claim?: PatchRequest): Promise<Response>;
+  run(method: string, ctx: UploadContext, request: TusRequestSource, claim?: PatchRequest): Promise<Response>;
   /** Upload-Concat: final: a new upload assembled from the partial ones, and its file. */
   concatenate(final: Omit<FinalUpload, 'finalId'>): Promise<{ id: string; file: FileRow }>;
 }
@@ -161,42 +168,49 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     uploadUrl,
     unfinished: (id) => repo.getUpload(id),
     discover: (request) => tus.handleWeb(request),
-    async run(method, ctx, build, claim) {
+    async run(method, ctx, source, claim) {
       // After the route's admission: a refused request must not leave a claim that nothing settles.
       if (method === 'PATCH' && ctx.upload && claim) ctx.bound = await lifecycle.beforePatch(ctx.upload, claim);
-      const request = build();
+      const request = source.build();
       contexts.set(request, ctx);
-      let response = await handleTusRequest(tus, request);
-      if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && (await repo.getUpload(ctx.upload.id))) {
-        // tus could not terminate an upload this server knows: its bookkeeping is missing (S3's
-        // `.info`; on disk the store removes what is left itself). Termination removes whatever is
-        // left (settle) and frees the reservation; a storage failure there answers as what it is.
-        response = new Response(null, { status: 204, headers: { 'Tus-Resumable': '1.0.0' } });
-      }
-      if ((method === 'HEAD' || method === 'PATCH') && response.status === 404 && ctx.upload && (await repo.getUpload(ctx.upload.id))) {
-        // Storage lost the upload that the database still holds: a finish may have moved its bytes
-        // and failed to record them. Then the file is recorded now, and the route answers for it.
-        await finishing.recover(ctx.upload.id);
-      }
-      await settle(method, ctx, response);
-      const partial = method === 'HEAD' && ctx.upload !== undefined && (await lifecycle.isPartial(ctx.upload.id));
-      if (partial) response.headers.set('Upload-Concat', 'partial');
-      if (method === 'HEAD' && ctx.upload && !partial && isComplete(response)) {
-        response = await finishing.finishOnHead(ctx.upload.id, response, ctx.requestId);
-      }
-      if ((method === 'POST' || method === 'PATCH') && response.ok && !response.headers.has('X-File-Key')) {
-        // Expiry counts from the last recorded activity (hooks/expiry.ts; beforePatch records it at
-        // most once per min(60 s, expiry/100)), so each write moves it forward, never past what is stored.
-        const since = ctx.upload?.touched_at ?? deps.now();
-        response.headers.set('Upload-Expires', new Date(since + deps.uploadExpirySeconds * 1000).toUTCString());
-      }
-      return response;
+      // Not awaited in this frame: it would stay alive, with every local of what follows, for as
+      // long as the body streams (bench/README.md, "What a held PATCH keeps, object by object").
+      return handleTusRequest(tus, request).then((response) => after(method, ctx, response));
     },
     async concatenate(final) {
       const id = newUploadId();
       return { id, file: await lifecycle.concatenate({ ...final, finalId: id }) };
     },
   };
+
+  /** What tus answered, made consistent with the database, and the answer the route gets. */
+  async function after(method: string, ctx: UploadContext, answered: Response): Promise<Response> {
+    let response = answered;
+    if (method === 'DELETE' && ctx.upload && (response.status === 404 || response.status === 500) && (await repo.getUpload(ctx.upload.id))) {
+      // tus could not terminate an upload this server knows: its bookkeeping is missing (S3's
+      // `.info`; on disk the store removes what is left itself). Termination removes whatever is
+      // left (settle) and frees the reservation; a storage failure there answers as what it is.
+      response = new Response(null, { status: 204, headers: { 'Tus-Resumable': '1.0.0' } });
+    }
+    if ((method === 'HEAD' || method === 'PATCH') && response.status === 404 && ctx.upload && (await repo.getUpload(ctx.upload.id))) {
+      // Storage lost the upload that the database still holds: a finish may have moved its bytes
+      // and failed to record them. Then the file is recorded now, and the route answers for it.
+      await finishing.recover(ctx.upload.id);
+    }
+    await settle(method, ctx, response);
+    const partial = method === 'HEAD' && ctx.upload !== undefined && (await lifecycle.isPartial(ctx.upload.id));
+    if (partial) response.headers.set('Upload-Concat', 'partial');
+    if (method === 'HEAD' && ctx.upload && !partial && isComplete(response)) {
+      response = await finishing.finishOnHead(ctx.upload.id, response, ctx.requestId);
+    }
+    if ((method === 'POST' || method === 'PATCH') && response.ok && !response.headers.has('X-File-Key')) {
+      // Expiry counts from the last recorded activity (hooks/expiry.ts; beforePatch records it at
+      // most once per min(60 s, expiry/100)), so each write moves it forward, never past what is stored.
+      const since = ctx.upload?.touched_at ?? deps.now();
+      response.headers.set('Upload-Expires', new Date(since + deps.uploadExpirySeconds * 1000).toUTCString());
+    }
+    return response;
+  }
 }
 
 function isComplete(response: Response): boolean {
