@@ -21,7 +21,7 @@ import { parseUploadMetadata } from './metadata.ts';
 import { ObservedStore } from './observed-store.ts';
 import { claimForPatch, reservationIsFinal, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
 import { finishAbandonedDeletions, recordMoved, repairInterrupted, type Repaired } from './repair.ts';
-import { createDigests } from './sha256.ts';
+import { createDigests, type ChunkWatcher } from './sha256.ts';
 import { sniffWrite, type TypesAtEnd } from './type-sniffer.ts';
 
 export type { HookDeps } from './deps.ts';
@@ -126,20 +126,11 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
 
   async function observeWrite(uploadId: string, offset: number, source: Readable) {
     const sniff = await sniffWrite(deps, uploadId, offset, atEnd);
-    const digest = await digests.observe(uploadId, offset, source);
+    const digest = await digests.observe(uploadId, offset, source, new ActivityTouch(deps, uploadId, touchEveryMs));
     // A refusal ends the stream going to storage, not tus's source: tus would answer at once,
     // before the upload is discarded; this way the store's write returns first and settle runs
     // (and throws the refusal).
     sniff.listen(source, () => digest.cut());
-    // A PATCH streaming for longer than the expiry keeps its upload alive as its bytes arrive
-    // (beforePatch recorded its start), so no instance takes it for idle meanwhile or right after.
-    let touched = deps.now();
-    source.on('data', () => {
-      const now = deps.now();
-      if (now - touched < touchEveryMs) return;
-      touched = now;
-      deps.repo.touchUpload(uploadId, now).catch((error: unknown) => deps.log.warn({ err: error, upload_id: uploadId }, 'could not record activity on an upload'));
-    });
     return {
       stream: digest.stream,
       async settle(newOffset: number | null) {
@@ -273,4 +264,29 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
     },
   };
   return lifecycle;
+}
+
+/**
+ * A PATCH streaming for longer than the expiry keeps its upload alive as its bytes arrive
+ * (beforePatch recorded its start), so no instance takes it for idle meanwhile or right after.
+ * An object the SHA-256 tap shows each chunk, rather than one more listener and closure per write.
+ */
+class ActivityTouch implements ChunkWatcher {
+  #touched: number;
+
+  constructor(
+    private readonly deps: Pick<HookDeps, 'now' | 'repo' | 'log'>,
+    private readonly uploadId: string,
+    private readonly everyMs: number,
+  ) {
+    this.#touched = deps.now();
+  }
+
+  chunk(): void {
+    const now = this.deps.now();
+    if (now - this.#touched < this.everyMs) return;
+    this.#touched = now;
+    const { deps, uploadId } = this;
+    deps.repo.touchUpload(uploadId, now).catch((error: unknown) => deps.log.warn({ err: error, upload_id: uploadId }, 'could not record activity on an upload'));
+  }
 }

@@ -21,7 +21,7 @@
 // copies and wake-ups cost more than the update() calls they move off the event loop. Figures in
 // bench/README.md, "Figures behind choices in the code".
 import { createHash } from 'node:crypto';
-import { finished, Transform, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import type { IHasher } from 'hash-wasm';
 import type { Repository } from '../server/db/contract.ts';
 import { AppError } from '../server/errors.ts';
@@ -58,16 +58,48 @@ export interface ObservedWrite {
 }
 
 export interface Digests {
-  /** Wraps the bytes about to be written at `offset`; call `settle` with the offset the store reports. */
-  observe(uploadId: string, offset: number, source: Readable): Promise<ObservedWrite>;
+  /**
+   * Wraps the bytes about to be written at `offset`; call `settle` with the offset the store
+   * reports. `watcher` is shown every chunk on its way to storage (until a cut).
+   */
+  observe(uploadId: string, offset: number, source: Readable, watcher?: ChunkWatcher): Promise<ObservedWrite>;
   /** The hex digest of an upload whose `size` bytes are all stored. */
   finish(uploadId: string, size: number): Promise<string>;
   discard(uploadId: string): void;
 }
 
-function nodeSha256(): Sha256 {
-  const hash = createHash('sha256');
-  return { update: (chunk) => hash.update(chunk), hex: () => hash.digest('hex'), save: () => null };
+/** Sees each chunk that goes to storage, as the tap passes it on. */
+export interface ChunkWatcher {
+  chunk(bytes: Buffer): void;
+}
+
+// The engines are classes rather than objects of closures: a held PATCH keeps its hash for as long
+// as its body streams, and methods on a prototype cost nothing per upload (bench/README.md, "What a
+// held PATCH keeps, object by object").
+class NodeSha256 implements Sha256 {
+  readonly #hash = createHash('sha256');
+  update(chunk: Uint8Array): void {
+    this.#hash.update(chunk);
+  }
+  hex(): string {
+    return this.#hash.digest('hex');
+  }
+  save(): null {
+    return null;
+  }
+}
+
+class WasmSha256 implements Sha256 {
+  constructor(private readonly hasher: IHasher) {}
+  update(chunk: Uint8Array): void {
+    this.hasher.update(chunk);
+  }
+  hex(): string {
+    return this.hasher.digest('hex');
+  }
+  save(): Uint8Array {
+    return this.hasher.save();
+  }
 }
 
 async function wasmSha256(state?: Uint8Array): Promise<Sha256> {
@@ -77,12 +109,127 @@ async function wasmSha256(state?: Uint8Array): Promise<Sha256> {
   const hasher: IHasher = await createSHA256();
   hasher.init();
   if (state) hasher.load(state);
-  return { update: (chunk) => hasher.update(chunk), hex: () => hasher.digest('hex'), save: () => hasher.save() };
+  return new WasmSha256(hasher);
+}
+
+/** What every write's tap shares: the states kept between requests, and where checkpoints go. */
+interface DigestEngine {
+  states: Map<string, DigestState>;
+  step: number | null;
+  checkpoints: Checkpoints;
+}
+
+/** Saves the state at its offset after the saves before it (`saving`: the chain of one write). */
+function checkpoint(checkpoints: Checkpoints, saving: Promise<void>, uploadId: string, state: DigestState): Promise<void> {
+  const saved = state.hash.save();
+  if (!saved || state.bytes <= 0) return saving;
+  const offset = state.bytes;
+  return saving.then(() => checkpoints.saveDigestCheckpoint(uploadId, offset, saved));
+}
+
+const ignore = (): void => {};
+
+/**
+ * The stage between the source and storage: hashes each chunk as it passes. One object per write,
+ * with its listeners as its only closures.
+ */
+class DigestTap extends Transform implements ObservedWrite {
+  readonly stream: Readable = this;
+  #cut = false;
+  /**
+   * The transform cannot wait for the database: saves are chained in order, and settle waits for
+   * them (a failed one fails the write there, as it did the stream's).
+   */
+  #saving: Promise<void> = Promise.resolve();
+  readonly #engine: DigestEngine;
+  readonly #uploadId: string;
+  readonly #state: DigestState;
+  readonly #source: Readable;
+  readonly #watcher: ChunkWatcher | undefined;
+
+  constructor(engine: DigestEngine, uploadId: string, state: DigestState, source: Readable, watcher: ChunkWatcher | undefined) {
+    super();
+    this.#engine = engine;
+    this.#uploadId = uploadId;
+    this.#state = state;
+    this.#source = source;
+    this.#watcher = watcher;
+    // A source that fails, or closes before its end, fails the tap: piping does not pass that on,
+    // and a source that died while the state above was being prepared (a client that vanished)
+    // would leave the store's write waiting forever with its file open.
+    source.on('error', this.#sourceFailed);
+    source.on('close', this.#sourceClosed);
+    if (source.closed) process.nextTick(this.#sourceClosed);
+    // The store's write learns of the error from its own pipeline (it checks `errored`); without
+    // this, one raised before the store attached would be an uncaught 'error' event.
+    this.on('error', ignore);
+    source.pipe(this);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null, data?: Buffer) => void): void {
+    if (this.#cut) return callback();
+    const state = this.#state;
+    const step = this.#engine.step;
+    try {
+      if (step === null) {
+        state.hash.update(chunk);
+        state.bytes += chunk.length;
+      } else {
+        // Save the state wherever a multiple of `step` falls inside this chunk.
+        let at = 0;
+        while (at < chunk.length) {
+          const toBoundary = step - (state.bytes % step);
+          const take = Math.min(toBoundary, chunk.length - at);
+          state.hash.update(chunk.subarray(at, at + take));
+          state.bytes += take;
+          at += take;
+          if (state.bytes % step === 0) {
+            this.#saving = checkpoint(this.#engine.checkpoints, this.#saving, this.#uploadId, state);
+            this.#saving.catch(ignore); // reported by settle
+          }
+        }
+      }
+    } catch (error) {
+      return callback(error as Error);
+    }
+    this.#watcher?.chunk(chunk);
+    callback(null, chunk);
+  }
+
+  cut(): void {
+    if (this.#cut) return;
+    this.#cut = true;
+    this.push(null);
+  }
+
+  // Keep the state only when it covers exactly what reached storage; otherwise rebuild later.
+  async settle(newOffset: number | null): Promise<void> {
+    const state = this.#state;
+    if (newOffset === null || newOffset !== state.bytes) return this.#saving.catch(ignore);
+    const { states, step, checkpoints } = this.#engine;
+    states.set(this.#uploadId, state);
+    if (step === null) return;
+    // What a restart needs: the state at this offset, and at the part end below it (the
+    // next PATCH deletes `<id>.part` first; a crash then leaves only the parts).
+    await checkpoint(checkpoints, this.#saving, this.#uploadId, state);
+    await checkpoints.pruneDigestCheckpoints(this.#uploadId, [newOffset, newOffset - (newOffset % step)]);
+  }
+
+  readonly #sourceFailed = (error: Error): void => {
+    if (!this.destroyed) this.destroy(error);
+  };
+
+  readonly #sourceClosed = (): void => {
+    const source = this.#source;
+    if (source.readableEnded || this.destroyed) return;
+    this.destroy(source.errored ?? Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  };
 }
 
 export function createDigests(storage: Pick<Storage, 'digestCheckpointBytes' | 'readUpload'>, checkpoints: Checkpoints): Digests {
   const states = new Map<string, DigestState>();
   const step = storage.digestCheckpointBytes;
+  const engine: DigestEngine = { states, step, checkpoints };
 
   async function hashFrom(hash: Sha256, bytes: Readable): Promise<void> {
     for await (const chunk of bytes) hash.update(chunk as Buffer);
@@ -105,82 +252,14 @@ export function createDigests(storage: Pick<Storage, 'digestCheckpointBytes' | '
     if (!bytes) {
       throw new AppError('conflict', 'the server can no longer verify this upload\'s checksum; start the upload again');
     }
-    const hash = step === null ? nodeSha256() : await wasmSha256();
+    const hash = step === null ? new NodeSha256() : await wasmSha256();
     await hashFrom(hash, bytes);
     return { hash, bytes: offset };
   }
 
-  /** Saves the state at its offset after the saves before it (`saving`: the chain of one write). */
-  function checkpoint(saving: Promise<void>, uploadId: string, state: DigestState): Promise<void> {
-    const saved = state.hash.save();
-    if (!saved || state.bytes <= 0) return saving;
-    const offset = state.bytes;
-    return saving.then(() => checkpoints.saveDigestCheckpoint(uploadId, offset, saved));
-  }
-
   return {
-    async observe(uploadId, offset, source) {
-      const state = await stateAt(uploadId, offset);
-      let cut = false;
-      // The transform cannot wait for the database: saves are chained in order, and settle waits
-      // for them (a failed one fails the write there, as it did the stream's).
-      let saving: Promise<void> = Promise.resolve();
-      saving.catch(() => {});
-      const tap = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          if (cut) return callback();
-          try {
-            if (step === null) {
-              state.hash.update(chunk);
-              state.bytes += chunk.length;
-            } else {
-              // Save the state wherever a multiple of `step` falls inside this chunk.
-              let at = 0;
-              while (at < chunk.length) {
-                const toBoundary = step - (state.bytes % step);
-                const take = Math.min(toBoundary, chunk.length - at);
-                state.hash.update(chunk.subarray(at, at + take));
-                state.bytes += take;
-                at += take;
-                if (state.bytes % step === 0) {
-                  saving = checkpoint(saving, uploadId, state);
-                  saving.catch(() => {}); // reported by settle
-                }
-              }
-            }
-            callback(null, chunk);
-          } catch (error) {
-            callback(error as Error);
-          }
-        },
-      });
-      // finished() also reports a source that failed before this point (a client that vanished
-      // while the state above was being prepared): piping a dead source would leave the store's
-      // write waiting forever with its file open.
-      finished(source, { writable: false }, (error) => {
-        if (error && !tap.destroyed) tap.destroy(error);
-      });
-      // The store's write learns of the error from its own pipeline (it checks `errored`); without
-      // this, one raised before the store attached would be an uncaught 'error' event.
-      tap.on('error', () => {});
-      return {
-        stream: source.pipe(tap),
-        cut() {
-          if (cut) return;
-          cut = true;
-          tap.push(null);
-        },
-        // Keep the state only when it covers exactly what reached storage; otherwise rebuild later.
-        async settle(newOffset) {
-          if (newOffset === null || newOffset !== state.bytes) return saving.catch(() => {});
-          states.set(uploadId, state);
-          if (step === null) return;
-          // What a restart needs: the state at this offset, and at the part end below it (the
-          // next PATCH deletes `<id>.part` first; a crash then leaves only the parts).
-          await checkpoint(saving, uploadId, state);
-          await checkpoints.pruneDigestCheckpoints(uploadId, [newOffset, newOffset - (newOffset % step)]);
-        },
-      };
+    async observe(uploadId, offset, source, watcher) {
+      return new DigestTap(engine, uploadId, await stateAt(uploadId, offset), source, watcher);
     },
 
     async finish(uploadId, size) {

@@ -103,4 +103,54 @@ describe('SHA-256 while streaming, and its checkpoints', () => {
       assert.equal(await digests.finish(UPLOAD, 300), sha256(data), `step ${step}`);
     }
   });
+
+  // The store's write reads the tap: a source that died must fail it, never leave it waiting.
+  const deaths: [name: string, kill: (source: Readable) => void, expected: RegExp][] = [
+    ['fails before the tap is built', (source) => source.destroy(new Error('client vanished')), /client vanished/],
+    ['fails while the tap reads it', (source) => setImmediate(() => source.destroy(new Error('client vanished'))), /client vanished/],
+    ['closes before its end, without an error', (source) => setImmediate(() => source.destroy()), /Premature close/],
+  ];
+  for (const [name, kill, expected] of deaths) {
+    test(`a source that ${name} fails the stream to storage`, async () => {
+      const storage = storageOf(null);
+      const digests = createDigests(storage, await repoWithUpload());
+      const source = new Readable({ read() {} });
+      source.on('error', () => {}); // as tus's own listener on the body it hands the store
+      source.push(randomBytes(100));
+      if (name.includes('before')) kill(source);
+      const observed = await digests.observe(UPLOAD, 0, source);
+      if (!name.includes('before')) kill(source);
+      await assert.rejects(async () => {
+        for await (const chunk of observed.stream) storage.append(chunk as Buffer);
+      }, expected);
+      await observed.settle(null);
+    });
+  }
+
+  test('the watcher sees every chunk that goes to storage, and none after a cut', async () => {
+    const storage = storageOf(null);
+    const digests = createDigests(storage, await repoWithUpload());
+    const seen: number[] = [];
+    let first: () => void;
+    const firstSeen = new Promise<void>((resolve) => (first = resolve));
+    const source = new Readable({ read() {} });
+    const observed = await digests.observe(UPLOAD, 0, source, {
+      chunk: (bytes) => {
+        seen.push(bytes.length);
+        first();
+      },
+    });
+    let stored = 0;
+    const reading = (async () => {
+      for await (const chunk of observed.stream) stored += (chunk as Buffer).length;
+    })();
+    source.push(randomBytes(3));
+    await firstSeen;
+    observed.cut();
+    source.push(randomBytes(4));
+    source.push(null);
+    await reading;
+    assert.equal(stored, 3, 'bytes that reached storage');
+    assert.deepEqual(seen, [3]);
+  });
 });
