@@ -22,7 +22,7 @@ import { ObservedStore } from './observed-store.ts';
 import { claimForPatch, reservationIsFinal, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
 import { finishAbandonedDeletions, recordMoved, repairInterrupted, type Repaired } from './repair.ts';
 import { createDigests, type ChunkWatcher } from './sha256.ts';
-import { sniffWrite, type TypesAtEnd } from './type-sniffer.ts';
+import { sniffWrite, type TypeSniff, type TypesAtEnd } from './type-sniffer.ts';
 
 export type { HookDeps } from './deps.ts';
 export type { FailureReason } from './discard.ts';
@@ -126,11 +126,11 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
 
   async function observeWrite(uploadId: string, offset: number, source: Readable) {
     const sniff = await sniffWrite(deps, uploadId, offset, atEnd);
-    const digest = await digests.observe(uploadId, offset, source, new ActivityTouch(deps, uploadId, touchEveryMs));
+    const digest = await digests.observe(uploadId, offset, source, new WriteWatch(deps, uploadId, touchEveryMs, sniff));
     // A refusal ends the stream going to storage, not tus's source: tus would answer at once,
     // before the upload is discarded; this way the store's write returns first and settle runs
     // (and throws the refusal).
-    sniff.listen(source, () => digest.cut());
+    sniff.listen(digest);
     return {
       stream: digest.stream,
       async settle(newOffset: number | null) {
@@ -267,24 +267,27 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
 }
 
 /**
- * A PATCH streaming for longer than the expiry keeps its upload alive as its bytes arrive
- * (beforePatch recorded its start), so no instance takes it for idle meanwhile or right after.
- * An object the SHA-256 tap shows each chunk, rather than one more listener and closure per write.
+ * What a write shows each chunk on its way to storage, from the SHA-256 tap: the type sniffer, and
+ * the activity touch (a PATCH streaming for longer than the expiry keeps its upload alive as its
+ * bytes arrive — beforePatch recorded its start — so no instance takes it for idle meanwhile or
+ * right after). One object on the tap rather than a 'data' listener and closure each per write.
  */
-class ActivityTouch implements ChunkWatcher {
+class WriteWatch implements ChunkWatcher {
   #touched: number;
 
   constructor(
     private readonly deps: Pick<HookDeps, 'now' | 'repo' | 'log'>,
     private readonly uploadId: string,
-    private readonly everyMs: number,
+    private readonly touchEveryMs: number,
+    private readonly sniff: TypeSniff,
   ) {
     this.#touched = deps.now();
   }
 
-  chunk(): void {
+  chunk(bytes: Buffer): void {
+    this.sniff.chunk(bytes);
     const now = this.deps.now();
-    if (now - this.#touched < this.everyMs) return;
+    if (now - this.#touched < this.touchEveryMs) return;
     this.#touched = now;
     const { deps, uploadId } = this;
     deps.repo.touchUpload(uploadId, now).catch((error: unknown) => deps.log.warn({ err: error, upload_id: uploadId }, 'could not record activity on an upload'));

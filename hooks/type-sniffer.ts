@@ -4,27 +4,26 @@
 // The first SAMPLE_BYTES of an upload may arrive over several PATCHes (a client may send 1 KiB
 // chunks), so what has arrived is kept in the upload's row (`head`) between requests; once enough is
 // known the type is detected, checked against the policy, and recorded (`type_checked`), and the head
-// is dropped. The sniffer listens to the same stream that goes to storage instead of adding a stage
-// to it, and lets go of it once the head is complete: the rest of a 1 GiB PATCH costs nothing here.
+// is dropped. The sniffer is shown the chunks the SHA-256 tap passes to storage (hooks/sha256.ts)
+// instead of adding a stage of its own, and ignores them once the head is complete: the rest of a
+// 1 GiB PATCH costs one check per chunk here.
 // Only bytes that storage accepted count: a PATCH that fails records the head up to the offset the
 // store reports, and a refusal discards the whole upload (hooks/index.ts).
-import type { Readable } from 'node:stream';
 import type { UploadRow } from '../server/db/repo.ts';
 import type { AppError } from '../server/errors.ts';
 import { checkDetected, detectType, SAMPLE_BYTES } from './content-type.ts';
 import type { HookDeps } from './deps.ts';
 
 export interface TypeSniff {
-  /**
-   * Starts listening to `source` (call it once the stream to storage is piped: a 'data' listener
-   * sets a stream flowing). On refusal `stop` is called with it, so the write ends at once.
-   */
-  listen(source: Readable, stop: (refusal: AppError) => void): void;
+  /** Shown each chunk on its way to storage (hooks/sha256.ts's tap). */
+  chunk(bytes: Buffer): void;
+  /** Starts watching; on refusal `write.cut()` is called, so the write ends at once. */
+  listen(write: { cut(): void }): void;
   /** Waits for a detection in progress; the refusal, when the detected type is not allowed. */
   settle(newOffset: number | null): Promise<AppError | null>;
 }
 
-const NOTHING_TO_DO: TypeSniff = { listen() {}, settle: async () => null };
+const NOTHING_TO_DO: TypeSniff = { chunk() {}, listen() {}, settle: async () => null };
 
 /**
  * Types detected by a write that stored an upload's last byte. The finish that follows records the
@@ -33,71 +32,86 @@ const NOTHING_TO_DO: TypeSniff = { listen() {}, settle: async () => null };
  */
 export type TypesAtEnd = Map<string, string | null>;
 
+type SniffDeps = Pick<HookDeps, 'repo' | 'storage' | 'typePolicy'>;
+
 /** Prepares to watch the bytes about to be written at `offset`. */
-export async function sniffWrite(
-  deps: Pick<HookDeps, 'repo' | 'storage' | 'typePolicy'>,
-  uploadId: string,
-  offset: number,
-  atEnd: TypesAtEnd,
-): Promise<TypeSniff> {
+export async function sniffWrite(deps: SniffDeps, uploadId: string, offset: number, atEnd: TypesAtEnd): Promise<TypeSniff> {
   if (offset >= SAMPLE_BYTES) return NOTHING_TO_DO;
   const row = await deps.repo.getUpload(uploadId);
   if (!row || row.type_checked === 1) return NOTHING_TO_DO;
   const known = await headBefore(deps, row, offset);
   // Without the bytes before `offset` (S3 after a crash cut a PATCH) the finish detects instead.
   if (known === null) return NOTHING_TO_DO;
+  // The length, not the row: keeping the row would keep its strings alive for as long as a PATCH streams.
+  return new HeadSniff(deps, uploadId, row.length, known, atEnd);
+}
 
-  // Read off the row here: a closure below naming `row` would keep the whole row (and its strings)
-  // alive for as long as a PATCH streams.
-  const length = row.length;
-  const need = Math.min(SAMPLE_BYTES, length ?? SAMPLE_BYTES);
-  const chunks: Buffer[] = [known];
-  let collected = known.length;
-  let detection: Promise<{ detected: string | null; refusal: AppError | null }> | undefined;
-  let unlisten = () => {};
+/**
+ * One write's sniffing. An object rather than closures over a shared scope: a PATCH keeps it for as
+ * long as its body streams (bench/README.md, "What a held PATCH keeps, object by object").
+ */
+class HeadSniff implements TypeSniff {
+  readonly #chunks: Buffer[];
+  #collected: number;
+  readonly #need: number;
+  #write: { cut(): void } | undefined;
+  /** Settled: later chunks are not counted (storage was told its offset already). */
+  #settled = false;
+  #detection: Promise<{ detected: string | null; refusal: AppError | null }> | undefined;
 
-  const detect = (stop: (refusal: AppError) => void) => {
-    const head = Buffer.concat(chunks).subarray(0, need);
-    detection = detectType(head).then((detected) => {
+  constructor(
+    private readonly deps: SniffDeps,
+    private readonly uploadId: string,
+    private readonly length: number | null,
+    known: Buffer,
+    private readonly atEnd: TypesAtEnd,
+  ) {
+    this.#need = Math.min(SAMPLE_BYTES, length ?? SAMPLE_BYTES);
+    this.#chunks = [known];
+    this.#collected = known.length;
+  }
+
+  listen(write: { cut(): void }): void {
+    this.#write = write;
+    if (this.#collected >= this.#need) this.#detect();
+  }
+
+  chunk(bytes: Buffer): void {
+    if (this.#settled || this.#detection !== undefined) return;
+    this.#chunks.push(bytes);
+    this.#collected += bytes.length;
+    // Before listen() there is no write to cut yet: listen() detects then.
+    if (this.#collected >= this.#need && this.#write !== undefined) this.#detect();
+  }
+
+  #detect(): void {
+    const head = Buffer.concat(this.#chunks).subarray(0, this.#need);
+    this.#detection = detectType(head).then((detected) => {
       try {
-        checkDetected(deps.typePolicy, detected);
+        checkDetected(this.deps.typePolicy, detected);
         return { detected, refusal: null };
       } catch (error) {
-        stop(error as AppError);
+        this.#write!.cut();
         return { detected, refusal: error as AppError };
       }
     });
-  };
+  }
 
-  return {
-    listen(source, stop) {
-      if (collected >= need) return detect(stop);
-      const onData = (chunk: Buffer) => {
-        chunks.push(chunk);
-        collected += chunk.length;
-        if (collected >= need) {
-          unlisten();
-          detect(stop);
-        }
-      };
-      source.on('data', onData);
-      unlisten = () => source.off('data', onData);
-    },
-    async settle(newOffset) {
-      unlisten();
-      const result = detection ? await detection : undefined;
-      if (result?.refusal) return result.refusal;
-      if (newOffset === null) return null;
-      if (result && newOffset >= need) {
-        if (newOffset === length) atEnd.set(uploadId, result.detected);
-        else await deps.repo.setUploadType(uploadId, result.detected);
-      } else {
-        // Keep what storage holds of the head for the next PATCH (or for the finish to detect).
-        await deps.repo.setUploadHead(uploadId, Buffer.concat(chunks).subarray(0, Math.min(newOffset, need)));
-      }
-      return null;
-    },
-  };
+  async settle(newOffset: number | null): Promise<AppError | null> {
+    this.#settled = true;
+    const result = this.#detection ? await this.#detection : undefined;
+    if (result?.refusal) return result.refusal;
+    if (newOffset === null) return null;
+    const need = this.#need;
+    if (result && newOffset >= need) {
+      if (newOffset === this.length) this.atEnd.set(this.uploadId, result.detected);
+      else await this.deps.repo.setUploadType(this.uploadId, result.detected);
+    } else {
+      // Keep what storage holds of the head for the next PATCH (or for the finish to detect).
+      await this.deps.repo.setUploadHead(this.uploadId, Buffer.concat(this.#chunks).subarray(0, Math.min(newOffset, need)));
+    }
+    return null;
+  }
 }
 
 /** The upload's bytes [0, offset): from its row, or read back from storage when the row lags. */
