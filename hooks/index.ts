@@ -21,7 +21,7 @@ import { parseUploadMetadata } from './metadata.ts';
 import { ObservedStore } from './observed-store.ts';
 import { claimForPatch, reservationIsFinal, reserveAtCreation, settleReservation, type CreationRequest, type PatchRequest } from './quota.ts';
 import { finishAbandonedDeletions, recordMoved, repairInterrupted, type Repaired } from './repair.ts';
-import { createDigests, type ChunkWatcher } from './sha256.ts';
+import { createDigests, type ChunkWatcher, type Digests, type ObservedWrite } from './sha256.ts';
 import { sniffWrite, type TypeSniff, type TypesAtEnd } from './type-sniffer.ts';
 
 export type { HookDeps } from './deps.ts';
@@ -124,25 +124,16 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
   // makes thousands per GiB). At most 1/100 of UPLOAD_EXPIRY_SECONDS, and never over a minute.
   const touchEveryMs = Math.min(60_000, deps.uploadExpirySeconds * 10);
 
-  async function observeWrite(uploadId: string, offset: number, source: Readable) {
+  async function observeWrite(uploadId: string, offset: number, source: Readable): Promise<WriteWatch> {
     const sniff = await sniffWrite(deps, uploadId, offset, atEnd);
-    const digest = await digests.observe(uploadId, offset, source, new WriteWatch(deps, uploadId, touchEveryMs, sniff));
+    const watch = new WriteWatch(deps, digests, uploadId, touchEveryMs, sniff);
+    const digest = await digests.observe(uploadId, offset, source, watch);
+    watch.digest = digest;
     // A refusal ends the stream going to storage, not tus's source: tus would answer at once,
     // before the upload is discarded; this way the store's write returns first and settle runs
     // (and throws the refusal).
     sniff.listen(digest);
-    return {
-      stream: digest.stream,
-      async settle(newOffset: number | null) {
-        await digest.settle(newOffset);
-        const refusal = await sniff.settle(newOffset);
-        if (refusal) {
-          deps.log.info({ event: 'upload.refused', upload_id: uploadId, reason: refusal.code }, refusal.message);
-          await discardUpload(deps, digests, uploadId, 'type_not_allowed');
-          throw refusal;
-        }
-      },
-    };
+    return watch;
   }
 
   const store = new ObservedStore(deps.storage.tusStore, { observeWrite });
@@ -267,21 +258,30 @@ export function createLifecycle(deps: HookDeps, parts: LifecycleParts): Lifecycl
 }
 
 /**
- * What a write shows each chunk on its way to storage, from the SHA-256 tap: the type sniffer, and
- * the activity touch (a PATCH streaming for longer than the expiry keeps its upload alive as its
- * bytes arrive — beforePatch recorded its start — so no instance takes it for idle meanwhile or
- * right after). One object on the tap rather than a 'data' listener and closure each per write.
+ * One write as the lifecycle watches it. The SHA-256 tap shows it each chunk on its way to storage,
+ * for the type sniffer and the activity touch (a PATCH streaming for longer than the expiry keeps
+ * its upload alive as its bytes arrive — beforePatch recorded its start — so no instance takes it
+ * for idle meanwhile or right after); the store then settles it. One object per write rather than
+ * listeners and closures, for what a held PATCH keeps alive.
  */
 class WriteWatch implements ChunkWatcher {
+  /** The tap (set once it is built, before any chunk can reach it). */
+  digest: ObservedWrite | undefined;
   #touched: number;
 
   constructor(
-    private readonly deps: Pick<HookDeps, 'now' | 'repo' | 'log'>,
+    private readonly deps: HookDeps,
+    private readonly digests: Digests,
     private readonly uploadId: string,
     private readonly touchEveryMs: number,
     private readonly sniff: TypeSniff,
   ) {
     this.#touched = deps.now();
+  }
+
+  /** What goes to storage. */
+  get stream(): Readable {
+    return this.digest!.stream;
   }
 
   chunk(bytes: Buffer): void {
@@ -291,5 +291,17 @@ class WriteWatch implements ChunkWatcher {
     this.#touched = now;
     const { deps, uploadId } = this;
     deps.repo.touchUpload(uploadId, now).catch((error: unknown) => deps.log.warn({ err: error, upload_id: uploadId }, 'could not record activity on an upload'));
+  }
+
+  /** With the offset the store reports (null when the write failed); throws a type refusal. */
+  async settle(newOffset: number | null): Promise<void> {
+    const { deps, uploadId } = this;
+    await this.digest!.settle(newOffset);
+    const refusal = await this.sniff.settle(newOffset);
+    if (refusal) {
+      deps.log.info({ event: 'upload.refused', upload_id: uploadId, reason: refusal.code }, refusal.message);
+      await discardUpload(deps, this.digests, uploadId, 'type_not_allowed');
+      throw refusal;
+    }
   }
 }

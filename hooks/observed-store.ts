@@ -15,6 +15,8 @@ export interface WriteObserver {
   observeWrite(uploadId: string, offset: number, source: Readable): Promise<{ stream: Readable; settle(newOffset: number | null): Promise<void> }>;
 }
 
+const ignore = (): void => {};
+
 export class ObservedStore extends DataStore {
   readonly #store: DataStore;
   readonly #observer: WriteObserver;
@@ -53,21 +55,20 @@ export class ObservedStore extends DataStore {
   }
 
   async #observedWrite(readable: Readable, id: string, offset: number): Promise<number> {
-    // Stores report every failure as their own write error; a refusal from upstream (tus's size
-    // limiter: 413) must reach the client as what it is.
-    let upstreamError: unknown = readable.errored ?? undefined;
-    // The first error counts; `on` rather than `once` spares the wrapper a held upload would keep.
-    readable.on('error', (error) => (upstreamError ??= error));
     const observed = await this.#observer.observeWrite(id, offset, readable);
     // A client that disconnects before the store starts reading (S3 first fetches the unfinished
     // part it prepends) errors this stream while nothing listens yet: an uncaught exception. The
     // store still sees the error: its pipeline finds the stream destroyed.
-    observed.stream.on('error', () => {});
+    observed.stream.on('error', ignore);
     let newOffset: number | null = null;
     let failure: unknown;
     try {
       newOffset = await this.#store.write(observed.stream, id, offset);
     } catch (error) {
+      // Stores report every failure as their own write error; a refusal from upstream (tus's size
+      // limiter: 413) must reach the client as what it is. `errored` is the first error the source
+      // was destroyed with (read here rather than listened for: no closure per write).
+      const upstreamError: unknown = readable.errored;
       failure = isTusError(upstreamError) ? upstreamError : error;
     }
     // Throws a refusal found in the first bytes (type_not_allowed), which outranks the store's error.

@@ -157,9 +157,9 @@ class DigestTap extends Transform implements ObservedWrite {
     // A source that fails, or closes before its end, fails the tap: piping does not pass that on,
     // and a source that died while the state above was being prepared (a client that vanished)
     // would leave the store's write waiting forever with its file open.
-    source.on('error', this.#sourceFailed);
-    source.on('close', this.#sourceClosed);
-    if (source.closed) process.nextTick(this.#sourceClosed);
+    source.on('error', this.#sourceEnded);
+    source.on('close', this.#sourceEnded);
+    if (source.closed) process.nextTick(this.#sourceEnded);
     // The store's write learns of the error from its own pipeline (it checks `errored`); without
     // this, one raised before the store attached would be an uncaught 'error' event.
     this.on('error', ignore);
@@ -215,14 +215,11 @@ class DigestTap extends Transform implements ObservedWrite {
     await checkpoints.pruneDigestCheckpoints(this.#uploadId, [newOffset, newOffset - (newOffset % step)]);
   }
 
-  readonly #sourceFailed = (error: Error): void => {
-    if (!this.destroyed) this.destroy(error);
-  };
-
-  readonly #sourceClosed = (): void => {
+  /** The source's 'error' (with it) or 'close' (without): one listener for both. */
+  readonly #sourceEnded = (error?: Error): void => {
     const source = this.#source;
-    if (source.readableEnded || this.destroyed) return;
-    this.destroy(source.errored ?? Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    if (this.destroyed || (error === undefined && source.readableEnded)) return;
+    this.destroy(error ?? source.errored ?? Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
   };
 }
 

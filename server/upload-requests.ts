@@ -14,22 +14,22 @@ export class UploadRequests {
 
   /**
    * Admits one request of `userId` (writing to `uploadId`, when known) or throws
-   * too_many_upload_requests. Call the returned function once, when the request has ended.
+   * too_many_upload_requests. Release the returned slot when the request has ended.
    */
-  enter(userId: string, uploadId?: string): () => void {
+  enter(userId: string, uploadId?: string): RequestSlot {
     const held = this.#perUser.get(userId) ?? 0;
     if (held >= this.maxPerUser) {
       throw new AppError('too_many_upload_requests', `at most ${this.maxPerUser} upload requests per user may be in flight at once`);
     }
     this.#perUser.set(userId, held + 1);
     if (uploadId !== undefined) add(this.#perUpload, uploadId, 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      add(this.#perUser, userId, -1);
-      if (uploadId !== undefined) add(this.#perUpload, uploadId, -1);
-    };
+    return new RequestSlot(this, userId, uploadId);
+  }
+
+  /** Gives back what enter() took; called once per request (RequestSlot). */
+  leave(userId: string, uploadId: string | undefined): void {
+    add(this.#perUser, userId, -1);
+    if (uploadId !== undefined) add(this.#perUpload, uploadId, -1);
   }
 
   /** Whether a request is writing to this upload now. */
@@ -46,4 +46,23 @@ function add(counts: Map<string, number>, key: string, delta: number): void {
   const next = (counts.get(key) ?? 0) + delta;
   if (next <= 0) counts.delete(key);
   else counts.set(key, next);
+}
+
+/**
+ * One admitted request's hold; release() works once. An object rather than a closure: a PATCH
+ * holds it for as long as its body streams.
+ */
+export class RequestSlot {
+  #released = false;
+  constructor(
+    private readonly requests: UploadRequests,
+    private readonly userId: string,
+    private readonly uploadId: string | undefined,
+  ) {}
+
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.requests.leave(this.userId, this.uploadId);
+  }
 }

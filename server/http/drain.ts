@@ -7,6 +7,12 @@ export interface Drain {
   readonly draining: boolean;
   /** Marks one unit of work; call the returned function once when it ends. */
   begin(): () => void;
+  /**
+   * begin() without the function: the caller calls end() exactly once for each enter() (an object
+   * that tracks its own work keeps no closure per unit).
+   */
+  enter(): void;
+  end(): void;
   /** Resolves true when nothing is in flight, false when `timeoutMs` passed first. */
   idle(timeoutMs: number): Promise<boolean>;
   startDraining(): void;
@@ -16,6 +22,14 @@ export function createDrain(): Drain {
   let active = 0;
   let draining = false;
   let waiters: Array<() => void> = [];
+  const end = (): void => {
+    active--;
+    if (active === 0) {
+      const resolve = waiters;
+      waiters = [];
+      for (const w of resolve) w();
+    }
+  };
   return {
     get active() {
       return active;
@@ -29,14 +43,13 @@ export function createDrain(): Drain {
       return () => {
         if (ended) return;
         ended = true;
-        active--;
-        if (active === 0) {
-          const resolve = waiters;
-          waiters = [];
-          for (const w of resolve) w();
-        }
+        end();
       };
     },
+    enter() {
+      active++;
+    },
+    end,
     idle(timeoutMs) {
       if (active === 0) return Promise.resolve(true);
       return new Promise((resolve) => {

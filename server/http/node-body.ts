@@ -74,12 +74,13 @@ class NodeBodySource implements UnderlyingDefaultSource<Uint8Array> {
     if (incoming.readableEnded) return this.#end();
     if (incoming.destroyed) return this.#fail(disconnected());
     incoming.on('data', this.#onData);
-    // `on`, not `once`: both handlers act once anyway (#finished), and each `once` wraps its
-    // listener in a bound function and a state object that a held upload keeps alive.
-    incoming.on('end', this.#onEnd);
-    incoming.on('error', this.#onError);
+    // `on`, not `once`: the handler acts once anyway (#finished), and each `once` wraps its
+    // listener in a bound function and a state object that a held upload keeps alive. One
+    // listener for the three: each function is one more object per held upload.
+    incoming.on('end', this.#onStop);
+    incoming.on('error', this.#onStop);
     // A client that disconnects mid-body: 'close' without 'end'.
-    incoming.on('close', this.#onClose);
+    incoming.on('close', this.#onStop);
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -93,9 +94,12 @@ class NodeBodySource implements UnderlyingDefaultSource<Uint8Array> {
     } else this.#arm();
   };
 
-  readonly #onEnd = (): void => this.#end();
-  readonly #onError = (error: Error): void => this.#fail(error);
-  readonly #onClose = (): void => this.#fail(disconnected());
+  /** 'end' and 'close' bring no argument, 'error' its error; the body ended if its end was read. */
+  readonly #onStop = (error?: Error): void => {
+    if (error !== undefined) this.#fail(error);
+    else if (this.#incoming.readableEnded) this.#end();
+    else this.#fail(disconnected());
+  };
   readonly #onIdle = (): void => {
     this.#end();
     this.#incoming.pause();

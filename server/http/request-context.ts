@@ -51,8 +51,8 @@ export class TrackedRequest {
   readonly clientIp: string;
   readonly local: boolean;
   private readonly started = performance.now();
-  private readonly endHandler: () => void;
-  private readonly endResponse: () => void;
+  /** The handler, and the response, each count as work in flight for a shutdown until they end. */
+  private handling = true;
   private readonly receiving: boolean;
   // Kept now: a response detaches from its socket when it ends.
   private readonly socket: Socket | undefined;
@@ -66,8 +66,9 @@ export class TrackedRequest {
     headers: Headers,
     env: HttpBindings | undefined,
   ) {
-    this.endHandler = deps.drain.begin();
-    this.endResponse = deps.drain.begin();
+    // Two units: the handler's, and the response's (ended once it is out, in finish()).
+    deps.drain.enter();
+    deps.drain.enter();
     this.socket = env?.incoming?.socket;
     this.outgoing = env?.outgoing;
     const client = resolveClient(this.socket?.remoteAddress, headers);
@@ -83,6 +84,12 @@ export class TrackedRequest {
   /** The handler ended without an answer of its own (its error goes on to whoever answers it). */
   failed(): void {
     this.endHandler();
+  }
+
+  private endHandler(): void {
+    if (!this.handling) return;
+    this.handling = false;
+    this.deps.drain.end();
   }
 
   /** The handler's answer: its headers now, its log line and metrics once it is out. */
@@ -132,7 +139,7 @@ export class TrackedRequest {
       duration_ms: Math.round(duration * 10_000) / 10,
       ...(outgoing && !outgoing.writableFinished ? { aborted: true } : {}),
     }, 'request');
-    this.endResponse();
+    deps.drain.end();
   }
 }
 

@@ -13,18 +13,27 @@ import { isQuietLocker, type QuietLocker } from './quiet-locker.ts';
 /** `writesIdle(id)` resolves once no write of the upload is running in this process. */
 export function heldThroughWrites(locker: Locker, writesIdle: (uploadId: string) => Promise<void>): Locker & Partial<QuietLocker> {
   const wrapped: Locker & Partial<QuietLocker> = {
-    newLock(id: string): Lock {
-      const lock = locker.newLock(id);
-      return {
-        lock: (signal: AbortSignal, requestRelease: RequestRelease) => lock.lock(signal, requestRelease),
-        async unlock() {
-          await writesIdle(id);
-          await lock.unlock();
-        },
-      };
-    },
+    newLock: (id: string): Lock => new HeldLock(locker.newLock(id), id, writesIdle),
   };
   // Background work asks for a free lock only (hooks/lock-if-free.ts): a lock held through a write is not free.
   if (isQuietLocker(locker)) wrapped.tryLock = (id, requestRelease) => locker.tryLock(id, requestRelease);
   return wrapped;
+}
+
+/** A class rather than an object of closures: a PATCH holds its lock for as long as its body streams. */
+class HeldLock implements Lock {
+  constructor(
+    private readonly lockOf: Lock,
+    private readonly id: string,
+    private readonly writesIdle: (uploadId: string) => Promise<void>,
+  ) {}
+
+  lock(signal: AbortSignal, requestRelease: RequestRelease): Promise<void> {
+    return this.lockOf.lock(signal, requestRelease);
+  }
+
+  async unlock(): Promise<void> {
+    await this.writesIdle(this.id);
+    await this.lockOf.unlock();
+  }
 }

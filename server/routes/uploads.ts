@@ -152,7 +152,7 @@ async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: strin
 
   // Requests that may carry bytes hold a slot of their user's until they end (server/upload-requests.ts).
   const uploader = method === 'PATCH' ? ctx.upload?.user_id : method === 'POST' ? uploaderOf(caller, request) : undefined;
-  const release = uploader === undefined ? undefined : deps.uploads.requests.enter(uploader, method === 'PATCH' ? id : undefined);
+  const slot = uploader === undefined ? undefined : deps.uploads.requests.enter(uploader, method === 'PATCH' ? id : undefined);
   let stagedBody: StagedBody | undefined;
   try {
     // A creation request carries bytes only as creation-with-upload.
@@ -164,7 +164,7 @@ async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: strin
       stagedBody = await stage(deps, request, incoming, ctx, checksum, length === null ? null : Math.max(0, length - (headerInteger(request, 'upload-offset') ?? 0)));
     }
   } catch (error) {
-    release?.();
+    slot?.release();
     throw error;
   }
   const claim = {
@@ -173,7 +173,7 @@ async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: strin
   };
   // Not awaited here: this function's frame, with every local above, would otherwise stay alive
   // for as long as the body streams (bench/README.md, "What a held PATCH keeps, object by object").
-  return served(deps, method, ctx, request, new TusRequestBuilder(deps, method, request, hasBody ? incoming : undefined, hasBody, ctx, stagedBody), claim, release);
+  return served(deps, method, ctx, request, new TusRequestBuilder(deps, method, request, hasBody ? incoming : undefined, hasBody, ctx, stagedBody), claim, slot);
 }
 
 /** Runs the request through the upload service and answers it; then frees its slot and staged body. */
@@ -184,12 +184,12 @@ async function served(
   request: Request,
   build: TusRequestBuilder,
   claim: PatchRequest,
-  release: (() => void) | undefined,
+  slot: { release(): void } | undefined,
 ): Promise<Response> {
   try {
     return await answer(deps, method, ctx, request, await deps.uploads.run(method, ctx, build, claim));
   } finally {
-    release?.();
+    slot?.release();
     await build.staged?.remove();
   }
 }
