@@ -67,7 +67,7 @@ class HeadSniff implements TypeSniff {
     private readonly atEnd: TypesAtEnd,
   ) {
     this.#need = Math.min(SAMPLE_BYTES, length ?? SAMPLE_BYTES);
-    this.#chunks = [known];
+    this.#chunks = known.length > 0 ? [known] : [];
     this.#collected = known.length;
   }
 
@@ -114,9 +114,13 @@ class HeadSniff implements TypeSniff {
   }
 }
 
+/** Shared: an upload's first write starts from nothing, and holds nothing for it. */
+const NO_BYTES = Buffer.alloc(0);
+
 /** The upload's bytes [0, offset): from its row, or read back from storage when the row lags. */
 async function headBefore(deps: Pick<HookDeps, 'storage'>, row: UploadRow, offset: number): Promise<Buffer | null> {
-  const head = row.head ?? Buffer.alloc(0);
+  const head = row.head ?? NO_BYTES;
+  if (offset === 0) return NO_BYTES;
   if (head.length >= offset) return head.subarray(0, offset);
   // A PATCH cut by a crash stored bytes it never recorded here.
   const rest = await deps.storage.readUpload(row.id, head.length, offset);

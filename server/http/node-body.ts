@@ -19,19 +19,19 @@ import type { IncomingMessage } from 'node:http';
  */
 const HIGH_WATER_CHUNKS = 4;
 
-export interface BodyOptions {
-  /**
-   * A body that brings no byte for this long while it is being waited for is ended: the bytes
-   * already received go to the store as a shorter PATCH would (kept, resumable), and the response
-   * then closes the connection (@hono/node-server drains an unread body for 500 ms, then closes).
-   * Time the server itself holds the body back (its queue is full) does not count.
-   */
-  idleTimeoutMs: number;
-  onIdle?: () => void;
+/** Told when a body went silent and was ended (an object, not a closure: see NodeBodySource). */
+export interface BodyIdleListener {
+  bodyIdle(): void;
 }
 
-export function requestBodyFromNode(incoming: IncomingMessage, options: BodyOptions): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>(new NodeBodySource(incoming, options), { highWaterMark: HIGH_WATER_CHUNKS });
+/**
+ * `idleTimeoutMs`: a body that brings no byte for this long while it is being waited for is ended:
+ * the bytes already received go to the store as a shorter PATCH would (kept, resumable), and the
+ * response then closes the connection (@hono/node-server drains an unread body for 500 ms, then
+ * closes). Time the server itself holds the body back (its queue is full) does not count.
+ */
+export function requestBodyFromNode(incoming: IncomingMessage, idleTimeoutMs: number, onIdle?: BodyIdleListener): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>(new NodeBodySource(incoming, idleTimeoutMs, onIdle), { highWaterMark: HIGH_WATER_CHUNKS });
 }
 
 /**
@@ -45,11 +45,13 @@ class NodeBodySource implements UnderlyingDefaultSource<Uint8Array> {
   #finished = false;
   #idle: NodeJS.Timeout | undefined;
   readonly #incoming: IncomingMessage;
-  readonly #options: BodyOptions;
+  readonly #idleTimeoutMs: number;
+  readonly #onIdleListener: BodyIdleListener | undefined;
 
-  constructor(incoming: IncomingMessage, options: BodyOptions) {
+  constructor(incoming: IncomingMessage, idleTimeoutMs: number, onIdle: BodyIdleListener | undefined) {
     this.#incoming = incoming;
-    this.#options = options;
+    this.#idleTimeoutMs = idleTimeoutMs;
+    this.#onIdleListener = onIdle;
   }
 
   pull(controller: ReadableStreamDefaultController<Uint8Array>): void {
@@ -103,7 +105,7 @@ class NodeBodySource implements UnderlyingDefaultSource<Uint8Array> {
   readonly #onIdle = (): void => {
     this.#end();
     this.#incoming.pause();
-    this.#options.onIdle?.();
+    this.#onIdleListener?.bodyIdle();
   };
 
   #end(): void {
@@ -123,7 +125,7 @@ class NodeBodySource implements UnderlyingDefaultSource<Uint8Array> {
   #arm(): void {
     this.#disarm();
     if (this.#finished || this.#controller === undefined) return;
-    this.#idle = setTimeout(this.#onIdle, this.#options.idleTimeoutMs);
+    this.#idle = setTimeout(this.#onIdle, this.#idleTimeoutMs);
     this.#idle.unref();
   }
 

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { identifyRequest, mayAccess, type AuthDeps, type Caller } from '../auth/caller.ts';
 import type { Repository } from '../db/contract.ts';
 import { AppError, problemResponse, PROBLEM_CONTENT_TYPE, RETRY_AFTER_SECONDS, toAppError, tusErrorToAppError, type ErrorCode } from '../errors.ts';
-import { requestBodyFromNode } from '../http/node-body.ts';
+import { requestBodyFromNode, type BodyIdleListener } from '../http/node-body.ts';
 import { isValidUploadId } from '../storage/keys.ts';
 import { parseUploadChecksum, type StagedBody, type UploadChecksum } from '../tus-checksum.ts';
 import type { TusRequest } from '../tus.ts';
@@ -249,10 +249,20 @@ async function answer(deps: UploadRouteDeps, method: string, ctx: UploadContext,
 /** The request's body: straight from the socket when there is one, ended if it goes silent (UPLOAD_IDLE_TIMEOUT_SECONDS). */
 function bodyOf(deps: UploadRouteDeps, request: Request, incoming: IncomingMessage | undefined, ctx: UploadContext | undefined): ReadableStream<Uint8Array> | null {
   if (!incoming) return request.body;
-  return requestBodyFromNode(incoming, {
-    idleTimeoutMs: deps.uploads.bodyIdleTimeoutMs,
-    onIdle: () => deps.log.info({ event: 'upload.idle', request_id: ctx?.requestId, upload_id: ctx?.upload?.id }, 'upload request body went silent; ended it, bytes kept'),
-  });
+  return requestBodyFromNode(incoming, deps.uploads.bodyIdleTimeoutMs, new IdleLog(deps.log, ctx));
+}
+
+/** The log line of a body that went silent. An object, not a closure: a held PATCH keeps it. */
+class IdleLog implements BodyIdleListener {
+  constructor(
+    private readonly log: Logger,
+    private readonly ctx: UploadContext | undefined,
+  ) {}
+
+  bodyIdle(): void {
+    const { ctx } = this;
+    this.log.info({ event: 'upload.idle', request_id: ctx?.requestId, upload_id: ctx?.upload?.id }, 'upload request body went silent; ended it, bytes kept');
+  }
 }
 
 /**

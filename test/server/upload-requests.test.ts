@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import net from 'node:net';
+import pino from 'pino';
 import { after, before, describe, test } from 'node:test';
 import { expectProblem } from '../helpers/problem.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -42,8 +43,10 @@ const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex')
 for (const backend of backendsUnderTest()) {
   describe(`a silent request body is ended (${backend})`, () => {
     let server: TestServer;
+    const logged: Array<Record<string, unknown>> = [];
     before(async () => {
-      server = await startTestServer({ storage: backend, env: { UPLOAD_IDLE_TIMEOUT_SECONDS: '1' } });
+      const log = pino({ level: 'info' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
+      server = await startTestServer({ storage: backend, env: { UPLOAD_IDLE_TIMEOUT_SECONDS: '1' }, log });
     });
     after(() => server.stop());
 
@@ -53,10 +56,13 @@ for (const backend of backendsUnderTest()) {
       const url = (await createUpload(server.url, auth, data.length, { filename: 'q.bin' })).headers.get('location')!;
 
       // Part of the body, then silence.
-      const first = await stalledPatch(url, auth, 0, data.length, data.subarray(0, 30_000));
+      const first = await stalledPatch(url, { ...auth, 'X-Request-Id': 'silent-1' }, 0, data.length, data.subarray(0, 30_000));
       await Promise.race([first.closed, until('the server to end the silent request', () => false, 30_000)]);
       assert.match(first.received(), /^HTTP\/1\.1 204 /);
       assert.match(first.received(), /\r\nupload-offset: 30000\r\n/i);
+      // Operators learn which request went silent, on which upload.
+      const idle = logged.filter((line) => line.event === 'upload.idle');
+      assert.deepEqual(idle.map((line) => [line.request_id, line.upload_id]), [['silent-1', url.split('/').pop()]]);
 
       // Headers only, then silence: the same, nothing stored.
       const second = await stalledPatch(url, auth, 30_000, data.length - 30_000, Buffer.alloc(0));
