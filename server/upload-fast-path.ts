@@ -63,7 +63,6 @@ function answerUpload(deps: UploadFastPathDeps, request: Request, env: HttpBindi
   const { clientIp, local, requestId } = tracked;
   let route = ROUTE_V1_CHECKS;
   let caller: Caller | undefined;
-  readRestOnceAnswered(env, deps.readRest);
   let served: Promise<Response>;
   try {
     deps.originRule(request);
@@ -78,6 +77,7 @@ function answerUpload(deps: UploadFastPathDeps, request: Request, env: HttpBindi
     // A refusal of the /v1 checks is not an answer of the route: the auth-failure limit counts neither.
     if (route !== ROUTE_V1_CHECKS) deps.authFailure.answered(clientIp, local, response.status, path);
     tracked.answered(response, route, caller);
+    readRestOnceAnswered(env, deps.readRest);
     // Hono answers HEAD by handling it as GET and dropping the body (hono-base's dispatch).
     return method === 'HEAD' ? new Response(null, response) : response;
   };

@@ -40,18 +40,29 @@ export interface UnreadBodyOptions {
 /** For upload routes: once the answer is out, the rest of the body is read and dropped (see above). */
 export function readRestAfterAnswer(options: UnreadBodyOptions): MiddlewareHandler {
   return (c, next) => {
-    readRestOnceAnswered(c.env as HttpBindings | undefined, options);
-    return next();
+    const env = c.env as HttpBindings | undefined;
+    return next().then(
+      () => readRestOnceAnswered(env, options),
+      (error: unknown) => {
+        readRestOnceAnswered(env, options);
+        throw error;
+      },
+    );
   };
 }
 
-/** The same for one request (the upload fast path, server/upload-fast-path.ts, calls it directly). */
+/**
+ * The same for one request (the upload fast path, server/upload-fast-path.ts, calls it directly).
+ * Call it once the answer is known and before it is written: only then is it known whether a body
+ * is left on the wire, and a request whose body was read (nearly every one) keeps nothing here,
+ * where a PATCH streaming for hours kept these listeners for as long.
+ */
 export function readRestOnceAnswered(env: HttpBindings | undefined, options: UnreadBodyOptions): void {
   const incoming = env?.incoming;
   const outgoing = env?.outgoing;
   const socket = incoming?.socket as Socket | null | undefined;
   // `complete`: the whole body has arrived (what is left unread is in memory, not on the wire).
-  if (incoming && outgoing && socket && !incoming.complete) holdCloseUntilRead(incoming, outgoing, socket, options);
+  if (incoming && outgoing && socket && !socket.destroyed && !incoming.complete) holdCloseUntilRead(incoming, outgoing, socket, options);
 }
 
 /**
