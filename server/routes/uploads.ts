@@ -14,7 +14,7 @@ import { requestBodyFromNode, type BodyIdleListener } from '../http/node-body.ts
 import { isValidUploadId } from '../storage/keys.ts';
 import { parseUploadChecksum, type StagedBody, type UploadChecksum } from '../tus-checksum.ts';
 import type { TusRequest } from '../tus.ts';
-import type { PatchRequest, UploadContext, UploadService } from '../uploads/service.ts';
+import type { UploadContext, UploadService } from '../uploads/service.ts';
 import { advertiseExtensions } from '../tus-discovery.ts';
 import { lenientMetadata } from '../tus-metadata-header.ts';
 import { createFinalUpload, parseUploadConcat, withoutConcat } from './tus-concat.ts';
@@ -171,26 +171,27 @@ async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: strin
     declaredLength: headerInteger(request, 'upload-length'),
     contentLength: stagedBody?.size ?? headerInteger(request, 'content-length'),
   };
+  const running = deps.uploads.run(method, ctx, new TusRequestBuilder(deps, method, request, hasBody ? incoming : undefined, hasBody, ctx, stagedBody), claim);
   // Not awaited here: this function's frame, with every local above, would otherwise stay alive
   // for as long as the body streams (bench/README.md, "What a held PATCH keeps, object by object").
-  return served(deps, method, ctx, request, new TusRequestBuilder(deps, method, request, hasBody ? incoming : undefined, hasBody, ctx, stagedBody), claim, slot);
+  return served(deps, method, ctx, request, running, slot, stagedBody);
 }
 
-/** Runs the request through the upload service and answers it; then frees its slot and staged body. */
+/** The upload service's answer made the client's; then the request's slot and staged body are freed. */
 async function served(
   deps: UploadRouteDeps,
   method: string,
   ctx: UploadContext,
   request: Request,
-  build: TusRequestBuilder,
-  claim: PatchRequest,
+  running: Promise<Response>,
   slot: { release(): void } | undefined,
+  staged: StagedBody | undefined,
 ): Promise<Response> {
   try {
-    return await answer(deps, method, ctx, request, await deps.uploads.run(method, ctx, build, claim));
+    return await answer(deps, method, ctx, request, await running);
   } finally {
     slot?.release();
-    await build.staged?.remove();
+    await staged?.remove();
   }
 }
 
@@ -207,7 +208,7 @@ class TusRequestBuilder {
     private readonly incoming: IncomingMessage | undefined,
     private readonly hasBody: boolean,
     private readonly ctx: UploadContext,
-    readonly staged: StagedBody | undefined,
+    private readonly staged: StagedBody | undefined,
   ) {}
 
   build(): TusRequest {

@@ -35,8 +35,6 @@ export interface UploadContext {
   file?: FileRow;
 }
 
-export type { PatchRequest } from '../../hooks/index.ts';
-
 /** Builds the request tus reads (server/tus.ts), when the service asks for it. */
 export interface TusRequestSource {
   build(): TusRequest;
