@@ -128,6 +128,8 @@ function checkpoint(checkpoints: Checkpoints, saving: Promise<void>, uploadId: s
 }
 
 const ignore = (): void => {};
+/** Where each write's chain of saves starts: one settled promise, shared (saves chain after it). */
+const NOTHING_SAVING: Promise<void> = Promise.resolve();
 
 /**
  * The stage between the source and storage: hashes each chunk as it passes. One object per write,
@@ -140,7 +142,7 @@ class DigestTap extends Transform implements ObservedWrite {
    * The transform cannot wait for the database: saves are chained in order, and settle waits for
    * them (a failed one fails the write there, as it did the stream's).
    */
-  #saving: Promise<void> = Promise.resolve();
+  #saving: Promise<void> = NOTHING_SAVING;
   readonly #engine: DigestEngine;
   readonly #uploadId: string;
   readonly #state: DigestState;

@@ -163,15 +163,19 @@ async function handleStaged(ex: UploadExchange, deps: UploadRouteDeps, id: strin
       const length = ctx.upload.length ?? headerInteger(request, 'upload-length');
       stagedBody = await stage(deps, request, incoming, ctx, checksum, length === null ? null : Math.max(0, length - (headerInteger(request, 'upload-offset') ?? 0)));
     }
+    // After the admission above: a refused request must not leave a claim that nothing settles.
+    if (method === 'PATCH') {
+      await deps.uploads.claim(ctx, {
+        declaredLength: headerInteger(request, 'upload-length'),
+        contentLength: stagedBody?.size ?? headerInteger(request, 'content-length'),
+      });
+    }
   } catch (error) {
     slot?.release();
+    await stagedBody?.remove();
     throw error;
   }
-  const claim = {
-    declaredLength: headerInteger(request, 'upload-length'),
-    contentLength: stagedBody?.size ?? headerInteger(request, 'content-length'),
-  };
-  const running = deps.uploads.run(method, ctx, new TusRequestBuilder(deps, method, request, hasBody ? incoming : undefined, hasBody, ctx, stagedBody), claim);
+  const running = deps.uploads.run(method, ctx, new TusRequestBuilder(deps, method, request, hasBody ? incoming : undefined, hasBody, ctx, stagedBody));
   // Not awaited here: this function's frame, with every local above, would otherwise stay alive
   // for as long as the body streams (bench/README.md, "What a held PATCH keeps, object by object").
   return served(deps, method, ctx, request, running, slot, stagedBody);

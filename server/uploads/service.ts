@@ -71,11 +71,17 @@ export interface UploadService {
   /** OPTIONS: what tus advertises (server/tus-discovery.ts adds the rest). */
   discover(request: Request): Promise<Response>;
   /**
-   * One tus request (`method` is the effective one) of a caller the route has authorised.
-   * `claim`: what a PATCH says of its size, for the quota claim made before tus runs. The request
-   * is built only once the claim holds: building its body starts reading the socket.
+   * Before run(), for a PATCH on `ctx.upload`: records activity for expiry and claims the quota it
+   * may use, from what it says of its size; the bound goes into `ctx`. Throws quota_exceeded.
    */
-  run(method: string, ctx: UploadContext, request: TusRequestSource, claim?: PatchRequest): Promise<Response>;
+  claim(ctx: UploadContext, claim: PatchRequest): Promise<void>;
+  /**
+   * One tus request (`method` is the effective one) of a caller the route has authorised (and, for
+   * a PATCH, whose claim holds: the request is built here, and building its body starts reading
+   * the socket). Not an async function: the promise it returns is tus's own, followed by what the
+   * service does after, with no further link that a body streaming for hours would keep alive.
+   */
+  run(method: string, ctx: UploadContext, request: TusRequestSource): Promise<Response>;
   /** Upload-Concat: final: a new upload assembled from the partial ones, and its file. */
   concatenate(final: Omit<FinalUpload, 'finalId'>): Promise<{ id: string; file: FileRow }>;
 }
@@ -166,13 +172,17 @@ export function createUploadService(deps: UploadServiceDeps): UploadService {
     uploadUrl,
     unfinished: (id) => repo.getUpload(id),
     discover: (request) => tus.handleWeb(request),
-    async run(method, ctx, source, claim) {
-      // After the route's admission: a refused request must not leave a claim that nothing settles.
-      if (method === 'PATCH' && ctx.upload && claim) ctx.bound = await lifecycle.beforePatch(ctx.upload, claim);
-      const request = source.build();
+    async claim(ctx, claim) {
+      if (ctx.upload) ctx.bound = await lifecycle.beforePatch(ctx.upload, claim);
+    },
+    run(method, ctx, source) {
+      let request: TusRequest;
+      try {
+        request = source.build();
+      } catch (error) {
+        return Promise.reject(error);
+      }
       contexts.set(request, ctx);
-      // Not awaited in this frame: it would stay alive, with every local of what follows, for as
-      // long as the body streams (bench/README.md, "What a held PATCH keeps, object by object").
       return handleTusRequest(tus, request).then((response) => after(method, ctx, response));
     },
     async concatenate(final) {
