@@ -40,6 +40,10 @@ async function signIn(page: Page, token: string): Promise<void> {
 async function uploadThroughDashboard(page: Page, files: string[]): Promise<void> {
   const done = page.locator('.uppy-StatusBar-actionBtn--done');
   const browse = page.locator('#dashboard .uppy-Dashboard-browse').first();
+  // The Dashboard shows its picker (nothing picked yet) or, once the last uploads have all ended,
+  // their "Done": waiting for one of the two, not looking once, since on a busy machine the list
+  // can show the new files before the status bar has finished.
+  await done.or(browse).first().waitFor();
   if (await done.isVisible()) await done.click();
   // "Done" clears the finished uploads and the Dashboard renders its file picker again, in its own
   // time; a click that lands while it is being replaced opens nothing, so it is made again.
