@@ -54,8 +54,8 @@ export function readRestAfterAnswer(options: UnreadBodyOptions): MiddlewareHandl
 /**
  * The same for one request (the upload fast path, server/upload-fast-path.ts, calls it directly).
  * Call it once the answer is known and before it is written: only then is it known whether a body
- * is left on the wire, and a request whose body was read (nearly every one) keeps nothing here,
- * where a PATCH streaming for hours kept these listeners for as long.
+ * is left on the wire. A request whose body was read (nearly every one) keeps nothing here, and a
+ * PATCH streaming for hours holds none of these listeners while it streams.
  */
 export function readRestOnceAnswered(env: HttpBindings | undefined, options: UnreadBodyOptions): void {
   const incoming = env?.incoming;
