@@ -165,4 +165,17 @@ describe('the upload fast path answers as Hono does', () => {
     assert.ok(hono.finishStacks.every((stack) => stack.includes('compose')), 'the Hono side runs inside compose');
     for (const stack of fast.finishStacks) assert.ok(!stack.includes('compose') && !stack.includes('hono-base'), stack);
   });
+
+  test('while tus handles an upload request, one frame of ours waits for it: the route\'s answer', () => {
+    // Every async frame suspended above tus's handler lives as long as the body streams (bench/README.md,
+    // "Objects instead of closures on a held PATCH"): the route's checks and the upload service's
+    // run have ended by then.
+    for (const stack of fast.finishStacks) {
+      const frames = stack.split('\n').flatMap((line) => /^\s+at async (\S+)/.exec(line)?.[1] ?? []);
+      const handler = frames.indexOf('Server.handler');
+      const adapter = frames.indexOf('responseViaResponseObject');
+      assert.ok(handler >= 0 && adapter > handler, stack);
+      assert.deepEqual(frames.slice(handler + 1, adapter), ['served'], stack);
+    }
+  });
 });
