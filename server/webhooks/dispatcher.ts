@@ -135,6 +135,12 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       // Heads in flight stay claimed until they end: claim what fills the free slots.
       const free = CONCURRENCY_PER_URL - sending;
       for (const delivery of await outbox.claimDue(receiver.url, at, free, claimMs)) {
+        // A stop that began while this look was claiming: the claim goes back with the cut ones
+        // (stop() hands them back once this look has ended), not out as a request after the stop.
+        if (pump.stopped) {
+          abandoned.push({ event: delivery.event, url: delivery.url });
+          continue;
+        }
         if (inFlight.has(headKey(delivery))) continue;
         const attempt = send(receiver, delivery).finally(() => {
           settling.delete(attempt);

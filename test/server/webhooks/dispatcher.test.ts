@@ -196,3 +196,50 @@ for (const backend of [sqliteBackend(), postgresBackend()]) {
     }
   });
 }
+
+for (const backend of [sqliteBackend(), postgresBackend()]) {
+  test(`dispatcher (${backend.name}): a stop that begins while a look claims hands those claims back too, and sends nothing after it`, { skip: backend.skip }, async () => {
+    const receiver = new Receiver();
+    await receiver.listen();
+    await backend.start();
+    const { a, b, close } = await backend.open({ webhookUrls: [receiver.url], now: Date.now });
+    // The look's claim is real (the repository's own), and held before it returns until the stop
+    // has begun: the window a stop can fall into while the database answers.
+    let claimed!: () => void;
+    const claimMade = new Promise<void>((resolve) => (claimed = resolve));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const holding: OutboxStore = {
+      ...a.outbox,
+      async claimDue(...args) {
+        const rows = await a.outbox.claimDue(...args);
+        if (rows.length > 0) {
+          claimed();
+          await released;
+        }
+        return rows;
+      },
+    };
+    const first = dispatcherOn(holding, receiver.url);
+    const second = dispatcherOn(b.outbox, receiver.url);
+    try {
+      await first.start();
+      await a.outbox.emit('upload.created', 'u1', { upload_id: 'u1' });
+      first.wake();
+      await claimMade;
+      const stopped = first.stop();
+      release();
+      await stopped;
+      assert.equal(receiver.requests.length, 0, 'nothing sent once the stop began');
+      // The claim's lease is 2 minutes here, past the wait below: only a claim handed back goes now.
+      await second.start();
+      await until('the delivery sent by the next dispatcher and marked', async () => (await b.outbox.counts()).pending === 0);
+      assert.equal(receiver.accepted().length, 1, 'sent once');
+    } finally {
+      await second.stop();
+      await receiver.close();
+      await close();
+      await backend.stop();
+    }
+  });
+}
