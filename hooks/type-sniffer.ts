@@ -77,7 +77,8 @@ class HeadSniff implements TypeSniff {
   }
 
   chunk(bytes: Buffer): void {
-    if (this.#settled || this.#detection !== undefined) return;
+    // Once the head is complete nothing more is kept, whether or not detection has started.
+    if (this.#settled || this.#detection !== undefined || this.#collected >= this.#need) return;
     this.#chunks.push(bytes);
     this.#collected += bytes.length;
     // Before listen() there is no write to cut yet: listen() detects then.
