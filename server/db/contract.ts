@@ -109,6 +109,13 @@ export interface ScanJobs {
    * SQLite, one instance only, the start-up resetInterrupted() frees it instead).
    */
   take(now: number, leaseMs: number): Promise<TakenJob | undefined>;
+  /**
+   * Extends the claims on `keys` (jobs this caller is scanning) to `until`, so that a scan longer
+   * than one lease is not taken again while it runs, and one whose instance died is taken again
+   * soon. A job handed back, postponed or recorded meanwhile stays so. On SQLite (one instance) a
+   * claim has no end: nothing to do.
+   */
+  renew(keys: readonly string[], until: number): Promise<void>;
   nextRunAt(): Promise<number | null>;
   release(key: string): Promise<void>;
   postpone(key: string, runAt: number, error: string): Promise<void>;

@@ -121,6 +121,7 @@ export function createSqliteRepository(db: Db, options: SqliteRepositoryOptions)
       scans: {
         enqueue: (key, now) => call(() => scans.enqueue(key, now)),
         take: (now) => call(() => scans.take(now)),
+        renew: () => Promise.resolve(),
         nextRunAt: () => call(() => scans.nextRunAt()),
         release: (key) => call(() => scans.release(key)),
         postpone: (key, runAt, error) => call(() => scans.postpone(key, runAt, error)),

@@ -11,7 +11,8 @@
 // Smallest first, and the verdicts so far are recorded before a file larger than SCAN_BATCH_BYTES
 // is scanned, so a large file never holds back the verdicts of small ones. A taken job is
 // 'scanning' until its verdict is recorded; a crash at any point leaves it so, and the next start
-// queues it again (below): a verdict is only ever lost with the scan that found it, and redone.
+// queues it again (below), or, with several instances, another takes it once its claim ends
+// (SCAN_LEASE_MS): a verdict is only ever lost with the scan that found it, and redone.
 //
 // No verdict — clamd unreachable, silent for CLAMD_TIMEOUT_SECONDS, gone mid-answer, or the file
 // unreadable in storage — is never a verdict: the job waits 1 s, 2 s, 4 s… up to
@@ -46,10 +47,12 @@ const MIN_TIMER_MS = 20;
 /** A scrape (sl_clamd_up) or a health check must not hang on a clamd that accepts and says nothing. */
 const PROBE_PING_MS = 2000;
 /**
- * How long a taken job stays claimed (another instance skips it meanwhile). CLAMD_TIMEOUT_SECONDS
- * bounds clamd's silence, not a whole scan: the lease is far above the longest scan expected.
+ * How long a taken job stays claimed (another instance skips it meanwhile). A scan of any length
+ * keeps its claim: the runner renews its batch's claims every third of a lease while it runs. So a
+ * job whose instance died (a crash, a SIGKILL) is taken by another within one lease, instead of
+ * its file answering scan_pending until a lease sized for the longest scan ends.
  */
-const SCAN_LEASE_MS = 3600_000;
+const SCAN_LEASE_MS = 30_000;
 
 export interface ScanWorker {
   /** For the lifecycle (HookDeps.scans): enqueue inside the transaction that makes a file ready. */
@@ -72,6 +75,8 @@ export interface ScanWorkerDeps {
   /** Where sl_scan_* and sl_clamd_up are registered. */
   registry: Registry;
   random?: () => number;
+  /** The claim's lease; SCAN_LEASE_MS unless a test shortens it. */
+  leaseMs?: number;
 }
 
 /** A scan that reached a verdict, waiting to be recorded. */
@@ -81,6 +86,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   const { now, log, clamd } = deps;
   const repo = deps.repo.scans;
   const random = deps.random ?? Math.random;
+  const leaseMs = deps.leaseMs ?? SCAN_LEASE_MS;
 
   const registers = [deps.registry];
   new Gauge({ name: 'sl_scan_queue_depth', help: 'Files waiting for their virus scan (queued, backing off, or being scanned)', registers, async collect() { this.set(await repo.depth()); } });
@@ -134,7 +140,7 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
       const jobs: TakenJob[] = [];
       let bytes = 0;
       while (jobs.length < SCAN_BATCH && bytes < SCAN_BATCH_BYTES) {
-        const job = await tx.scans.take(now(), SCAN_LEASE_MS);
+        const job = await tx.scans.take(now(), leaseMs);
         if (!job) break;
         jobs.push(job);
         bytes += job.file.size;
@@ -144,17 +150,32 @@ export function createScanWorker(deps: ScanWorkerDeps): ScanWorker {
   }
 
   async function runBatch(jobs: TakenJob[]): Promise<void> {
-    const scanned: Scanned[] = [];
-    for (const job of [...jobs].sort((a, b) => a.file.size - b.file.size)) {
-      if (pump.stopped) {
-        await repo.release(job.file.key); // not started: waits for the next start
-        continue;
+    // Every job of the batch stays claimed until the batch ends: one recorded, handed back or
+    // postponed meanwhile is no longer claimed, and a renewal leaves it so.
+    const keys = jobs.map((job) => job.file.key);
+    const renewal = setInterval(() => renew(keys), leaseMs / 3);
+    renewal.unref();
+    try {
+      const scanned: Scanned[] = [];
+      for (const job of [...jobs].sort((a, b) => a.file.size - b.file.size)) {
+        if (pump.stopped) {
+          await repo.release(job.file.key); // not started: waits for the next start
+          continue;
+        }
+        if (job.file.size > SCAN_BATCH_BYTES) await record(scanned.splice(0));
+        const verdict = await scan(job.file, job.attempts);
+        if (verdict) scanned.push(verdict);
       }
-      if (job.file.size > SCAN_BATCH_BYTES) await record(scanned.splice(0));
-      const verdict = await scan(job.file, job.attempts);
-      if (verdict) scanned.push(verdict);
+      await record(scanned);
+    } finally {
+      clearInterval(renewal);
     }
-    await record(scanned);
+  }
+
+  function renew(keys: readonly string[]): void {
+    // A renewal that fails (the database away) is tried again at the next tick; the claims hold
+    // for a whole lease from the last one that succeeded.
+    repo.renew(keys, now() + leaseMs).catch((error: unknown) => log.warn({ err: error, keys }, 'virus scan claims could not be renewed'));
   }
 
   /** The file's verdict, or undefined when there is none (postponed, abandoned, or deleted meanwhile). */

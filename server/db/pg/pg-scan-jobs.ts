@@ -34,6 +34,10 @@ export function createPgScanJobs(sql: Sql): ScanJobs {
         const file = await tx.one<FileRow>("UPDATE files SET scan_status = 'scanning' WHERE key = $1 RETURNING *", [job.key]);
         return { file: file!, attempts: job.attempts };
       }),
+    async renew(keys, until) {
+      if (keys.length === 0) return;
+      await sql.run('UPDATE scan_jobs SET claimed_until = $1 WHERE key = ANY($2) AND claimed_until IS NOT NULL', [until, keys]);
+    },
     async nextRunAt() {
       // A claimed job comes back when its lease ends.
       const row = await sql.one<{ t: number | null }>(

@@ -421,6 +421,30 @@ for (const backend of [sqliteBackend(), sqliteBackend({ devChecks: false }), pos
       assert.equal(await two.scans.depth(), 18);
     });
 
+    test("a renewed scan claim is not taken again until the renewal ends; a handed-back job's claim is not renewed", async () => {
+      const { a: one, b: two } = await open();
+      const user = id('u');
+      const keys: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        const file = await readyFile(one, user, 10);
+        await one.scans.enqueue(file.key, clock);
+        keys.push(file.key);
+      }
+      const taken = [await one.scans.take(clock, 1_000), await one.scans.take(clock, 1_000)].map((t) => t?.file.key);
+      assert.deepEqual([...taken].sort(), [...keys].sort());
+      const [scanning, handedBack] = taken as [string, string];
+      await one.scans.release(handedBack);
+      await one.scans.renew(keys, clock + 10_000);
+      // Past the first lease: the handed-back job is taken, the renewed one is not.
+      assert.equal((await two.scans.take(clock + 5_000, 1_000))?.file.key, handedBack);
+      assert.equal(await two.scans.take(clock + 5_000, 1_000), undefined, 'the renewed claim holds');
+      await one.scans.renew([], clock + 20_000); // nothing to renew: no error
+      // PostgreSQL: once the renewal ends, another instance takes the job of an instance that stopped
+      // renewing (it died). SQLite (one instance): a claim ends only at the next start.
+      const late = await two.scans.take(clock + 10_000, 1_000);
+      assert.equal(late?.file.key, backend.name === 'PostgreSQL' ? scanning : undefined);
+    });
+
     test('start-up queues ready files without a verdict and frees scans a crash interrupted', async () => {
       const { a: repo } = await open();
       const user = id('u');
