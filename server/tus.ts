@@ -50,6 +50,32 @@ export interface TusDeps {
   log: Logger;
 }
 
+/** Where an upload's id ends in its URL: the query or fragment that may follow it. */
+const AFTER_PATH = /[?#]/;
+/** The last segment of a path, a trailing slash allowed (tus's own rule). */
+const LAST_SEGMENT = /([^/]+)\/?$/;
+
+/**
+ * The upload an upload URL names: its path's last segment, decoded. tus's own reading takes the
+ * URL's last segment with its query, so `…/<id>?x=1` (a cache-buster, a service's `?user_id=`)
+ * named no upload and HEAD answered 404, on which tus clients start the upload over. The route
+ * reads the id from the path alike (server/routes/uploads.ts), so both name one upload.
+ */
+export function uploadIdOfUrl(url: string): string | undefined {
+  const end = url.search(AFTER_PATH);
+  const match = LAST_SEGMENT.exec(end === -1 ? url : url.slice(0, end));
+  if (!match) return undefined;
+  let id: string;
+  try {
+    id = decodeURIComponent(match[1]!);
+  } catch {
+    return undefined;
+  }
+  // As tus's rule: the endpoint itself names no upload, nor does a segment that decodes to a path.
+  if (TUS_PATH.includes(match[1]!) || id.includes('/') || id.includes('\\') || id.includes('\0')) return undefined;
+  return id;
+}
+
 export function newUploadId(): string {
   return randomBytes(16).toString('hex');
 }
@@ -64,6 +90,7 @@ export function createTus(deps: TusDeps): Server {
     allowedOrigins: () => false,
     namingFunction: newUploadId,
     generateUrl: (_req, { id }) => deps.uploadUrl(id),
+    getFileIdFromRequest: (req) => uploadIdOfUrl(req.url),
     maxSize: (req) => {
       // OPTIONS (discovery: Tus-Max-Size) names no upload, so it has no bound.
       const bound = deps.bound(req as unknown as TusRequest);

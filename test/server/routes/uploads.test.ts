@@ -154,6 +154,27 @@ for (const backend of backendsUnderTest()) {
       assert.equal((await headUpload(url, auth)).status, 404);
     });
 
+    test('a query string on an upload URL names the same upload: HEAD and PATCH answer as without it, for a user and a service', async () => {
+      const data = randomBytes(900);
+      const res = await createUpload(server.url, auth, data.length, { filename: 'query.bin' });
+      const url = res.headers.get('location')!;
+      const first = await patchUpload(`${url}?cache=1`, auth, 0, data.subarray(0, 300));
+      assert.equal(first.status, 204);
+      assert.equal(first.headers.get('upload-offset'), '300');
+      const head = await headUpload(`${url}?cache=2#frag`, auth);
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('upload-offset'), '300');
+      // A service names the user it acts for in the query.
+      const service = { 'X-Service-Token': server.serviceToken };
+      const serviceHead = await headUpload(`${url}?user_id=alice`, service);
+      assert.equal(serviceHead.status, 200);
+      assert.equal(serviceHead.headers.get('upload-offset'), '300');
+      assert.equal((await patchUpload(`${url}?user_id=alice`, service, 300, data.subarray(300, 600))).status, 204);
+      const last = await patchUpload(`${url}?x=%2F..%2F`, auth, 600, data.subarray(600));
+      assert.equal(last.status, 200);
+      assert.equal((await last.json()).sha256, sha256(data));
+    });
+
     test('deferred length: bytes arrive, the length is declared last, the file is recorded', async () => {
       const res = await createUpload(server.url, auth, 'defer', { filename: 'stream.log' });
       assert.equal(res.status, 201);
