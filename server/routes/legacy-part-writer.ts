@@ -27,8 +27,15 @@ export async function writePart(tus: TusClient, parts: LegacyParts, uploadId: st
 /** Where this part begins in the file, or a refusal naming the part that is expected. */
 async function partStart(parts: LegacyParts, uploadId: string, partNumber: number, length: number, offset: number): Promise<number> {
   const last = await parts.get(uploadId);
-  // The first part (numbered from 0 or from 1 by different clients), or bytes that arrived over tus.
-  if (!last) return offset;
+  if (!last) {
+    // The first part, numbered from 0 or from 1 by different clients: any other number is a part
+    // sent before the first (parallel parts), which appended here would land at the file's start.
+    if (offset === 0 && partNumber > 1) {
+      throw new AppError('part_out_of_order', `parts are written in order: expected part 0 or 1 first, got ${partNumber}`);
+    }
+    // Or a part after bytes that arrived over tus: it continues at their end.
+    return offset;
+  }
   const lastEnd = last.start + last.length;
   if (partNumber === last.part_number) {
     if (offset === last.start) return offset;

@@ -88,6 +88,10 @@ describe('original API: init, part, complete', () => {
     const part = (partNumber: number, bytes: Buffer, headers = alice) => post('part', headers, { uploadId, partNumber, chunkBase64: b64(bytes) });
     const offset = async () => Number((await headUpload(`${server.url}/v1/uploads/${uploadId}`, alice)).headers.get('upload-offset'));
 
+    // A part that arrives before the first (parts sent in parallel) is not written at the start.
+    await expectProblem(await part(2, data.subarray(8, 16)), 409, 'part_out_of_order', 'part 2 before part 1');
+    await expectProblem(await part(7, data.subarray(8, 16)), 409, 'part_out_of_order', 'part 7 first');
+    assert.equal(await offset(), 0);
     const first = await part(1, data.subarray(0, 8));
     assert.equal(first.status, 200);
     assert.deepEqual(await first.json(), { uploadId, partNumber: 1, offset: 8, size: 20, complete: false });
