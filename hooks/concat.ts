@@ -77,7 +77,9 @@ export async function concatenate(deps: HookDeps, digests: Digests, locker: Lock
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total > deps.maxUploadBytes) throw new AppError('upload_too_large', `the concatenation is ${total} bytes; the limit is ${deps.maxUploadBytes}`);
 
-    await steps.create(final.caller, final.metadata, { uploadId: finalId, length: total, bodyLength: null, hasBody: false, reserve: 0, requestId: final.requestId });
+    await steps.create(final.caller, final.metadata, {
+      uploadId: finalId, length: total, bodyLength: null, hasBody: false, reserve: 0, replaces: partialIds.length, requestId: final.requestId,
+    });
     let file: FileRow;
     try {
       await store.create(new Upload({ id: finalId, size: total, offset: 0, metadata: final.metadata ?? {} }));

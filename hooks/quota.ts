@@ -22,6 +22,12 @@ export interface CreationRequest {
   partial?: boolean;
   /** What to reserve instead of the length: a final upload's bytes are held by its partial uploads. */
   reserve?: number;
+  /**
+   * The unfinished uploads this one replaces when it finishes: a final upload's partial uploads.
+   * They hold its place among the user's unfinished uploads, so a user at the limit can still join
+   * them (otherwise nothing but their expiry would ever free a place).
+   */
+  replaces?: number;
   /** The request creating it, for the upload.created log line. */
   requestId?: string;
 }
@@ -48,7 +54,7 @@ export async function reserveAtCreation(deps: QuotaDeps, meta: UploadMetadata, r
     detected_type: null,
     touched_at: now,
   };
-  const outcome = await deps.repo.reserveUpload(row, deps.quotaBytes, deps.maxUnfinishedUploads);
+  const outcome = await deps.repo.reserveUpload(row, deps.quotaBytes, deps.maxUnfinishedUploads + (req.replaces ?? 0));
   if (outcome === 'quota') throw await quotaExceeded(deps, meta.userId);
   if (outcome === 'count') {
     throw new AppError(

@@ -174,6 +174,29 @@ for (const backend of backendsUnderTest()) {
       await expectProblem(await fetch(`${server.url}/v1/uploads`, { method: 'POST', headers: { ...TUS, ...alice, 'Upload-Length': '1', 'Upload-Concat': 'sideways' } }), 400, 'invalid_header');
     });
 
+    test('a user at the limit of unfinished uploads can still join their partial uploads; a new upload is refused until then', async () => {
+      const limited = await startTestServer({ storage: backend, env: { UPLOAD_MAX_UNFINISHED_PER_USER: '3' } });
+      try {
+        const auth = { Authorization: `Bearer ${await limited.token('parallel')}` };
+        const urls: string[] = [];
+        for (const part of ['ab', 'cd', 'ef']) {
+          const res = await fetch(`${limited.url}/v1/uploads`, { method: 'POST', headers: { ...TUS, ...auth, 'Upload-Length': '2', 'Upload-Concat': 'partial' } });
+          assert.equal(res.status, 201);
+          urls.push(res.headers.get('location')!);
+          assert.equal((await patchUpload(urls.at(-1)!, auth, 0, Buffer.from(part))).status, 204);
+        }
+        await expectProblem(await createUpload(limited.url, auth, 1), 429, 'too_many_unfinished_uploads');
+        const joined = await fetch(`${limited.url}/v1/uploads`, { method: 'POST', headers: { ...TUS, ...auth, 'Upload-Concat': `final;${urls.join(' ')}` } });
+        assert.equal(joined.status, 201, await joined.clone().text());
+        assert.equal((await limited.readStored(joined.headers.get('x-file-key')!))!.toString(), 'abcdef');
+        const usage = await (await fetch(`${limited.url}/v1/usage`, { headers: auth })).json();
+        assert.deepEqual([usage.used_bytes, usage.reserved_bytes], [6, 0]);
+        assert.equal((await createUpload(limited.url, auth, 1)).status, 201, 'the partial uploads freed their places');
+      } finally {
+        await limited.stop();
+      }
+    });
+
     test('an idle partial upload expires with its reservation, and a terminated one goes, both without webhooks', async () => {
       let clock = Date.now();
       const expiring = await startTestServer({
