@@ -7,7 +7,11 @@ import { isValidUserId } from '../user-id.ts';
 import type { VerifyUserToken } from './jwt.ts';
 import type { SecretCheck } from './secret-check.ts';
 
-export type Caller = { kind: 'user'; userId: string } | { kind: 'service' };
+/**
+ * A service that names a user in the `user_id` query parameter acts as that user (`actingFor`): it
+ * sees and touches that user's files and uploads only. Without it, it reaches any by key.
+ */
+export type Caller = { kind: 'user'; userId: string } | { kind: 'service'; actingFor?: string };
 
 export interface AuthDeps {
   verifyUserToken: VerifyUserToken;
@@ -44,7 +48,8 @@ export async function identifyRequest(request: Request, deps: AuthDeps): Promise
   const credential = presentedCredential(request, deps.cookieName);
   if (credential.kind === 'service') {
     if (!deps.checkServiceToken(credential.token)) throw new AppError('invalid_token', 'the service token is not valid');
-    return { kind: 'service' };
+    const actingFor = queriedUserId(request.url);
+    return actingFor === undefined ? { kind: 'service' } : { kind: 'service', actingFor };
   }
   let token: string | undefined;
   if (credential.kind === 'authorization') {
@@ -55,6 +60,15 @@ export async function identifyRequest(request: Request, deps: AuthDeps): Promise
   }
   if (!token) throw new AppError('unauthenticated', 'send a Bearer token, the session cookie or X-Service-Token');
   return { kind: 'user', userId: await deps.verifyUserToken(token) };
+}
+
+/** The `user_id` query parameter of `url`, checked; undefined when there is none. */
+function queriedUserId(url: string): string | undefined {
+  if (!url.includes('user_id=')) return undefined;
+  const userId = new URL(url).searchParams.get('user_id');
+  if (userId === null) return undefined;
+  if (!isValidUserId(userId)) throw new AppError('invalid_user_id', 'user_id must match [A-Za-z0-9._-]{1,128}');
+  return userId;
 }
 
 export async function identify(c: Context, deps: AuthDeps): Promise<Caller> {
@@ -80,7 +94,8 @@ export function requireService(c: Context<AuthEnv>): void {
 
 /**
  * The user a request acts for: a user acts for themselves; the service token names the user in
- * `user_id`. A user naming someone else is refused rather than silently ignored.
+ * `user_id` (the query's, or `requested`: the route's own, such as tus's upload metadata). A user
+ * naming someone else is refused rather than silently ignored, and so are two different names.
  */
 export function actingUser(caller: Caller, requested: string | undefined): string {
   if (caller.kind === 'user') {
@@ -89,12 +104,17 @@ export function actingUser(caller: Caller, requested: string | undefined): strin
     }
     return caller.userId;
   }
-  if (requested === undefined) throw new AppError('invalid_user_id', 'user_id is required with the service token');
-  if (!isValidUserId(requested)) throw new AppError('invalid_user_id', 'user_id must match [A-Za-z0-9._-]{1,128}');
-  return requested;
+  if (requested !== undefined && caller.actingFor !== undefined && requested !== caller.actingFor) {
+    throw new AppError('invalid_user_id', `user_id names two users: ${caller.actingFor} in the query, ${requested} in the request`);
+  }
+  const named = requested ?? caller.actingFor;
+  if (named === undefined) throw new AppError('invalid_user_id', 'user_id is required with the service token');
+  if (!isValidUserId(named)) throw new AppError('invalid_user_id', 'user_id must match [A-Za-z0-9._-]{1,128}');
+  return named;
 }
 
 /** Whether the caller may see a record owned by `ownerId` (otherwise it answers 404, never 403). */
 export function mayAccess(caller: Caller, ownerId: string): boolean {
-  return caller.kind === 'service' || caller.userId === ownerId;
+  if (caller.kind === 'user') return caller.userId === ownerId;
+  return caller.actingFor === undefined || caller.actingFor === ownerId;
 }

@@ -56,6 +56,44 @@ describe('auth: the service token', () => {
     assert.deepEqual({ used: freed.used_bytes, reserved: freed.reserved_bytes }, { used: 0, reserved: 0 });
     await aliceUntouched();
   });
+
+  test("a service that names a user acts as that user: another user's files and uploads answer 404 and stay", async () => {
+    const { server, alice, fileKey, aliceUntouched } = fixture;
+    const service = { 'X-Service-Token': server.serviceToken };
+    const asBob = (path: string, init: RequestInit = {}) =>
+      fetch(`${server.url}${path}${path.includes('?') ? '&' : '?'}user_id=bob`, { ...init, headers: { ...service, ...init.headers } });
+    await expectProblem(await asBob(`/v1/files/metadata/${fileKey}`), 404, 'not_found', 'metadata');
+    await expectProblem(await asBob(`/v1/files/signed-url?key=${encodeURIComponent(fileKey)}`), 404, 'not_found', 'signed-url');
+    await expectProblem(await asBob('/v1/files/batch-download', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ keys: [fileKey] }),
+    }), 404, 'not_found', 'batch-download');
+    await expectProblem(await asBob(`/v1/files/${fileKey}`, { method: 'DELETE' }), 404, 'not_found', 'delete');
+    // Named as the owner, or not named at all, the service reaches the file.
+    assert.equal((await fetch(`${server.url}/v1/files/metadata/${fileKey}?user_id=alice`, { headers: service })).status, 200);
+
+    const created = await createUpload(server.url, alice, 10, { filename: 'scoped.txt' });
+    const url = created.headers.get('location')!;
+    await expectProblem(await headUpload(`${url}?user_id=bob`, service), 404, 'not_found', 'HEAD as bob', 'HEAD');
+    await expectProblem(await patchUpload(`${url}?user_id=bob`, service, 0, Buffer.from('0123456789')), 404, 'not_found', 'PATCH as bob');
+    await expectProblem(await fetch(`${url}?user_id=bob`, { method: 'DELETE', headers: { ...service, 'Tus-Resumable': '1.0.0' } }), 404, 'not_found', 'DELETE as bob');
+    assert.equal((await headUpload(url, alice)).headers.get('upload-offset'), '0', 'the upload is untouched');
+    assert.equal((await fetch(url, { method: 'DELETE', headers: { ...alice, 'Tus-Resumable': '1.0.0' } })).status, 204);
+
+    // Two different names for the user the upload is for: refused, nothing created.
+    const conflicting = await fetch(`${server.url}/v1/uploads?user_id=alice`, {
+      method: 'POST',
+      headers: { ...service, 'Tus-Resumable': '1.0.0', 'Upload-Length': '3', 'Upload-Metadata': `user_id ${Buffer.from('bob').toString('base64')}` },
+    });
+    await expectProblem(conflicting, 400, 'invalid_user_id', 'query and metadata disagree');
+    await expectProblem(await fetch(`${server.url}/v1/files/metadata/${fileKey}?user_id=..%2Fx`, { headers: service }), 400, 'invalid_user_id', 'a bad user_id');
+    // The query alone names the owner of a new upload too.
+    const byQuery = await fetch(`${server.url}/v1/uploads?user_id=dora`, { method: 'POST', headers: { ...service, 'Tus-Resumable': '1.0.0', 'Upload-Length': '3' } });
+    assert.equal(byQuery.status, 201);
+    const dorasUpload = byQuery.headers.get('location')!;
+    assert.equal((await server.services.repo.getUpload(dorasUpload.split('/').pop()!))!.user_id, 'dora');
+    await fetch(dorasUpload, { method: 'DELETE', headers: { ...service, 'Tus-Resumable': '1.0.0' } });
+    await aliceUntouched();
+  });
 });
 
 describe('auth: service token rotation', () => {
