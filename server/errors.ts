@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   invalid_signature: { status: 403, title: 'Invalid or tampered link' },
   not_found: { status: 404, title: 'Not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
+  request_timeout: { status: 408, title: 'Request timeout' },
   offset_mismatch: { status: 409, title: 'Upload-Offset does not match the upload' },
   link_expired: { status: 410, title: 'Link expired' },
   conflict: { status: 409, title: 'Conflict' },
@@ -31,6 +32,7 @@ export const ERROR_CODES = {
   // A HEAD of an upload whose state the server cannot read now (server/routes/uploads.ts says why 423).
   upload_unavailable: { status: 423, title: 'Upload state cannot be read right now' },
   rate_limited: { status: 429, title: 'Too many requests' },
+  headers_too_large: { status: 431, title: 'Request headers too large' },
   too_many_upload_requests: { status: 429, title: 'Too many upload requests in flight' },
   too_many_unfinished_uploads: { status: 429, title: 'Too many unfinished uploads' },
   checksum_mismatch: { status: 460, title: 'Checksum mismatch' },

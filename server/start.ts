@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { sweepIntervalMs } from '../hooks/expiry.ts';
 import { createFetch, type EdgeDeps } from './app.ts';
 import type { Config } from './config.ts';
+import { answerClientError } from './http/client-error.ts';
 import { createDrain } from './http/drain.ts';
 import { TokenBuckets } from './http/rate-limit.ts';
 import { createLogger } from './logging.ts';
@@ -68,6 +69,7 @@ export async function startServer(config: Readonly<Config>, options: StartOption
   // would cut it. Headers must still arrive promptly.
   server.requestTimeout = 0;
   server.headersTimeout = 60_000;
+  server.on('clientError', answerClientError);
 
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
