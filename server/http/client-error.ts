@@ -1,14 +1,15 @@
 // Requests node:http refuses before any route sees them: headers past its limit (16 KiB, Node's
 // --max-http-header-size), bytes that are not HTTP, headers that did not all arrive within
 // headersTimeout. Node's own answer is a bare status line without a body; here the client gets the
-// problem+json every other refusal carries, with its stable code, and the connection closes (what
-// follows on it cannot be read as requests).
+// problem+json every other refusal carries, with its stable code. As Node does, the answer is
+// written only when no answer on the connection has begun, and the connection is then closed at
+// once: what follows on it cannot be read as requests, and a request in flight on it is over.
 import type { Duplex } from 'node:stream';
 import { AppError, PROBLEM_CONTENT_TYPE, type ErrorCode } from '../errors.ts';
 
 const REFUSALS: Record<string, { code: ErrorCode; detail: string }> = {
   HPE_HEADER_OVERFLOW: { code: 'headers_too_large', detail: 'the request headers are larger than the server reads (16 KiB)' },
-  HPE_REQUEST_TIMEOUT: { code: 'request_timeout', detail: 'the request headers did not all arrive in time' },
+  ERR_HTTP_REQUEST_TIMEOUT: { code: 'request_timeout', detail: 'the request headers did not all arrive in time' },
 };
 const MALFORMED = { code: 'bad_request', detail: 'the request is not valid HTTP/1.1' } as const;
 
@@ -25,7 +26,7 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
   const { code, detail } = REFUSALS[error.code ?? ''] ?? MALFORMED;
   const refusal = new AppError(code, detail);
   const body = JSON.stringify(refusal.toProblem());
-  socket.end(
+  socket.write(
     `HTTP/1.1 ${refusal.status} ${REASONS[refusal.status] ?? 'Error'}\r\n` +
       `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
@@ -33,4 +34,5 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
       'Connection: close\r\n\r\n' +
       body,
   );
+  socket.destroy();
 }

@@ -1,8 +1,9 @@
 // Requests node:http refuses before any route (server/http/client-error.ts): headers past its size
 // limit and bytes that are not HTTP get a problem+json with a stable code instead of a bare status
 // line, over a raw socket to a real server, which keeps serving. The headers timeout (60 s on the
-// server) is answered by the same listener, given the error node:http raises for it.
+// server) is shown on a node:http server of its own with a 0.5 s timeout and the same listener.
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { answerClientError } from '../../../server/http/client-error.ts';
@@ -61,15 +62,25 @@ describe('requests node:http refuses before any route', () => {
     assert.equal((await fetch(`${server.url}/healthz/live`)).status, 200);
   });
 
-  test("headers that did not arrive in time (node:http's HPE_REQUEST_TIMEOUT): 408 request_timeout", async () => {
-    const listener = net.createServer((socket) => answerClientError(Object.assign(new Error('timeout'), { code: 'HPE_REQUEST_TIMEOUT' }), socket));
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  test('headers that do not all arrive in time: 408 request_timeout', async () => {
+    const slow = http.createServer({ headersTimeout: 500, requestTimeout: 0, connectionsCheckingInterval: 100 }, (_req, res) => res.end());
+    slow.on('clientError', answerClientError);
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
     try {
-      const answer = parse(await exchange((listener.address() as AddressInfo).port, 'GET / HTTP/1.1\r\n'));
+      // The request line and one header, then nothing: the client waits for the server to close.
+      const raw = await new Promise<string>((resolve, reject) => {
+        const socket = net.connect((slow.address() as AddressInfo).port, '127.0.0.1');
+        const chunks: Buffer[] = [];
+        socket.on('data', (chunk) => chunks.push(chunk));
+        socket.on('error', (error) => (chunks.length > 0 ? undefined : reject(error)));
+        socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+        socket.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+      });
+      const answer = parse(raw);
       assert.equal(answer.status, 408);
       assert.equal(answer.body.code, 'request_timeout');
     } finally {
-      listener.close();
+      slow.close();
     }
   });
 });
