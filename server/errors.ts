@@ -113,13 +113,16 @@ export function problemResponse(error: AppError, extraHeaders?: HeadersInit): Re
  * @tus/server reports its own protocol errors as plain text. This maps each of them to a code, so a
  * client sees the same problem+json whether the refusal came from tus or from our hooks.
  * Keyed by status and the start of tus's message (its bodies are stable within a major version).
+ * tus's message is the detail, unless a fourth entry says it better.
  */
-const TUS_MESSAGES: Array<[number, string, ErrorCode]> = [
+const TUS_MESSAGES: Array<[number, string, ErrorCode, string?]> = [
   [403, 'Upload-Offset header required', 'invalid_header'],
   [403, 'Content-Type header required', 'unsupported_media_type'],
   [400, 'Request aborted', 'bad_request'],
   [400, 'Cannot terminate an already completed upload', 'conflict'],
-  [400, 'Upload-Length or Upload-Defer-Length', 'invalid_header'],
+  // tus's one text for every length refusal, including those where the length is there but not allowed.
+  [400, 'Upload-Length or Upload-Defer-Length', 'invalid_header',
+    'a creation sends one of Upload-Length or Upload-Defer-Length: 1; a PATCH sends Upload-Length only once for a deferred length, never below the offset, and never when the length is known'],
   [400, 'Upload-Metadata is invalid', 'invalid_metadata'],
   [404, '', 'not_found'],
   [409, '', 'offset_mismatch'],
@@ -135,9 +138,9 @@ const TUS_VERSION_HEADER = { 'Tus-Version': '1.0.0' };
 
 export function tusErrorToAppError(status: number, body: string): AppError {
   if (status === 400 && body.startsWith('Invalid ')) return invalidHeaders(body);
-  for (const [s, prefix, code] of TUS_MESSAGES) {
+  for (const [s, prefix, code, detail] of TUS_MESSAGES) {
     if (s === status && body.startsWith(prefix)) {
-      return new AppError(code, body.trim() || undefined, code === 'precondition_failed' ? TUS_VERSION_HEADER : {});
+      return new AppError(code, detail ?? (body.trim() || undefined), code === 'precondition_failed' ? TUS_VERSION_HEADER : {});
     }
   }
   return new AppError('internal');

@@ -42,6 +42,16 @@ describe('bad input: tus requests', () => {
     await expectProblem(declare, 400, 'invalid_header', 'deferred Upload-Length 2^54', 'PATCH');
   });
 
+  test('an Upload-Length that is there but not allowed: 400 whose detail does not claim it is missing', async () => {
+    const { mallory, newUpload } = fixture;
+    const url = await newUpload(10, { filename: 'known.bin' });
+    const refused = await patchUpload(url, mallory, 0, Buffer.alloc(5), { 'Upload-Length': '10' });
+    const problem = await expectProblem(refused, 400, 'invalid_header', 'Upload-Length on an upload whose length is known', 'PATCH');
+    assert.doesNotMatch(problem!.detail ?? '', /required/);
+    assert.match(problem!.detail ?? '', /never when the length is known/);
+    assert.equal((await headUpload(url, mallory)).headers.get('upload-offset'), '0');
+  });
+
   test('Upload-Offset that is not a non-negative integer: 400; one that does not match: 409', async () => {
     const { mallory, newUpload } = fixture;
     const url = await newUpload(100, { filename: 'offsets.bin' });
