@@ -17,8 +17,17 @@ export interface UploadMetadata {
 // RFC 9110 §8.3.1 media type: type "/" subtype, both tokens; parameters are kept if well formed.
 const MEDIA_TYPE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+\/[!#$%&'*+\-.^_`|~0-9A-Za-z]+(\s*;\s*[!#$%&'*+\-.^_`|~0-9A-Za-z]+=("[^"\\\u0000-\u001f]*"|[!#$%&'*+\-.^_`|~0-9A-Za-z]+))*$/;
 
+// tus's parser takes any ASCII but space and comma into a key, so "filename<TAB>base64" was one
+// key without a value and the upload silently lost its name.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
 export function parseUploadMetadata(raw: Record<string, string | null> | undefined, caller: Caller): UploadMetadata {
   const meta = raw ?? {};
+  for (const key of Object.keys(meta)) {
+    if (CONTROL.test(key)) {
+      throw new AppError('invalid_metadata', `Upload-Metadata key ${JSON.stringify(key)} holds a control character; a key and its value are separated by one space`);
+    }
+  }
   const value = (key: string): string | undefined => meta[key] ?? undefined;
 
   const requested = value('user_id');

@@ -22,6 +22,7 @@ describe('bad input: Upload-Metadata', () => {
       ['empty key', 'filename YQ==,,other YQ=='],
       ['three tokens', 'filename YQ== YQ=='],
       ['non-ASCII key', 'fïlename YQ=='],
+      ['a tab between key and value', 'filename\tYQ=='],
       ['trailing comma', 'filename YQ==,'],
     ];
     for (const [what, header] of cases) {
