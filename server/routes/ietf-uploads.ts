@@ -63,7 +63,9 @@ async function create(request: Request, headers: Headers, deps: IetfDeps): Promi
   const complete = uploadComplete(request);
   const contentLength = contentLengthOf(request);
   const hasBody = contentLength === null ? request.headers.has('transfer-encoding') : contentLength > 0;
-  const length = request.headers.get('upload-length') ?? (complete && contentLength !== null ? String(contentLength) : null);
+  const declared = request.headers.get('upload-length');
+  if (complete) consistentEnd(0, contentLength, declared === null || !/^\d{1,16}$/.test(declared) ? null : Number(declared));
+  const length = declared ?? (complete && contentLength !== null ? String(contentLength) : null);
   if (length !== null) headers.set('Upload-Length', length);
   else headers.set('Upload-Defer-Length', '1');
   if (!headers.has('upload-metadata')) {
@@ -87,7 +89,9 @@ async function append(request: Request, headers: Headers, uploadId: string, deps
   const complete = uploadComplete(request);
   const offset = Number(request.headers.get('upload-offset'));
   const contentLength = contentLengthOf(request);
-  const deferred = (await deps.lengthOf(uploadId)) === null;
+  const known = await deps.lengthOf(uploadId);
+  const deferred = known === null;
+  if (complete && Number.isSafeInteger(offset)) consistentEnd(offset, contentLength, known ?? null);
   if (complete && deferred && contentLength !== null && Number.isSafeInteger(offset)) headers.set('Upload-Length', String(offset + contentLength));
   headers.set('Content-Type', 'application/offset+octet-stream');
   const appended = await deps.tus(new Request(request.url, { method: 'PATCH', headers, body: deps.body(), duplex: 'half' } as RequestInit));
@@ -118,6 +122,16 @@ function tusHeaders(from: Headers): Headers {
   for (const name of ['upload-draft-interop-version', 'upload-complete', 'upload-incomplete', 'upload-length']) headers.delete(name);
   headers.set('Tus-Resumable', '1.0.0');
   return headers;
+}
+
+/**
+ * A request that says it completes the upload (Upload-Complete: ?1) must end where its length says:
+ * a body of known size that stops short of it, or runs past it, is refused before any byte is
+ * stored, rather than kept as an append that leaves the upload incomplete.
+ */
+function consistentEnd(offset: number, contentLength: number | null, length: number | null): void {
+  if (contentLength === null || length === null || offset + contentLength === length) return;
+  throw new AppError('invalid_header', `Upload-Complete: ?1, but the body ends at byte ${offset + contentLength} of an upload of ${length} bytes`);
 }
 
 /** Upload-Complete is an RFC 8941 boolean: ?1 or ?0. */

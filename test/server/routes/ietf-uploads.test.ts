@@ -144,6 +144,22 @@ for (const backend of backendsUnderTest()) {
       assert.equal(theirs.status, 404);
       const append = await fetch(url, { method: 'PATCH', headers: { ...bob, 'Upload-Draft-Interop-Version': '5', 'Upload-Offset': '0', 'Upload-Complete': '?1' }, body: 'x' });
       await expectProblem(append, 404, 'not_found');
+      // Upload-Complete: ?1 with a body that does not end where the length says: 400, nothing stored.
+      const short = await fetch(`${server.url}/v1/uploads`, {
+        method: 'POST', headers: { ...alice, 'Upload-Draft-Interop-Version': '6', 'Upload-Complete': '?1', 'Upload-Length': '10' }, body: 'abc',
+      });
+      await expectProblem(short, 400, 'invalid_header', 'a complete creation shorter than its Upload-Length');
+      const sized = (await fetch(`${server.url}/v1/uploads`, {
+        method: 'POST', headers: { ...alice, 'Upload-Draft-Interop-Version': '5', 'Upload-Complete': '?0', 'Upload-Length': '6' },
+      })).headers.get('location')!;
+      const shortAppend = await fetch(sized, { method: 'PATCH', headers: { ...alice, 'Upload-Draft-Interop-Version': '5', 'Upload-Offset': '0', 'Upload-Complete': '?1' }, body: 'abc' });
+      await expectProblem(shortAppend, 400, 'invalid_header', 'a complete append that stops short');
+      const offset = await fetch(sized, { method: 'HEAD', headers: { ...alice, 'Upload-Draft-Interop-Version': '5' } });
+      assert.equal(offset.headers.get('upload-offset'), '0', 'nothing of it was stored');
+      const whole = await fetch(sized, { method: 'PATCH', headers: { ...alice, 'Upload-Draft-Interop-Version': '5', 'Upload-Offset': '0', 'Upload-Complete': '?1' }, body: 'abcdef' });
+      assert.equal(whole.status, 200, await whole.clone().text());
+      assert.equal(whole.headers.get('upload-complete'), '?1');
+      await fetch(`${server.url}/v1/files/${whole.headers.get('x-file-key')}`, { method: 'DELETE', headers: alice });
       const cancel = await fetch(url, { method: 'DELETE', headers: { ...alice, 'Upload-Draft-Interop-Version': '5' } });
       assert.equal(cancel.status, 204);
       assert.equal((await fetch(`${server.url}/v1/usage`, { headers: alice }).then((r) => r.json())).reserved_bytes, 0);
