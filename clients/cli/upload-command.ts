@@ -49,8 +49,11 @@ async function uploadOne(file: string, folder: string | undefined, deps: UploadC
   const id: FileIdentity = { server: deps.session.baseUrl, absolutePath, size: info.size, mtimeMs: info.mtimeMs, folder: folder ?? '' };
 
   let uploadUrl = deps.state.get(id)?.uploadUrl;
-  const status = uploadUrl ? await deps.session.uploadStatus(uploadUrl).catch(() => null) : null;
-  if (uploadUrl && !status) {
+  // Only an upload the server says is gone (404, 410: null) is forgotten. Any other failure to ask
+  // (no network, a refused token, a 5xx) keeps it: the upload goes on from it, or fails and is
+  // resumed by the next run, instead of starting over while the old one holds quota until it expires.
+  const status = uploadUrl ? await deps.session.uploadStatus(uploadUrl).catch(() => undefined) : undefined;
+  if (uploadUrl && status === null) {
     deps.state.delete(id);
     uploadUrl = undefined;
   }

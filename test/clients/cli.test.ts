@@ -100,6 +100,21 @@ describe('CLI upload: interrupted, then resumed from the server offset', () => {
     await resumeAndCheck(file, data, uploadUrl);
   });
 
+  test('a run that cannot reach the upload (a refused token) keeps it: the next run resumes it, not a new one', async () => {
+    const data = randomBytes(5 * MiB);
+    const file = path.join(dir, 'kept.bin');
+    writeFileSync(file, data);
+    const { run, uploadUrl } = await uploadUntilPartWay(file, data.length);
+    run.child.kill('SIGKILL');
+    assert.equal(await run.exited, 'SIGKILL');
+    proxy.bytesPerSecond = Infinity;
+    const refused = await runCli(['upload', file, '--folder', 'backups'], { ...env, STREAM_LINE_TOKEN: 'not-a-token' });
+    assert.notEqual(refused.code, 0, refused.stderr);
+    const kept = Object.values(JSON.parse(readFileSync(env.STREAM_LINE_STATE!, 'utf8')) as Record<string, { uploadUrl: string }>);
+    assert.deepEqual(kept.map((e) => e.uploadUrl), [uploadUrl], 'the state file still names the upload');
+    await resumeAndCheck(file, data, uploadUrl);
+  });
+
   test('a file changed since the interruption starts a new upload instead of resuming the old one', async () => {
     const file = path.join(dir, 'changed.bin');
     writeFileSync(file, randomBytes(4 * MiB));
