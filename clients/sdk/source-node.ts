@@ -26,8 +26,13 @@ export async function prepareNodeSource(source: NodeSource, options: UploadOptio
 async function prepareFile(file: string, options: UploadOptions): Promise<PreparedSource> {
   const { size } = await stat(file);
   const hash = createHash('sha256');
-  await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024 }), hash, options.signal ? { signal: options.signal } : {});
-  return { input: createReadStream(file), size, sha256: hash.digest('hex'), filename: path.basename(file) };
+  // Exactly the `size` bytes at the stat are hashed and sent: a file still growing (a log) is
+  // uploaded as it was then. tus-js-client takes a read stream's `end` as the upload's end; without
+  // it, it stats the file again and sends what was appended meanwhile.
+  if (size === 0) return { input: Buffer.alloc(0), size, sha256: hash.digest('hex'), filename: path.basename(file) };
+  const range = { start: 0, end: size - 1 };
+  await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024, ...range }), hash, options.signal ? { signal: options.signal } : {});
+  return { input: createReadStream(file, range), size, sha256: hash.digest('hex'), filename: path.basename(file) };
 }
 
 async function spool(stream: Readable, options: UploadOptions, filetype?: string): Promise<PreparedSource> {

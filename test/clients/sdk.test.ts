@@ -2,7 +2,7 @@
 // session, and the typed errors a caller meets.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { appendFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -116,6 +116,24 @@ describe('SDK user session', () => {
     assert.equal(progress.at(-1), data.length);
     assert.ok(progress.length >= 4, `progress reported ${progress.length} times`);
     assert.deepEqual(await session().getFileMetadata(record.key), record);
+    await session().deleteFile(record.key);
+  });
+
+  test('a file that grows while it is hashed and sent is uploaded as it was when the upload began', async () => {
+    const data = randomBytes(6 * MiB);
+    const file = path.join(tempDir(), 'growing.log');
+    writeFileSync(file, data);
+    // Appended all along, from before the hash starts to after the last byte is sent (the file
+    // outgrows the user's 8 MiB quota meanwhile: only the first 6 MiB may be sent).
+    const growing = setInterval(() => appendFileSync(file, randomBytes(16 * 1024)), 1);
+    let record;
+    try {
+      record = await session().upload(file, { chunkSize: MiB });
+    } finally {
+      clearInterval(growing);
+    }
+    assert.ok(statSync(file).size > data.length, 'the file grew meanwhile');
+    assert.deepEqual([record.size, record.sha256], [data.length, sha256(data)]);
     await session().deleteFile(record.key);
   });
 
