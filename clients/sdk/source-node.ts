@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { PreparedSource, UploadOptions } from './upload.ts';
+import { SourceChanged, type PreparedSource, type UploadOptions } from './upload.ts';
 
 export type NodeSource = string | Uint8Array | Readable | ReadableStream<Uint8Array> | Blob;
 
@@ -32,7 +32,11 @@ async function prepareFile(file: string, options: UploadOptions): Promise<Prepar
   if (size === 0) return { input: Buffer.alloc(0), size, sha256: hash.digest('hex'), filename: path.basename(file) };
   const range = { start: 0, end: size - 1 };
   await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024, ...range }), hash, options.signal ? { signal: options.signal } : {});
-  return { input: createReadStream(file, range), size, sha256: hash.digest('hex'), filename: path.basename(file) };
+  const unchanged = async () => {
+    const now = (await stat(file)).size;
+    if (now < size) throw new SourceChanged(`${path.basename(file)} shrank to ${now} of its ${size} bytes while it was uploaded; upload it again`);
+  };
+  return { input: createReadStream(file, range), size, sha256: hash.digest('hex'), filename: path.basename(file), unchanged };
 }
 
 async function spool(stream: Readable, options: UploadOptions, filetype?: string): Promise<PreparedSource> {

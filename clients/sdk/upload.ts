@@ -36,7 +36,16 @@ export interface PreparedSource {
   filetype?: string;
   /** Releases what preparing took (an open file, a spooled temp file). */
   dispose?: () => Promise<void>;
+  /**
+   * Throws a SourceChanged when the source no longer holds the bytes it was prepared with (a file
+   * truncated since). Checked before each request that sends bytes: a body shorter than the length
+   * it announces would otherwise wait until the server's idle timeout, over and over.
+   */
+  unchanged?: () => Promise<void>;
 }
+
+/** The source lost bytes since it was prepared; the upload cannot complete. */
+export class SourceChanged extends Error {}
 
 export type SourcePreparer<S> = (source: S, options: UploadOptions) => Promise<PreparedSource>;
 
@@ -66,6 +75,10 @@ export async function runUpload(http: Http, prepared: PreparedSource, options: U
         if (upload.url) options.onUploadUrl?.(upload.url);
       },
       onProgress: (sent, total) => options.onProgress?.(sent, total),
+      ...(prepared.unchanged ? { onBeforeRequest: (req: tus.HttpRequest) => (req.getMethod() === 'HEAD' ? undefined : prepared.unchanged!()) } : {}),
+      // A source that changed fails at once, not after the retries a network failure gets.
+      onShouldRetry: (error, attempt, opts) =>
+        !(error.causingError instanceof SourceChanged) && (tus.defaultOptions.onShouldRetry?.(error, attempt, opts) ?? true),
       onSuccess: ({ lastResponse }) => resolve(lastResponse),
       onError: (error) => reject(toUploadError(error)),
     });
@@ -107,6 +120,8 @@ async function recordFrom(http: Http, res: tus.HttpResponse): Promise<FileRecord
 }
 
 function toUploadError(error: Error): Error {
+  const cause = (error as tus.DetailedError).causingError;
+  if (cause instanceof SourceChanged) return cause;
   const res = (error as tus.DetailedError).originalResponse;
   if (res) return errorFromResponse(res.getStatus(), res.getHeader('Content-Type') ?? null, res.getBody() ?? '');
   return new StreamLineError('network_error', 0, error.message, { cause: error });

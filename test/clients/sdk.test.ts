@@ -2,7 +2,7 @@
 // session, and the typed errors a caller meets.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
@@ -135,6 +135,28 @@ describe('SDK user session', () => {
     assert.ok(statSync(file).size > data.length, 'the file grew meanwhile');
     assert.deepEqual([record.size, record.sha256], [data.length, sha256(data)]);
     await session().deleteFile(record.key);
+  });
+
+  // The timeout only turns a hang (each PATCH waiting for the server's idle timeout) into a failure.
+  test('a file cut short while it is uploaded fails at once, naming the file, instead of waiting on the server', { timeout: 120_000 }, async () => {
+    const data = randomBytes(6 * MiB);
+    const file = path.join(tempDir(), 'shrinking.bin');
+    writeFileSync(file, data);
+    let cut = false;
+    let uploadUrl = '';
+    const upload = session().upload(file, {
+      chunkSize: MiB,
+      onUploadUrl: (url) => (uploadUrl = url),
+      onProgress: (sent) => {
+        if (!cut && sent >= MiB) {
+          cut = true;
+          truncateSync(file, 2 * MiB);
+        }
+      },
+    });
+    await assert.rejects(upload, (error: Error) => /shrinking\.bin shrank to 2097152 of its 6291456 bytes/.test(error.message));
+    // The upload stays on the server, as any that failed; terminated here so the quota is free again.
+    assert.equal((await fetch(uploadUrl, { method: 'DELETE', headers: { Authorization: `Bearer ${token}`, 'Tus-Resumable': '1.0.0' } })).status, 204);
   });
 
   test('upload of a Buffer, a Node stream and a web stream', async () => {
