@@ -4,6 +4,7 @@
 // problem+json every other refusal carries, with its stable code. As Node does, the answer is
 // written only when no answer on the connection has begun, and the connection is then closed at
 // once: what follows on it cannot be read as requests, and a request in flight on it is over.
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { AppError, PROBLEM_CONTENT_TYPE, type ErrorCode } from '../errors.ts';
 
@@ -12,8 +13,6 @@ const REFUSALS: Record<string, { code: ErrorCode; detail: string }> = {
   ERR_HTTP_REQUEST_TIMEOUT: { code: 'request_timeout', detail: 'the request headers did not all arrive in time' },
 };
 const MALFORMED = { code: 'bad_request', detail: 'the request is not valid HTTP/1.1' } as const;
-
-const REASONS: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
 /** node:http's 'clientError' listener. */
 export function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
@@ -27,7 +26,7 @@ export function answerClientError(error: Error & { code?: string }, socket: Dupl
   const refusal = new AppError(code, detail);
   const body = JSON.stringify(refusal.toProblem());
   socket.write(
-    `HTTP/1.1 ${refusal.status} ${REASONS[refusal.status] ?? 'Error'}\r\n` +
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Error'}\r\n` +
       `Content-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n` +
       'Tus-Resumable: 1.0.0\r\n' +
