@@ -66,7 +66,10 @@ export async function identifyRequest(request: Request, deps: AuthDeps): Promise
 function queriedUserId(url: string): string | undefined {
   if (!url.includes('user_id=')) return undefined;
   const userId = new URL(url).searchParams.get('user_id');
-  if (userId === null) return undefined;
+  return userId === null ? undefined : checkedUserId(userId);
+}
+
+function checkedUserId(userId: string): string {
   if (!isValidUserId(userId)) throw new AppError('invalid_user_id', 'user_id must match [A-Za-z0-9._-]{1,128}');
   return userId;
 }
@@ -109,8 +112,7 @@ export function actingUser(caller: Caller, requested: string | undefined): strin
   }
   const named = requested ?? caller.actingFor;
   if (named === undefined) throw new AppError('invalid_user_id', 'user_id is required with the service token');
-  if (!isValidUserId(named)) throw new AppError('invalid_user_id', 'user_id must match [A-Za-z0-9._-]{1,128}');
-  return named;
+  return checkedUserId(named);
 }
 
 /** Whether the caller may see a record owned by `ownerId` (otherwise it answers 404, never 403). */
