@@ -27,8 +27,8 @@ async function prepareFile(file: string, options: UploadOptions): Promise<Prepar
   const { size } = await stat(file);
   const hash = createHash('sha256');
   // Exactly the `size` bytes at the stat are hashed and sent: a file still growing (a log) is
-  // uploaded as it was then. tus-js-client takes a read stream's `end` as the upload's end; without
-  // it, it stats the file again and sends what was appended meanwhile.
+  // uploaded as it was then. The hash reads up to that end; tus-js-client is given `size` as the
+  // upload's size and the same bounded stream, so neither reaches what is appended meanwhile.
   if (size === 0) return { input: Buffer.alloc(0), size, sha256: hash.digest('hex'), filename: path.basename(file) };
   const range = { start: 0, end: size - 1 };
   await pipeline(createReadStream(file, { highWaterMark: 1024 * 1024, ...range }), hash, options.signal ? { signal: options.signal } : {});
