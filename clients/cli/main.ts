@@ -8,7 +8,7 @@ import { linkCommand, listCommand, removeCommand, tokenCommand, usageCommand, zi
 import { parseDuration } from '../shared/format.ts';
 import { progressFor } from './progress-output.ts';
 import { ResumeState } from './resume-state.ts';
-import { requireServiceToken, requireToken, resolveSettings, UsageError } from './settings.ts';
+import { addressHint, requireServiceToken, requireToken, resolveSettings, UsageError, type Settings } from './settings.ts';
 import { uploadCommand } from './upload-command.ts';
 
 const HELP = `usage: stream-line <command> [options]
@@ -36,7 +36,29 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const err = (line: string) => process.stderr.write(`${line}\n`);
 
 async function main(argv: string[]): Promise<number> {
-  const { values: flags, positionals } = parseArgs({
+  const { values: flags, positionals } = parseFlags(argv);
+  const [command, ...args] = positionals;
+  if (flags.help || command === undefined || command === 'help') {
+    out(HELP);
+    return command === undefined && !flags.help ? 2 : 0;
+  }
+  const settings = resolveSettings(flags, process.env, os.homedir());
+  try {
+    return await run(command, args, flags, settings);
+  } catch (error) {
+    if (isUsageError(error)) throw error;
+    err(`stream-line: ${errorMessage(error)}`);
+    if (error instanceof StreamLineError) err(`  (${error.code}${error.status ? `, HTTP ${error.status}` : ''})`);
+    const hint = addressHint(error, settings.url);
+    if (hint) err(`  ${hint}`);
+    return 1;
+  }
+}
+
+type Flags = ReturnType<typeof parseFlags>['values'];
+
+function parseFlags(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -54,12 +76,13 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const [command, ...args] = positionals;
-  if (flags.help || command === undefined || command === 'help') {
-    out(HELP);
-    return command === undefined && !flags.help ? 2 : 0;
-  }
-  const settings = resolveSettings(flags, process.env, os.homedir());
+}
+
+function isUsageError(error: unknown): boolean {
+  return error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true;
+}
+
+async function run(command: string, args: string[], flags: Flags, settings: Settings): Promise<number> {
   const session = () => createUserSession({ baseUrl: settings.url, token: requireToken(settings) });
   const need = (min: number, what: string) => {
     if (args.length < min) throw new UsageError(`${command} needs ${what}`);
@@ -118,12 +141,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-      err(`stream-line: ${(error as Error).message}`);
-      process.exit(2);
-    }
-    err(`stream-line: ${errorMessage(error)}`);
-    if (error instanceof StreamLineError) err(`  (${error.code}${error.status ? `, HTTP ${error.status}` : ''})`);
-    process.exit(1);
+    err(`stream-line: ${isUsageError(error) ? (error as Error).message : errorMessage(error)}`);
+    process.exit(isUsageError(error) ? 2 : 1);
   },
 );

@@ -9,6 +9,7 @@ import { errorMessage, type FileRecord, type NodeSource, type SignedUrlOptions, 
 import { formatBytes } from '../shared/format.ts';
 import type { FileProgress, Progress } from './progress.ts';
 import { ResumeState, type FileIdentity } from './resume-state.ts';
+import { addressHint } from './settings.ts';
 
 export interface UploadCommandDeps {
   session: UserSession<NodeSource>;
@@ -24,6 +25,7 @@ export interface UploadCommandDeps {
 /** Uploads the files one after the other; resolves with how many failed. */
 export async function uploadCommand(files: string[], folder: string | undefined, deps: UploadCommandDeps): Promise<number> {
   let failed = 0;
+  let hinted = false;
   for (const file of files) {
     if (deps.signal.aborted) break;
     try {
@@ -37,6 +39,11 @@ export async function uploadCommand(files: string[], folder: string | undefined,
       if (deps.signal.aborted) break;
       failed++;
       deps.err(`failed ${file}: ${errorMessage(error)}`);
+      const hint = hinted ? null : addressHint(error, deps.session.baseUrl);
+      if (hint) {
+        deps.err(`  ${hint}`);
+        hinted = true;
+      }
     }
   }
   return failed;

@@ -19,12 +19,20 @@ const MESSAGES: Partial<Record<StreamLineErrorCode, string>> = {
   internal: 'The server failed unexpectedly. Try again; if it keeps failing, tell the administrator.',
 };
 
+const NO_SUCH_ROUTE_WORDS = 'The server has no such route: check its address (and the path after the host name, if any).';
+
+/** The server's 404 for the route itself, not for a file: the address, or the path in it, is wrong. */
+export function isNoSuchRoute(error: StreamLineError): boolean {
+  return error.code === 'not_found' && error.detail === 'no such route';
+}
+
 /**
  * One sentence for a person. Codes with words of their own get those; the rest (bad parameters,
  * bad metadata) are best explained by the server's detail, which names the field.
  */
 export function errorMessage(error: unknown): string {
   if (!(error instanceof StreamLineError)) return error instanceof Error ? error.message : String(error);
+  if (isNoSuchRoute(error)) return NO_SUCH_ROUTE_WORDS;
   const words = MESSAGES[error.code];
   if (words) return words;
   return error.detail ? `${capitalize(error.detail)} (${error.code}).` : `Request refused (${error.code}, HTTP ${error.status}).`;

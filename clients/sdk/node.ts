@@ -7,7 +7,7 @@ export const createUserSession = userSessionWith<NodeSource>(prepareNodeSource);
 export const createServiceClient = serviceClientWith(createUserSession);
 
 export { StreamLineError, isStreamLineError, type StreamLineErrorCode } from './errors.ts';
-export { errorMessage } from './messages.ts';
+export { errorMessage, isNoSuchRoute } from './messages.ts';
 export type { NodeSource } from './source-node.ts';
 export type { ServiceClient, ServiceClientOptions } from './service-client.ts';
 export type { UserSession, UserSessionOptions, UploadStatus } from './user-session.ts';

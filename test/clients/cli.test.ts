@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createUserSession } from '../../clients/sdk/node.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { ownTmpDir, uploadBytesHeld } from '../helpers/upload-bytes-held.ts';
 import { readWithYauzl } from '../helpers/zip.ts';
 import { runCli, startCli, type CliRun } from './helpers/run-cli.ts';
@@ -217,12 +218,37 @@ describe('CLI commands', () => {
     const badTtl = await runCli(['link', 'some/key', '--ttl', '10 years'], user);
     assert.equal(badTtl.code, 2);
     assert.match(badTtl.stderr, /--ttl must be seconds or a duration/);
-    const unreachable = await runCli(['usage'], { ...user, STREAM_LINE_URL: 'http://127.0.0.1:9' });
-    assert.equal(unreachable.code, 1);
-    assert.match(unreachable.stderr, /The server could not be reached/);
   });
 
-  test('usage mistakes exit 2: no token, no service token, unknown command, missing -o', async () => {
+  test('a wrong server address is named: unreachable, not Stream-Line, or a path with no route', async () => {
+    const user = { ...env, STREAM_LINE_TOKEN: await server.token('carol') };
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const unreachable = await runCli(['usage'], { ...user, STREAM_LINE_URL: closed });
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /The server could not be reached/);
+    assert.ok(unreachable.stderr.includes(`the server address is ${closed} (from --url or STREAM_LINE_URL)`), unreachable.stderr);
+
+    // Stream-Line under a path it does not serve: "no such route", not "it may have been deleted".
+    const wrongPath = await runCli(['ls', '--url', `${server.url}/uploads`], user);
+    assert.equal(wrongPath.code, 1);
+    assert.match(wrongPath.stderr, /The server has no such route: check its address/);
+    assert.ok(wrongPath.stderr.includes(`the server address is ${server.url}/uploads`), wrongPath.stderr);
+
+    // An upload to the wrong place names the address once, not once per file.
+    const files = ['one.bin', 'two.bin'].map((name) => path.join(dir, name));
+    for (const file of files) writeFileSync(file, randomBytes(10));
+    const upload = await runCli(['upload', ...files], { ...user, STREAM_LINE_URL: closed });
+    assert.equal(upload.code, 1);
+    assert.equal(upload.stderr.match(/^failed /gm)?.length, 2, upload.stderr);
+    assert.equal(upload.stderr.match(/the server address is/g)?.length, 1, upload.stderr);
+
+    // A refusal about the file itself says nothing of the address.
+    const missing = await runCli(['rm', 'users/carol/2020/01/01/00000000000000000000000000000000.bin'], user);
+    assert.equal(missing.code, 1);
+    assert.doesNotMatch(missing.stderr, /server address/);
+  });
+
+  test('usage mistakes exit 2: no token, no service token, unknown command, missing -o, a server address that is not http(s)', async () => {
     const noToken = await runCli(['ls'], env);
     assert.equal(noToken.code, 2);
     assert.match(noToken.stderr, /no user token: pass --token or set STREAM_LINE_TOKEN/);
@@ -235,6 +261,14 @@ describe('CLI commands', () => {
     const noOutput = await runCli(['zip', 'a/b'], { ...env, STREAM_LINE_TOKEN: 'x' });
     assert.equal(noOutput.code, 2);
     assert.match(noOutput.stderr, /zip needs -o/);
+    for (const url of ['notaurl', 'ftp://127.0.0.1/', 'http://']) {
+      const badUrl = await runCli(['ls', '--url', url], env);
+      assert.equal(badUrl.code, 2, url);
+      assert.match(badUrl.stderr, /--url must be an http:\/\/ or https:\/\/ address/, url);
+    }
+    const badEnvUrl = await runCli(['ls'], { ...env, STREAM_LINE_URL: '127.0.0.1:8080' });
+    assert.equal(badEnvUrl.code, 2);
+    assert.match(badEnvUrl.stderr, /STREAM_LINE_URL must be an http:\/\/ or https:\/\/ address .*\(got "127\.0\.0\.1:8080"\)/);
     const help = await runCli(['--help'], env);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /usage: stream-line <command>/);

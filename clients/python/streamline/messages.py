@@ -19,12 +19,21 @@ MESSAGES = {
     "internal": "The server failed unexpectedly. Try again; if it keeps failing, tell the administrator.",
 }
 
+NO_SUCH_ROUTE_WORDS = "The server has no such route: check its address (and the path after the host name, if any)."
+
+
+def is_no_such_route(error: StreamLineError) -> bool:
+    """The server's 404 for the route itself, not for a file: the address, or the path in it, is wrong."""
+    return error.code == "not_found" and error.detail == "no such route"
+
 
 def error_message(error: BaseException) -> str:
     """One sentence for a person. Codes without words of their own are best explained by the
     server's detail, which names the field."""
     if not isinstance(error, StreamLineError):
         return str(error)
+    if is_no_such_route(error):
+        return NO_SUCH_ROUTE_WORDS
     if error.code in MESSAGES:
         return MESSAGES[error.code]
     if error.detail:

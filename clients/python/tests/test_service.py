@@ -66,6 +66,10 @@ class ServiceTest(ServerTestCase):
         self.assertEqual(error_message(error), "The server could not be reached. Check the address and your connection.")
         self.assert_refused("network_error", 0, UserSession("http://127.0.0.1:9", "t").upload, b"x", retry_delays=())
         self.assertIsInstance(error, StreamLineError)
+        # Stream-Line under a path it does not serve: the route is missing, not a file.
+        misplaced = UserSession(URL + "/uploads", ENV["STREAM_LINE_TEST_EXPIRED_TOKEN"])
+        error = self.assert_refused("not_found", 404, misplaced.usage)
+        self.assertEqual(error_message(error), "The server has no such route: check its address (and the path after the host name, if any).")
         with self.assertRaises(ValueError):
             ServiceClient("ftp://example.com", "token")
 
