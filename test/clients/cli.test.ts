@@ -61,6 +61,14 @@ describe('CLI upload: interrupted, then resumed from the server offset', () => {
     return { run, uploadUrl };
   }
 
+  /**
+   * What the killed CLI had handed to the kernel would still reach the server through the proxy
+   * (at full speed once the limit is lifted), maybe to the last byte: cut it, as a lost network would.
+   */
+  function cutKilledConnection(): void {
+    proxy.dropConnections();
+  }
+
   async function resumeAndCheck(file: string, data: Buffer, uploadUrl: string): Promise<void> {
     const session = createUserSession({ baseUrl: server.url, token: env.STREAM_LINE_TOKEN! });
     const before = await session.uploadStatus(uploadUrl);
@@ -87,6 +95,7 @@ describe('CLI upload: interrupted, then resumed from the server offset', () => {
     const { run, uploadUrl } = await uploadUntilPartWay(file, data.length);
     run.child.kill('SIGKILL');
     assert.equal(await run.exited, 'SIGKILL');
+    cutKilledConnection();
     await resumeAndCheck(file, data, uploadUrl);
   });
 
@@ -97,6 +106,7 @@ describe('CLI upload: interrupted, then resumed from the server offset', () => {
     const { run, uploadUrl } = await uploadUntilPartWay(file, data.length);
     run.child.kill('SIGINT');
     assert.equal(await run.exited, 130);
+    cutKilledConnection();
     assert.match(run.stderr(), /interrupted: run the same command again to resume/);
     await resumeAndCheck(file, data, uploadUrl);
   });
@@ -108,6 +118,7 @@ describe('CLI upload: interrupted, then resumed from the server offset', () => {
     const { run, uploadUrl } = await uploadUntilPartWay(file, data.length);
     run.child.kill('SIGKILL');
     assert.equal(await run.exited, 'SIGKILL');
+    cutKilledConnection();
     proxy.bytesPerSecond = Infinity;
     const refused = await runCli(['upload', file, '--folder', 'backups'], { ...env, STREAM_LINE_TOKEN: 'not-a-token' });
     assert.notEqual(refused.code, 0, refused.stderr);
@@ -122,6 +133,7 @@ describe('CLI upload: interrupted, then resumed from the server offset', () => {
     const { run } = await uploadUntilPartWay(file, 4 * MiB);
     run.child.kill('SIGKILL');
     await run.exited;
+    cutKilledConnection();
     const data = randomBytes(4 * MiB + 1);
     writeFileSync(file, data);
     proxy.bytesPerSecond = Infinity;

@@ -7,6 +7,13 @@ import { after, before, describe, test } from 'node:test';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { createUpload, tusUpload } from '../../helpers/tus.ts';
 
+/**
+ * A token for a server on an injected clock: it is signed on that clock and verified on the real
+ * one, so it lives from the injected date to a day past today, whatever the injected date is.
+ */
+const tokenOnClock = (server: TestServer, userId: string, clock: number) =>
+  server.token(userId, Math.ceil((Date.now() - clock) / 1000) + 86_400);
+
 describe('files API', () => {
   let server: TestServer;
   let auth: Record<string, string>;
@@ -14,8 +21,7 @@ describe('files API', () => {
   const keys: string[] = [];
   before(async () => {
     server = await startTestServer({ now: () => clock });
-    // Tokens are signed on the injected clock (March) and verified on the real one: make it outlive both.
-    auth = { Authorization: `Bearer ${await server.token('erin', 400 * 86400)}` };
+    auth = { Authorization: `Bearer ${await tokenOnClock(server, 'erin', clock)}` };
     // Seven files, one second apart, in two folders.
     for (let i = 0; i < 7; i++) {
       clock += 1000;
@@ -105,10 +111,10 @@ describe('files API: a listing without limit or cursor holds every file', () => 
   let server: TestServer;
   let auth: Record<string, string>;
   const keys: string[] = [];
+  let clock = Date.parse('2026-04-01T00:00:00Z');
   before(async () => {
-    let clock = Date.parse('2026-04-01T00:00:00Z');
     server = await startTestServer({ now: () => clock });
-    auth = { Authorization: `Bearer ${await server.token('many', 400 * 86400)}` };
+    auth = { Authorization: `Bearer ${await tokenOnClock(server, 'many', clock)}` };
     for (let i = 0; i < COUNT; i += 50) {
       // Several files share a millisecond: order then falls back to the key, as in the paged listing.
       clock += 1;
@@ -161,7 +167,7 @@ describe('files API: a listing without limit or cursor holds every file', () => 
   });
 
   test('a user with no files gets an empty list', async () => {
-    const other = { Authorization: `Bearer ${await server.token('nobody-here', 400 * 86400)}` };
+    const other = { Authorization: `Bearer ${await tokenOnClock(server, 'nobody-here', clock)}` };
     assert.deepEqual(await (await fetch(`${server.url}/v1/files/all`, { headers: other })).json(), { files: [], next_cursor: null });
   });
 });
