@@ -4,6 +4,7 @@
 // never bytes without a row.
 import type { Repository } from '../server/db/contract.ts';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
+import { fileKeysBetween } from '../server/storage/keys.ts';
 import type { HookDeps } from './deps.ts';
 import type { Digests } from './sha256.ts';
 
@@ -14,6 +15,7 @@ export type FailureReason = 'checksum_mismatch' | 'type_not_allowed' | 'expired'
 export async function discardUpload(deps: HookDeps, digests: Pick<Digests, 'discard'>, uploadId: string, reason: FailureReason): Promise<void> {
   digests.discard(uploadId);
   await deps.storage.removeUpload(uploadId);
+  if (CLIENT_GONE.has(reason)) await removeMovedBytes(deps, uploadId);
   await deps.repo.atomically(async (tx) => {
     const row = await tx.getUpload(uploadId);
     if (!row) return;
@@ -22,6 +24,23 @@ export async function discardUpload(deps: HookDeps, digests: Pick<Digests, 'disc
     await tx.deleteUpload(uploadId);
     if (announced) await announceFailure(tx, uploadId, row, reason);
   });
+}
+
+/**
+ * Ends after which no client will ask for the upload again: a creation whose client never learnt its
+ * URL, and a termination. (Expiry first records what a finish moved: hooks/repair.ts.)
+ */
+const CLIENT_GONE = new Set<FailureReason>(['creation_failed', 'terminated']);
+
+/**
+ * A finish that moved the bytes to the file's key and then failed to record them (hooks/finalize.ts)
+ * leaves them for the client's next HEAD to record. When the client will not come back they are
+ * removed with the upload, unless a record holds them after all.
+ */
+async function removeMovedBytes(deps: HookDeps, uploadId: string): Promise<void> {
+  const row = await deps.repo.getUpload(uploadId);
+  if (!row || (await deps.repo.getFileByUploadId(uploadId))) return;
+  for (const key of fileKeysBetween(row.user_id, row.id, row.filename, row.touched_at, deps.now())) await deps.storage.removeFile(key);
 }
 
 /** upload.failed: call on the transaction `tx` that removes the upload's row or its file record. */

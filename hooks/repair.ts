@@ -14,7 +14,7 @@
 // free (a finish holds it from its move to its record), and not while it may be a creation in flight.
 import { createHash } from 'node:crypto';
 import type { FileRow, UploadRow } from '../server/db/repo.ts';
-import { fileKey } from '../server/storage/keys.ts';
+import { fileKeysBetween } from '../server/storage/keys.ts';
 import { detectStoredFile } from './content-type.ts';
 import type { HookDeps } from './deps.ts';
 import { announceFailure, forgetFile } from './discard.ts';
@@ -23,7 +23,6 @@ import type { LockIfFree } from './lock-if-free.ts';
 import type { Digests } from './sha256.ts';
 import { releaseUnresumable } from './unresumable.ts';
 
-const DAY_MS = 86_400_000;
 /**
  * A creation writes its row, then tus takes the upload's lock and makes its store entry: while
  * another instance is alive, an upload younger than this may be such a creation, and is left to
@@ -133,8 +132,7 @@ async function finishDeletion(deps: HookDeps, instanceId: string, file: FileRow,
  */
 export async function recordMoved(deps: HookDeps, digests: Pick<Digests, 'discard'>, row: UploadRow): Promise<'recorded' | 'refused' | 'absent'> {
   const now = deps.now();
-  for (let day = Math.floor(row.touched_at / DAY_MS); day <= Math.floor(now / DAY_MS); day++) {
-    const key = fileKey(row.user_id, new Date(day * DAY_MS), row.id, row.filename);
+  for (const key of fileKeysBetween(row.user_id, row.id, row.filename, row.touched_at, now)) {
     const stored = await deps.storage.statFile(key);
     if (!stored) continue;
     const hash = createHash('sha256');

@@ -26,6 +26,18 @@ export function fileKey(userId: string, completedAt: Date, uploadId: string, fil
   return `users/${userId}/${yyyy}/${mm}/${dd}/${uploadId}${extensionOf(filename)}`;
 }
 
+/**
+ * Every key a finish of this upload may have moved its bytes to: the key's date is the UTC day the
+ * finish began, which lies between `since` (the upload's last recorded activity) and `until`.
+ */
+export function fileKeysBetween(userId: string, uploadId: string, filename: string, since: number, until: number): string[] {
+  const keys: string[] = [];
+  for (let day = Math.floor(since / DAY_MS); day <= Math.floor(until / DAY_MS); day++) keys.push(fileKey(userId, new Date(day * DAY_MS), uploadId, filename));
+  return keys;
+}
+
+const DAY_MS = 86_400_000;
+
 export interface ParsedKey {
   userId: string;
   uploadId: string;
