@@ -179,7 +179,18 @@ export function toAppError(error: unknown): AppError | null {
   if (typeof code === 'string' && DIAL_FAILURES.has(code)) {
     return new AppError('unavailable', 'a service the server depends on cannot be reached; retry shortly');
   }
+  if (storageServiceFailed(error)) return new AppError('unavailable', 'the storage service failed to answer; retry shortly');
   return null;
+}
+
+/**
+ * An S3-compatible service that still answered 5xx after the SDK's own retries: throttling
+ * (503 SlowDown), overload or an internal error on its side. Transient for the client, as S3's
+ * own guidance says of both, so 503 with Retry-After rather than 500.
+ */
+function storageServiceFailed(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: unknown } } | null)?.$metadata?.httpStatusCode;
+  return typeof status === 'number' && status >= 500 && status <= 599;
 }
 
 /**

@@ -20,3 +20,19 @@ for (const error of [errno('EACCES'), errno('ENOENT'), errno('SQLITE_BUSY'), new
     assert.equal(diskFullError(error), null);
   });
 }
+
+// As @aws-sdk/client-s3 throws them once its own retries are spent.
+const s3Error = (name: string, httpStatusCode: number) => Object.assign(new Error(name), { name, $fault: httpStatusCode >= 500 ? 'server' : 'client', $metadata: { httpStatusCode } });
+
+for (const [error, expected] of [
+  [s3Error('SlowDown', 503), 'unavailable'],
+  [s3Error('ServiceUnavailable', 503), 'unavailable'],
+  [s3Error('InternalError', 500), 'unavailable'],
+  [s3Error('NoSuchKey', 404), null],
+  [s3Error('AccessDenied', 403), null],
+  [Object.assign(new Error('odd'), { $metadata: { httpStatusCode: '503' } }), null],
+] as const) {
+  test(`S3 ${error.name} (${String(error.$metadata.httpStatusCode)}): ${expected ?? 'not mapped (a fault: 500)'}`, () => {
+    assert.equal(toAppError(error)?.code ?? null, expected);
+  });
+}

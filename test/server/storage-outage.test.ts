@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { storageEnvFor } from '../helpers/s3.ts';
 import { startTestServer, tempDir, type TestServer } from '../helpers/server.ts';
+import { startS3Throttle, type S3Throttle } from '../helpers/s3-throttle.ts';
 import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.ts';
 import { refusedDuringOutage, resumedAfterOutage, uploadStartedBeforeOutage, uploadThroughOutage } from '../helpers/upload-through-outage.ts';
 
@@ -50,5 +51,30 @@ describe('an S3 storage outage under a running server', { timeout: 300_000 }, ()
         await relay.up();
       }
     });
+  });
+});
+
+describe('S3 storage answering 503 SlowDown (throttled or overloaded) under a running server', { timeout: 300_000 }, () => {
+  let throttle: S3Throttle;
+  let server: TestServer;
+  before(async () => {
+    const dataDir = tempDir();
+    throttle = await startS3Throttle(new URL((await storageEnvFor(dataDir, 's3')).S3_ENDPOINT!));
+    server = await startTestServer({ dataDir, storage: 's3', env: { S3_ENDPOINT: throttle.url } });
+  });
+  after(async () => {
+    await server?.stop();
+    await throttle?.close();
+  });
+
+  test('what needs storage answers 503 unavailable with Retry-After (a HEAD 423), not 500; afterwards the upload resumes at its offset', async () => {
+    const started = await uploadStartedBeforeOutage(server.url, await server.token('rita'), 'r.bin');
+    throttle.throttled = true;
+    try {
+      await refusedDuringOutage(server.url, started, 'storage');
+    } finally {
+      throttle.throttled = false;
+    }
+    await resumedAfterOutage(server.url, started);
   });
 });
