@@ -26,6 +26,8 @@ export function fileKey(userId: string, completedAt: Date, uploadId: string, fil
   return `users/${userId}/${yyyy}/${mm}/${dd}/${uploadId}${extensionOf(filename)}`;
 }
 
+const DAY_MS = 86_400_000;
+
 /**
  * Every key a finish of this upload may have moved its bytes to: the key's date is the UTC day the
  * finish began, which lies between `since` (the upload's last recorded activity) and `until`.
@@ -35,8 +37,6 @@ export function fileKeysBetween(userId: string, uploadId: string, filename: stri
   for (let day = Math.floor(since / DAY_MS); day <= Math.floor(until / DAY_MS); day++) keys.push(fileKey(userId, new Date(day * DAY_MS), uploadId, filename));
   return keys;
 }
-
-const DAY_MS = 86_400_000;
 
 export interface ParsedKey {
   userId: string;
